@@ -1,0 +1,178 @@
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+
+/** Where the shipped example feeds file lives. */
+export const EXAMPLE_FEEDS_FILE = fileURLToPath(
+  new URL('../feeds.example.json', import.meta.url),
+)
+
+/** Live Jetstream endpoint used when SKYSIFT_SOURCE is not set. */
+export const DEFAULT_SOURCE =
+  'jetstream:wss://jetstream2.us-east.bsky.network/subscribe'
+
+export type SourceSpec =
+  | { kind: 'jetstream'; url: string }
+  | { kind: 'firehose'; url: string }
+  | { kind: 'replay'; path: string; pace: 'full' | 'recorded' }
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+const source = z.string().transform((v, ctx): SourceSpec => {
+  const i = v.indexOf(':')
+  const kind = v.slice(0, i)
+  const rest = v.slice(i + 1)
+  if (kind === 'jetstream' || kind === 'firehose') {
+    try {
+      const u = new URL(rest)
+      if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error()
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${kind} needs a ws:// or wss:// URL` })
+      return z.NEVER
+    }
+    return { kind, url: rest }
+  }
+  if (kind === 'replay') {
+    if (!rest) {
+      ctx.addIssue({ code: 'custom', message: 'replay needs a file path' })
+      return z.NEVER
+    }
+    const [file, pace] = rest.split('#')
+    if (pace && pace !== 'full' && pace !== 'recorded') {
+      ctx.addIssue({ code: 'custom', message: 'replay pace is #full or #recorded' })
+      return z.NEVER
+    }
+    return { kind, path: path.resolve(file), pace: pace === 'recorded' ? 'recorded' : 'full' }
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: 'expected jetstream:<ws url>, firehose:<ws url> or replay:<file>',
+  })
+  return z.NEVER
+})
+
+const schema = z.object({
+  SKYSIFT_PORT: int(0, 65535).default(3000),
+  SKYSIFT_HOST: z.string().min(1).default('0.0.0.0'),
+  SKYSIFT_DB_PATH: z.string().min(1).default('./data/skysift.db'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected redis://host:port')
+    .default('redis://127.0.0.1:6379'),
+  SKYSIFT_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .default('skysift'),
+  SKYSIFT_SOURCE: source.prefault(DEFAULT_SOURCE),
+  SKYSIFT_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  SKYSIFT_SERVICE_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a did:web or did:plc').optional(),
+  SKYSIFT_PUBLISHER_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a DID').optional(),
+  SKYSIFT_FEEDS_FILE: z.string().min(1).default(EXAMPLE_FEEDS_FILE),
+  SKYSIFT_PLC_URL: z.url({ protocol: /^https?$/ }).default('https://plc.directory'),
+  SKYSIFT_ALLOW_INSECURE_HTTP: bool.default(false),
+  SKYSIFT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  SKYSIFT_SCORE_WORKERS: int(0, 64).default(1),
+  SKYSIFT_BATCH_SIZE: int(1, 5000).default(500),
+  SKYSIFT_QUEUE_HIGH_WATER: int(1, 1_000_000).default(200),
+  SKYSIFT_CACHE_TTL_S: int(1, 86_400).default(30),
+  SKYSIFT_CACHE_SIZE: int(10, 10_000).default(1000),
+  SKYSIFT_SNAPSHOT_TTL_S: int(60, 7 * 86_400).default(3600),
+  SKYSIFT_START_REDIS: z.enum(['auto', 'never']).default('auto'),
+})
+
+export interface Config {
+  port: number
+  host: string
+  dbPath: string
+  redisUrl: string
+  queuePrefix: string
+  source: SourceSpec
+  publicUrl: string
+  serviceDid: string
+  publisherDid: string | undefined
+  feedsFile: string
+  plcUrl: string
+  allowInsecureHttp: boolean
+  logLevel: string
+  scoreWorkers: number
+  batchSize: number
+  queueHighWater: number
+  cacheTtlMs: number
+  cacheSize: number
+  snapshotTtlMs: number
+  startRedis: 'auto' | 'never'
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+/** did:web for a public URL: the host, with a port encoded as %3A. */
+export function didWebFor(publicUrl: string): string {
+  const u = new URL(publicUrl)
+  return `did:web:${u.hostname}${u.port ? `%3A${u.port}` : ''}`
+}
+
+/**
+ * Reads every setting from `env` (empty strings count as unset), applies
+ * `overrides`, and returns a frozen config or throws one ConfigError naming
+ * every bad variable.
+ */
+export function readConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Readonly<Config> {
+  const raw: Record<string, string> = {}
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key]
+    if (v !== undefined && v !== '') raw[key] = v
+  }
+  const parsed = schema.safeParse(raw)
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}${raw[String(i.path[0])] !== undefined ? ` (got ${JSON.stringify(raw[String(i.path[0])])})` : ''}`),
+    )
+  }
+  const e = parsed.data
+  const port = overrides.port ?? e.SKYSIFT_PORT
+  const publicUrl = (overrides.publicUrl ?? e.SKYSIFT_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
+  const config: Config = {
+    port,
+    host: e.SKYSIFT_HOST,
+    dbPath: path.resolve(e.SKYSIFT_DB_PATH),
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.SKYSIFT_QUEUE_PREFIX,
+    source: e.SKYSIFT_SOURCE,
+    publicUrl,
+    serviceDid: e.SKYSIFT_SERVICE_DID ?? didWebFor(publicUrl),
+    publisherDid: e.SKYSIFT_PUBLISHER_DID,
+    feedsFile: path.resolve(e.SKYSIFT_FEEDS_FILE),
+    plcUrl: e.SKYSIFT_PLC_URL.replace(/\/+$/, ''),
+    allowInsecureHttp: e.SKYSIFT_ALLOW_INSECURE_HTTP,
+    logLevel: e.SKYSIFT_LOG_LEVEL,
+    scoreWorkers: e.SKYSIFT_SCORE_WORKERS,
+    batchSize: e.SKYSIFT_BATCH_SIZE,
+    queueHighWater: e.SKYSIFT_QUEUE_HIGH_WATER,
+    cacheTtlMs: e.SKYSIFT_CACHE_TTL_S * 1000,
+    cacheSize: e.SKYSIFT_CACHE_SIZE,
+    snapshotTtlMs: e.SKYSIFT_SNAPSHOT_TTL_S * 1000,
+    startRedis: e.SKYSIFT_START_REDIS,
+    ...overrides,
+  }
+  if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {
+    config.serviceDid = didWebFor(publicUrl)
+  }
+  return Object.freeze(config)
+}
+
+/** Every variable readConfig understands (for docs and `skysift config`). */
+export const CONFIG_KEYS = Object.keys(schema.shape)

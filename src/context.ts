@@ -1,0 +1,53 @@
+import fs from 'node:fs'
+import { Redis } from 'ioredis'
+import type { Config } from './config.ts'
+import { loadFeeds, type Feed } from './feeds.ts'
+import type { Logger } from './logger.ts'
+import { redisOptions } from './queue.ts'
+import { BUILTIN_AGENTS } from './score/agents/index.ts'
+import { AgentHost } from './score/host.ts'
+import { openDb, type Db } from './store/db.ts'
+
+export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+
+/**
+ * Everything a process needs, built once at start and passed explicitly.
+ * The SQLite file and Redis connections are opened on first use, so a score
+ * worker on another machine never touches SQLite.
+ */
+export class AppContext {
+  readonly config: Readonly<Config>
+  readonly log: Logger
+  readonly host: AgentHost
+  readonly feeds: Feed[]
+  readonly version = VERSION
+  private _db: Db | null = null
+  private readonly redisClients: Redis[] = []
+
+  constructor(config: Readonly<Config>, log: Logger) {
+    this.config = config
+    this.log = log
+    this.host = new AgentHost(BUILTIN_AGENTS, log.child({ sub: 'agents' }))
+    this.feeds = loadFeeds(config.feedsFile, config.publisherDid ?? config.serviceDid, this.host)
+  }
+
+  /** The shared SQLite connection (opened and migrated on first use). */
+  get db(): Db {
+    this._db ??= openDb(this.config.dbPath)
+    return this._db
+  }
+
+  /** A new Redis connection, closed with the context. Commands wait for the connection, then fail after one retry while Redis is down. */
+  redis(): Redis {
+    const r = new Redis({ ...redisOptions(this.config.redisUrl), maxRetriesPerRequest: 1 })
+    r.on('error', (err) => this.log.debug({ err: err.message }, 'redis connection error'))
+    this.redisClients.push(r)
+    return r
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.redisClients.splice(0)) r.disconnect()
+    this._db?.close()
+    this._db = null
+  }
+}

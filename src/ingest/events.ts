@@ -1,0 +1,252 @@
+/**
+ * Normalized events: what every source (Jetstream, relay firehose, replay)
+ * decodes into, and what flows through the queues. Small, JSON-safe, and
+ * validated once at the edge so later stages can trust them.
+ */
+
+export const COLLECTIONS = {
+  post: 'app.bsky.feed.post',
+  like: 'app.bsky.feed.like',
+  repost: 'app.bsky.feed.repost',
+  follow: 'app.bsky.graph.follow',
+} as const
+
+/** Collections the ingest asks its source for. */
+export const WANTED_COLLECTIONS: string[] = Object.values(COLLECTIONS)
+
+export type EmbedKind = 'images' | 'video' | 'external' | 'record' | 'recordWithMedia'
+
+export interface PostEvent {
+  t: 'post'
+  uri: string
+  cid: string
+  author: string
+  /** ms since epoch: the earlier of the record's createdAt and the event time */
+  createdAt: number
+  text: string
+  langs: string[]
+  replyRoot: string | null
+  replyParent: string | null
+  embed: EmbedKind | null
+  /** at-uri of a quoted record, if any */
+  quote: string | null
+  /** hashtags from facets and inline #words, lower-cased, unique */
+  tags: string[]
+  /** self-label values */
+  labels: string[]
+}
+
+export interface EngagementEvent {
+  t: 'like' | 'repost'
+  uri: string
+  author: string
+  subject: string
+}
+
+export interface FollowEvent {
+  t: 'follow'
+  uri: string
+  author: string
+  subject: string
+}
+
+export interface DeleteEvent {
+  t: 'delete'
+  uri: string
+  collection: string
+}
+
+export interface AccountEvent {
+  t: 'account'
+  did: string
+  active: boolean
+  status: string | null
+}
+
+export type IngestEvent = PostEvent | EngagementEvent | FollowEvent | DeleteEvent | AccountEvent
+
+/** An input that could not be turned into an event, with the reason. */
+export interface Rejected {
+  reason: string
+}
+
+export const MAX_TEXT_CHARS = 10_000
+
+const DID_RE = /^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$/
+const RKEY_RE = /^[a-zA-Z0-9._:~-]{1,512}$/
+const CID_RE = /^[a-zA-Z0-9]{8,200}$/
+const AT_URI_RE = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/([a-zA-Z0-9.-]+)\/([a-zA-Z0-9._:~-]{1,512})$/
+const TAG_RE = /(?:^|\s)#([^\s#.,!?;:()[\]{}"'`]{1,64})/gu
+const FUTURE_SLACK_MS = 5 * 60_000
+
+export const isDid = (v: unknown): v is string => typeof v === 'string' && DID_RE.test(v)
+export const isAtUri = (v: unknown): v is string => typeof v === 'string' && v.length < 3000 && AT_URI_RE.test(v)
+
+/** Splits an at-uri into its parts, or null when it is not one. */
+export function parseAtUri(uri: string): { did: string; collection: string; rkey: string } | null {
+  const m = AT_URI_RE.exec(uri)
+  return m ? { did: m[1], collection: m[2], rkey: m[3] } : null
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+function strongRefUri(v: unknown): string | null | undefined {
+  if (v === undefined) return undefined
+  if (!isObj(v) || !isAtUri(v.uri)) return null
+  return v.uri
+}
+
+function embedOf(embed: unknown): { kind: EmbedKind | null; quote: string | null } | Rejected {
+  if (embed === undefined) return { kind: null, quote: null }
+  if (!isObj(embed) || typeof embed.$type !== 'string') return { reason: 'embed without $type' }
+  switch (embed.$type) {
+    case 'app.bsky.embed.images':
+      return { kind: 'images', quote: null }
+    case 'app.bsky.embed.video':
+      return { kind: 'video', quote: null }
+    case 'app.bsky.embed.external':
+      return { kind: 'external', quote: null }
+    case 'app.bsky.embed.record': {
+      const q = strongRefUri(embed.record)
+      return { kind: 'record', quote: q ?? null }
+    }
+    case 'app.bsky.embed.recordWithMedia': {
+      const rec = isObj(embed.record) ? strongRefUri(embed.record.record) : null
+      return { kind: 'recordWithMedia', quote: rec ?? null }
+    }
+    default:
+      // unknown embed types are legal (open union): keep the post, ignore the embed
+      return { kind: null, quote: null }
+  }
+}
+
+function tagsOf(text: string, facets: unknown): string[] {
+  const tags = new Set<string>()
+  if (Array.isArray(facets)) {
+    for (const f of facets) {
+      if (!isObj(f) || !Array.isArray(f.features)) continue
+      for (const feat of f.features) {
+        if (isObj(feat) && feat.$type === 'app.bsky.richtext.facet#tag' && typeof feat.tag === 'string' && feat.tag.length <= 640) {
+          tags.add(feat.tag.toLowerCase())
+        }
+      }
+    }
+  }
+  if (text.includes('#')) {
+    for (const m of text.matchAll(TAG_RE)) tags.add(m[1].toLowerCase())
+  }
+  return [...tags].slice(0, 32)
+}
+
+/** Validates and normalizes an `app.bsky.feed.post` record. */
+export function normalizePost(
+  did: string,
+  rkey: string,
+  cid: string,
+  record: unknown,
+  eventTimeMs: number,
+): PostEvent | Rejected {
+  if (!isObj(record)) return { reason: 'post record is not an object' }
+  const { text } = record
+  if (typeof text !== 'string') return { reason: 'post text is not a string' }
+  if (text.length > MAX_TEXT_CHARS) return { reason: `post text longer than ${MAX_TEXT_CHARS} chars` }
+  if (!text.isWellFormed()) return { reason: 'post text is not well-formed unicode' }
+  if (typeof record.createdAt !== 'string') return { reason: 'post createdAt missing' }
+  const created = Date.parse(record.createdAt)
+  if (!Number.isFinite(created)) return { reason: 'post createdAt is not a date' }
+  let langs: string[] = []
+  if (record.langs !== undefined) {
+    if (!Array.isArray(record.langs) || record.langs.length > 8 || !record.langs.every((l) => typeof l === 'string' && l.length > 0 && l.length < 64)) {
+      return { reason: 'post langs is not a list of language tags' }
+    }
+    langs = record.langs.map((l: string) => l.toLowerCase().split('-')[0])
+  }
+  let replyRoot: string | null = null
+  let replyParent: string | null = null
+  if (record.reply !== undefined) {
+    if (!isObj(record.reply)) return { reason: 'post reply is not an object' }
+    const root = strongRefUri(record.reply.root)
+    const parent = strongRefUri(record.reply.parent)
+    if (!root || !parent) return { reason: 'post reply needs root and parent strong refs' }
+    replyRoot = root
+    replyParent = parent
+  }
+  const embed = embedOf(record.embed)
+  if ('reason' in embed) return embed
+  const labels: string[] = []
+  if (isObj(record.labels) && Array.isArray(record.labels.values)) {
+    for (const l of record.labels.values) {
+      if (isObj(l) && typeof l.val === 'string' && l.val.length <= 128) labels.push(l.val)
+    }
+  }
+  // @NOTE a client clock can be wrong or hostile: a post never sorts later than when the network saw it
+  const createdAt = created > eventTimeMs + FUTURE_SLACK_MS ? eventTimeMs : Math.min(created, eventTimeMs + FUTURE_SLACK_MS)
+  return {
+    t: 'post',
+    uri: `at://${did}/${COLLECTIONS.post}/${rkey}`,
+    cid,
+    author: did,
+    createdAt,
+    text,
+    langs: [...new Set(langs)],
+    replyRoot,
+    replyParent,
+    embed: embed.kind,
+    quote: embed.quote,
+    tags: tagsOf(text, record.facets),
+    labels: labels.slice(0, 16),
+  }
+}
+
+/**
+ * Normalizes one repo operation. Returns null for collections Skysift does
+ * not use, an event, or a Rejected with the reason the input is malformed.
+ */
+export function normalizeCommit(op: {
+  did: unknown
+  collection: unknown
+  rkey: unknown
+  operation: unknown
+  record?: unknown
+  cid?: unknown
+  timeMs: number
+}): IngestEvent | Rejected | null {
+  const { did, collection, rkey, operation } = op
+  if (!isDid(did)) return { reason: 'bad did' }
+  if (typeof collection !== 'string') return { reason: 'bad collection' }
+  if (typeof rkey !== 'string' || !RKEY_RE.test(rkey)) return { reason: 'bad rkey' }
+  const uri = `at://${did}/${collection}/${rkey}`
+  const known = WANTED_COLLECTIONS.includes(collection)
+  if (!known) return null
+  if (operation === 'delete') return { t: 'delete', uri, collection }
+  if (operation !== 'create' && operation !== 'update') return { reason: `bad operation ${String(operation).slice(0, 20)}` }
+  if (typeof op.cid !== 'string' || !CID_RE.test(op.cid)) return { reason: 'bad cid' }
+  const record = op.record
+  if (!isObj(record)) return { reason: 'record is not an object' }
+  switch (collection) {
+    case COLLECTIONS.post:
+      return normalizePost(did, rkey, op.cid, record, op.timeMs)
+    case COLLECTIONS.like:
+    case COLLECTIONS.repost: {
+      // likes and reposts cannot be edited; an update is replayed as a create (idempotent)
+      const subject = strongRefUri(record.subject)
+      if (!subject) return { reason: 'subject is not a strong ref' }
+      return { t: collection === COLLECTIONS.like ? 'like' : 'repost', uri, author: did, subject }
+    }
+    case COLLECTIONS.follow: {
+      if (!isDid(record.subject)) return { reason: 'follow subject is not a did' }
+      return { t: 'follow', uri, author: did, subject: record.subject }
+    }
+  }
+  return null
+}
+
+/** Normalizes an account status change. */
+export function normalizeAccount(did: unknown, active: unknown, status: unknown): AccountEvent | Rejected {
+  if (!isDid(did)) return { reason: 'bad did' }
+  if (typeof active !== 'boolean') return { reason: 'account active is not a boolean' }
+  if (status !== undefined && status !== null && typeof status !== 'string') return { reason: 'bad account status' }
+  return { t: 'account', did, active, status: active ? null : ((status as string | undefined) ?? 'deactivated') }
+}
+
+export const isRejected = (v: unknown): v is Rejected => isObj(v) && typeof v.reason === 'string' && !('t' in v)

@@ -1,0 +1,104 @@
+import WebSocket from 'ws'
+import type { Logger } from '../logger.ts'
+import { WANTED_COLLECTIONS } from './events.ts'
+import { decodeJetstream } from './jetstream.ts'
+import { backoffMs, sleep, type Sink, type Source } from './source.ts'
+
+/** How far before the saved cursor to resume (µs); the writer is idempotent. */
+const REWIND_US = 3_000_000
+const PAUSE_AT = 2000
+const RESUME_AT = 200
+
+/**
+ * Jetstream v1 over WebSocket. Messages are handled strictly in order; when
+ * the sink is slower than the network the socket is paused, and a dropped
+ * connection is resumed from the last cursor with backoff.
+ */
+export class JetstreamSource implements Source {
+  readonly name: string
+  private readonly url: string
+  private readonly log: Logger
+  private readonly abort = new AbortController()
+  private ws: WebSocket | null = null
+
+  constructor(url: string, log: Logger) {
+    this.url = url
+    this.name = `jetstream:${new URL(url).host}`
+    this.log = log
+  }
+
+  async run(sink: Sink, cursor: number | undefined): Promise<void> {
+    let last = cursor
+    let attempt = 0
+    while (!this.abort.signal.aborted) {
+      const u = new URL(this.url)
+      for (const c of WANTED_COLLECTIONS) u.searchParams.append('wantedCollections', c)
+      if (last !== undefined) u.searchParams.set('cursor', String(Math.max(0, last - REWIND_US)))
+      const got = await this.connectOnce(u.toString(), sink, (c) => (last = c))
+      if (this.abort.signal.aborted) break
+      attempt = got > 0 ? 0 : attempt + 1
+      const wait = backoffMs(attempt)
+      this.log.warn({ url: this.url, attempt, waitMs: wait }, 'jetstream disconnected; reconnecting')
+      await sleep(wait, this.abort.signal)
+    }
+  }
+
+  /** One connection; resolves when it closes, with the number of messages handled. */
+  private connectOnce(url: string, sink: Sink, onCursor: (c: number) => void): Promise<number> {
+    return new Promise((resolve) => {
+      const ws = new WebSocket(url, { handshakeTimeout: 15_000, maxPayload: 4 * 1024 * 1024 })
+      this.ws = ws
+      const pending: string[] = []
+      let head = 0
+      let running = false
+      let handled = 0
+      let closed = false
+      const drain = async () => {
+        if (running) return
+        running = true
+        try {
+          while (head < pending.length) {
+            const line = pending[head++]
+            const d = decodeJetstream(line)
+            const timeMs = d.cursor ? Math.floor(d.cursor / 1000) : Date.now()
+            if (d.ok) {
+              await sink({ cursor: d.cursor, timeMs, event: d.event })
+              onCursor(d.cursor)
+            } else {
+              await sink({ cursor: d.cursor, timeMs, rejected: d.reason, payload: line })
+            }
+            handled++
+            if (head > 4096) {
+              pending.splice(0, head)
+              head = 0
+            }
+            if (ws.isPaused && pending.length - head < RESUME_AT) ws.resume()
+          }
+        } catch (err) {
+          this.log.error({ err }, 'jetstream sink failed; reconnecting')
+          ws.terminate()
+        } finally {
+          running = false
+          if (closed && head >= pending.length) resolve(handled)
+        }
+      }
+      ws.on('open', () => this.log.info({ url: this.url }, 'jetstream connected'))
+      ws.on('message', (data) => {
+        pending.push(data.toString())
+        if (pending.length - head > PAUSE_AT && !ws.isPaused) ws.pause()
+        void drain()
+      })
+      ws.on('error', (err) => this.log.warn({ err: err.message }, 'jetstream socket error'))
+      ws.on('close', () => {
+        closed = true
+        this.ws = null
+        if (!running) resolve(handled)
+      })
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort()
+    this.ws?.close()
+  }
+}

@@ -1,0 +1,59 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq'
+import type { IngestEvent } from './ingest/events.ts'
+
+/** Queue names; the full Redis key is `<prefix>:<name>:…`. */
+export const QUEUE = { events: 'events', store: 'store', refresh: 'refresh' } as const
+export type QueueName = (typeof QUEUE)[keyof typeof QUEUE]
+
+/** A batch of decoded events from one source, in source order. */
+export interface EventsJob {
+  /** source + cursor range; also the job id, so re-sending a batch is a no-op */
+  id: string
+  source: string
+  events: IngestEvent[]
+  /** event time (ms) of the newest event */
+  eventTime: number
+}
+
+export interface RefreshJob {
+  feed: string
+  fingerprint: string
+  /** the subscriber's mix entries (validated again by the worker) */
+  agents: unknown
+}
+
+/** Connection options for BullMQ from a redis:// URL. */
+export function redisOptions(url: string): ConnectionOptions & { host: string; port: number } {
+  const u = new URL(url)
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+  }
+}
+
+/** Job retention: completed jobs go quickly, failed ones stay for inspection. */
+export const JOB_DEFAULTS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: { age: 600, count: 2000 },
+  removeOnFail: { age: 7 * 86_400, count: 10_000 },
+}
+
+/**
+ * A producer-side queue. It fails fast while Redis is down (no offline
+ * buffering), so callers see the error and keep their cursor where it was.
+ */
+export function producerQueue<T = unknown>(name: QueueName, redisUrl: string, prefix: string): Queue<T> {
+  return new Queue<T>(name, {
+    connection: { ...redisOptions(redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+    prefix,
+    defaultJobOptions: JOB_DEFAULTS,
+  })
+}
+
+/** BullMQ refuses ':' in custom ids. */
+export const jobId = (...parts: (string | number)[]) => parts.join('_').replace(/[^A-Za-z0-9._-]/g, '-')

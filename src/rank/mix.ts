@@ -1,0 +1,65 @@
+import { z } from 'zod'
+import type { AgentHost, AgentInstance } from '../score/host.ts'
+import { FieldError } from '../score/host.ts'
+import { canonicalJson, shortHash } from '../util/canonical.ts'
+
+export const MAX_MIX_ENTRIES = 16
+export const WEIGHT_MIN = -100
+export const WEIGHT_MAX = 100
+
+/** One agent in a mix, as subscribers write it (integers only: records cannot hold floats). */
+export interface MixEntry {
+  agent: string
+  weight: number
+  options?: Record<string, unknown>
+}
+
+export const mixEntrySchema = z.object({
+  agent: z.string().min(1).max(64),
+  weight: z.number().int().min(WEIGHT_MIN).max(WEIGHT_MAX),
+  options: z.record(z.string(), z.unknown()).optional(),
+})
+
+export interface ResolvedEntry {
+  inst: AgentInstance
+  weight: number
+  /** a short label for attribution: the agent id, with #n for a repeated agent */
+  label: string
+}
+
+export interface ResolvedMix {
+  entries: ResolvedEntry[]
+  /** the subscriber's entries in canonical form */
+  agents: MixEntry[]
+  /** identifies the ranking: equal mixes share one cached list */
+  fingerprint: string
+}
+
+/**
+ * Validates a mix against the lexicon limits and each agent's option
+ * schema, then merges the feed's base entries (filters every reader of the
+ * feed gets). Throws FieldError naming the bad field (`agents.2.weight`).
+ */
+export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = []): ResolvedMix {
+  if (!Array.isArray(agents)) throw new FieldError('agents', 'expected a list')
+  if (agents.length > MAX_MIX_ENTRIES) throw new FieldError('agents', `at most ${MAX_MIX_ENTRIES} agents`)
+  const own: MixEntry[] = agents.map((a, i) => {
+    const r = mixEntrySchema.safeParse(a)
+    if (!r.success) {
+      const issue = r.error.issues[0]
+      throw new FieldError(`agents.${i}${issue.path.length ? `.${issue.path.join('.')}` : ''}`, issue.message)
+    }
+    return r.data.options && Object.keys(r.data.options).length ? r.data : { agent: r.data.agent, weight: r.data.weight }
+  })
+  const all = [...base.map((e) => ({ e, path: 'feed.baseMix' })), ...own.map((e, i) => ({ e, path: `agents.${i}` }))]
+  const seen = new Map<string, number>()
+  const entries = all.map(({ e, path }) => {
+    const inst = host.instance(e.agent, e.options ?? {}, path)
+    const n = (seen.get(e.agent) ?? 0) + 1
+    seen.set(e.agent, n)
+    return { inst, weight: e.weight, label: n === 1 ? e.agent : `${e.agent}#${n}` }
+  })
+  const canon = own.map((e) => ({ agent: e.agent, weight: e.weight, options: e.options ?? {} }))
+  const fingerprint = shortHash(canonicalJson(entries.map((e) => [e.inst.key, e.weight]).sort()), 16)
+  return { entries, agents: canon.map((c) => (Object.keys(c.options).length ? c : { agent: c.agent, weight: c.weight })), fingerprint }
+}

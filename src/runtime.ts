@@ -1,0 +1,233 @@
+import type { AddressInfo } from 'node:net'
+import { serve, type ServerType } from '@hono/node-server'
+import { Worker, UnrecoverableError, type Job, type Queue } from 'bullmq'
+import type { AppContext } from './context.ts'
+import { FirehoseSource } from './ingest/firehose-source.ts'
+import { Ingester } from './ingest/ingester.ts'
+import { JetstreamSource } from './ingest/jetstream-source.ts'
+import { ReplaySource } from './ingest/replay-source.ts'
+import type { Source } from './ingest/source.ts'
+import { producerQueue, QUEUE, redisOptions, jobId, type EventsJob, type RefreshJob } from './queue.ts'
+import { FeedCache } from './rank/feed-cache.ts'
+import { FeedService } from './rank/feed-service.ts'
+import { resolveMix } from './rank/mix.ts'
+import { InstanceRegistry } from './score/instance-registry.ts'
+import { scoreBatch } from './score/score-stage.ts'
+import { createApp } from './serve/app.ts'
+import { Authenticator, createIdResolver } from './serve/auth.ts'
+import { loadSkysiftLexicons } from './serve/lexicons.ts'
+import { MixStore } from './store/mixes.ts'
+import { BatchWriter, type StoreBatch } from './store/writer.ts'
+
+export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
+export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
+
+/** Something running that can be stopped; stopping waits for in-flight work. */
+export interface Running {
+  name: string
+  stop(): Promise<void>
+}
+
+const workerConnection = (ctx: AppContext) => ({ ...redisOptions(ctx.config.redisUrl), maxRetriesPerRequest: null })
+
+function watchWorker(ctx: AppContext, w: Worker, name: string): Worker {
+  // @NOTE an unhandled 'error' event would crash the process; workers retry Redis forever on their own
+  w.on('error', (err) => ctx.log.warn({ worker: name, err: err.message }, 'worker error'))
+  w.on('failed', (job, err) => ctx.log.warn({ worker: name, job: job?.id, attempts: job?.attemptsMade, err: err.message }, 'job failed'))
+  return w
+}
+
+export function createSource(ctx: AppContext): Source {
+  const s = ctx.config.source
+  const log = ctx.log.child({ sub: 'ingest' })
+  switch (s.kind) {
+    case 'jetstream':
+      return new JetstreamSource(s.url, log)
+    case 'firehose':
+      return new FirehoseSource(s.url, createIdResolver(ctx.config.plcUrl, ctx.config.allowInsecureHttp), log)
+    case 'replay':
+      return new ReplaySource(s.path, s.pace)
+  }
+}
+
+/** Ingest: source → `events` queue, cursor in SQLite. */
+export function startIngest(ctx: AppContext, source: Source = createSource(ctx)): Running & { ingester: Ingester; done: Promise<void> } {
+  const queue = producerQueue<EventsJob>(QUEUE.events, ctx.config.redisUrl, ctx.config.queuePrefix)
+  queue.on('error', (err) => ctx.log.debug({ err: err.message }, 'events queue error'))
+  const ingester = new Ingester(source, queue, ctx.db.sqlite, ctx.log.child({ sub: 'ingest' }), {
+    batchSize: ctx.config.batchSize,
+    highWater: ctx.config.queueHighWater,
+  })
+  const done = ingester.start()
+  return {
+    name: 'ingest',
+    ingester,
+    done,
+    async stop() {
+      await ingester.stop()
+      await queue.close()
+    },
+  }
+}
+
+/** Score workers: `events` → every static agent → `store`. Stateless; run as many as you like. */
+export function startScore(ctx: AppContext, concurrency = 2): Running & { worker: Worker } {
+  const log = ctx.log.child({ sub: 'score' })
+  const storeQueue = producerQueue<StoreBatch>(QUEUE.store, ctx.config.redisUrl, ctx.config.queuePrefix)
+  storeQueue.on('error', (err) => log.debug({ err: err.message }, 'store queue error'))
+  const registry = new InstanceRegistry(ctx.redis(), ctx.config.queuePrefix, ctx.host, log)
+  const worker = new Worker<EventsJob>(
+    QUEUE.events,
+    async (job: Job<EventsJob>) => {
+      if (!job.data || !Array.isArray(job.data.events) || typeof job.data.id !== 'string') {
+        throw new UnrecoverableError('malformed events job')
+      }
+      const instances = await registry.active()
+      const batch = scoreBatch(ctx.host, instances, job.data)
+      await storeQueue.add('batch', batch, { jobId: job.data.id })
+      return { events: batch.events.length, scores: batch.scores.length }
+    },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency },
+  )
+  watchWorker(ctx, worker, 'score')
+  // default mixes' static agents are pre-scored from the first post on (re-said now and then: Redis may have restarted empty)
+  const defaults = ctx.feeds.flatMap((f) => f.defaults.entries.map((e) => e.inst))
+  const announce = () => registry.register(defaults).catch((err) => log.debug({ err: err.message }, 'cannot register default agents yet'))
+  void announce()
+  const announcer = setInterval(announce, 30_000)
+  announcer.unref()
+  return {
+    name: 'score',
+    worker,
+    async stop() {
+      clearInterval(announcer)
+      await worker.close()
+      await storeQueue.close()
+    },
+  }
+}
+
+/** The one SQLite writer: `store` → posts, engagement, scores; deletes honoured. */
+export function startStore(ctx: AppContext): Running & { worker: Worker; writer: BatchWriter } {
+  const log = ctx.log.child({ sub: 'store' })
+  const writer = new BatchWriter(ctx.db.sqlite)
+  const worker = new Worker<StoreBatch>(
+    QUEUE.store,
+    async (job: Job<StoreBatch>) => {
+      if (!job.data || !Array.isArray(job.data.events) || !Array.isArray(job.data.scores)) {
+        throw new UnrecoverableError('malformed store job')
+      }
+      return writer.write(job.data)
+    },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
+  )
+  watchWorker(ctx, worker, 'store')
+  const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)
+  const pruner = setInterval(() => {
+    try {
+      const n = cache.prune()
+      if (n) log.debug({ snapshots: n }, 'pruned old snapshots')
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'prune failed')
+    }
+  }, 60_000)
+  pruner.unref()
+  return {
+    name: 'store',
+    worker,
+    writer,
+    async stop() {
+      clearInterval(pruner)
+      await worker.close()
+    },
+  }
+}
+
+/** Refresh worker: rebuilds a (feed, mix) list when a reader finds it stale. */
+export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
+  const log = ctx.log.child({ sub: 'refresh' })
+  const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)
+  const worker = new Worker<RefreshJob>(
+    QUEUE.refresh,
+    async (job: Job<RefreshJob>) => {
+      const feed = ctx.feeds.find((f) => f.uri === job.data?.feed)
+      if (!feed) throw new UnrecoverableError(`unknown feed ${String(job.data?.feed)}`)
+      const mix = resolveMix(ctx.host, job.data.agents, feed.base)
+      const latest = cache.latest(feed.uri, mix.fingerprint)
+      if (latest && Date.now() - latest.builtAt < ctx.config.cacheTtlMs / 2) return { skipped: true }
+      return cache.build(feed, mix)
+    },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
+  )
+  watchWorker(ctx, worker, 'refresh')
+  return { name: 'refresh', worker, stop: () => worker.close() }
+}
+
+/** The HTTP server. */
+export async function startServe(ctx: AppContext): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
+  const log = ctx.log.child({ sub: 'serve' })
+  const refreshQueue: Queue<RefreshJob> = producerQueue<RefreshJob>(QUEUE.refresh, ctx.config.redisUrl, ctx.config.queuePrefix)
+  refreshQueue.on('error', (err) => log.debug({ err: err.message }, 'refresh queue error'))
+  const redis = ctx.redis()
+  const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log)
+  const feeds = new FeedService({
+    feeds: ctx.feeds,
+    host: ctx.host,
+    mixes: new MixStore(ctx.db.sqlite),
+    cache: new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config),
+    log,
+    cacheTtlMs: ctx.config.cacheTtlMs,
+    requestRefresh: async (feed, mix) => {
+      await refreshQueue.add('refresh', { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents }, { jobId: jobId('rf', mix.fingerprint, feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 })
+    },
+    registerInstances: (mix) => registry.register(mix.entries.map((e) => e.inst)),
+  })
+  const app = createApp({
+    config: ctx.config,
+    feeds,
+    auth: new Authenticator(ctx.config.serviceDid, createIdResolver(ctx.config.plcUrl, ctx.config.allowInsecureHttp), log),
+    lexicons: loadSkysiftLexicons(),
+    log,
+    version: ctx.version,
+    health: [
+      { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
+      {
+        name: 'redis',
+        check: () =>
+          Promise.race([redis.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error('redis did not answer in 1 s')), 1000).unref())]).then(() => {}),
+      },
+    ],
+  })
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => resolve(s))
+  })
+  const port = (server.address() as AddressInfo).port
+  log.info({ port, publicUrl: ctx.config.publicUrl, serviceDid: ctx.config.serviceDid, feeds: ctx.feeds.map((f) => f.uri) }, 'serving')
+  return {
+    name: 'serve',
+    url: `http://127.0.0.1:${port}`,
+    port,
+    feeds,
+    server,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      ;(server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
+      await closed
+      await refreshQueue.close()
+    },
+  }
+}
+
+/** Stops parts in the safe order: ingest first, then workers (finishing their jobs), then the server. */
+export async function stopAll(ctx: AppContext, parts: Running[]): Promise<void> {
+  const order: string[] = ['ingest', 'score', 'store', 'refresh', 'serve']
+  const sorted = [...parts].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
+  for (const p of sorted) {
+    try {
+      await p.stop()
+    } catch (err) {
+      ctx.log.warn({ part: p.name, err: (err as Error).message }, 'stop failed')
+    }
+  }
+  await ctx.close()
+}

@@ -1,0 +1,42 @@
+import type { PostEvent } from '../ingest/events.ts'
+import type { EventsJob } from '../queue.ts'
+import type { StoreBatch } from '../store/writer.ts'
+import type { AgentHost, AgentInstance } from './host.ts'
+import type { AgentPost } from './sdk.ts'
+
+/** The view of a freshly seen post that static agents get (no engagement yet). */
+export function agentPostFromEvent(e: PostEvent): AgentPost {
+  return {
+    uri: e.uri,
+    author: e.author,
+    createdAt: e.createdAt,
+    text: e.text,
+    langs: e.langs,
+    tags: e.tags,
+    labels: e.labels,
+    embed: e.embed,
+    quote: e.quote,
+    replyRoot: e.replyRoot,
+    replyParent: e.replyParent,
+    likeCount: 0,
+    repostCount: 0,
+  }
+}
+
+/**
+ * Scores one batch of events with every static agent instance and returns
+ * the batch for the writer. Stateless and pure apart from the host's
+ * counters, so any number of workers can run it.
+ */
+export function scoreBatch(host: AgentHost, instances: AgentInstance[], job: EventsJob, now = Date.now()): StoreBatch {
+  const posts: AgentPost[] = []
+  for (const e of job.events) if (e.t === 'post') posts.push(agentPostFromEvent(e))
+  const scores: StoreBatch['scores'] = []
+  if (posts.length) {
+    for (const inst of instances) {
+      const out = host.run(inst, posts, now)
+      for (let i = 0; i < posts.length; i++) scores.push([posts[i].uri, inst.key, out[i]])
+    }
+  }
+  return { id: job.id, events: job.events, scores, eventTime: job.eventTime }
+}

@@ -1,0 +1,64 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { readConfig, type Config } from './config.ts'
+import { AppContext } from './context.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { ensureRedis } from './redis-server.ts'
+import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
+
+const WORKER_ENTRY = fileURLToPath(new URL('../workers/score.ts', import.meta.url))
+
+/** Runs stages in this process until SIGTERM/SIGINT, then stops them in order. */
+export async function runStages(roles: Role[], overrides: Partial<Config> = {}, opts: { childScoreWorkers?: number; log?: Logger } = {}): Promise<void> {
+  const config = readConfig(process.env, overrides)
+  const log = opts.log ?? createLogger(config.logLevel)
+  let redisChild: ChildProcess | null = null
+  const needsRedis = roles.length > 0
+  if (needsRedis) redisChild = await ensureRedis(config.redisUrl, log, config.startRedis === 'auto' && roles.includes('serve'))
+  const ctx = new AppContext(config, log)
+  const parts: Running[] = []
+  const children: ChildProcess[] = []
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    for (const c of children) c.kill('SIGTERM')
+    await stopAll(ctx, parts)
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)))
+    redisChild?.kill()
+    log.info('stopped')
+    process.exit(0)
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+
+  if (roles.includes('serve')) parts.push(await startServe(ctx))
+  if (roles.includes('store')) parts.push(startStore(ctx))
+  if (roles.includes('refresh')) parts.push(startRefresh(ctx))
+  const childWorkers = opts.childScoreWorkers ?? 0
+  if (roles.includes('score')) {
+    if (childWorkers > 0) {
+      for (let i = 0; i < childWorkers; i++) children.push(spawnScoreWorker(log, i, () => stopping))
+    } else parts.push(startScore(ctx))
+  }
+  if (roles.includes('ingest')) {
+    const ing = startIngest(ctx)
+    parts.push(ing)
+    void ing.done.then(() => {
+      if (!stopping && config.source.kind === 'replay') log.info({ ...ing.ingester.stats }, 'replay finished; still serving')
+    })
+  }
+}
+
+function spawnScoreWorker(log: Logger, i: number, stopping: () => boolean): ChildProcess {
+  const child = fork(WORKER_ENTRY, [], { env: process.env, stdio: 'inherit' })
+  child.on('exit', (code, signal) => {
+    if (stopping()) return
+    log.error({ worker: i, code, signal }, 'score worker exited; restarting in 1 s')
+    setTimeout(() => {
+      if (!stopping()) spawnScoreWorker(log, i, stopping)
+    }, 1000).unref()
+  })
+  return child
+}

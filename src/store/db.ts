@@ -1,0 +1,64 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import * as schema from './schema.ts'
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url))
+
+export type Sqlite = Database.Database
+export type Drizzle = BetterSQLite3Database<typeof schema>
+
+export interface Db {
+  sqlite: Sqlite
+  orm: Drizzle
+  close(): void
+}
+
+/**
+ * Opens (creating if needed) the SQLite file in WAL mode and applies the
+ * committed migrations. Several processes may open the same file: writes
+ * wait on each other through busy_timeout.
+ */
+export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true })
+  const sqlite = new Database(file, { readonly: opts.readonly ?? false })
+  sqlite.pragma('busy_timeout = 10000')
+  if (!opts.readonly) {
+    sqlite.pragma('journal_mode = WAL')
+    sqlite.pragma('synchronous = NORMAL')
+  }
+  sqlite.pragma('cache_size = -64000')
+  sqlite.pragma('temp_store = MEMORY')
+  const orm = drizzle(sqlite, { schema })
+  if (!opts.readonly) migrateWithRetry(orm)
+  let closed = false
+  return {
+    sqlite,
+    orm,
+    close() {
+      if (closed) return
+      closed = true
+      sqlite.close()
+    },
+  }
+}
+
+function migrateWithRetry(orm: Drizzle): void {
+  // @NOTE processes started together race to migrate; the loser sees SQLITE_BUSY or a table that now exists
+  for (let attempt = 0; ; attempt++) {
+    try {
+      migrate(orm, { migrationsFolder: MIGRATIONS_FOLDER })
+      return
+    } catch (err) {
+      const msg = String((err as Error)?.message ?? err)
+      if (attempt < 20 && /busy|locked|already exists/i.test(msg)) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 + attempt * 25)
+        continue
+      }
+      throw err
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+
+/** Posts in the candidate window, with engagement counts kept by the writer. */
+export const posts = sqliteTable(
+  'posts',
+  {
+    uri: text('uri').primaryKey(),
+    cid: text('cid').notNull(),
+    author: text('author').notNull(),
+    createdAt: integer('created_at').notNull(),
+    indexedAt: integer('indexed_at').notNull(),
+    text: text('text').notNull(),
+    /** JSON array of primary language subtags */
+    langs: text('langs').notNull(),
+    replyRoot: text('reply_root'),
+    replyParent: text('reply_parent'),
+    embed: text('embed'),
+    quote: text('quote'),
+    /** JSON array */
+    tags: text('tags').notNull(),
+    /** JSON array of self-label values */
+    labels: text('labels').notNull(),
+    likeCount: integer('like_count').notNull().default(0),
+    repostCount: integer('repost_count').notNull().default(0),
+  },
+  (t) => [index('posts_created_at').on(t.createdAt), index('posts_author').on(t.author)],
+)
+
+/** Likes and reposts of stored posts, so an unlike can be counted down once. */
+export const engagements = sqliteTable(
+  'engagements',
+  {
+    uri: text('uri').primaryKey(),
+    kind: text('kind', { enum: ['like', 'repost'] }).notNull(),
+    author: text('author').notNull(),
+    subject: text('subject').notNull(),
+  },
+  (t) => [index('engagements_subject').on(t.subject)],
+)
+
+/** Follows made by subscribers (the only follow graph personal agents need). */
+export const follows = sqliteTable(
+  'follows',
+  {
+    uri: text('uri').primaryKey(),
+    author: text('author').notNull(),
+    subject: text('subject').notNull(),
+  },
+  (t) => [index('follows_author_subject').on(t.author, t.subject)],
+)
+
+/** Deleted records: a create that arrives after its delete stays deleted. */
+export const tombstones = sqliteTable('tombstones', {
+  uri: text('uri').primaryKey(),
+  at: integer('at').notNull(),
+})
+
+/** Accounts that are not active (deleted, taken down, suspended, deactivated). */
+export const inactiveAccounts = sqliteTable('inactive_accounts', {
+  did: text('did').primaryKey(),
+  status: text('status').notNull(),
+  at: integer('at').notNull(),
+})
+
+/** Scores of option-independent agent instances, computed once per post. null = drop. */
+export const agentScores = sqliteTable(
+  'agent_scores',
+  {
+    instance: text('instance').notNull(),
+    postUri: text('post_uri').notNull(),
+    score: real('score'),
+  },
+  (t) => [primaryKey({ columns: [t.instance, t.postUri] }), index('agent_scores_post').on(t.postUri)],
+)
+
+/** Agent instances (agent + options) that score workers pre-compute. */
+export const agentInstances = sqliteTable('agent_instances', {
+  key: text('key').primaryKey(),
+  agent: text('agent').notNull(),
+  options: text('options').notNull(),
+  lastUsed: integer('last_used').notNull(),
+})
+
+/** Subscribers' mixes. `source` is 'private' (XRPC) or 'record' (their repo). */
+export const mixes = sqliteTable(
+  'mixes',
+  {
+    subscriber: text('subscriber').notNull(),
+    feed: text('feed').notNull(),
+    source: text('source', { enum: ['private', 'record'] }).notNull(),
+    agents: text('agents').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.subscriber, t.feed, t.source] })],
+)
+
+/** One ranked list per (feed, mix fingerprint) build; kept a while so cursors stay valid. */
+export const feedSnapshots = sqliteTable(
+  'feed_snapshots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    feed: text('feed').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    builtAt: integer('built_at').notNull(),
+    size: integer('size').notNull(),
+    buildMs: real('build_ms').notNull(),
+  },
+  (t) => [index('feed_snapshots_key').on(t.feed, t.fingerprint, t.id)],
+)
+
+export const feedItems = sqliteTable(
+  'feed_items',
+  {
+    snapshot: integer('snapshot').notNull(),
+    rank: integer('rank').notNull(),
+    postUri: text('post_uri').notNull(),
+    score: real('score').notNull(),
+    context: text('context').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.snapshot, t.rank] }), index('feed_items_post').on(t.postUri)],
+)
+
+/** Ingest cursors, one per source. */
+export const cursors = sqliteTable('cursors', {
+  source: text('source').primaryKey(),
+  cursor: text('cursor').notNull(),
+  eventTime: integer('event_time'),
+  updatedAt: integer('updated_at').notNull(),
+})
+
+/** Malformed input kept for inspection (bounded). */
+export const rejectedEvents = sqliteTable(
+  'rejected_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    source: text('source').notNull(),
+    reason: text('reason').notNull(),
+    payload: text('payload').notNull(),
+    at: integer('at').notNull(),
+  },
+  (t) => [index('rejected_events_at').on(t.at)],
+)
+
+/** Running counters (events stored by kind, rejects…) for status and metrics. */
+export const counters = sqliteTable('counters', {
+  name: text('name').primaryKey(),
+  value: integer('value').notNull(),
+})
