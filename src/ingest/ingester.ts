@@ -11,6 +11,8 @@ export interface IngesterOptions {
   flushMs?: number
   /** pause reading while the events queue holds more waiting jobs than this */
   highWater: number
+  /** give up one attempt to reach Redis after this long (BullMQ waits forever for a connection) */
+  enqueueTimeoutMs?: number
 }
 
 export interface IngestStats {
@@ -68,7 +70,7 @@ export class Ingester {
     this.queue = queue
     this.db = db
     this.log = log
-    this.opts = { flushMs: 250, ...opts }
+    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, ...opts }
     this.saveCursor = db.prepare(
       `INSERT INTO cursors (source, cursor, event_time, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, event_time = excluded.event_time, updated_at = excluded.updated_at`,
@@ -167,8 +169,9 @@ export class Ingester {
   private async enqueue(job: EventsJob): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
+        // @NOTE a timed-out add may still land later; the job id makes the retry a no-op then
         await this.waitBelowHighWater()
-        await this.queue.add('batch', job, { jobId: job.id })
+        await withTimeout(this.queue.add('batch', job, { jobId: job.id }), this.opts.enqueueTimeoutMs)
         if (attempt > 0) this.log.info({ attempt }, 'redis is back; ingest resumed')
         return
       } catch (err) {
@@ -184,7 +187,19 @@ export class Ingester {
 
   private async waitBelowHighWater(): Promise<void> {
     const t0 = Date.now()
-    while (!this.abort.signal.aborted && (await this.queue.getWaitingCount()) > this.opts.highWater) await sleep(50, this.abort.signal)
+    const waiting = () => withTimeout(this.queue.getWaitingCount(), this.opts.enqueueTimeoutMs)
+    while (!this.abort.signal.aborted && (await waiting()) > this.opts.highWater) await sleep(50, this.abort.signal)
     this.stats.pausedForBackpressureMs += Date.now() - t0
   }
+}
+
+/** Rejects when `p` takes longer than `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`redis did not answer in ${ms} ms`)), ms)
+    }),
+  ])
 }

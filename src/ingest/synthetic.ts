@@ -686,7 +686,13 @@ const P_IDENTITY = P_POST_UPDATE + 0.004
 
 const POST_CAP = 1 << 16 // recent posts kept for engagement/replies/deletes
 const LIKE_CAP = 1 << 14 // recent likes kept for like deletes
-const HOT_CAP = 1 << 13 // recent engagement targets (preferential attachment)
+/**
+ * Engagement window: the newest FEN_SIZE posts, sampled in proportion to a
+ * Pareto-distributed appeal drawn when each post is created (Zipf-like counts).
+ */
+const FEN_SIZE = 1 << 13
+const APPEAL_ALPHA = 1.0
+const P_WEIGHTED = 0.95 // the rest of engagement picks any recent post, newest first
 const DAY_US = 86_400_000_000
 
 // ---------------------------------------------------------------------------
@@ -734,15 +740,17 @@ class World {
   private readonly pLangs: Array<readonly string[] | null> = new Array<readonly string[] | null>(POST_CAP).fill(null)
   private readonly pRecord: Array<PostRecord | null> = new Array<PostRecord | null>(POST_CAP).fill(null)
 
+  /** Fenwick tree of integer appeal weights over slots serial & (FEN_SIZE-1). */
+  private readonly fen = new Float64Array(FEN_SIZE + 1)
+  private readonly fenWeight = new Float64Array(FEN_SIZE)
+  private fenTotal = 0
+
   // ring of recent likes
   private likeTotal = 0
   private readonly lAuthor = new Int32Array(LIKE_CAP)
   private readonly lRkey: string[] = new Array<string>(LIKE_CAP).fill('')
   private readonly lDeleted = new Uint8Array(LIKE_CAP)
 
-  // ring of recently engaged post serials
-  private hotTotal = 0
-  private readonly hot = new Int32Array(HOT_CAP)
 
   constructor(opts: SyntheticOptions) {
     const count = opts.count
@@ -900,22 +908,45 @@ class World {
     return -1
   }
 
-  /**
-   * A post to like/repost/reply to/quote: half the time one that was engaged
-   * with recently (rich get richer → heavy-tailed counts), otherwise a recent post.
-   */
-  private engagedPost(): number {
-    if (this.hotTotal > 0 && this.chance(0.55)) {
-      const n = Math.min(this.hotTotal, HOT_CAP)
-      const serial = this.hot[(this.hotTotal - 1 - this.int(n)) & (HOT_CAP - 1)]!
-      if (this.postValid(serial)) return serial
-    }
-    return this.recentPost(3)
+  /** Sets the appeal weight of the post in Fenwick slot `slot`. */
+  private setWeight(slot: number, w: number): void {
+    const delta = w - this.fenWeight[slot]!
+    if (delta === 0) return
+    this.fenWeight[slot] = w
+    this.fenTotal += delta
+    for (let i = slot + 1; i <= FEN_SIZE; i += i & -i) this.fen[i] = this.fen[i]! + delta
   }
 
-  private markHot(serial: number): void {
-    this.hot[this.hotTotal & (HOT_CAP - 1)] = serial
-    this.hotTotal++
+  /** A post from the engagement window, chosen in proportion to its appeal; -1 if none. */
+  private weightedPost(): number {
+    if (this.fenTotal <= 0) return -1
+    // 53-bit uniform so large totals keep full resolution.
+    const u = (this.u32() * 2097152 + (this.u32() >>> 11)) / 9007199254740992
+    let target = Math.floor(u * this.fenTotal)
+    let pos = 0
+    for (let step = FEN_SIZE; step > 0; step >>= 1) {
+      const next = pos + step
+      if (next <= FEN_SIZE && this.fen[next]! <= target) {
+        pos = next
+        target -= this.fen[next]!
+      }
+    }
+    // pos is the 0-based slot; map it back to the newest serial using it.
+    const newest = this.postTotal - 1
+    const serial = newest - ((newest - pos) & (FEN_SIZE - 1))
+    return this.postValid(serial) ? serial : -1
+  }
+
+  /**
+   * A post to like/repost/reply to/quote: mostly by appeal among the newest
+   * posts (heavy-tailed counts, many posts get nothing), otherwise any recent post.
+   */
+  private engagedPost(): number {
+    if (this.chance(P_WEIGHTED)) {
+      const serial = this.weightedPost()
+      if (serial >= 0) return serial
+    }
+    return this.recentPost(3)
   }
 
   /** Subject for a like/repost: usually an earlier post, a few unknown ones. */
@@ -923,7 +954,6 @@ class World {
     if (!this.chance(0.03)) {
       const serial = this.engagedPost()
       if (serial >= 0) {
-        this.markHot(serial)
         const slot = serial & (POST_CAP - 1)
         return { cid: this.pCid[slot]!, uri: this.pUri[slot]! }
       }
@@ -1081,10 +1111,7 @@ class World {
     else if (er < 0.255) embedKind = 2
     else if (er < 0.295) {
       quoted = this.engagedPost()
-      if (quoted >= 0) {
-        embedKind = 3
-        this.markHot(quoted)
-      }
+      if (quoted >= 0) embedKind = 3
     }
 
     // facets: hashtags (~15%) and a link for some external embeds
@@ -1170,7 +1197,6 @@ class World {
     let rootUri = uri
     let rootCid = ''
     if (parent >= 0) {
-      this.markHot(parent)
       const parentRef: StrongRef = { cid: this.pCid[parentSlot]!, uri: this.pUri[parentSlot]! }
       const rootRef: StrongRef = { cid: this.pRootCid[parentSlot]!, uri: this.pRootUri[parentSlot]! }
       record.reply = { parent: parentRef, root: rootRef }
@@ -1191,6 +1217,9 @@ class World {
     this.pRootCid[slot] = rootCid
     this.pAuthor[slot] = author
     this.pTopic[slot] = topic
+    // Pareto appeal (integer, so the Fenwick sums stay exact); replies draw less.
+    const appeal = Math.min(1e7, Math.floor(100 * Math.pow(1 - this.float(), -1 / APPEAL_ALPHA)))
+    this.setWeight(serial & (FEN_SIZE - 1), parent >= 0 ? Math.ceil(appeal / 4) : appeal)
     this.pDeleted[slot] = 0
     this.pLangs[slot] = langs
     this.pRecord[slot] = record
@@ -1233,6 +1262,7 @@ class World {
     if (serial < 0) return null
     const slot = serial & (POST_CAP - 1)
     this.pDeleted[slot] = 1
+    if (serial > this.postTotal - 1 - FEN_SIZE) this.setWeight(serial & (FEN_SIZE - 1), 0)
     return this.commit(this.dids[this.pAuthor[slot]!]!, {
       rev: this.tid(),
       operation: 'delete',
@@ -1273,7 +1303,7 @@ class World {
     else if (old.labels !== undefined) record.labels = old.labels
     if (old.langs !== undefined) record.langs = old.langs
     if (old.reply !== undefined) record.reply = old.reply
-    record.text = !addLabel && old.text.length <= 292 ? old.text + ' (edited)' : old.text
+    record.text = !addLabel && old.text.length <= 300 - 9 ? old.text + ' (edited)' : old.text
     const cid = this.cid('bafyrei')
     this.pCid[slot] = cid
     this.pRecord[slot] = record

@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
-import type { Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -395,3 +395,14 @@ export const decodeJwtPayload = (jwt: string): Record<string, unknown> => {
   if (!part) throw new Error('not a JWT')
   return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
 }
+
+/** a TCP port that was free on 127.0.0.1 a moment ago (for servers that must know their URL before they listen) */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo
+      s.close(() => resolve(port))
+    })
+  })

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { silentLogger } from '../logger.ts'
+import { BUILTIN_AGENTS } from '../score/agents/index.ts'
+import { AgentHost } from '../score/host.ts'
+import { resolveMix } from './mix.ts'
+
+const host = new AgentHost(BUILTIN_AGENTS, silentLogger)
+
+describe('resolveMix', () => {
+  it('gives the same fingerprint to the same mix in any order and with any key order', () => {
+    const a = resolveMix(host, [{ agent: 'recency', weight: 40 }, { agent: 'keyword', weight: 60, options: { include: ['cats'], exclude: [] } }])
+    const b = resolveMix(host, [{ weight: 60, options: { exclude: [], include: ['cats'] }, agent: 'keyword' }, { agent: 'recency', weight: 40 }])
+    expect(a.fingerprint).toBe(b.fingerprint)
+    const c = resolveMix(host, [{ agent: 'recency', weight: 41 }, { agent: 'keyword', weight: 60, options: { include: ['cats'] } }])
+    expect(c.fingerprint).not.toBe(a.fingerprint)
+  })
+
+  it('names the bad field', () => {
+    expect(() => resolveMix(host, [{ agent: 'recency', weight: 40 }, { agent: 'nope', weight: 1 }])).toThrow(/agents\.1: unknown agent "nope"/)
+    expect(() => resolveMix(host, [{ agent: 'recency', weight: 500 }])).toThrow(/agents\.0\.weight/)
+    expect(() => resolveMix(host, [{ agent: 'recency', weight: 1.5 }])).toThrow(/agents\.0\.weight/)
+    expect(() => resolveMix(host, [{ agent: 'recency', weight: 1, options: { halfLifeHours: 'soon' } }])).toThrow(/agents\.0\.options\.halfLifeHours/)
+    expect(() => resolveMix(host, 'recency')).toThrow(/agents: expected a list/)
+    expect(() => resolveMix(host, Array.from({ length: 17 }, () => ({ agent: 'recency', weight: 1 })))).toThrow(/at most 16/)
+  })
+
+  it('adds the feed base entries and labels repeated agents', () => {
+    const m = resolveMix(host, [{ agent: 'keyword', weight: 50, options: { include: ['x'] } }], [{ agent: 'keyword', weight: 0, options: { exclude: ['spam'] } }])
+    expect(m.entries.map((e) => e.label)).toEqual(['keyword', 'keyword#2'])
+    expect(m.agents).toEqual([{ agent: 'keyword', weight: 50, options: { include: ['x'] } }])
+  })
+})

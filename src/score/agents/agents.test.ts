@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest'
+import { HOUR, post } from '../../../test/support/builders.ts'
+import { silentLogger } from '../../logger.ts'
+import { AgentHost, FieldError } from '../host.ts'
+import { DROP } from '../sdk.ts'
+import { BUILTIN_AGENTS } from './index.ts'
+
+const host = new AgentHost(BUILTIN_AGENTS, silentLogger)
+const now = Date.parse('2026-11-22T12:00:00Z')
+const run = (agent: string, options: Record<string, unknown>, posts: ReturnType<typeof post>[]) => host.run(host.instance(agent, options), posts, now)
+
+describe('recency', () => {
+  it('ranks newer posts higher and halves the score every half-life', () => {
+    const [fresh, hourOld, dayOld] = run('recency', { halfLifeHours: 2 }, [
+      post({ createdAt: now }),
+      post({ createdAt: now - 2 * HOUR }),
+      post({ createdAt: now - 24 * HOUR }),
+    ]) as number[]
+    expect(fresh).toBeCloseTo(1, 5)
+    expect(hourOld).toBeCloseTo(0.5, 5)
+    expect(dayOld).toBeLessThan(0.001)
+  })
+
+  it('does not reward a post dated in the future', () => {
+    const [future, present] = run('recency', {}, [post({ createdAt: now + HOUR }), post({ createdAt: now })]) as number[]
+    expect(future).toBe(present)
+  })
+})
+
+describe('keyword', () => {
+  const texts = [
+    'The new telescope images are stunning',
+    'TELESCOPE!!! finally',
+    'Telescopes are expensive', // different word
+    'my cat sat on the keyboard',
+    'check out this airdrop giveaway',
+    'Le télescope de Nice', // accents around the word
+  ]
+  const posts = texts.map((text) => post({ text }))
+
+  it('scores 1 for a whole-word, case-insensitive include match and 0 otherwise', () => {
+    expect(run('keyword', { include: ['telescope'] }, posts)).toEqual([1, 1, 0, 0, 0, 0])
+  })
+
+  it('matches phrases and letters outside ASCII as whole words', () => {
+    expect(run('keyword', { include: ['sat on the', 'télescope'] }, posts)).toEqual([0, 0, 0, 1, 0, 1])
+  })
+
+  it('drops posts with an exclude match, whatever the include says', () => {
+    expect(run('keyword', { include: ['giveaway', 'cat'], exclude: ['airdrop'] }, posts)).toEqual([0, 0, 0, 1, DROP, 0])
+  })
+
+  it('treats regex characters in words literally', () => {
+    expect(run('keyword', { include: ['c++', '.*'] }, [post({ text: 'I write c++ daily' }), post({ text: 'anything at all' })])).toEqual([1, 0])
+  })
+
+  it('with requireMatch, drops posts that match no include word', () => {
+    expect(run('keyword', { include: ['telescope'], requireMatch: true }, posts.slice(0, 4))).toEqual([1, 1, DROP, DROP])
+  })
+
+  it('rejects bad options with the field named', () => {
+    expect(() => host.instance('keyword', { include: 'telescope' })).toThrow(FieldError)
+    expect(() => host.instance('keyword', { include: [''] }, 'agents.0')).toThrow(/agents\.0\.options\.include\.0/)
+  })
+})
+
+describe('language', () => {
+  it('drops posts in none of the chosen languages and keeps the rest', () => {
+    const out = run('language', { langs: ['en', 'pt-BR'] }, [
+      post({ langs: ['en'] }),
+      post({ langs: ['ja'] }),
+      post({ langs: ['ja', 'pt'] }),
+      post({ langs: [] }),
+    ])
+    expect(out).toEqual([1, DROP, 1, DROP])
+  })
+
+  it('can keep posts that declare no language', () => {
+    expect(run('language', { langs: ['en'], keepUndeclared: true }, [post({ langs: [] })])).toEqual([0])
+  })
+
+  it('needs at least one language', () => {
+    expect(() => host.instance('language', { langs: [] })).toThrow(/langs/)
+    expect(() => host.instance('language', {})).toThrow(/langs/)
+  })
+})
+
+describe('engagement', () => {
+  it('measures likes and reposts per hour since posting', () => {
+    const [steady, burst, old, none] = run('engagement', {}, [
+      post({ createdAt: now - 2 * HOUR, likeCount: 10, repostCount: 2 }),
+      post({ createdAt: now - 30 * 60_000, likeCount: 10, repostCount: 0 }),
+      post({ createdAt: now - 48 * HOUR, likeCount: 100, repostCount: 20 }),
+      post({ createdAt: now - HOUR }),
+    ]) as number[]
+    expect(steady).toBeCloseTo(6, 5)
+    expect(burst).toBeCloseTo(20, 5)
+    expect(old).toBeCloseTo(2.5, 5)
+    expect(none).toBe(0)
+  })
+
+  it('does not let one like on a brand-new post dominate', () => {
+    const [newborn] = run('engagement', { minAgeMinutes: 15 }, [post({ createdAt: now - 1000, likeCount: 1 })]) as number[]
+    expect(newborn).toBeCloseTo(4, 5)
+  })
+})

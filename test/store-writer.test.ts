@@ -1,0 +1,124 @@
+import path from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import { openDb, type Db } from '../src/store/db.ts'
+import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
+import { tempDir } from './support/resources.ts'
+
+const alice = 'did:plc:alicealicealicealicealic'
+const bob = 'did:plc:bobbobbobbobbobbobbobbobb'
+const uri = (did: string, col: string, rkey: string) => `at://${did}/${col}/${rkey}`
+const postUri = (rkey: string, did = alice) => uri(did, 'app.bsky.feed.post', rkey)
+
+const post = (rkey: string, p: Partial<PostEvent> = {}): PostEvent => ({
+  t: 'post',
+  uri: postUri(rkey, p.author),
+  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
+  author: alice,
+  createdAt: Date.now(),
+  text: `post ${rkey}`,
+  langs: ['en'],
+  replyRoot: null,
+  replyParent: null,
+  embed: null,
+  quote: null,
+  tags: [],
+  labels: [],
+  ...p,
+})
+const like = (rkey: string, subject: string, author = bob): IngestEvent => ({ t: 'like', uri: uri(author, 'app.bsky.feed.like', rkey), author, subject })
+const del = (u: string, collection: string): IngestEvent => ({ t: 'delete', uri: u, collection })
+let seq = 0
+const batch = (events: IngestEvent[], scores: StoreBatch['scores'] = []): StoreBatch => ({ id: `b${++seq}`, events, scores, eventTime: Date.now() })
+
+describe('BatchWriter on a real SQLite file', () => {
+  let db: Db
+  let writer: BatchWriter
+  let cleanup: () => void
+  const count = (sql: string, ...args: unknown[]) => db.sqlite.prepare(sql).pluck().get(...args) as number
+  const likes = (u: string) => count('SELECT like_count FROM posts WHERE uri = ?', u)
+
+  beforeEach(() => {
+    const t = tempDir()
+    cleanup = t.cleanup
+    db = openDb(path.join(t.dir, 'skysift.db'))
+    writer = new BatchWriter(db.sqlite)
+  })
+  afterEach(() => {
+    db.close()
+    cleanup()
+  })
+
+  it('stores posts and counts likes once, even when a batch is applied twice', () => {
+    const b = batch([post('1'), like('l1', postUri('1')), like('l2', postUri('1')), { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject: postUri('1') }], [[postUri('1'), 'keyword:x', 1]])
+    writer.write(b)
+    writer.write(b)
+    expect(count('SELECT count(*) FROM posts')).toBe(1)
+    expect(likes(postUri('1'))).toBe(2)
+    expect(count('SELECT repost_count FROM posts')).toBe(1)
+    expect(count('SELECT count(*) FROM agent_scores')).toBe(1)
+  })
+
+  it('counts an unlike down, once', () => {
+    writer.write(batch([post('1'), like('l1', postUri('1')), like('l2', postUri('1'))]))
+    const unlike = batch([del(uri(bob, 'app.bsky.feed.like', 'l1'), 'app.bsky.feed.like')])
+    writer.write(unlike)
+    writer.write(unlike)
+    expect(likes(postUri('1'))).toBe(1)
+  })
+
+  it('ignores likes of posts it does not keep', () => {
+    const r = writer.write(batch([like('l1', postUri('unknown'))]))
+    expect(r.skipped).toBe(1)
+    expect(count('SELECT count(*) FROM engagements')).toBe(0)
+  })
+
+  it('removes a deleted post from posts, scores and every cached feed', () => {
+    writer.write(batch([post('1'), post('2')], [[postUri('1'), 'k:1', 0.5]]))
+    db.sqlite.prepare("INSERT INTO feed_snapshots (id, feed, fingerprint, built_at, size, build_ms) VALUES (1, 'f', 'fp', 0, 2, 1), (2, 'g', 'fp', 0, 1, 1)").run()
+    db.sqlite.prepare("INSERT INTO feed_items (snapshot, rank, post_uri, score, context) VALUES (1, 1, ?, 1, ''), (1, 2, ?, 1, ''), (2, 1, ?, 1, '')").run(postUri('1'), postUri('2'), postUri('1'))
+    writer.write(batch([del(postUri('1'), 'app.bsky.feed.post')]))
+    expect(count('SELECT count(*) FROM posts')).toBe(1)
+    expect(count('SELECT count(*) FROM agent_scores')).toBe(0)
+    expect(db.sqlite.prepare('SELECT post_uri FROM feed_items').pluck().all()).toEqual([postUri('2')])
+  })
+
+  it('keeps a post deleted when its create arrives after the delete (out-of-order batches)', () => {
+    writer.write(batch([del(postUri('1'), 'app.bsky.feed.post')]))
+    const r = writer.write(batch([post('1')]))
+    expect(r.posts).toBe(0)
+    expect(count('SELECT count(*) FROM posts')).toBe(0)
+  })
+
+  it('purges an account that is taken down and refuses its new posts until it is active again', () => {
+    writer.write(batch([post('1'), post('2'), post('3', { author: bob })]))
+    writer.write(batch([{ t: 'account', did: alice, active: false, status: 'takendown' }]))
+    expect(db.sqlite.prepare('SELECT author FROM posts').pluck().all()).toEqual([bob])
+    writer.write(batch([post('4')]))
+    expect(count('SELECT count(*) FROM posts WHERE author = ?', alice)).toBe(0)
+    writer.write(batch([{ t: 'account', did: alice, active: true, status: null }, post('5')]))
+    expect(count('SELECT count(*) FROM posts WHERE author = ?', alice)).toBe(1)
+  })
+
+  it('applies an edit and forgets scores computed for the old text', () => {
+    writer.write(batch([post('1', { text: 'cats' })], [[postUri('1'), 'k:1', 1]]))
+    writer.write(batch([post('1', { text: 'dogs', cid: 'bafyreibbbbbbbbbbbbbbbbbbb' })]))
+    expect(db.sqlite.prepare('SELECT text FROM posts').pluck().get()).toBe('dogs')
+    expect(count('SELECT count(*) FROM agent_scores')).toBe(0)
+  })
+
+  it('keeps follows only for subscribers', () => {
+    const follow = (a: string, s: string, rkey: string): IngestEvent => ({ t: 'follow', uri: uri(a, 'app.bsky.graph.follow', rkey), author: a, subject: s })
+    db.sqlite.prepare("INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, 'f', 'private', '[]', 'x', 0)").run(alice)
+    writer.write(batch([follow(alice, bob, 'f1'), follow(bob, alice, 'f2')]))
+    expect(db.sqlite.prepare('SELECT author FROM follows').pluck().all()).toEqual([alice])
+    writer.write(batch([del(uri(alice, 'app.bsky.graph.follow', 'f1'), 'app.bsky.graph.follow')]))
+    expect(count('SELECT count(*) FROM follows')).toBe(0)
+  })
+
+  it('rolls back the whole batch when a statement fails', () => {
+    const broken = batch([post('1'), { ...post('2'), text: null as unknown as string }])
+    expect(() => writer.write(broken)).toThrow()
+    expect(count('SELECT count(*) FROM posts')).toBe(0)
+  })
+})

@@ -1,0 +1,26 @@
+import type { AgentPost } from '../../src/score/sdk.ts'
+
+let n = 0
+
+/** A realistic post with defaults; override what the test is about. */
+export function post(p: Partial<AgentPost> = {}): AgentPost {
+  n++
+  const author = p.author ?? `did:plc:author${String(n % 7).padStart(18, 'x')}`
+  return {
+    uri: p.uri ?? `at://${author}/app.bsky.feed.post/3kabc${String(n).padStart(8, '2')}`,
+    author,
+    createdAt: p.createdAt ?? Date.parse('2026-11-22T10:00:00Z'),
+    text: p.text ?? 'Just watched the sunset from the pier, the sky was unreal tonight',
+    langs: p.langs ?? ['en'],
+    tags: p.tags ?? [],
+    labels: p.labels ?? [],
+    embed: p.embed ?? null,
+    quote: p.quote ?? null,
+    replyRoot: p.replyRoot ?? null,
+    replyParent: p.replyParent ?? null,
+    likeCount: p.likeCount ?? 0,
+    repostCount: p.repostCount ?? 0,
+  }
+}
+
+export const HOUR = 3_600_000

@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Redis } from 'ioredis'
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** A fresh folder under the OS temp dir, removed by the returned cleanup. */
+export function tempDir(label = 'skysift-test'): { dir: string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${label}-`))
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** A unique BullMQ prefix for one test, and a cleanup that deletes its keys. */
+export function queuePrefix(): { prefix: string; cleanup: () => Promise<void> } {
+  const prefix = `test-${randomUUID().slice(0, 8)}`
+  return {
+    prefix,
+    async cleanup() {
+      const r = new Redis(REDIS_URL)
+      try {
+        let cursor = '0'
+        do {
+          const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+          cursor = next
+          if (keys.length) await r.del(...keys)
+        } while (cursor !== '0')
+      } finally {
+        r.disconnect()
+      }
+    },
+  }
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
