@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net'
+import type { Hono } from 'hono'
 import { serve, type ServerType } from '@hono/node-server'
 import { Worker, UnrecoverableError, type Job, type Queue } from 'bullmq'
 import type { AppContext } from './context.ts'
@@ -163,8 +164,8 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   return { name: 'refresh', worker, stop: () => worker.close() }
 }
 
-/** The HTTP server. */
-export async function startServe(ctx: AppContext): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
+/** The Hono app with its feed service, wired to SQLite and Redis (no port). */
+export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService; close: () => Promise<void> } {
   const log = ctx.log.child({ sub: 'serve' })
   const refreshQueue: Queue<RefreshJob> = producerQueue<RefreshJob>(QUEUE.refresh, ctx.config.redisUrl, ctx.config.queuePrefix)
   refreshQueue.on('error', (err) => log.debug({ err: err.message }, 'refresh queue error'))
@@ -198,6 +199,13 @@ export async function startServe(ctx: AppContext): Promise<Running & { url: stri
       },
     ],
   })
+  return { app, feeds, close: () => refreshQueue.close() }
+}
+
+/** The HTTP server. */
+export async function startServe(ctx: AppContext): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
+  const log = ctx.log.child({ sub: 'serve' })
+  const { app, feeds, close } = createServeApp(ctx)
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => resolve(s))
   })
@@ -213,7 +221,7 @@ export async function startServe(ctx: AppContext): Promise<Running & { url: stri
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       ;(server as { closeIdleConnections?: () => void }).closeIdleConnections?.()
       await closed
-      await refreshQueue.close()
+      await close()
     },
   }
 }

@@ -691,8 +691,8 @@ const LIKE_CAP = 1 << 14 // recent likes kept for like deletes
  * Pareto-distributed appeal drawn when each post is created (Zipf-like counts).
  */
 const FEN_SIZE = 1 << 13
-const APPEAL_ALPHA = 1.0
-const P_WEIGHTED = 0.95 // the rest of engagement picks any recent post, newest first
+const APPEAL_ALPHA = 1.1
+const P_WEIGHTED = 0.9 // the rest of engagement picks any recent post, newest first
 const DAY_US = 86_400_000_000
 
 // ---------------------------------------------------------------------------

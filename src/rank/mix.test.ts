@@ -27,6 +27,7 @@ describe('resolveMix', () => {
   it('adds the feed base entries and labels repeated agents', () => {
     const m = resolveMix(host, [{ agent: 'keyword', weight: 50, options: { include: ['x'] } }], [{ agent: 'keyword', weight: 0, options: { exclude: ['spam'] } }])
     expect(m.entries.map((e) => e.label)).toEqual(['keyword', 'keyword#2'])
+    expect(m.entries[0].inst.rawOptions).toEqual({ include: ['x'] })
     expect(m.agents).toEqual([{ agent: 'keyword', weight: 50, options: { include: ['x'] } }])
   })
 })

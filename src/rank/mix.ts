@@ -51,7 +51,8 @@ export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = 
     }
     return r.data.options && Object.keys(r.data.options).length ? r.data : { agent: r.data.agent, weight: r.data.weight }
   })
-  const all = [...base.map((e) => ({ e, path: 'feed.baseMix' })), ...own.map((e, i) => ({ e, path: `agents.${i}` }))]
+  // the subscriber's own entries come first, so their agents keep the plain labels in attributions
+  const all = [...own.map((e, i) => ({ e, path: `agents.${i}` })), ...base.map((e) => ({ e, path: 'feed.baseMix' }))]
   const seen = new Map<string, number>()
   const entries = all.map(({ e, path }) => {
     const inst = host.instance(e.agent, e.options ?? {}, path)

@@ -12,35 +12,35 @@ export interface TestUser {
 }
 
 /**
- * Real identities for tests that need no PDS: a local HTTP server publishes
- * did:web documents (`did:web:localhost%3A<port>:u:<name>`) with each user's
- * signing key, so tokens are verified exactly as in production.
+ * Real identities for tests that need no PDS: each user gets a small local
+ * HTTP server publishing a did:web document (`did:web:localhost%3A<port>`,
+ * atproto supports no did:web paths) with the user's signing key, so tokens
+ * are verified exactly as in production.
  */
 export async function startIdentities(names: string[]): Promise<{ users: Record<string, TestUser>; close: () => Promise<void> }> {
-  const docs = new Map<string, unknown>()
-  const app = new Hono()
-  app.get('/u/:name/did.json', (c) => {
-    const doc = docs.get(c.req.param('name'))
-    return doc ? c.json(doc) : c.notFound()
-  })
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
-  })
-  const port = (server.address() as AddressInfo).port
+  const servers: ServerType[] = []
   const users: Record<string, TestUser> = {}
   for (const name of names) {
     const keypair = await Secp256k1Keypair.create()
-    const did = `did:web:localhost%3A${port}:u:${name}`
-    docs.set(name, {
-      '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
-      id: did,
-      verificationMethod: [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: keypair.did().slice('did:key:'.length) }],
+    let did = ''
+    const app = new Hono()
+    app.get('/.well-known/did.json', (c) =>
+      c.json({
+        '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
+        id: did,
+        verificationMethod: [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: keypair.did().slice('did:key:'.length) }],
+      }),
+    )
+    const server: ServerType = await new Promise((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
     })
+    servers.push(server)
+    did = `did:web:localhost%3A${(server.address() as AddressInfo).port}`
     users[name] = {
       did,
       keypair,
       token: (aud, lxm, opts = {}) => createServiceJwt({ iss: did, aud, lxm, keypair: opts.keypair ?? keypair, exp: opts.exp }),
     }
   }
-  return { users, close: () => new Promise<void>((r) => server.close(() => r())) }
+  return { users, close: async () => void (await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))))) }
 }

@@ -38,6 +38,18 @@ export function tapResponses(server: Server, pathPrefixes: string[]): Wiretap {
     const url = req.url ?? ''
     if (!pathPrefixes.some((p) => url.startsWith(p))) return
     const chunks: Buffer[] = []
+    let headContentType: string | null = null
+    const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse
+    res.writeHead = ((...args: unknown[]) => {
+      // writeHead(status, [message], [headers]); headers as an object or a flat array
+      const h = args.find((a, i) => i > 0 && typeof a === 'object' && a !== null)
+      if (Array.isArray(h)) {
+        for (let i = 0; i + 1 < h.length; i += 2) if (String(h[i]).toLowerCase() === 'content-type') headContentType = String(h[i + 1])
+      } else if (h) {
+        for (const [k, v] of Object.entries(h)) if (k.toLowerCase() === 'content-type') headContentType = String(v)
+      }
+      return writeHead(...args)
+    }) as ServerResponse['writeHead']
     const write = res.write.bind(res) as (...a: unknown[]) => boolean
     const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse
     res.write = ((chunk: unknown, ...rest: unknown[]) => {
@@ -51,13 +63,14 @@ export function tapResponses(server: Server, pathPrefixes: string[]): Wiretap {
       return end(chunk, ...rest)
     }) as ServerResponse['end']
     res.once('finish', () => {
-      const ct = res.getHeader('content-type')
+      const set = res.getHeader('content-type')
+      const ct = set === undefined ? headContentType : String(set)
       seen.push({
         method: req.method ?? 'GET',
         url,
         authorization: req.headers.authorization ?? null,
         status: res.statusCode,
-        contentType: ct === undefined ? null : String(ct),
+        contentType: ct,
         body: Buffer.concat(chunks).toString('utf8'),
       })
     })
