@@ -19,6 +19,7 @@ import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
 import { MixStore } from './store/mixes.ts'
 import { BatchWriter, type StoreBatch } from './store/writer.ts'
+import { withTimeout } from './util/timeout.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
 export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
@@ -179,9 +180,10 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
     requestRefresh: async (feed, mix) => {
-      await refreshQueue.add('refresh', { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents }, { jobId: jobId('rf', mix.fingerprint, feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 })
+      const job = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents }
+      await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId('rf', mix.fingerprint, feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
     },
-    registerInstances: (mix) => registry.register(mix.entries.map((e) => e.inst)),
+    registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
   })
   const app = createApp({
     config: ctx.config,
@@ -194,8 +196,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {
         name: 'redis',
-        check: () =>
-          Promise.race([redis.ping(), new Promise((_, rej) => setTimeout(() => rej(new Error('redis did not answer in 1 s')), 1000).unref())]).then(() => {}),
+        check: () => withTimeout(redis.ping(), 1000).then(() => {}),
       },
     ],
   })

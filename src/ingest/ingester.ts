@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts'
 import { jobId, type EventsJob } from '../queue.ts'
 import type { Sqlite } from '../store/db.ts'
 import type { IngestEvent } from './events.ts'
+import { withTimeout } from '../util/timeout.ts'
 import { backoffMs, sleep, type Source, type SourceItem } from './source.ts'
 
 export interface IngesterOptions {
@@ -191,15 +192,4 @@ export class Ingester {
     while (!this.abort.signal.aborted && (await waiting()) > this.opts.highWater) await sleep(50, this.abort.signal)
     this.stats.pausedForBackpressureMs += Date.now() - t0
   }
-}
-
-/** Rejects when `p` takes longer than `ms`. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`redis did not answer in ${ms} ms`)), ms)
-    }),
-  ])
 }

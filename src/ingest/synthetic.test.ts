@@ -432,6 +432,7 @@ describe('writeSyntheticJsonl', () => {
       await writeSyntheticJsonl(file, { seed: 42, count: 20_000, startTimeUs: START })
       const written = await readFile(file, 'utf8')
       expect(written).toBe(lines.slice(0, 20_000).join('\n') + '\n')
+      await expect(writeSyntheticJsonl(join(dir, 'missing', 'x.jsonl'), { count: 10 })).rejects.toThrow(/ENOENT/)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }

@@ -209,20 +209,29 @@ export function syntheticJsonl(opts: SyntheticOptions): string {
   return lines.length === 0 ? '' : lines.join('\n') + '\n'
 }
 
-/** Streams the same bytes as syntheticJsonl() to `path` without holding them all in memory. */
+/**
+ * Streams the same bytes as syntheticJsonl() to `path` (overwriting it) without
+ * holding them all in memory; use it for millions of events.
+ */
 export async function writeSyntheticJsonl(path: string, opts: SyntheticOptions): Promise<void> {
-  const out = createWriteStream(path, { encoding: 'utf8' })
+  const CHUNK = 4 << 20
+  // A few chunks may be in flight while the next one is generated.
+  const out = createWriteStream(path, { highWaterMark: 4 * CHUNK })
   try {
-    let chunk = ''
+    let buf = Buffer.allocUnsafe(CHUNK)
+    let off = 0
     for (const ev of syntheticEvents(opts)) {
-      chunk += JSON.stringify(ev) + '\n'
-      if (chunk.length >= 1 << 20) {
-        const ok = out.write(chunk)
-        chunk = ''
-        if (!ok) await once(out, 'drain')
+      const line = JSON.stringify(ev)
+      // UTF-16 length * 3 bounds the UTF-8 length.
+      if (off + line.length * 3 + 1 > buf.length) {
+        if (off > 0 && !out.write(buf.subarray(0, off))) await once(out, 'drain') // rejects on 'error'
+        buf = Buffer.allocUnsafe(Math.max(CHUNK, line.length * 3 + 1))
+        off = 0
       }
+      off += buf.write(line, off, 'utf8')
+      buf[off++] = 10
     }
-    if (chunk.length > 0) out.write(chunk)
+    if (off > 0) out.write(buf.subarray(0, off))
     out.end()
     await finished(out)
   } catch (err) {
@@ -722,6 +731,8 @@ class World {
   private seq: number
   private nowUs = 0
   private nowIso = ''
+  /** Whether the last sentence() came out without closing punctuation. */
+  private openEnd = false
   private isoMs = -1
   private isoSec = -1
   /** "YYYY-MM-DDTHH:MM:SS.mmmZ" of the current event; the seconds part is cached. */
@@ -976,8 +987,9 @@ class World {
     const noun = this.pick(nouns)
     let s = t.pre + (t.cap ? capitalize(noun) : noun) + t.post
     if (t.pre === '' && !t.cap && p.code !== 'ja' && p.code !== 'ko') s = capitalize(s)
-    if (!t.closed) s += this.pick(p.ends)
-    return s
+    const end = t.closed ? '' : this.pick(p.ends)
+    this.openEnd = !t.closed && end === ''
+    return s + end
   }
 
   private emoji(topic: number, tone: number): string {
@@ -992,13 +1004,15 @@ class World {
     const r = this.float()
     const want = r < 0.45 ? 1 : r < 0.75 ? 2 : r < 0.9 ? 3 : 4 + this.int(4)
     let text = this.sentence(p, topic, tone)
+    let open = this.openEnd
     if (text.length > budget) text = text.slice(0, budget)
     for (let i = 1; (i < want || text.length < 10) && i < 16; i++) {
-      const next = this.chance(0.12)
-        ? this.pick(p.fillers)
-        : this.sentence(p, topic, this.chance(0.6) ? tone : 2)
+      const filler = this.chance(0.12)
+      const next = filler ? this.pick(p.fillers) : this.sentence(p, topic, this.chance(0.6) ? tone : 2)
       if (text.includes(next)) continue
-      const joined = text + p.sep + next
+      // A sentence left without an ending gets a full stop before the next one.
+      const joined = (open ? text + p.ends[0]! : text) + p.sep + next
+      open = !filler && this.openEnd
       if (joined.length > budget) break
       text = joined
     }
