@@ -3,9 +3,10 @@
  *
  * Everything is derived from a seeded PRNG (sfc32), so the same options give
  * byte-identical output. The mix of kinds and collections follows the live
- * network (mostly likes and follows, ~9% posts), engagement targets posts that
- * were generated earlier with a rich-get-richer skew, and deletes/updates only
- * ever touch records that were created earlier in the same stream.
+ * network (mostly likes and follows, ~9% posts); likes, reposts, replies and
+ * quotes target posts generated earlier, weighted by a Pareto "appeal" so a few
+ * posts collect most engagement and many get none; deletes and updates only
+ * ever touch records created earlier in the same stream.
  *
  * Key order follows the wire: the event and commit envelopes use Jetstream's
  * struct order, and records use sorted keys (Jetstream re-encodes the CBOR
@@ -197,12 +198,20 @@ export type JetstreamEvent = JetstreamCommitEvent | JetstreamIdentityEvent | Jet
 // Public API
 // ---------------------------------------------------------------------------
 
+/**
+ * Yields `opts.count` events. Treat them as read-only: later events may share
+ * sub-objects with earlier ones (e.g. an update reuses the post's embed).
+ */
 export function* syntheticEvents(opts: SyntheticOptions): Generator<JetstreamEvent> {
   const world = new World(opts)
   for (let i = 0; i < world.count; i++) yield world.next()
 }
 
-/** All events as JSON lines, joined by '\n', with a trailing '\n' (empty string for count 0). */
+/**
+ * All events as JSON lines, joined by '\n', with a trailing '\n' ('' for count 0).
+ * Lines average ~470 characters, so beyond ~1M events the string would pass
+ * V8's maximum string length: use writeSyntheticJsonl() or syntheticEvents().
+ */
 export function syntheticJsonl(opts: SyntheticOptions): string {
   const lines: string[] = []
   for (const ev of syntheticEvents(opts)) lines.push(JSON.stringify(ev))
