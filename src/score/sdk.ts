@@ -20,11 +20,14 @@ export const DROP = 'drop' as const
  */
 export type Score = number | typeof DROP | null
 
-/** What an agent can ask the host for. */
-export type Need = 'text' | 'langs' | 'tags' | 'embed' | 'reply' | 'labels' | 'author' | 'engagement' | 'time'
+/**
+ * What an agent can ask the host for. `candidates` means the agent must see
+ * the whole candidate list in one call (it scores posts relative to each other).
+ */
+export type Need = 'text' | 'langs' | 'tags' | 'embed' | 'reply' | 'labels' | 'author' | 'engagement' | 'time' | 'candidates'
 
-/** Needs that change after a post is first seen: such agents are scored at rank time. */
-export const DYNAMIC_NEEDS: readonly Need[] = ['engagement', 'time']
+/** Needs that change after a post is first seen, or depend on the other candidates: such agents are scored at rank time. */
+export const DYNAMIC_NEEDS: readonly Need[] = ['engagement', 'time', 'candidates']
 
 /** A post as agents see it. */
 export interface AgentPost {

@@ -104,3 +104,93 @@ describe('engagement', () => {
     expect(newborn).toBeCloseTo(4, 5)
   })
 })
+
+describe('hashtags', () => {
+  const posts = [post({ tags: ['astronomy', 'space'] }), post({ tags: ['cats'] }), post({ tags: ['space', 'nsfw'] }), post({ tags: [] })]
+
+  it('counts include tags, drops exclude tags, and normalizes #/case in options', () => {
+    expect(run('hashtags', { include: ['#Space', 'astronomy'], exclude: ['NSFW'] }, posts)).toEqual([2, 0, DROP, 0])
+  })
+
+  it('with requireMatch, keeps only tagged topics', () => {
+    expect(run('hashtags', { include: ['cats'], requireMatch: true }, posts)).toEqual([DROP, 1, DROP, DROP])
+  })
+})
+
+describe('media', () => {
+  const posts = [post({ embed: 'images' }), post({ embed: 'video' }), post({ embed: 'external' }), post({ embed: null }), post({ embed: 'record' })]
+
+  it('lifts the chosen kinds in boost mode', () => {
+    expect(run('media', { kinds: ['video'] }, posts)).toEqual([0, 1, 0, 0, 0])
+  })
+
+  it('drops other kinds in filter mode; a bare quote counts as text only', () => {
+    expect(run('media', { kinds: ['none', 'link'], mode: 'filter' }, posts)).toEqual([DROP, DROP, 1, 1, 1])
+  })
+})
+
+describe('post-type', () => {
+  const me = 'did:plc:meeeeeeeeeeeeeeeeeeeeeee'
+  const other = 'did:plc:otherrrrrrrrrrrrrrrrrrrr'
+  const top = post({ author: me })
+  const reply = post({ author: me, replyRoot: `at://${other}/app.bsky.feed.post/1`, replyParent: `at://${other}/app.bsky.feed.post/1` })
+  const thread = post({ author: me, replyRoot: `at://${me}/app.bsky.feed.post/1`, replyParent: `at://${me}/app.bsky.feed.post/2` })
+  const quote = post({ author: me, quote: `at://${other}/app.bsky.feed.post/9`, embed: 'record' })
+  const all = [top, reply, thread, quote]
+
+  it('drops replies to others by default but keeps self-threads', () => {
+    expect(run('post-type', {}, all)).toEqual([0, DROP, 0, 0])
+    expect(run('post-type', { keepThreads: false }, all)).toEqual([0, DROP, DROP, 0])
+  })
+
+  it('can show only replies, or drop quotes', () => {
+    expect(run('post-type', { replies: 'only' }, all)).toEqual([DROP, 0, 0, DROP])
+    expect(run('post-type', { replies: 'keep', quotes: 'drop' }, all)).toEqual([0, 0, 0, DROP])
+  })
+})
+
+describe('author-diversity', () => {
+  const a = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
+  const b = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'
+  const posts = [0, 1, 2, 3].map((i) => post({ author: a, createdAt: now - i * HOUR })).concat([post({ author: b, createdAt: now - 5 * HOUR })])
+
+  it('keeps each author\'s newest posts up to the cap and lifts rare posters', () => {
+    expect(run('author-diversity', { maxPerAuthor: 2 }, posts)).toEqual([0.25, 0.25, DROP, DROP, 1])
+  })
+
+  it('is scored over the whole candidate list at rank time', () => {
+    expect(host.instance('author-diversity').dynamic).toBe(true)
+  })
+})
+
+describe('calm', () => {
+  it('scores warm posts above hostile ones, with negation and emoji understood', () => {
+    const [warm, hostile, negated, neutral, emoji] = run('calm', {}, [
+      post({ text: 'What a wonderful, kind community. Thank you all!' }),
+      post({ text: 'You are pathetic and I hate this stupid site' }),
+      post({ text: 'this is not bad at all' }),
+      post({ text: 'The train leaves at 9' }),
+      post({ text: '😡😡😡' }),
+    ]) as number[]
+    expect(warm).toBeGreaterThan(2)
+    expect(hostile).toBeLessThan(-2)
+    expect(negated).toBeGreaterThan(0)
+    expect(neutral).toBe(0)
+    expect(emoji).toBeLessThan(0)
+  })
+
+  it('can drop hostile posts and has no opinion on other languages', () => {
+    expect(run('calm', { dropBelow: -2 }, [post({ text: 'I hate you, idiot' }), post({ text: 'Ich hasse das', langs: ['de'] })])).toEqual([DROP, null])
+  })
+})
+
+describe('labels', () => {
+  it('drops adult self-labels by default and down-ranks chosen ones', () => {
+    const out = run('labels', { downrank: ['spoiler'] }, [post({ labels: ['porn'] }), post({ labels: ['spoiler'] }), post({ labels: [] })])
+    expect(out).toEqual([DROP, -1, 0])
+  })
+
+  it('lets a reader allow what the defaults drop', () => {
+    expect(run('labels', { drop: [] }, [post({ labels: ['nudity'] })])).toEqual([0])
+  })
+})

@@ -1,10 +1,16 @@
 import type { AgentDefinition } from '../sdk.ts'
+import authorDiversity from './author-diversity.ts'
+import calm from './calm.ts'
 import engagement from './engagement.ts'
+import hashtags from './hashtags.ts'
 import keyword from './keyword.ts'
+import labels from './labels.ts'
 import language from './language.ts'
+import media from './media.ts'
+import postType from './post-type.ts'
 import recency from './recency.ts'
 
 /** The built-in agents, keyed by id. */
 export const BUILTIN_AGENTS: ReadonlyMap<string, AgentDefinition> = new Map(
-  [recency, keyword, language, engagement].map((a) => [a.id, a as AgentDefinition]),
+  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels].map((a) => [a.id, a as AgentDefinition]),
 )
