@@ -54,18 +54,47 @@ export interface AgentContext<O> {
   now: number
 }
 
+/** How an agent runs: shipped, an npm package the admin installed, uploaded code in a sandbox, or an HTTP endpoint. */
+export type AgentKind = 'builtin' | 'installed' | 'sandboxed' | 'remote'
+
+/**
+ * Cheap conditions the host checks itself before calling an agent: posts
+ * that fail them get no opinion from this agent and are never sent to it.
+ */
+export interface AgentPrefilter {
+  /** only posts declared in one of these languages (primary subtags) */
+  langs?: string[]
+  /** only posts with one of these kinds of media */
+  media?: ('images' | 'video' | 'link' | 'none')[]
+  /** replies: leave out, or only replies */
+  replies?: 'exclude' | 'only'
+  /** only posts with at least one hashtag */
+  hasTags?: boolean
+}
+
 export interface AgentDefinition<O = any> {
   /** stable id, lower-case letters, digits and dashes */
   id: string
   version: string
   title: string
   description: string
+  /** who wrote it (a handle, DID or name), shown in the catalog */
+  author?: string
   /** SDK API version the agent targets */
   api: number
   /** schema the host validates options with; its defaults apply */
   options: z.ZodType<O>
+  prefilter?: AgentPrefilter
   needs: Need[]
   scoreBatch(posts: AgentPost[], ctx: AgentContext<O>): Score[]
+}
+
+/**
+ * An agent that answers asynchronously (a remote HTTP agent). Score workers
+ * await it when a post is first seen; at rank time only stored answers count.
+ */
+export interface AsyncAgentDefinition<O = any> extends Omit<AgentDefinition<O>, 'scoreBatch'> {
+  scoreBatchAsync(posts: AgentPost[], ctx: AgentContext<O> & { signal: AbortSignal }): Promise<Score[]>
 }
 
 /** Declares an agent; a typed identity function so authors get checking. */
