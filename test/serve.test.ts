@@ -180,8 +180,8 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
     const bad: [unknown, RegExp][] = [
       [{ feed: SCIENCE, agents: [{ agent: 'nope', weight: 1 }] }, /agents\.0: unknown agent "nope"/],
       [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 10 }, { agent: 'keyword', weight: 5, options: { include: 'cats' } }] }, /agents\.1\.options\.include/],
-      [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 500 }] }, /weight/],
-      [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 'high' }] }, /weight/],
+      [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 500 }] }, /^agents\.0\.weight: /],
+      [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 'high' }] }, /^agents\.0\.weight: /],
       [{ feed: SCIENCE }, /agents/],
       ['{"feed":', /JSON/],
     ]
@@ -189,6 +189,8 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
       const r = await putMix(token, body)
       expect(r.status, JSON.stringify(body)).toBe(400)
       expect(r.body.message).toMatch(msg)
+      // a problem inside the mix is InvalidMix; a malformed request is InvalidRequest
+      expect(r.body.error).toBe(/^\^?agents\\\./.test(msg.source) ? 'InvalidMix' : 'InvalidRequest')
     }
     const huge = await putMix(token, { feed: SCIENCE, agents: [{ agent: 'keyword', weight: 1, options: { include: Array(20000).fill('x') } }] })
     expect(huge.status).toBe(413)

@@ -82,7 +82,8 @@ export class FeedCache {
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
         ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
       insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms) VALUES (?, ?, ?, ?, ?)'),
-      insertItem: p('INSERT INTO feed_items (snapshot, rank, post_uri, score, context) VALUES (?, ?, ?, ?, ?)'),
+      // @NOTE candidates are read before this transaction; a post deleted in between (by the writer in another process) stays out
+      insertItem: p('INSERT INTO feed_items (snapshot, rank, post_uri, score, context) SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE uri = ?)'),
       page: p('SELECT rank, post_uri AS postUri, context FROM feed_items WHERE snapshot = ? AND rank > ? ORDER BY rank LIMIT ?'),
       oldSnapshots: p('SELECT id FROM feed_snapshots WHERE built_at < ? AND id NOT IN (SELECT max(id) FROM feed_snapshots GROUP BY feed, fingerprint)').pluck(),
       dropItems: p('DELETE FROM feed_items WHERE snapshot = ?'),
@@ -119,7 +120,7 @@ export class FeedCache {
     const id = this.db.transaction(() => {
       const sid = Number(this.st.insertSnapshot.run(feed.uri, mix.fingerprint, now, ranked.length, buildMs).lastInsertRowid)
       ranked.forEach((it, i) => {
-        this.st.insertItem.run(sid, i + 1, it.uri, it.score, encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions }))
+        this.st.insertItem.run(sid, i + 1, it.uri, it.score, encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions }), it.uri)
       })
       return sid
     })()

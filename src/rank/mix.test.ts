@@ -30,4 +30,16 @@ describe('resolveMix', () => {
     expect(m.entries[0].inst.rawOptions).toEqual({ include: ['x'] })
     expect(m.agents).toEqual([{ agent: 'keyword', weight: 50, options: { include: ['x'] } }])
   })
+
+  it('labels repeated agents the same way whatever the order of entries', () => {
+    const x = { agent: 'keyword', weight: 50, options: { include: ['x'] } }
+    const y = { agent: 'keyword', weight: 20, options: { include: ['y'] } }
+    const a = resolveMix(host, [x, y])
+    const b = resolveMix(host, [y, x])
+    expect(a.fingerprint).toBe(b.fingerprint)
+    const labelOf = (m: typeof a, word: string) => m.entries.find((e) => (e.inst.rawOptions.include as string[])[0] === word)!.label
+    expect(labelOf(a, 'x')).toBe(labelOf(b, 'x'))
+    expect(labelOf(a, 'y')).toBe(labelOf(b, 'y'))
+    expect(new Set([labelOf(a, 'x'), labelOf(a, 'y')])).toEqual(new Set(['keyword', 'keyword#2']))
+  })
 })

@@ -51,15 +51,20 @@ export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = 
     }
     return r.data.options && Object.keys(r.data.options).length ? r.data : { agent: r.data.agent, weight: r.data.weight }
   })
-  // the subscriber's own entries come first, so their agents keep the plain labels in attributions
-  const all = [...own.map((e, i) => ({ e, path: `agents.${i}` })), ...base.map((e) => ({ e, path: 'feed.baseMix' }))]
+  const all = [...own.map((e, i) => ({ e, path: `agents.${i}`, base: 0 })), ...base.map((e) => ({ e, path: 'feed.baseMix', base: 1 }))]
+  const resolved = all.map(({ e, path, base }) => ({ inst: host.instance(e.agent, e.options ?? {}, path), weight: e.weight, base }))
+  // @NOTE labels must not depend on entry order (equal mixes in any order share one list): a repeated
+  // agent is numbered by (own before base, instance key, weight), so the reader's own entry keeps the plain label
+  const order = resolved.map((r, i) => ({ r, i })).sort((a, b) => a.r.base - b.r.base || (a.r.inst.key < b.r.inst.key ? -1 : a.r.inst.key > b.r.inst.key ? 1 : a.r.weight - b.r.weight))
+  const labels: string[] = new Array(resolved.length)
   const seen = new Map<string, number>()
-  const entries = all.map(({ e, path }) => {
-    const inst = host.instance(e.agent, e.options ?? {}, path)
-    const n = (seen.get(e.agent) ?? 0) + 1
-    seen.set(e.agent, n)
-    return { inst, weight: e.weight, label: n === 1 ? e.agent : `${e.agent}#${n}` }
-  })
+  for (const { r, i } of order) {
+    const id = r.inst.def.id
+    const n = (seen.get(id) ?? 0) + 1
+    seen.set(id, n)
+    labels[i] = n === 1 ? id : `${id}#${n}`
+  }
+  const entries = resolved.map((r, i) => ({ inst: r.inst, weight: r.weight, label: labels[i] }))
   const canon = own.map((e) => ({ agent: e.agent, weight: e.weight, options: e.options ?? {} }))
   const fingerprint = shortHash(canonicalJson(entries.map((e) => [e.inst.key, e.weight]).sort()), 16)
   return { entries, agents: canon.map((c) => (Object.keys(c.options).length ? c : { agent: c.agent, weight: c.weight })), fingerprint }

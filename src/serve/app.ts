@@ -137,7 +137,10 @@ export function createApp(d: AppDeps): Hono {
     try {
       d.lexicons.assertValidXrpcInput(NSID.putMix, input)
     } catch (err) {
-      throw invalidRequest((err as Error).message)
+      // a problem inside an entry is a bad mix: name the field as the mix checks do (agents.1.weight)
+      const msg = (err as Error).message
+      const m = /^Input\/(agents\/\S*) (.*)$/.exec(msg)
+      throw m ? new XrpcError(400, 'InvalidMix', `${m[1].replace(/\//g, '.')}: ${m[2]}`) : invalidRequest(msg)
     }
     const { feed: feedUri, agents } = input as { feed: string; agents: unknown }
     const feed = findFeed(feedUri)

@@ -1,0 +1,828 @@
+import { createHmac } from 'node:crypto'
+import { lookup as dnsLookup } from 'node:dns/promises'
+import http from 'node:http'
+import https from 'node:https'
+import { isIP, type LookupFunction } from 'node:net'
+import { Readable } from 'node:stream'
+import { z } from 'zod'
+import { checkScores } from './host.ts'
+import { SDK_API_VERSION, type AgentContext, type AgentPost, type AsyncAgentDefinition, type Need, type Score } from './sdk.ts'
+
+/**
+ * Remote agents: an author runs an HTTP endpoint, Skysift POSTs batches of
+ * posts to it and gets one score per post back. The wire format is
+ * `skysift-remote-agent/1`, described in docs/remote-agents.md.
+ *
+ * Everything that can go wrong on the far side (timeouts, HTTP errors,
+ * oversized or malformed answers, wrong lengths) turns into "no opinion"
+ * (null) for the affected posts and a counted failure; enough failures in a
+ * row open a circuit breaker so a dead endpoint costs nothing. Connections
+ * only go to public addresses unless the admin allows private ones, and the
+ * check is made on the address actually connected to.
+ */
+
+export const REMOTE_PROTOCOL = 'skysift-remote-agent/1'
+
+export interface RemoteAgentConfig {
+  /** base URL; the host calls `<url>/meta` and `<url>/score` */
+  url: string
+  /** per-agent secret that DIDs are hashed with (keep it stable: changing it changes every hash) */
+  salt: string
+  /** send author DIDs (and DIDs in URIs) as they are instead of hashed; an admin grant */
+  rawDids?: boolean
+  /** deadline per /score request, ms (default 500) */
+  deadlineMs?: number
+  /** largest response body accepted, bytes (default 256 KiB) */
+  maxResponseBytes?: number
+  /** posts per /score request, 1..100 (default 100) */
+  batchSize?: number
+  /** allow loopback, private, link-local and other non-public addresses (default false) */
+  allowPrivateNetwork?: boolean
+  breaker?: {
+    /** consecutive failed requests that open the circuit (default 5) */
+    failures: number
+    /** how long the circuit stays open before one trial request, ms (default 30000) */
+    cooldownMs: number
+  }
+  /**
+   * Resolves a host name to addresses (default: the system resolver via
+   * `dns.lookup`). Every address it returns is checked, and the connection
+   * goes to one of those addresses. Mainly for tests.
+   */
+  resolve?: Resolver
+}
+
+export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>
+
+/** What the breaker and transport have seen; returned by `remoteStats()`. */
+export interface RemoteStats {
+  /** scoreBatchAsync calls */
+  calls: number
+  /** /score requests actually sent */
+  requests: number
+  /** requests that failed (timeouts included) */
+  failures: number
+  timeouts: number
+  /** chunks answered with no opinion, without a request, because the circuit was open */
+  skipped: number
+  consecutiveFailures: number
+  /** true while the circuit is open or a half-open trial is in flight */
+  open: boolean
+  state: 'closed' | 'open' | 'half-open'
+  lastError: string | null
+}
+
+/** A loaded remote agent: an async agent definition plus its transport's state. */
+export interface RemoteAgentDefinition<O = any> extends AsyncAgentDefinition<O> {
+  kind: 'remote'
+  /** the base URL it was loaded from */
+  url: string
+  remoteStats(): RemoteStats
+  /** closes pooled keep-alive connections */
+  close(): void
+}
+
+/** A connection refused by the SSRF guard. Thrown before any connection is made. */
+export class SsrfError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'SsrfError'
+  }
+}
+
+const DEFAULTS = {
+  deadlineMs: 500,
+  maxResponseBytes: 256 * 1024,
+  batchSize: 100,
+  failures: 5,
+  cooldownMs: 30_000,
+}
+/** hard cap on posts per request, whatever the config says (`candidates` agents excepted) */
+export const MAX_POSTS_PER_REQUEST = 100
+/** /meta gets more time than /score: it is fetched once, at load */
+const META_TIMEOUT_MS = 5_000
+/** largest options JSON Schema accepted, bytes of JSON */
+const MAX_OPTIONS_SCHEMA_BYTES = 32 * 1024
+const USER_AGENT = `skysift (${REMOTE_PROTOCOL})`
+
+const AGENT_ID = /^[a-z0-9][a-z0-9-]{1,40}$/
+const NEEDS = ['text', 'langs', 'tags', 'embed', 'reply', 'labels', 'author', 'engagement', 'time', 'candidates'] as const satisfies readonly Need[]
+// compile-time check that NEEDS lists every Need
+const _allNeeds: Exclude<Need, (typeof NEEDS)[number]> extends never ? true : false = true
+void _allNeeds
+
+// ---------------------------------------------------------------------------
+// DID hashing
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+function base32(bytes: Uint8Array): string {
+  let out = ''
+  let bits = 0
+  let acc = 0
+  for (const b of bytes) {
+    acc = (acc << 8) | b
+    bits += 8
+    while (bits >= 5) {
+      out += B32[(acc >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  if (bits > 0) out += B32[(acc << (5 - bits)) & 31]
+  return out
+}
+
+/**
+ * The pseudonym a remote agent sees for a DID: `h:` + the first 120 bits of
+ * HMAC-SHA256(salt, did) in lower-case base32 (24 characters).
+ */
+export function hashDid(salt: string, did: string): string {
+  const mac = createHmac('sha256', salt).update(did).digest()
+  return `h:${base32(mac.subarray(0, 15))}`
+}
+
+/** Replaces the DID authority of an at-uri with its pseudonym; other strings pass through. */
+export function hashUriDid(salt: string, uri: string): string {
+  if (!uri.startsWith('at://did:')) return uri
+  const slash = uri.indexOf('/', 5)
+  const did = slash < 0 ? uri.slice(5) : uri.slice(5, slash)
+  return `at://${hashDid(salt, did)}${slash < 0 ? '' : uri.slice(slash)}`
+}
+
+/** A post as it goes on the wire: only uri, createdAt and the declared needs. */
+export type WirePost = Partial<AgentPost> & Pick<AgentPost, 'uri' | 'createdAt'>
+
+/** Builds the wire form of a post for an agent with these needs. */
+export function toWirePost(p: AgentPost, needs: ReadonlySet<Need>, salt: string, rawDids: boolean): WirePost {
+  const did = rawDids ? (d: string) => d : (d: string) => hashDid(salt, d)
+  const uri = rawDids ? (u: string) => u : (u: string) => hashUriDid(salt, u)
+  const w: WirePost = { uri: uri(p.uri), createdAt: p.createdAt }
+  if (needs.has('author')) w.author = did(p.author)
+  if (needs.has('text')) w.text = p.text
+  if (needs.has('langs')) w.langs = p.langs
+  if (needs.has('tags')) w.tags = p.tags
+  if (needs.has('labels')) w.labels = p.labels
+  if (needs.has('embed')) {
+    w.embed = p.embed
+    w.quote = p.quote === null ? null : uri(p.quote)
+  }
+  if (needs.has('reply')) {
+    w.replyRoot = p.replyRoot === null ? null : uri(p.replyRoot)
+    w.replyParent = p.replyParent === null ? null : uri(p.replyParent)
+  }
+  if (needs.has('engagement')) {
+    w.likeCount = p.likeCount
+    w.repostCount = p.repostCount
+  }
+  return w
+}
+
+// ---------------------------------------------------------------------------
+// SSRF guard: address classification
+
+function parseIPv4(s: string): number | null {
+  const parts = s.split('.')
+  if (parts.length !== 4) return null
+  let n = 0
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null
+    const v = Number(p)
+    if (v > 255) return null
+    n = n * 256 + v
+  }
+  return n
+}
+
+function parseIPv6(input: string): number[] | null {
+  let s = input
+  const zone = s.indexOf('%')
+  if (zone >= 0) s = s.slice(0, zone)
+  const lastColon = s.lastIndexOf(':')
+  if (lastColon < 0) return null
+  const tail = s.slice(lastColon + 1)
+  if (tail.includes('.')) {
+    const v4 = parseIPv4(tail)
+    if (v4 === null) return null
+    s = `${s.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`
+  }
+  let groups: string[]
+  const dbl = s.indexOf('::')
+  if (dbl >= 0) {
+    const head = s.slice(0, dbl).split(':').filter(Boolean)
+    const rest = s.slice(dbl + 2).split(':').filter(Boolean)
+    const fill = 8 - head.length - rest.length
+    if (fill < 1) return null
+    groups = [...head, ...new Array<string>(fill).fill('0'), ...rest]
+  } else {
+    groups = s.split(':')
+  }
+  if (groups.length !== 8) return null
+  const out: number[] = []
+  for (const g of groups) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null
+    out.push(parseInt(g, 16))
+  }
+  return out
+}
+
+const V4_BLOCKED: [string, number, string][] = [
+  ['0.0.0.0', 8, '"this network" (0.0.0.0/8)'],
+  ['10.0.0.0', 8, 'private (10.0.0.0/8)'],
+  ['100.64.0.0', 10, 'carrier-grade NAT (100.64.0.0/10)'],
+  ['127.0.0.0', 8, 'loopback (127.0.0.0/8)'],
+  ['169.254.0.0', 16, 'link-local (169.254.0.0/16)'],
+  ['172.16.0.0', 12, 'private (172.16.0.0/12)'],
+  ['192.0.0.0', 24, 'IETF protocol assignments (192.0.0.0/24)'],
+  ['192.0.2.0', 24, 'documentation (192.0.2.0/24)'],
+  ['192.88.99.0', 24, '6to4 relay anycast (192.88.99.0/24)'],
+  ['192.168.0.0', 16, 'private (192.168.0.0/16)'],
+  ['198.18.0.0', 15, 'benchmarking (198.18.0.0/15)'],
+  ['198.51.100.0', 24, 'documentation (198.51.100.0/24)'],
+  ['203.0.113.0', 24, 'documentation (203.0.113.0/24)'],
+  ['224.0.0.0', 4, 'multicast (224.0.0.0/4)'],
+  ['240.0.0.0', 4, 'reserved or broadcast (240.0.0.0/4)'],
+]
+const V4_RANGES = V4_BLOCKED.map(([base, bits, why]) => {
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
+  return { net: (parseIPv4(base)! & mask) >>> 0, mask, why }
+})
+
+function v4Reason(n: number): string | null {
+  for (const r of V4_RANGES) if (((n & r.mask) >>> 0) === r.net) return r.why
+  return null
+}
+
+function v6Reason(h: number[]): string | null {
+  const zeros = (from: number, to: number) => h.slice(from, to).every((x) => x === 0)
+  const v4 = (hi: number, lo: number) => ((hi << 16) >>> 0) + lo
+  if (zeros(0, 5) && h[5] === 0xffff) {
+    const why = v4Reason(v4(h[6], h[7]))
+    return why ? `IPv4-mapped ${why}` : null
+  }
+  if (zeros(0, 7) && h[7] === 1) return 'loopback (::1)'
+  if (zeros(0, 7) && h[7] === 0) return 'unspecified (::)'
+  if (zeros(0, 6)) return 'IPv4-compatible (::/96)'
+  if (h[0] === 0x64 && h[1] === 0xff9b && zeros(2, 6)) {
+    const why = v4Reason(v4(h[6], h[7]))
+    return why ? `NAT64 ${why}` : null
+  }
+  if ((h[0] & 0xfe00) === 0xfc00) return 'unique local (fc00::/7)'
+  if ((h[0] & 0xffc0) === 0xfe80) return 'link-local (fe80::/10)'
+  if ((h[0] & 0xffc0) === 0xfec0) return 'site-local (fec0::/10)'
+  if ((h[0] & 0xff00) === 0xff00) return 'multicast (ff00::/8)'
+  if ((h[0] & 0xe000) !== 0x2000) return 'not global unicast (outside 2000::/3)'
+  if (h[0] === 0x2001 && h[1] === 0x0db8) return 'documentation (2001:db8::/32)'
+  if (h[0] === 0x2001 && h[1] < 0x0200) return 'IETF special purpose (2001::/23)'
+  if (h[0] === 0x2002) {
+    const why = v4Reason(v4(h[1], h[2]))
+    return why ? `6to4 ${why}` : null
+  }
+  if (h[0] === 0x3fff && (h[1] & 0xf000) === 0) return 'documentation (3fff::/20)'
+  return null
+}
+
+/**
+ * Why an IP address is not a public unicast address (loopback, private,
+ * link-local, CGNAT, multicast, ...), or null when it is public. Anything
+ * that is not a valid IP is refused too.
+ */
+export function nonPublicReason(ip: string): string | null {
+  const bare = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip
+  const fam = isIP(bare.split('%')[0])
+  if (fam === 4) return v4Reason(parseIPv4(bare)!)
+  if (fam === 6) {
+    const h = parseIPv6(bare)
+    return h ? v6Reason(h) : 'unparseable IPv6 address'
+  }
+  return 'not an IP address'
+}
+
+// ---------------------------------------------------------------------------
+// SSRF guard: transport
+
+export interface GuardOptions {
+  allowPrivateNetwork?: boolean
+  resolve?: Resolver
+}
+
+const defaultResolve: Resolver = (hostname) => dnsLookup(hostname, { all: true })
+
+const privateHint = 'set allowPrivateNetwork to allow it'
+
+/** Checks scheme and IP-literal hosts; returns the bare host name or IP. */
+function checkUrlStatic(url: URL, allowPrivate: boolean): string {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new SsrfError(`refusing ${url.protocol} URL ${url.href}: remote agents must use http: or https:`)
+  }
+  if (url.username || url.password) throw new SsrfError(`refusing ${url.origin}: credentials in remote agent URLs are not supported`)
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+  if (isIP(host) && !allowPrivate) {
+    const why = nonPublicReason(host)
+    if (why) throw new SsrfError(`refusing to connect to ${host} for ${url.origin}: ${why} address; ${privateHint}`)
+  }
+  return host
+}
+
+/** Resolves a host name and checks every address it resolves to. */
+async function resolveChecked(hostname: string, allowPrivate: boolean, resolve: Resolver): Promise<{ address: string; family: number }[]> {
+  let addrs: { address: string; family: number }[]
+  try {
+    addrs = await resolve(hostname)
+  } catch (err) {
+    throw new Error(`cannot resolve ${hostname}: ${(err as Error)?.message ?? String(err)}`)
+  }
+  if (addrs.length === 0) throw new Error(`cannot resolve ${hostname}: no addresses`)
+  if (!allowPrivate) {
+    for (const a of addrs) {
+      const why = nonPublicReason(a.address)
+      if (why) throw new SsrfError(`refusing to connect to ${hostname} (${a.address}): ${why} address; ${privateHint}`)
+    }
+  }
+  return addrs
+}
+
+/**
+ * Full pre-connection check of a URL: scheme, IP literal, and every address
+ * its host name resolves to. Used when a caller supplies its own fetch (the
+ * built-in transport checks at connect time instead, on the very address it
+ * connects to).
+ */
+export async function assertUrlAllowed(url: URL, opts: GuardOptions = {}): Promise<void> {
+  const allow = opts.allowPrivateNetwork ?? false
+  const host = checkUrlStatic(url, allow)
+  if (!isIP(host)) await resolveChecked(host, allow, opts.resolve ?? defaultResolve)
+}
+
+/** A `lookup` for node:net that resolves, checks every address, and hands back only checked ones. */
+function guardedLookup(allowPrivate: boolean, resolve: Resolver): LookupFunction {
+  return ((hostname: string, options: { all?: boolean; family?: number | string }, cb: (...args: any[]) => void) => {
+    resolveChecked(hostname, allowPrivate, resolve).then(
+      (addrs) => {
+        const fam = options?.family === 'IPv4' ? 4 : options?.family === 'IPv6' ? 6 : Number(options?.family) || 0
+        const list = fam ? addrs.filter((a) => a.family === fam) : addrs
+        if (list.length === 0) return cb(Object.assign(new Error(`cannot resolve ${hostname}: no IPv${fam} address`), { code: 'ENOTFOUND' }))
+        if (options?.all) cb(null, list)
+        else cb(null, list[0].address, list[0].family)
+      },
+      (err) => cb(err),
+    )
+  }) as LookupFunction
+}
+
+export interface GuardedFetch {
+  fetch: typeof fetch
+  /** destroys pooled keep-alive sockets */
+  close(): void
+}
+
+/**
+ * A fetch-compatible client on node:http/https that never follows redirects
+ * and only connects to addresses that passed the SSRF check: IP literals are
+ * checked before the request, host names inside the socket's `lookup`, so
+ * the address checked is the address connected to (no DNS rebinding window).
+ * Supports string/Uint8Array/ArrayBuffer bodies, which is all this module needs.
+ */
+export function createGuardedFetch(opts: GuardOptions = {}): GuardedFetch {
+  const allow = opts.allowPrivateNetwork ?? false
+  const lookup = guardedLookup(allow, opts.resolve ?? defaultResolve)
+  const agentOpts = { keepAlive: true, maxSockets: 8, maxFreeSockets: 4, timeout: 30_000, lookup }
+  const httpAgent = new http.Agent(agentOpts)
+  const httpsAgent = new https.Agent(agentOpts)
+
+  const doFetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    let url: URL
+    let method = init.method ?? 'GET'
+    let headers = new Headers(init.headers)
+    let body: Uint8Array | string | null = null
+    if (input instanceof Request) {
+      url = new URL(input.url)
+      method = init.method ?? input.method
+      if (!init.headers) headers = new Headers(input.headers)
+      if (init.body === undefined && method !== 'GET' && method !== 'HEAD') body = new Uint8Array(await input.arrayBuffer())
+    } else {
+      url = new URL(input)
+    }
+    const b = init.body
+    if (typeof b === 'string' || b instanceof Uint8Array) body = b
+    else if (b instanceof ArrayBuffer) body = new Uint8Array(b)
+    else if (b != null) throw new TypeError('guarded fetch supports only string, Uint8Array and ArrayBuffer bodies')
+
+    const host = checkUrlStatic(url, allow)
+    const signal = init.signal ?? undefined
+    signal?.throwIfAborted()
+    const isHttps = url.protocol === 'https:'
+    const hdrs: Record<string, string> = {}
+    headers.forEach((v, k) => {
+      hdrs[k] = v
+    })
+    if (body !== null) hdrs['content-length'] = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
+
+    return new Promise<Response>((resolve, reject) => {
+      const req = (isHttps ? https : http).request({
+        protocol: url.protocol,
+        hostname: host,
+        port: url.port || (isHttps ? 443 : 80),
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers: hdrs,
+        agent: isHttps ? httpsAgent : httpAgent,
+        lookup,
+        signal,
+      })
+      req.on('error', reject)
+      req.on('response', (res) => {
+        const status = res.statusCode ?? 0
+        const h = new Headers()
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v === undefined || k === 'set-cookie') continue
+          for (const x of Array.isArray(v) ? v : [v]) h.append(k, x)
+        }
+        const nullBody = method === 'HEAD' || status === 204 || status === 205 || status === 304
+        if (nullBody) res.resume()
+        try {
+          const stream = nullBody ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>)
+          resolve(new Response(stream, { status, statusText: res.statusMessage ?? '', headers: h }))
+        } catch (err) {
+          res.destroy()
+          reject(new Error(`invalid HTTP response (status ${status}): ${(err as Error).message}`))
+        }
+      })
+      req.end(body ?? undefined)
+    })
+  }
+
+  return {
+    fetch: doFetch as typeof fetch,
+    close() {
+      httpAgent.destroy()
+      httpsAgent.destroy()
+    },
+  }
+}
+
+/** Reads a body as UTF-8, giving up past `max` bytes or when `signal` aborts. */
+async function readCapped(res: Response, max: number, signal?: AbortSignal): Promise<string> {
+  const declared = Number(res.headers.get('content-length'))
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => {})
+    throw new Error(`response body of ${declared} bytes exceeds the ${max}-byte limit`)
+  }
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const onAbort = () => {
+    reader.cancel(signal?.reason).catch(() => {})
+  }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  const chunks: Uint8Array[] = []
+  let total = 0
+  try {
+    for (;;) {
+      signal?.throwIfAborted()
+      const { done, value } = await reader.read()
+      signal?.throwIfAborted()
+      if (done) break
+      total += value.byteLength
+      if (total > max) {
+        await reader.cancel().catch(() => {})
+        throw new Error(`response body exceeds the ${max}-byte limit`)
+      }
+      chunks.push(value)
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+  return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
+}
+
+const errText = (err: unknown) => String((err as Error)?.message ?? err).slice(0, 500)
+
+/** "HTTP 503: message" with the remote's own error message, if it sent one. */
+async function httpError(res: Response, signal: AbortSignal): Promise<string> {
+  let detail = ''
+  try {
+    const text = await readCapped(res, 4096, signal)
+    const j = JSON.parse(text) as { error?: unknown; message?: unknown }
+    const parts = [j.error, j.message].filter((x) => typeof x === 'string')
+    if (parts.length) detail = `: ${parts.join(': ').slice(0, 300)}`
+  } catch {
+    await res.body?.cancel().catch(() => {})
+  }
+  return `HTTP ${res.status}${detail}`
+}
+
+// ---------------------------------------------------------------------------
+// /meta validation
+
+const prefilterSchema = z
+  .object({
+    langs: z.array(z.string().min(1).max(20)).max(50).optional(),
+    media: z.array(z.enum(['images', 'video', 'link', 'none'])).max(4).optional(),
+    replies: z.enum(['exclude', 'only']).optional(),
+    hasTags: z.boolean().optional(),
+  })
+  .strict()
+
+const metaSchema = z.object({
+  id: z.string().regex(AGENT_ID, 'must be 2-41 lower-case letters, digits or dashes, not starting with a dash'),
+  version: z.string().min(1).max(40),
+  title: z.string().min(1).max(100),
+  description: z.string().max(2000),
+  author: z.string().max(200).optional(),
+  api: z.number().int(),
+  options: z.record(z.string(), z.unknown()).optional(),
+  needs: z.array(z.enum(NEEDS)).max(NEEDS.length * 2),
+  prefilter: prefilterSchema.optional(),
+})
+
+export type RemoteMeta = z.infer<typeof metaSchema>
+
+/** Keys whose value maps names to subschemas: the names are not keywords. */
+const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas'])
+/** Keys whose value is instance data, not schema. */
+const SCHEMA_DATA = new Set(['default', 'const', 'enum', 'examples'])
+
+/** Refuses regex keywords: a remote author must not be able to make the host run an arbitrary (possibly catastrophic) regex. */
+function checkSchemaKeywords(s: unknown, path: string): void {
+  if (Array.isArray(s)) {
+    s.forEach((x, i) => checkSchemaKeywords(x, `${path}[${i}]`))
+    return
+  }
+  if (!s || typeof s !== 'object') return
+  for (const [k, v] of Object.entries(s)) {
+    if (SCHEMA_DATA.has(k)) continue
+    if (k === 'pattern' || k === 'patternProperties') throw new Error(`${path}.${k}: regular expressions are not allowed in remote agent option schemas`)
+    if (SCHEMA_MAPS.has(k) && v && typeof v === 'object') {
+      for (const [name, sub] of Object.entries(v)) checkSchemaKeywords(sub, `${path}.${k}.${name}`)
+    } else {
+      checkSchemaKeywords(v, `${path}.${k}`)
+    }
+  }
+}
+
+/** JSON Schema for options → zod; throws naming what is wrong. */
+export function optionsFromJsonSchema(schema: Record<string, unknown> | undefined): z.ZodType {
+  const s = schema ?? { type: 'object', properties: {} }
+  if (JSON.stringify(s).length > MAX_OPTIONS_SCHEMA_BYTES) throw new Error(`options schema is larger than ${MAX_OPTIONS_SCHEMA_BYTES} bytes`)
+  if (s.type !== 'object') throw new Error('options schema must have "type": "object"')
+  checkSchemaKeywords(s, 'options')
+  return z.fromJSONSchema(s as Parameters<typeof z.fromJSONSchema>[0])
+}
+
+/** Validates a parsed /meta document; throws an Error naming the problem. */
+export function validateMeta(raw: unknown, where: string): { meta: RemoteMeta; options: z.ZodType } {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: /meta is not a JSON object`)
+  const r = raw as Record<string, unknown>
+  if (typeof r.api === 'number' && r.api !== SDK_API_VERSION) {
+    const id = typeof r.id === 'string' ? `${r.id.slice(0, 41)} ` : ''
+    throw new Error(`${where}: agent ${id}targets SDK API ${r.api}; this host speaks ${SDK_API_VERSION}`)
+  }
+  const parsed = metaSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const field = issue.path.length ? issue.path.join('.') : '(root)'
+    throw new Error(`${where}: invalid /meta: ${field}: ${issue.message}`)
+  }
+  let options: z.ZodType
+  try {
+    options = optionsFromJsonSchema(parsed.data.options)
+  } catch (err) {
+    throw new Error(`${where}: invalid /meta: options: ${errText(err)}`)
+  }
+  return { meta: { ...parsed.data, needs: [...new Set(parsed.data.needs)] }, options }
+}
+
+// ---------------------------------------------------------------------------
+// circuit breaker
+
+type Admission = 'pass' | 'trial' | 'reject'
+
+class Breaker {
+  state: 'closed' | 'open' | 'half-open' = 'closed'
+  consecutive = 0
+  private openedAt = 0
+  private readonly threshold: number
+  private readonly cooldownMs: number
+
+  constructor(threshold: number, cooldownMs: number) {
+    this.threshold = threshold
+    this.cooldownMs = cooldownMs
+  }
+
+  admit(now: number): Admission {
+    if (this.state === 'closed') return 'pass'
+    if (this.state === 'half-open') return 'reject' // one trial at a time
+    if (now - this.openedAt < this.cooldownMs) return 'reject'
+    this.state = 'half-open'
+    return 'trial'
+  }
+
+  success(): void {
+    this.state = 'closed'
+    this.consecutive = 0
+  }
+
+  failure(now: number): void {
+    this.consecutive++
+    if (this.state === 'half-open' || this.consecutive >= this.threshold) {
+      this.state = 'open'
+      this.openedAt = now
+    }
+  }
+
+  /** a trial that ended without a verdict (the caller cancelled): allow another one */
+  release(adm: Admission): void {
+    if (adm === 'trial' && this.state === 'half-open') this.state = 'open'
+  }
+}
+
+// ---------------------------------------------------------------------------
+// loading
+
+function positive(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`remote agent config: ${name} must be a positive number`)
+  return v
+}
+
+/** `<base>/<name>`, whatever trailing slashes the base has. */
+function endpoint(base: URL, name: string): URL {
+  const u = new URL(base.href)
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/${name}`
+  u.search = ''
+  u.hash = ''
+  return u
+}
+
+/**
+ * Fetches and validates `<url>/meta` and returns an async agent definition
+ * that scores over HTTP. Throws if the endpoint is refused by the SSRF
+ * guard, unreachable, or describes an invalid agent. Pass `fetchImpl` to
+ * use another client; the URL is then checked (scheme, addresses after DNS)
+ * before each request, but the connection itself is not pinned.
+ */
+export async function loadRemoteAgent(cfg: RemoteAgentConfig, fetchImpl?: typeof fetch): Promise<RemoteAgentDefinition> {
+  let base: URL
+  try {
+    base = new URL(cfg.url)
+  } catch {
+    throw new Error(`remote agent config: url ${JSON.stringify(cfg.url)} is not a valid URL`)
+  }
+  const allowPrivate = cfg.allowPrivateNetwork ?? false
+  checkUrlStatic(base, allowPrivate)
+  const rawDids = cfg.rawDids ?? false
+  if (!rawDids && (typeof cfg.salt !== 'string' || cfg.salt.length === 0)) throw new Error('remote agent config: salt is required unless rawDids is granted')
+  const deadlineMs = positive('deadlineMs', cfg.deadlineMs, DEFAULTS.deadlineMs)
+  const maxBytes = positive('maxResponseBytes', cfg.maxResponseBytes, DEFAULTS.maxResponseBytes)
+  const batchSize = Math.min(MAX_POSTS_PER_REQUEST, Math.floor(positive('batchSize', cfg.batchSize, DEFAULTS.batchSize)))
+  const breaker = new Breaker(
+    Math.floor(positive('breaker.failures', cfg.breaker?.failures, DEFAULTS.failures)),
+    positive('breaker.cooldownMs', cfg.breaker?.cooldownMs, DEFAULTS.cooldownMs),
+  )
+  const guardOpts: GuardOptions = { allowPrivateNetwork: allowPrivate, resolve: cfg.resolve }
+  const guarded = fetchImpl ? null : createGuardedFetch(guardOpts)
+  const send: typeof fetch = fetchImpl
+    ? async (input, init) => {
+        await assertUrlAllowed(new URL(input instanceof Request ? input.url : input), guardOpts)
+        return fetchImpl(input, { ...init, redirect: 'manual' })
+      }
+    : guarded!.fetch
+  const headers = { accept: 'application/json', 'user-agent': USER_AGENT, 'x-skysift-protocol': REMOTE_PROTOCOL }
+  const where = `remote agent ${base.href}`
+
+  // /meta
+  let meta: RemoteMeta
+  let options: z.ZodType
+  try {
+    const signal = AbortSignal.timeout(Math.max(META_TIMEOUT_MS, deadlineMs))
+    let res: Response
+    try {
+      res = await send(endpoint(base, 'meta'), { method: 'GET', headers, signal, redirect: 'manual' })
+    } catch (err) {
+      if (err instanceof SsrfError) throw err
+      throw new Error(`${where}: GET /meta failed: ${signal.aborted ? 'timed out' : errText(err)}`)
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel().catch(() => {})
+      throw new Error(`${where}: GET /meta answered a redirect (HTTP ${res.status}); redirects are not followed`)
+    }
+    if (!res.ok) throw new Error(`${where}: GET /meta answered ${await httpError(res, signal)}`)
+    let text: string
+    try {
+      text = await readCapped(res, maxBytes, signal)
+    } catch (err) {
+      throw new Error(`${where}: GET /meta: ${signal.aborted ? 'timed out' : errText(err)}`)
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new Error(`${where}: /meta is not valid JSON`)
+    }
+    ;({ meta, options } = validateMeta(json, where))
+  } catch (err) {
+    guarded?.close()
+    throw err
+  }
+
+  const needs = new Set<Need>(meta.needs)
+  const salt = cfg.salt
+  const scoreUrl = endpoint(base, 'score')
+  const stats = { calls: 0, requests: 0, failures: 0, timeouts: 0, skipped: 0, lastError: null as string | null }
+
+  const fail = (why: string) => {
+    stats.failures++
+    stats.lastError = why.slice(0, 500)
+    breaker.failure(performance.now())
+  }
+
+  async function scoreChunk(posts: AgentPost[], ctx: AgentContext<unknown> & { signal: AbortSignal }): Promise<Score[]> {
+    const none = () => new Array<Score>(posts.length).fill(null)
+    if (ctx.signal.aborted) return none()
+    const adm = breaker.admit(performance.now())
+    if (adm === 'reject') {
+      stats.skipped++
+      return none()
+    }
+    const timeout = AbortSignal.timeout(deadlineMs)
+    const signal = AbortSignal.any([ctx.signal, timeout])
+    const body = JSON.stringify({
+      api: SDK_API_VERSION,
+      agent: meta.id,
+      options: ctx.options ?? {},
+      now: ctx.now,
+      posts: posts.map((p) => toWirePost(p, needs, salt, rawDids)),
+    })
+    stats.requests++
+    try {
+      const res = await send(scoreUrl, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body, signal, redirect: 'manual' })
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel().catch(() => {})
+        throw new Error(`redirect (HTTP ${res.status}) refused: remote agents must not redirect`)
+      }
+      if (!res.ok) throw new Error(await httpError(res, signal))
+      const text = await readCapped(res, maxBytes, signal)
+      let json: unknown
+      try {
+        json = JSON.parse(text)
+      } catch {
+        throw new Error('response is not valid JSON')
+      }
+      const scores = json && typeof json === 'object' ? (json as { scores?: unknown }).scores : undefined
+      const problem = checkScores(scores, posts.length)
+      if (problem) throw new Error(`bad response: ${scores === undefined ? 'no "scores" array' : problem}`)
+      breaker.success()
+      return scores as Score[]
+    } catch (err) {
+      if (timeout.aborted) {
+        stats.timeouts++
+        fail(`timed out after ${deadlineMs} ms`)
+      } else if (ctx.signal.aborted) {
+        breaker.release(adm) // the caller gave up: no verdict on the agent
+      } else {
+        fail(errText(err))
+      }
+      return none()
+    }
+  }
+
+  const def: RemoteAgentDefinition = {
+    kind: 'remote',
+    url: base.href,
+    id: meta.id,
+    version: meta.version,
+    title: meta.title,
+    description: meta.description,
+    ...(meta.author !== undefined ? { author: meta.author } : {}),
+    api: meta.api,
+    options,
+    needs: [...needs],
+    ...(meta.prefilter ? { prefilter: meta.prefilter } : {}),
+    async scoreBatchAsync(posts, ctx) {
+      stats.calls++
+      if (posts.length === 0) return []
+      // an agent that ranks candidates against each other must see them all at once
+      const size = needs.has('candidates') ? posts.length : batchSize
+      const chunks: AgentPost[][] = []
+      for (let i = 0; i < posts.length; i += size) chunks.push(posts.slice(i, i + size))
+      const results = await Promise.all(chunks.map((c) => scoreChunk(c, ctx)))
+      return results.flat()
+    },
+    remoteStats() {
+      return {
+        calls: stats.calls,
+        requests: stats.requests,
+        failures: stats.failures,
+        timeouts: stats.timeouts,
+        skipped: stats.skipped,
+        consecutiveFailures: breaker.consecutive,
+        open: breaker.state !== 'closed',
+        state: breaker.state,
+        lastError: stats.lastError,
+      }
+    },
+    close() {
+      guarded?.close()
+    },
+  }
+  return def
+}
