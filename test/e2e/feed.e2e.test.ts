@@ -376,7 +376,6 @@ describe('skysift end to end: firehose → agents → per-subscriber feeds throu
         expect(res.status, `${b.name} ${how}: ${JSON.stringify(res.body)}`).toBe(400)
         expect(res.body.error, `${b.name} ${how}`).toBe(b.error)
         expect(res.body.message, `${b.name} ${how}`).toMatch(b.field)
-        if (how === 'via PDS') console.log(`[feed.e2e] invalid mix (${b.name}) → ${res.status} ${JSON.stringify(res.body)}`)
       }
     }
     // and nothing was overwritten
