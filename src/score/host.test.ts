@@ -38,9 +38,64 @@ describe('AgentHost', () => {
   })
 
   it('gives equal options the same instance key and different options different keys', () => {
-    const h = new AgentHost(new Map([['k', defineAgent({ ...agent('k', () => []), options: z.object({ a: z.number().optional(), b: z.number().optional() }) })]]), silentLogger)
-    expect(h.instance('k', { a: 1, b: 2 }).key).toBe(h.instance('k', { b: 2, a: 1 }).key)
-    expect(h.instance('k', { a: 1 }).key).not.toBe(h.instance('k', { a: 2 }).key)
+    const h = new AgentHost(new Map([['kk', defineAgent({ ...agent('kk', () => []), options: z.object({ a: z.number().optional(), b: z.number().optional() }) })]]), silentLogger)
+    expect(h.instance('kk', { a: 1, b: 2 }).key).toBe(h.instance('kk', { b: 2, a: 1 }).key)
+    expect(h.instance('kk', { a: 1 }).key).not.toBe(h.instance('kk', { a: 2 }).key)
+  })
+})
+
+describe('AgentHost prefilters, strikes and asynchronous agents', () => {
+  it('calls an agent only with posts that pass its prefilter; the rest get no opinion', () => {
+    const seen: string[] = []
+    const def = { ...agent('english-only', (ps) => ps.map((p) => (seen.push(p.uri), 1))), prefilter: { langs: ['en'], replies: 'exclude' as const } }
+    const h = new AgentHost(new Map([[def.id, def]]), silentLogger)
+    const posts = [post({ langs: ['en'] }), post({ langs: ['ja'] }), post({ langs: ['en'], replyParent: 'at://x/app.bsky.feed.post/1', replyRoot: 'at://x/app.bsky.feed.post/1' }), post({ langs: ['en', 'de'] })]
+    expect(h.run(h.instance(def.id), posts, 0)).toEqual([1, null, null, 1])
+    expect(seen).toEqual([posts[0].uri, posts[3].uri])
+  })
+
+  it('disables an agent after repeated strikes, reports why, and stops calling it', () => {
+    let calls = 0
+    const disabled: string[] = []
+    const def = agent('flaky', () => {
+      calls++
+      throw new Error('kaput')
+    })
+    const h = new AgentHost(new Map([[def.id, def]]), silentLogger, { strikeLimit: 3, onDisable: (id) => disabled.push(id) })
+    const inst = h.instance(def.id)
+    for (let i = 0; i < 5; i++) expect(h.run(inst, [post()], 0)).toEqual([null])
+    expect(calls).toBe(3)
+    expect(disabled).toEqual(['flaky'])
+    const status = h.describe().find((a) => a.id === 'flaky')!
+    expect(status.status).toBe('disabled')
+    expect(status.reason).toMatch(/3 strikes.*kaput/)
+    h.enable('flaky')
+    h.run(inst, [post()], 0)
+    expect(calls).toBe(4)
+  })
+
+  it('awaits an asynchronous agent within the deadline, and gives no opinion when it is late', async () => {
+    const slow = {
+      ...agent('slow', () => []),
+      scoreBatch: undefined,
+      scoreBatchAsync: (ps: unknown[]) => new Promise<number[]>((r) => setTimeout(() => r(ps.map(() => 1)), 500)),
+    }
+    const fast = { ...slow, id: 'fast', scoreBatchAsync: async (ps: unknown[]) => ps.map(() => 2) }
+    const h = new AgentHost(new Map<string, any>([['slow', slow], ['fast', fast]]), silentLogger, { asyncDeadlineMs: 100 })
+    expect(await h.runAsync(h.instance('fast'), [post(), post()], 0)).toEqual([2, 2])
+    const t0 = Date.now()
+    expect(await h.runAsync(h.instance('slow'), [post()], 0)).toEqual([null])
+    expect(Date.now() - t0).toBeLessThan(450)
+    expect(h.stats.get('slow')?.lastError).toMatch(/deadline/)
+    // at rank time (synchronous) an asynchronous agent is never called
+    expect(h.run(h.instance('fast'), [post()], 0)).toEqual([null])
+  })
+
+  it('describes every agent with a JSON Schema of its options', () => {
+    const keywordLike = defineAgent({ ...agent('kw', () => []), options: z.object({ include: z.array(z.string()).default([]) }) })
+    const h = new AgentHost(new Map([[keywordLike.id, keywordLike]]), silentLogger)
+    const d = h.describe()[0]
+    expect(d).toMatchObject({ id: 'kw', kind: 'builtin', status: 'active', options: { type: 'object', properties: { include: { type: 'array' } } } })
   })
 })
 

@@ -1,11 +1,26 @@
+import { z } from 'zod'
 import type { Logger } from '../logger.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
-import { DROP, isDynamic, SDK_API_VERSION, type AgentDefinition, type AgentPost, type Score } from './sdk.ts'
+import { mediaOf } from './agents/media.ts'
+import {
+  DROP,
+  isDynamic,
+  SDK_API_VERSION,
+  type AgentDefinition,
+  type AgentKind,
+  type AgentPost,
+  type AgentPrefilter,
+  type AsyncAgentDefinition,
+  type Score,
+} from './sdk.ts'
+
+/** Any agent the host can run. */
+export type AnyAgent = AgentDefinition | AsyncAgentDefinition
 
 /** An agent with one set of validated options. Static instances are scored once per post. */
 export interface AgentInstance {
   key: string
-  def: AgentDefinition
+  def: AnyAgent
   /** options after validation and defaults */
   options: unknown
   /** options as the subscriber wrote them (canonical form goes into the key) */
@@ -29,27 +44,105 @@ export interface AgentStats {
   totalMs: number
   strikes: number
   lastError: string | null
+  /** recent call durations (ms), newest last, for percentiles */
+  recentMs: number[]
+}
+
+export interface AgentStatus {
+  id: string
+  kind: AgentKind
+  version: string
+  title: string
+  description: string
+  author: string | null
+  /** JSON Schema of the options */
+  options: unknown
+  needs: string[]
+  prefilter: AgentPrefilter | null
+  status: 'active' | 'disabled'
+  reason: string | null
+  stats: { calls: number; posts: number; strikes: number; p50Ms: number | null; p99Ms: number | null; lastError: string | null }
+}
+
+export interface HostOptions {
+  /** strikes within the window that disable an agent */
+  strikeLimit?: number
+  strikeWindowMs?: number
+  /** deadline for an asynchronous (remote) agent's whole call */
+  asyncDeadlineMs?: number
+  /** called once when an agent is disabled */
+  onDisable?: (id: string, reason: string) => void
+}
+
+const RECENT = 256
+const isAsync = (d: AnyAgent): d is AsyncAgentDefinition => typeof (d as AsyncAgentDefinition).scoreBatchAsync === 'function'
+
+/** Validates an agent's metadata; throws a message naming what is wrong. */
+export function checkAgentMeta(def: AnyAgent): void {
+  if (!def || typeof def !== 'object') throw new Error('agent is not an object')
+  if (typeof def.id !== 'string' || !/^[a-z0-9][a-z0-9-]{1,40}$/.test(def.id)) throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
+  if (def.api !== SDK_API_VERSION) throw new Error(`agent ${def.id} targets SDK API ${def.api}; this host speaks ${SDK_API_VERSION}`)
+  if (typeof def.options?.safeParse !== 'function') throw new Error(`agent ${def.id} has no options schema`)
+  if (!Array.isArray(def.needs)) throw new Error(`agent ${def.id} does not declare its needs`)
+  if (typeof (def as AgentDefinition).scoreBatch !== 'function' && !isAsync(def)) throw new Error(`agent ${def.id} has no scoreBatch function`)
+}
+
+/** Whether a post passes an agent's prefilter. */
+export function passesPrefilter(p: AgentPost, f: AgentPrefilter): boolean {
+  if (f.langs && !p.langs.some((l) => f.langs!.includes(l))) return false
+  if (f.media && !f.media.includes(mediaOf(p))) return false
+  if (f.replies === 'exclude' && p.replyParent !== null) return false
+  if (f.replies === 'only' && p.replyParent === null) return false
+  if (f.hasTags && p.tags.length === 0) return false
+  return true
+}
+
+function percentile(sorted: number[], q: number): number | null {
+  if (!sorted.length) return null
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 }
 
 /**
- * Runs agents on behalf of everyone else: validates options, calls the pure
- * batch function, checks every result, and turns a crash or bad output into
- * a strike against that agent instead of a failure for the whole batch.
+ * Runs agents on behalf of everyone else: validates options, applies
+ * prefilters, calls the pure batch function, checks every result, and turns
+ * a crash, a timeout or bad output into a strike against that agent instead
+ * of a failure for the whole batch. Too many strikes in a window disable the
+ * agent: mixes that use it keep working without it.
  */
 export class AgentHost {
-  readonly agents: ReadonlyMap<string, AgentDefinition>
   readonly stats = new Map<string, AgentStats>()
+  private readonly agentMap = new Map<string, { def: AnyAgent; kind: AgentKind }>()
   private readonly log: Logger
   private readonly instances = new Map<string, AgentInstance>()
+  private readonly strikeTimes = new Map<string, number[]>()
+  private readonly disabled = new Map<string, { at: number; reason: string }>()
+  private readonly opts: Required<Omit<HostOptions, 'onDisable'>> & Pick<HostOptions, 'onDisable'>
 
-  constructor(agents: ReadonlyMap<string, AgentDefinition>, log: Logger) {
-    for (const def of agents.values()) {
-      if (def.api !== SDK_API_VERSION) {
-        throw new Error(`agent ${def.id} targets SDK API ${def.api}; this host speaks ${SDK_API_VERSION}`)
-      }
-    }
-    this.agents = agents
+  constructor(agents: ReadonlyMap<string, AnyAgent>, log: Logger, opts: HostOptions = {}) {
     this.log = log
+    this.opts = { strikeLimit: 5, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, ...opts }
+    for (const def of agents.values()) this.add(def, 'builtin')
+  }
+
+  /** The agents this host knows, by id. */
+  get agents(): ReadonlyMap<string, AnyAgent> {
+    return new Map([...this.agentMap].map(([id, a]) => [id, a.def]))
+  }
+
+  kindOf(id: string): AgentKind | undefined {
+    return this.agentMap.get(id)?.kind
+  }
+
+  /** Adds or replaces an agent (after checking its metadata). */
+  add(def: AnyAgent, kind: AgentKind): void {
+    checkAgentMeta(def)
+    this.agentMap.set(def.id, { def, kind })
+    for (const [k, inst] of this.instances) if (inst.def.id === def.id) this.instances.delete(k)
+  }
+
+  remove(id: string): boolean {
+    for (const [k, inst] of this.instances) if (inst.def.id === id) this.instances.delete(k)
+    return this.agentMap.delete(id)
   }
 
   /**
@@ -57,8 +150,9 @@ export class AgentHost {
    * Throws FieldError naming the bad field, under `path`.
    */
   instance(agentId: string, rawOptions: Record<string, unknown> = {}, path = 'agent'): AgentInstance {
-    const def = this.agents.get(agentId)
-    if (!def) throw new FieldError(path, `unknown agent ${JSON.stringify(agentId)}`)
+    const a = this.agentMap.get(agentId)
+    if (!a) throw new FieldError(path, `unknown agent ${JSON.stringify(agentId)}`)
+    const def = a.def
     const canon = canonicalJson(rawOptions)
     const key = `${def.id}:${shortHash(`${def.version}\n${canon}`, 12)}`
     const hit = this.instances.get(key)
@@ -69,45 +163,161 @@ export class AgentHost {
       const sub = issue.path.length ? `.${issue.path.join('.')}` : ''
       throw new FieldError(`${path}.options${sub}`, issue.message)
     }
-    const inst: AgentInstance = { key, def, options: parsed.data, rawOptions: JSON.parse(canon), dynamic: isDynamic(def) }
+    // @NOTE an asynchronous agent cannot be called while a list is ranked: it is scored when a post arrives
+    const inst: AgentInstance = { key, def, options: parsed.data, rawOptions: JSON.parse(canon), dynamic: !isAsync(def) && isDynamic(def as AgentDefinition) }
     this.instances.set(key, inst)
     return inst
   }
 
-  /** Scores a batch; never throws. A bad run counts a strike and yields no opinion for the batch. */
+  isAsync(inst: AgentInstance): boolean {
+    return isAsync(inst.def)
+  }
+
+  isDisabled(id: string): { at: number; reason: string } | undefined {
+    return this.disabled.get(id)
+  }
+
+  /** Re-enables a disabled agent and forgets its strikes. */
+  enable(id: string): void {
+    this.disabled.delete(id)
+    this.strikeTimes.delete(id)
+  }
+
+  /** Scores a batch synchronously; never throws. An asynchronous agent gives no opinion here. */
   run(inst: AgentInstance, posts: AgentPost[], now: number): Score[] {
+    const sel = this.select(inst, posts)
+    if (!sel || isAsync(inst.def)) return new Array<Score>(posts.length).fill(null)
     const st = this.statsFor(inst.def.id)
     const t0 = performance.now()
     let out: unknown
     try {
-      out = inst.def.scoreBatch(posts, { options: inst.options, now })
+      out = (inst.def as AgentDefinition).scoreBatch(sel.posts, { options: inst.options, now })
     } catch (err) {
-      return this.strike(inst, st, posts.length, `threw: ${(err as Error)?.message ?? String(err)}`)
-    } finally {
-      st.calls++
-      st.posts += posts.length
-      st.totalMs += performance.now() - t0
+      out = err instanceof Error ? err : new Error(String(err))
     }
-    const problem = checkScores(out, posts.length)
-    if (problem) return this.strike(inst, st, posts.length, problem)
-    return out as Score[]
+    return this.finish(inst, st, t0, sel, posts.length, out)
+  }
+
+  /** Scores a batch, awaiting asynchronous agents within the host's deadline; never throws. */
+  async runAsync(inst: AgentInstance, posts: AgentPost[], now: number): Promise<Score[]> {
+    if (!isAsync(inst.def)) return this.run(inst, posts, now)
+    const sel = this.select(inst, posts)
+    if (!sel) return new Array<Score>(posts.length).fill(null)
+    const st = this.statsFor(inst.def.id)
+    const t0 = performance.now()
+    const ac = new AbortController()
+    const timer = setTimeout(() => ac.abort(new Error(`deadline of ${this.opts.asyncDeadlineMs} ms exceeded`)), this.opts.asyncDeadlineMs)
+    let out: unknown
+    try {
+      out = await Promise.race([
+        inst.def.scoreBatchAsync(sel.posts, { options: inst.options, now, signal: ac.signal }),
+        new Promise((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason), { once: true })),
+      ])
+    } catch (err) {
+      out = err instanceof Error ? err : new Error(String(err))
+    } finally {
+      clearTimeout(timer)
+    }
+    return this.finish(inst, st, t0, sel, posts.length, out)
+  }
+
+  /** The posts that pass the agent's prefilter (with their positions), or null when it is disabled or none pass. */
+  private select(inst: AgentInstance, posts: AgentPost[]): { posts: AgentPost[]; idx: number[] | null } | null {
+    if (this.disabled.has(inst.def.id) || posts.length === 0) return null
+    const f = inst.def.prefilter
+    if (!f) return { posts, idx: null }
+    const idx: number[] = []
+    posts.forEach((p, i) => {
+      if (passesPrefilter(p, f)) idx.push(i)
+    })
+    if (!idx.length) return null
+    return { posts: idx.map((i) => posts[i]), idx }
+  }
+
+  private finish(inst: AgentInstance, st: AgentStats, t0: number, sel: { posts: AgentPost[]; idx: number[] | null }, n: number, out: unknown): Score[] {
+    const ms = performance.now() - t0
+    st.calls++
+    st.posts += sel.posts.length
+    st.totalMs += ms
+    st.recentMs.push(ms)
+    if (st.recentMs.length > RECENT) st.recentMs.shift()
+    const problem = out instanceof Error ? `failed: ${out.message}` : checkScores(out, sel.posts.length)
+    if (problem) {
+      this.strike(inst, st, problem)
+      return new Array<Score>(n).fill(null)
+    }
+    const scores = out as Score[]
+    if (!sel.idx) return scores
+    const full = new Array<Score>(n).fill(null)
+    sel.idx.forEach((i, j) => (full[i] = scores[j]))
+    return full
   }
 
   private statsFor(id: string): AgentStats {
     let st = this.stats.get(id)
     if (!st) {
-      st = { calls: 0, posts: 0, totalMs: 0, strikes: 0, lastError: null }
+      st = { calls: 0, posts: 0, totalMs: 0, strikes: 0, lastError: null, recentMs: [] }
       this.stats.set(id, st)
     }
     return st
   }
 
-  private strike(inst: AgentInstance, st: AgentStats, n: number, why: string): Score[] {
+  private strike(inst: AgentInstance, st: AgentStats, why: string): void {
+    const id = inst.def.id
     st.strikes++
     st.lastError = why.slice(0, 500)
-    this.log.warn({ agent: inst.def.id, instance: inst.key, why: st.lastError }, 'agent strike')
-    return new Array<Score>(n).fill(null)
+    this.log.warn({ agent: id, instance: inst.key, why: st.lastError }, 'agent strike')
+    const now = Date.now()
+    const times = (this.strikeTimes.get(id) ?? []).filter((t) => now - t < this.opts.strikeWindowMs)
+    times.push(now)
+    this.strikeTimes.set(id, times)
+    if (times.length >= this.opts.strikeLimit && !this.disabled.has(id)) {
+      const reason = `${times.length} strikes in ${Math.round(this.opts.strikeWindowMs / 60_000)} min; last: ${st.lastError}`
+      this.disabled.set(id, { at: now, reason })
+      this.log.error({ agent: id, reason }, 'agent disabled')
+      this.opts.onDisable?.(id, reason)
+    }
   }
+
+  /** What the catalog and the admin see of every agent. */
+  describe(): AgentStatus[] {
+    return [...this.agentMap.values()].map(({ def, kind }) => {
+      const st = this.stats.get(def.id)
+      const sorted = st ? [...st.recentMs].sort((a, b) => a - b) : []
+      const dis = this.disabled.get(def.id)
+      return {
+        id: def.id,
+        kind,
+        version: def.version,
+        title: def.title,
+        description: def.description,
+        author: def.author ?? null,
+        options: optionsJsonSchema(def),
+        needs: [...def.needs],
+        prefilter: def.prefilter ?? null,
+        status: dis ? 'disabled' : 'active',
+        reason: dis?.reason ?? null,
+        stats: { calls: st?.calls ?? 0, posts: st?.posts ?? 0, strikes: st?.strikes ?? 0, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), lastError: st?.lastError ?? null },
+      }
+    })
+  }
+}
+
+const schemaCache = new WeakMap<object, unknown>()
+
+/** The JSON Schema of an agent's options, as clients see it. */
+export function optionsJsonSchema(def: AnyAgent): unknown {
+  const hit = schemaCache.get(def.options)
+  if (hit) return hit
+  let out: unknown
+  try {
+    const { $schema: _ignored, ...rest } = z.toJSONSchema(def.options as z.ZodType, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+    out = rest
+  } catch {
+    out = { type: 'object' }
+  }
+  schemaCache.set(def.options, out)
+  return out
 }
 
 /** Why an agent's output is unacceptable, or null when it is fine. */
