@@ -1,4 +1,4 @@
-import { IdResolver } from '@atproto/identity'
+import { IdResolver, MemoryCache } from '@atproto/identity'
 import { verifyJwt } from '@atproto/xrpc-server'
 import type { Logger } from '../logger.ts'
 
@@ -14,6 +14,8 @@ export function createIdResolver(plcUrl: string, allowInsecureHttp: boolean): Id
   return new IdResolver({
     plcUrl,
     timeout: 3000,
+    // @NOTE without a cache every signed-in request would fetch a DID document; keys are refreshed on a bad signature
+    didCache: new MemoryCache(),
     ...(allowInsecureHttp ? { fetch: globalThis.fetch } : {}),
   })
 }

@@ -1,0 +1,591 @@
+/**
+ * `npm run bench`: end-to-end numbers for Skysift on this machine.
+ *
+ *   1. ingest  — N synthetic Jetstream events replayed through the real chain
+ *                (ReplaySource → Ingester → BullMQ `events` → score worker(s)
+ *                → BullMQ `store` → BatchWriter → SQLite), timed until the
+ *                `events_stored` counter reaches what the ingester queued;
+ *                compared with a bare JSON.parse loop over the same lines.
+ *   2. refresh — one FeedCache.build for a 4–5 agent mix over the stored posts.
+ *   3. serve   — getFeedSkeleton under autocannon (64 connections): anonymous
+ *                readers paging both feeds, then signed-in subscribers with
+ *                their own saved mixes, then a bare Hono route with a body of
+ *                the same size for scale.
+ *
+ * Everything runs against a fresh temp SQLite file and a unique Redis queue
+ * prefix, both removed at the end. Progress goes to stderr; the last line on
+ * stdout is one JSON object with the figures.
+ *
+ * Flags: --events N (200000)  --score-workers N (SKYSIFT_SCORE_WORKERS or 1; 0 = in-process)
+ *        --duration S (10, per serve phase)  --connections C (64)
+ *        --subscribers N (1000; 0 skips the signed-in phase)  --mixes M (50)
+ *        --seed S (1)  --timeout S (600)  --cpu-prof DIR (profile the score worker children)
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Secp256k1Keypair } from '@atproto/crypto'
+import { createServiceJwt } from '@atproto/xrpc-server'
+import { serve, type ServerType } from '@hono/node-server'
+import { Hono } from 'hono'
+import { Redis } from 'ioredis'
+import { pino } from 'pino'
+import { EXAMPLE_FEEDS_FILE, readConfig, type Config } from '../src/config.ts'
+import { AppContext } from '../src/context.ts'
+import type { Feed } from '../src/feeds.ts'
+import { producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
+import { FeedCache } from '../src/rank/feed-cache.ts'
+import type { ResolvedMix } from '../src/rank/mix.ts'
+import { redisAnswers } from '../src/redis-server.ts'
+import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../src/runtime.ts'
+import type { AgentInstance } from '../src/score/host.ts'
+import { InstanceRegistry } from '../src/score/instance-registry.ts'
+import { MixStore } from '../src/store/mixes.ts'
+import type { LoadInput, LoadResult } from './load.ts'
+import type { PlcInput } from './plc.ts'
+import type { PrepareInput, PrepareResult } from './prepare.ts'
+import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
+const SCORE_WORKER_ENTRY = here('../workers/score.ts')
+const SKELETON = 'app.bsky.feed.getFeedSkeleton'
+const PAGE_LIMIT = 30
+
+// ---------------------------------------------------------------------------
+// options
+// ---------------------------------------------------------------------------
+
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    events: { type: 'string' },
+    'score-workers': { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    subscribers: { type: 'string' },
+    mixes: { type: 'string' },
+    seed: { type: 'string' },
+    timeout: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+})
+
+if (flags.help) {
+  process.stderr.write(fs.readFileSync(here('./run.ts'), 'utf8').split('*/')[0] + '*/\n')
+  process.exit(0)
+}
+
+function intFlag(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined) return dflt
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`bench: --${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(v)})\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+const EVENTS = intFlag('events', flags.events, 200_000, 1000, 20_000_000)
+const DURATION_S = intFlag('duration', flags.duration, 10, 1, 600)
+const CONNECTIONS = intFlag('connections', flags.connections, 64, 1, 10_000)
+const SUBSCRIBERS = intFlag('subscribers', flags.subscribers, 1000, 0, 100_000)
+const MIXES = intFlag('mixes', flags.mixes, 50, 1, 1000)
+const SEED = intFlag('seed', flags.seed, 1, 0, 2 ** 31)
+const TIMEOUT_S = intFlag('timeout', flags.timeout, 600, 10, 86_400)
+
+// ---------------------------------------------------------------------------
+// state shared with cleanup
+// ---------------------------------------------------------------------------
+
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
+const prefix = `skysift-bench-${process.pid}-${randomBytes(3).toString('hex')}`
+let tmpDir: string | null = null
+let ctx: AppContext | null = null
+const parts: Running[] = []
+const scoreChildren: ChildProcess[] = []
+let plcChild: ChildProcess | null = null
+let bareServer: ServerType | null = null
+let rssTimer: NodeJS.Timeout | null = null
+let maxSampledRss = 0
+let cleaned: Promise<void> | null = null
+
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    if (rssTimer) clearInterval(rssTimer)
+    const step = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await withTimeout(fn(), 30_000, what)
+      } catch (err) {
+        log(`cleanup: ${what} failed: ${(err as Error).message}`)
+      }
+    }
+    if (bareServer) {
+      const s = bareServer
+      await step('stop bare server', () => new Promise<void>((r) => {
+        s.close(() => r())
+        ;(s as { closeAllConnections?: () => void }).closeAllConnections?.()
+      }))
+    }
+    await step('stop score workers', () => Promise.all(scoreChildren.map((c) => stopChild(c))))
+    if (ctx) {
+      const c = ctx
+      await step('stop stages', () => stopAll(c, parts))
+    }
+    if (plcChild) {
+      const c = plcChild
+      await step('stop PLC stand-in', () => stopChild(c, 2000))
+    }
+    await step('delete Redis keys', async () => {
+      const n = await deleteRedisKeys()
+      log(`deleted ${n} Redis keys under ${prefix}:`)
+    })
+    if (tmpDir) {
+      const d = tmpDir
+      await step('remove temp dir', () => fs.promises.rm(d, { recursive: true, force: true }))
+    }
+  })()
+  return cleaned
+}
+
+async function deleteRedisKeys(): Promise<number> {
+  const r = new Redis({ ...redisOptions(redisUrl), maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
+  r.on('error', () => {})
+  try {
+    await r.connect()
+    let n = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length) n += await r.unlink(...keys)
+    } while (cursor !== '0')
+    return n
+  } finally {
+    r.disconnect()
+  }
+}
+
+// ---------------------------------------------------------------------------
+// the run
+// ---------------------------------------------------------------------------
+
+interface Output {
+  [k: string]: unknown
+}
+
+async function main(): Promise<Output> {
+  const tStart = performance.now()
+  const loadAtStart = round(os.loadavg()[0], 2)
+  if (loadAtStart > 1) log(`WARNING: load average is ${loadAtStart} before the run; other work on this machine will skew the figures`)
+  rssTimer = setInterval(() => {
+    maxSampledRss = Math.max(maxSampledRss, process.memoryUsage.rss())
+  }, 250)
+  rssTimer.unref()
+
+  if (!(await redisAnswers(redisUrl, 2000))) {
+    throw new Error(`Redis is not reachable at ${redisUrl}. Start redis-server (or set REDIS_URL) and run the benchmark again.`)
+  }
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'skysift-bench-'))
+  const file = path.join(tmpDir, 'events.jsonl')
+  const dbPath = path.join(tmpDir, 'bench.db')
+  log(`temp dir ${tmpDir}, queue prefix ${prefix}`)
+
+  // -- 1. synthetic input and parse baselines (child process) ---------------
+  log(`generating ${EVENTS} synthetic Jetstream events…`)
+  const prep = await runHelper<PrepareResult>(here('./prepare.ts'), { file, events: EVENTS, seed: SEED } satisfies PrepareInput, 300_000)
+  log(
+    `generated ${prep.lines} lines (${mb(prep.bytes)} MB) in ${round(prep.generateMs / 1000, 1)} s; JSON.parse ${Math.round(prep.jsonParseEventsPerS)}/s, ` +
+      `decodeJetstream ${Math.round(prep.decodeEventsPerS)}/s, ReplaySource alone ${Math.round(prep.replaySourceEventsPerS)}/s`,
+  )
+
+  // -- 2. subscribers' keys and a stand-in PLC directory ---------------------
+  const keys = SUBSCRIBERS > 0 ? await Promise.all(Array.from({ length: 8 }, () => Secp256k1Keypair.create())) : []
+  const subscribers: { did: string; key: Secp256k1Keypair }[] = []
+  let plcUrl = 'http://127.0.0.1:9' // never asked when there are no signed-in readers
+  if (SUBSCRIBERS > 0) {
+    const docs: Record<string, unknown> = {}
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const did = randomPlcDid()
+      const key = keys[i % keys.length]
+      subscribers.push({ did, key })
+      docs[did] = {
+        '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
+        id: did,
+        alsoKnownAs: [`at://reader${i}.bench.invalid`],
+        verificationMethod: [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: key.did().slice('did:key:'.length) }],
+        service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.invalid' }],
+      }
+    }
+    const docsFile = path.join(tmpDir, 'plc-docs.json')
+    fs.writeFileSync(docsFile, JSON.stringify(docs))
+    const { port } = await runHelper<{ port: number }>(here('./plc.ts'), { docsFile } satisfies PlcInput, 30_000, { keepAlive: (c) => (plcChild = c) })
+    plcUrl = `http://127.0.0.1:${port}`
+  }
+
+  // -- 3. configuration: the same environment for this process and the workers
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  delete env.SKYSIFT_SERVICE_DID
+  delete env.SKYSIFT_PUBLISHER_DID
+  Object.assign(env, {
+    REDIS_URL: redisUrl,
+    SKYSIFT_QUEUE_PREFIX: prefix,
+    SKYSIFT_DB_PATH: dbPath,
+    SKYSIFT_SOURCE: `replay:${file}#full`,
+    SKYSIFT_PORT: '0',
+    SKYSIFT_HOST: '127.0.0.1',
+    SKYSIFT_PUBLIC_URL: 'https://feeds.bench.invalid',
+    SKYSIFT_FEEDS_FILE: EXAMPLE_FEEDS_FILE,
+    SKYSIFT_PLC_URL: plcUrl,
+    SKYSIFT_ALLOW_INSECURE_HTTP: 'true',
+    SKYSIFT_LOG_LEVEL: 'warn',
+    SKYSIFT_START_REDIS: 'never',
+  })
+  const config: Readonly<Config> = readConfig(env)
+  const workers = intFlag('score-workers', flags['score-workers'], config.scoreWorkers, 0, 64)
+  env.SKYSIFT_SCORE_WORKERS = String(workers)
+  const logger = pino({ level: 'warn', base: { proc: 'bench' } }, pino.destination(2))
+  ctx = new AppContext(config, logger)
+  const [fresh, science] = [ctx.feeds.find((f) => f.rkey === 'fresh'), ctx.feeds.find((f) => f.rkey === 'science')]
+  if (!fresh || !science) throw new Error('the example feeds file no longer has the "fresh" and "science" feeds')
+
+  // -- 4. static agent instances and subscriber mixes ------------------------
+  const mixes = subscriberMixes(ctx.host, ctx.feeds, MIXES)
+  const refreshMixes = [{ feed: science, mix: refreshMix(ctx.host, science) }, { feed: fresh, mix: refreshMix(ctx.host, fresh) }]
+  const wanted: AgentInstance[] = [
+    ...ctx.feeds.flatMap((f) => f.defaults.entries.map((e) => e.inst)),
+    ...extraInstances(ctx.host),
+    ...[...mixes, ...refreshMixes].flatMap((m) => m.mix.entries.map((e) => e.inst)),
+  ]
+  const staticInstances = [...new Map(wanted.filter((i) => !i.dynamic).map((i) => [i.key, i])).values()]
+  // registered before any worker starts, the way a saved mix registers them (the workers cache the set for 5 s)
+  await new InstanceRegistry(ctx.redis(), prefix, ctx.host, logger).register(staticInstances)
+  log(`static agent instances scoring every post: ${staticInstances.length} (${staticInstances.map((i) => i.key).join(', ')})`)
+
+  // -- 5. stages, as `npm start` runs them -----------------------------------
+  const serveRun = await startServe(ctx)
+  parts.push(serveRun)
+  const storeRun = startStore(ctx)
+  parts.push(storeRun)
+  parts.push(startRefresh(ctx))
+  // time the one SQLite writer: how busy it keeps the main thread
+  const writes = { n: 0, ms: 0, maxMs: 0 }
+  const write = storeRun.writer.write.bind(storeRun.writer)
+  storeRun.writer.write = (batch) => {
+    const t = performance.now()
+    try {
+      return write(batch)
+    } finally {
+      const d = performance.now() - t
+      writes.n++
+      writes.ms += d
+      writes.maxMs = Math.max(writes.maxMs, d)
+    }
+  }
+  if (workers > 0) {
+    const execArgv = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : []
+    for (let i = 0; i < workers; i++) {
+      const child = fork(SCORE_WORKER_ENTRY, [], { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, ...execArgv] })
+      child.on('exit', (code, signal) => {
+        if (!cleaned) log(`score worker ${i} exited early (${signal ?? code})`)
+      })
+      scoreChildren.push(child)
+    }
+  } else {
+    parts.push(startScore(ctx))
+  }
+  const eventsQueue = producerQueue(QUEUE.events, redisUrl, prefix)
+  const storeQueue = producerQueue(QUEUE.store, redisUrl, prefix)
+  eventsQueue.on('error', () => {})
+  storeQueue.on('error', () => {})
+  try {
+    if (workers > 0) {
+      await waitFor(
+        async () => {
+          if (scoreChildren.some((c) => c.exitCode !== null)) throw new Error('a score worker exited during start-up')
+          return (await eventsQueue.getWorkersCount()) >= workers
+        },
+        30_000,
+        `${workers} score worker process(es) to connect`,
+        100,
+      )
+    }
+    log(`stages up: serve ${serveRun.url}, store, refresh, score (${workers > 0 ? `${workers} child process(es)` : 'in-process'})`)
+
+    // -- 6. ingest -----------------------------------------------------------
+    const sqlite = ctx.db.sqlite
+    const counter = sqlite.prepare('SELECT value FROM counters WHERE name = ?').pluck()
+    const stored = () => Number(counter.get('events_stored') ?? 0)
+    const redisCpu = async () => {
+      const info = await ctx!.redis().info('cpu')
+      const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+      return v('used_cpu_user') + v('used_cpu_sys')
+    }
+    const cpu0 = { main: process.cpuUsage(), kids: scoreChildren.map((c) => procCpuSeconds(c.pid!) ?? 0), redis: await redisCpu() }
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
+    const t0 = performance.now()
+    const ing = startIngest(ctx)
+    parts.push(ing)
+    let tQueued: number | null = null
+    void ing.done.then(() => (tQueued = performance.now()))
+    let lastProgress = { at: Date.now(), key: '' }
+    let lastLog = 0
+    while (!(tQueued !== null && stored() >= ing.ingester.stats.queued)) {
+      await sleep(20)
+      const s = ing.ingester.stats
+      const key = `${s.received}/${stored()}`
+      if (key !== lastProgress.key) lastProgress = { at: Date.now(), key }
+      else if (Date.now() - lastProgress.at > 60_000) throw new Error(`ingest made no progress for 60 s (read ${s.received}, queued ${s.queued}, stored ${stored()})`)
+      if (Date.now() - lastLog > 2000) {
+        lastLog = Date.now()
+        const el = (performance.now() - t0) / 1000
+        log(
+          `ingest ${round(el, 1)} s: read ${s.received}/${prep.lines}, queued ${s.queued}, stored ${stored()} ` +
+            `(${Math.round(stored() / el)}/s), events waiting ${await eventsQueue.getWaitingCount()}, store waiting ${await storeQueue.getWaitingCount()}`,
+        )
+      }
+    }
+    const t1 = performance.now()
+    loopDelay.disable()
+    const ingestS = (t1 - t0) / 1000
+    const mainCpuS = (() => {
+      const u = process.cpuUsage(cpu0.main)
+      return (u.user + u.system) / 1e6
+    })()
+    const kidsCpuS = scoreChildren.map((c, i) => (procCpuSeconds(c.pid!) ?? 0) - cpu0.kids[i])
+    const redisCpuS = (await redisCpu()) - cpu0.redis
+    const st = ing.ingester.stats
+    if (st.rejected) log(`note: the ingester rejected ${st.rejected} events`)
+    const ingestEps = prep.lines / ingestS
+    log(`ingest done: ${prep.lines} events (${st.queued} queued) durable in ${round(ingestS, 2)} s → ${Math.round(ingestEps)} events/s`)
+    const dbCount = (sql: string) => Number(sqlite.prepare(sql).pluck().get())
+    const posts = dbCount('SELECT count(*) FROM posts')
+    const scores = dbCount('SELECT count(*) FROM agent_scores')
+    const scoredInstances = dbCount('SELECT count(DISTINCT instance) FROM agent_scores')
+    const sqliteAfterIngest = fileSize(dbPath) + fileSize(`${dbPath}-wal`)
+    const rssAfterIngest = process.memoryUsage.rss()
+    const workerRss = scoreChildren.map((c) => procPeakRssMb(c.pid!))
+
+    // -- 7. refresh: one snapshot build per mix ------------------------------
+    const cache = new FeedCache(sqlite, ctx.host, logger, config)
+    const candidates = (feed: Feed) =>
+      Math.min(feed.maxCandidates, dbCount(`SELECT count(*) FROM posts WHERE created_at >= ${Date.now() - feed.windowHours * 3_600_000}`))
+    const timeBuild = (feed: Feed, mix: ResolvedMix) => {
+      const t = performance.now()
+      cache.build(feed, mix)
+      return performance.now() - t
+    }
+    const refresh = refreshMixes.map(({ feed, mix }) => {
+      const runs = [timeBuild(feed, mix), timeBuild(feed, mix), timeBuild(feed, mix)]
+      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: round(runs[0], 1), median_ms: round(median(runs), 1) }
+    })
+    for (const r of refresh) log(`refresh ${r.feed}: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
+
+    // -- 8. serve ------------------------------------------------------------
+    const base = serveRun.url
+    const skeletonPath = (feed: Feed, cursor?: string) => `/xrpc/${SKELETON}?feed=${encodeURIComponent(feed.uri)}&limit=${PAGE_LIMIT}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
+    const get = async (p: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(base + p, { headers, signal: AbortSignal.timeout(30_000) })
+      const text = await res.text()
+      if (res.status !== 200) throw new Error(`GET ${p} → ${res.status} ${text.slice(0, 300)}`)
+      return { text, body: JSON.parse(text) as { feed: { post: string; feedContext: string }[]; cursor?: string } }
+    }
+    const snapshots = () => dbCount('SELECT count(*) FROM feed_snapshots')
+    const load = async (name: string, url: string, requests: LoadInput['requests']): Promise<LoadResult & { snapshotsBuilt?: number }> => {
+      const before = snapshots()
+      log(`load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests…`)
+      const r = await runHelper<LoadResult>(here('./load.ts'), { url, connections: CONNECTIONS, durationS: DURATION_S, requests } satisfies LoadInput, (DURATION_S + 60) * 1000)
+      const built = snapshots() - before
+      log(`  ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${Math.round(r.bytesPerResponse)} B/response, ${built} snapshots built meanwhile`)
+      if (r.non2xx || r.errors) log(`  WARNING: "${name}" had ${r.non2xx} non-2xx responses and ${r.errors} errors`)
+      return { ...r, snapshotsBuilt: built }
+    }
+
+    // anonymous readers paging both feeds (default mixes)
+    const anonRequests: LoadInput['requests'] = []
+    let sampleBody: unknown = null
+    let sampleBytes = 0
+    for (const feed of [fresh, science]) {
+      let cursor: string | undefined
+      for (let page = 0; page < 3; page++) {
+        const p = skeletonPath(feed, cursor)
+        const { text, body } = await get(p)
+        if (!body.feed.length) throw new Error(`feed ${feed.rkey} page ${page + 1} is empty after ingest`)
+        if (!sampleBody) {
+          sampleBody = body
+          sampleBytes = Buffer.byteLength(text)
+        }
+        anonRequests.push({ path: p })
+        cursor = body.cursor
+        if (!cursor) break
+      }
+    }
+    const anon = await load('anonymous, both feeds, 3 pages', base, anonRequests)
+
+    // signed-in subscribers with their own saved mixes
+    let auth: (LoadResult & { snapshotsBuilt?: number }) | null = null
+    let mixBuilds: number[] = []
+    if (SUBSCRIBERS > 0) {
+      const store = new MixStore(sqlite)
+      const of = (i: number): BenchMix => mixes[i % mixes.length]
+      subscribers.forEach((s, i) => {
+        const { feed, mix } = of(i)
+        store.put({ subscriber: s.did, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
+      })
+      // each list is built once before the load, as the first reader of a mix would trigger
+      mixBuilds = mixes.map(({ feed, mix }) => timeBuild(feed, mix))
+      log(`${subscribers.length} subscribers over ${mixes.length} mixes; built their lists: median ${round(median(mixBuilds), 1)} ms, p90 ${round(percentile(mixBuilds, 90), 1)} ms each`)
+      const exp = Math.floor(Date.now() / 1000) + 3600
+      const authRequests: LoadInput['requests'] = await Promise.all(
+        subscribers.map(async (s, i) => {
+          const jwt = await createServiceJwt({ iss: s.did, aud: config.serviceDid, lxm: SKELETON, exp, keypair: s.key })
+          return { path: skeletonPath(of(i).feed), headers: { authorization: `Bearer ${jwt}` } }
+        }),
+      )
+      // the token must really select the subscriber's mix: its fingerprint is in every feedContext
+      for (const i of [0, 1, subscribers.length - 1]) {
+        const { body } = await get(authRequests[i].path, authRequests[i].headers)
+        const fp = body.feed[0]?.feedContext.split('|')[1]
+        if (fp !== of(i).mix.fingerprint) throw new Error(`signed-in request ${i} was not served the subscriber's mix (got ${fp}, want ${of(i).mix.fingerprint}); is the token rejected?`)
+      }
+      auth = await load(`${subscribers.length} signed-in subscribers, ${mixes.length} mixes`, base, authRequests)
+    }
+
+    // a bare Hono route on the same server library, answering the same JSON
+    const bare = new Hono()
+    const bareBody = sampleBody as object
+    bare.get(`/xrpc/${SKELETON}`, (c) => c.json(bareBody))
+    bareServer = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: bare.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+    })
+    const bareUrl = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}`
+    const bareRes = await load('bare Hono, same body', bareUrl, [{ path: anonRequests[0].path }])
+
+    // -- 9. figures ----------------------------------------------------------
+    const sqliteEnd = fileSize(dbPath) + fileSize(`${dbPath}-wal`)
+    const maxRss = Math.max(maxSampledRss, process.resourceUsage().maxRSS * 1024)
+    const kidsRss = scoreChildren.map((c) => procPeakRssMb(c.pid!))
+    const primary = refresh[0]
+    const out: Output = {
+      events: prep.lines,
+      events_queued: st.queued,
+      score_workers: workers > 0 ? `${workers} child process${workers > 1 ? 'es' : ''}` : 'in-process',
+      static_agents_per_post: staticInstances.length,
+      ingest_events_per_s: Math.round(ingestEps),
+      ingest_s: round(ingestS, 2),
+      ingest_all_queued_s: tQueued ? round((tQueued - t0) / 1000, 2) : null,
+      json_parse_events_per_s: Math.round(prep.jsonParseEventsPerS),
+      ingest_vs_json_parse: round(ingestEps / prep.jsonParseEventsPerS, 4),
+      decode_events_per_s: Math.round(prep.decodeEventsPerS),
+      replay_source_events_per_s: Math.round(prep.replaySourceEventsPerS),
+      ingest_cpu_pct: {
+        main: round((100 * mainCpuS) / ingestS),
+        score_workers: kidsCpuS.map((s) => round((100 * s) / ingestS)),
+        redis: round((100 * redisCpuS) / ingestS),
+      },
+      ingest_backpressure_ms: st.pausedForBackpressureMs,
+      ingest_store_busy_pct: round((100 * writes.ms) / (ingestS * 1000)),
+      ingest_store_write_ms: { batches: writes.n, mean: round(writes.ms / Math.max(1, writes.n), 1), max: round(writes.maxMs, 1) },
+      ingest_event_loop_delay_ms: { p50: round(loopDelay.percentile(50) / 1e6, 1), p99: round(loopDelay.percentile(99) / 1e6, 1), max: round(loopDelay.max / 1e6, 1) },
+      posts_stored: posts,
+      agent_scores_stored: scores,
+      scored_instances: scoredInstances,
+      refresh_ms: primary.median_ms,
+      refresh_first_ms: primary.first_ms,
+      refresh_candidates: primary.candidates,
+      refresh_agents: primary.agents,
+      refresh_feed: primary.feed,
+      refresh_by_feed: refresh,
+      serve_rps: Math.round(anon.rps),
+      serve_p50_ms: anon.p50Ms,
+      serve_p99_ms: anon.p99Ms,
+      serve_non2xx: anon.non2xx + anon.errors,
+      serve_body_bytes: sampleBytes,
+      serve_auth_rps: auth ? Math.round(auth.rps) : null,
+      serve_auth_p50_ms: auth?.p50Ms ?? null,
+      serve_auth_p99_ms: auth?.p99Ms ?? null,
+      serve_auth_non2xx: auth ? auth.non2xx + auth.errors : null,
+      serve_auth_subscribers: SUBSCRIBERS,
+      serve_auth_mixes: SUBSCRIBERS ? mixes.length : 0,
+      mix_build_median_ms: mixBuilds.length ? round(median(mixBuilds), 1) : null,
+      mix_build_p90_ms: mixBuilds.length ? round(percentile(mixBuilds, 90), 1) : null,
+      bare_hono_rps: Math.round(bareRes.rps),
+      bare_hono_p50_ms: bareRes.p50Ms,
+      bare_hono_p99_ms: bareRes.p99Ms,
+      serve_vs_bare_hono: round(anon.rps / bareRes.rps, 3),
+      serve_connections: CONNECTIONS,
+      serve_duration_s: DURATION_S,
+      snapshots_built_during_load: { anonymous: anon.snapshotsBuilt, auth: auth?.snapshotsBuilt ?? null },
+      rss_mb: mb(maxRss),
+      rss_after_ingest_mb: mb(rssAfterIngest),
+      score_worker_rss_mb: kidsRss.length ? kidsRss : workerRss,
+      sqlite_mb: mb(sqliteEnd),
+      sqlite_after_ingest_mb: mb(sqliteAfterIngest),
+      batch_size: config.batchSize,
+      queue_high_water: config.queueHighWater,
+      node: process.version,
+      loadavg_at_start: loadAtStart,
+      cpus: os.availableParallelism(),
+      total_s: round((performance.now() - tStart) / 1000, 1),
+    }
+    await eventsQueue.close()
+    await storeQueue.close()
+    return out
+  } catch (err) {
+    await eventsQueue.close().catch(() => {})
+    await storeQueue.close().catch(() => {})
+    throw err
+  }
+}
+
+function table(o: Output): string {
+  const rows: [string, string][] = [
+    ['events', `${o.events} (${o.events_queued} queued; ${o.static_agents_per_post} static agents per post; score: ${o.score_workers})`],
+    ['ingest, end to end', `${o.ingest_events_per_s} events/s (${o.ingest_s} s)`],
+    ['JSON.parse alone', `${o.json_parse_events_per_s} events/s (ingest = ${round(100 * (o.ingest_vs_json_parse as number), 1)}% of it)`],
+    ['ingest CPU %', JSON.stringify(o.ingest_cpu_pct)],
+    ['store writer', `busy ${o.ingest_store_busy_pct}% of ingest; ${JSON.stringify(o.ingest_store_write_ms)} ms/batch; event-loop delay ${JSON.stringify(o.ingest_event_loop_delay_ms)} ms`],
+    ['refresh', `${o.refresh_ms} ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed})`],
+    ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
+    ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms`],
+    ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${round(100 * (o.serve_vs_bare_hono as number), 1)}%)`],
+    ['memory', `main max RSS ${o.rss_mb} MB; score workers ${JSON.stringify(o.score_worker_rss_mb)} MB; SQLite ${o.sqlite_mb} MB`],
+  ]
+  const w = Math.max(...rows.map((r) => r[0].length))
+  return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')
+}
+
+const watchdog = setTimeout(() => {
+  log(`ERROR: the benchmark did not finish within ${TIMEOUT_S} s; stopping`)
+  void cleanup().finally(() => process.exit(2))
+}, TIMEOUT_S * 1000)
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    log(`${sig}: cleaning up`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+main().then(
+  async (out) => {
+    await cleanup()
+    clearTimeout(watchdog)
+    process.stderr.write(`\nSkysift benchmark\n${table(out)}\n\n`)
+    process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(0))
+  },
+  async (err) => {
+    log(`ERROR: ${(err as Error)?.stack ?? err}`)
+    await cleanup()
+    clearTimeout(watchdog)
+    process.exit(1)
+  },
+)
