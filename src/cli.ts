@@ -5,8 +5,11 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ConfigError, readConfig } from './config.ts'
 import { AppContext } from './context.ts'
+import { agentTest, formatReport, scaffoldAgent } from './agent-cli.ts'
 import { writeSyntheticJsonl } from './ingest/synthetic.ts'
+import { AgentStore } from './score/agent-registry.ts'
 import { createLogger } from './logger.ts'
+import { publishCommand } from './publish.ts'
 import { runStages } from './stages.ts'
 
 const HELP = `skysift <command> [options]
@@ -18,6 +21,25 @@ Commands:
                         run one stage alone (scale out: more "score" processes on any machine)
   generate <file> [--events N] [--seed S]
                         write synthetic Jetstream JSONL (the live network's mix of events)
+
+Agents:
+  agent test <file|package|builtin-id> --replay <jsonl> [--options <json>] [--sandbox] [--json]
+                        run an agent on recorded traffic through the server's agent host:
+                        posts seen, kept, dropped, score histogram, top 20, cost per post, strikes
+  agent new <id>        scaffold <id>.agent.js (ready for the sandbox) and a test for it
+  agent list            run-time agents (sandboxed, remote) and their review status
+  agent submit <file>   store an uploaded agent for review (on the server's machine)
+  agent approve <id> [--note text] | agent reject <id> [--note text]
+  agent add-remote <url> [--raw-dids] [--allow-private]
+                        register a remote (HTTP) agent; approve it to put it in service
+
+Publishing (log in with SKYSIFT_PUBLISHER_HANDLE / SKYSIFT_PUBLISHER_PASSWORD, an app password, or when asked):
+  publish [--dry-run] [--service <url>]
+                        create or update each feed's app.bsky.feed.generator record in the
+                        publisher's repo (service: SKYSIFT_PUBLISHER_SERVICE, default https://bsky.social)
+  unpublish <rkey> [--force] [--dry-run] [--service <url>]
+                        delete one feed's record (--force: an rkey not in the feeds file)
+
   help                  this text
 
 Configuration comes from the environment (and a .env file); see README.md.`
@@ -32,7 +54,21 @@ export async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { events: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      events: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      replay: { type: 'string' },
+      options: { type: 'string' },
+      sandbox: { type: 'boolean' },
+      json: { type: 'boolean' },
+      note: { type: 'string' },
+      'raw-dids': { type: 'boolean' },
+      'allow-private': { type: 'boolean' },
+      service: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      force: { type: 'boolean' },
+    },
   })
   const [cmd = 'help', ...rest] = positionals
   if (values.help || cmd === 'help') {
@@ -58,7 +94,7 @@ export async function main(argv: string[]): Promise<void> {
       await writeSyntheticJsonl(file, { count: events, seed: Date.now() % 1_000_000 })
       const config = readConfig()
       // a fresh file each time: forget how far the previous demo got
-      const ctx = new AppContext(config, createLogger('warn'))
+      const ctx = await AppContext.create(config, createLogger('warn'))
       ctx.db.sqlite.prepare('DELETE FROM cursors WHERE source = ?').run(`replay:${file}`)
       await ctx.close()
       return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers })
@@ -69,8 +105,75 @@ export async function main(argv: string[]): Promise<void> {
       await writeSyntheticJsonl(path.resolve(file), { count: Number(values.events ?? 100_000), seed: Number(values.seed ?? 1) })
       return
     }
+    case 'agent':
+      return agentCommand(rest, values)
+    case 'publish':
+    case 'unpublish': {
+      const config = readConfig()
+      const ctx = await AppContext.create(config, createLogger('warn'))
+      await ctx.close()
+      return publishCommand(cmd, rest, { serviceDid: config.serviceDid, publisherDid: config.publisherDid, feeds: ctx.feeds, baseDir: path.dirname(config.feedsFile), service: values.service, dryRun: values['dry-run'], force: values.force })
+    }
     default:
       throw new Error(`unknown command ${JSON.stringify(cmd)}\n\n${HELP}`)
+  }
+}
+
+async function agentCommand(args: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
+  const [sub, target] = args
+  const out = (s: string): void => void process.stdout.write(`${s}\n`)
+  if (sub === 'test') {
+    if (!target || typeof values.replay !== 'string') throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox]')
+    let options: Record<string, unknown> | undefined
+    if (typeof values.options === 'string') {
+      try {
+        options = JSON.parse(values.options)
+      } catch {
+        throw new Error('--options must be JSON, e.g. \'{"include":["cats"]}\'')
+      }
+    }
+    const report = await agentTest(target, { replay: values.replay, options, sandbox: values.sandbox === true, progress: process.stderr })
+    return out(values.json ? JSON.stringify(report, null, 2) : formatReport(report))
+  }
+  if (sub === 'new') {
+    if (!target) throw new Error('usage: skysift agent new <id>')
+    for (const f of scaffoldAgent(target, process.cwd())) out(`wrote ${f}`)
+    return
+  }
+  const config = readConfig()
+  const ctx = await AppContext.create(config, createLogger('warn'))
+  try {
+    const store = new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
+    const note = typeof values.note === 'string' ? values.note : null
+    switch (sub) {
+      case 'list': {
+        const rows = store.list()
+        if (!rows.length) return out('no run-time agents')
+        for (const a of rows) out(`${a.id.padEnd(24)} ${a.kind.padEnd(10)} ${a.status.padEnd(9)} v${a.meta.version.padEnd(8)} by ${a.submittedBy}${a.note ? `  (${a.note})` : ''}`)
+        return
+      }
+      case 'submit': {
+        if (!target) throw new Error('usage: skysift agent submit <file>')
+        const rec = await store.submitSandboxed(fs.readFileSync(target, 'utf8'), 'admin')
+        return out(`${rec.id} v${rec.meta.version} stored, pending review (skysift agent approve ${rec.id})`)
+      }
+      case 'approve':
+      case 'reject': {
+        if (!target) throw new Error(`usage: skysift agent ${sub} <id>`)
+        const rec = store.decide(target, sub === 'approve' ? 'approved' : 'rejected', note)
+        return out(`${rec.id}: ${rec.status}; running servers pick this up within seconds`)
+      }
+      case 'add-remote': {
+        if (!target) throw new Error('usage: skysift agent add-remote <url> [--raw-dids] [--allow-private]')
+        if (values['allow-private'] && !config.allowPrivateAgents) throw new Error('--allow-private needs SKYSIFT_ALLOW_PRIVATE_AGENTS=true')
+        const rec = await store.addRemote(target, { rawDids: values['raw-dids'] === true, allowPrivateNetwork: values['allow-private'] === true }, 'admin')
+        return out(`${rec.id} v${rec.meta.version} (${rec.url}) registered, pending review (skysift agent approve ${rec.id})`)
+      }
+      default:
+        throw new Error(`unknown agent command ${JSON.stringify(sub)}\n\n${HELP}`)
+    }
+  } finally {
+    await ctx.close()
   }
 }
 

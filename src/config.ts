@@ -82,6 +82,12 @@ const schema = z.object({
   SKYSIFT_CACHE_SIZE: int(10, 10_000).default(1000),
   SKYSIFT_SNAPSHOT_TTL_S: int(60, 7 * 86_400).default(3600),
   SKYSIFT_START_REDIS: z.enum(['auto', 'never']).default('auto'),
+  SKYSIFT_AGENTS: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .optional(),
+  SKYSIFT_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  SKYSIFT_ALLOW_PRIVATE_AGENTS: bool.default(false),
 })
 
 export interface Config {
@@ -105,6 +111,12 @@ export interface Config {
   cacheSize: number
   snapshotTtlMs: number
   startRedis: 'auto' | 'never'
+  /** installed agents: npm package names or paths of modules */
+  installedAgents: string[]
+  /** bearer token for the admin API; admin routes are off without it */
+  adminToken: string | undefined
+  /** let remote agents live on loopback or private addresses (local testing only) */
+  allowPrivateAgents: boolean
 }
 
 export class ConfigError extends Error {
@@ -166,6 +178,9 @@ export function readConfig(
     cacheSize: e.SKYSIFT_CACHE_SIZE,
     snapshotTtlMs: e.SKYSIFT_SNAPSHOT_TTL_S * 1000,
     startRedis: e.SKYSIFT_START_REDIS,
+    installedAgents: e.SKYSIFT_AGENTS ?? [],
+    adminToken: e.SKYSIFT_ADMIN_TOKEN,
+    allowPrivateAgents: e.SKYSIFT_ALLOW_PRIVATE_AGENTS,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

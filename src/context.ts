@@ -5,7 +5,8 @@ import { loadFeeds, type Feed } from './feeds.ts'
 import type { Logger } from './logger.ts'
 import { redisOptions } from './queue.ts'
 import { BUILTIN_AGENTS } from './score/agents/index.ts'
-import { AgentHost } from './score/host.ts'
+import { loadInstalledAgents } from './score/agent-registry.ts'
+import { AgentHost, type AnyAgent } from './score/host.ts'
 import { openDb, type Db } from './store/db.ts'
 
 export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -24,11 +25,22 @@ export class AppContext {
   private _db: Db | null = null
   private readonly redisClients: Redis[] = []
 
-  constructor(config: Readonly<Config>, log: Logger) {
+  /** `installed`: the admin's installed agents, already loaded (see AppContext.create). */
+  constructor(config: Readonly<Config>, log: Logger, installed: AnyAgent[] = []) {
     this.config = config
     this.log = log
     this.host = new AgentHost(BUILTIN_AGENTS, log.child({ sub: 'agents' }))
+    for (const def of installed) {
+      if (this.host.kindOf(def.id)) throw new Error(`installed agent ${def.id} has the id of a built-in agent`)
+      this.host.add(def, 'installed')
+    }
+    // @NOTE feeds may use built-in and installed agents; run-time agents load later and may be withdrawn
     this.feeds = loadFeeds(config.feedsFile, config.publisherDid ?? config.serviceDid, this.host)
+  }
+
+  /** Builds a context after loading the installed agents the config lists. */
+  static async create(config: Readonly<Config>, log: Logger): Promise<AppContext> {
+    return new AppContext(config, log, await loadInstalledAgents(config.installedAgents))
   }
 
   /** The shared SQLite connection (opened and migrated on first use). */

@@ -20,6 +20,8 @@ export interface RefreshJob {
   fingerprint: string
   /** the subscriber's mix entries (validated again by the worker) */
   agents: unknown
+  /** the reader, for a personal list */
+  subscriber?: string | null
 }
 
 /** Connection options for BullMQ from a redis:// URL. */

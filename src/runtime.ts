@@ -10,13 +10,17 @@ import { ReplaySource } from './ingest/replay-source.ts'
 import type { Source } from './ingest/source.ts'
 import { producerQueue, QUEUE, redisOptions, jobId, type EventsJob, type RefreshJob } from './queue.ts'
 import { FeedCache } from './rank/feed-cache.ts'
-import { FeedService } from './rank/feed-service.ts'
+import { FeedService, listKey } from './rank/feed-service.ts'
 import { resolveMix } from './rank/mix.ts'
+import { UsageCounter } from './rank/usage.ts'
+import { AgentDistribution, AgentStore, AgentSync } from './score/agent-registry.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
 import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
+import { FollowGraph } from './store/follow-graph.ts'
+import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { BatchWriter, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
@@ -52,6 +56,56 @@ export function createSource(ctx: AppContext): Source {
   }
 }
 
+const agentSyncs = new WeakMap<AppContext, Running & { syncNow(): Promise<void>; store: AgentStore | null }>()
+
+/**
+ * Keeps this process's run-time agents (approved sandboxed and remote ones)
+ * loaded. Next to the SQLite file they are read from the agents table and
+ * published to Redis; elsewhere (score workers) they are read from Redis.
+ * One per process: later callers get the same one.
+ */
+export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs = 5000): Running & { syncNow(): Promise<void>; store: AgentStore | null } {
+  const have = agentSyncs.get(ctx)
+  if (have) return have
+  const log = ctx.log.child({ sub: 'agents' })
+  const sync = new AgentSync(ctx.host, log)
+  const dist = new AgentDistribution(ctx.redis(), ctx.config.queuePrefix)
+  const store = source === 'store' ? new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
+  let seen = ''
+  let running: Promise<void> = Promise.resolve()
+  const once = async () => {
+    let specs
+    if (store) {
+      specs = store.approvedSpecs()
+      if (!ctx.config.allowPrivateAgents) specs = specs.map((s) => ({ ...s, config: { ...s.config, allowPrivateNetwork: false } }))
+    } else {
+      specs = await withTimeout(dist.fetch(), 2000)
+    }
+    const sig = JSON.stringify(specs.map((s) => [s.id, s.revision]))
+    if (sig === seen) return
+    if (store) await withTimeout(dist.publish(specs), 2000).catch((err) => log.warn({ err: err.message }, 'cannot publish agents to Redis yet'))
+    await sync.apply(specs)
+    seen = sig
+  }
+  const syncNow = () => (running = running.then(once).catch((err) => log.debug({ err: (err as Error).message }, 'agent sync failed; will retry')))
+  void syncNow()
+  const timer = setInterval(() => void syncNow(), intervalMs)
+  timer.unref()
+  const part = {
+    name: 'agents',
+    store,
+    syncNow,
+    async stop() {
+      clearInterval(timer)
+      await running
+      sync.close()
+      agentSyncs.delete(ctx)
+    },
+  }
+  agentSyncs.set(ctx, part)
+  return part
+}
+
 /** Ingest: source → `events` queue, cursor in SQLite. */
 export function startIngest(ctx: AppContext, source: Source = createSource(ctx)): Running & { ingester: Ingester; done: Promise<void> } {
   const queue = producerQueue<EventsJob>(QUEUE.events, ctx.config.redisUrl, ctx.config.queuePrefix)
@@ -78,6 +132,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
   const storeQueue = producerQueue<StoreBatch>(QUEUE.store, ctx.config.redisUrl, ctx.config.queuePrefix)
   storeQueue.on('error', (err) => log.debug({ err: err.message }, 'store queue error'))
   const registry = new InstanceRegistry(ctx.redis(), ctx.config.queuePrefix, ctx.host, log)
+  const agents = agentSync(ctx, 'redis')
   const worker = new Worker<EventsJob>(
     QUEUE.events,
     async (job: Job<EventsJob>) => {
@@ -85,7 +140,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
         throw new UnrecoverableError('malformed events job')
       }
       const instances = await registry.active()
-      const batch = scoreBatch(ctx.host, instances, job.data)
+      const batch = await scoreBatch(ctx.host, instances, job.data)
       await storeQueue.add('batch', batch, { jobId: job.data.id })
       return { events: batch.events.length, scores: batch.scores.length }
     },
@@ -103,6 +158,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
     worker,
     async stop() {
       clearInterval(announcer)
+      await agents.stop()
       await worker.close()
       await storeQueue.close()
     },
@@ -148,21 +204,32 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
 /** Refresh worker: rebuilds a (feed, mix) list when a reader finds it stale. */
 export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   const log = ctx.log.child({ sub: 'refresh' })
+  const agents = agentSync(ctx, 'store')
   const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)
+  const graph = new FollowGraph(ctx.db.sqlite)
   const worker = new Worker<RefreshJob>(
     QUEUE.refresh,
     async (job: Job<RefreshJob>) => {
       const feed = ctx.feeds.find((f) => f.uri === job.data?.feed)
       if (!feed) throw new UnrecoverableError(`unknown feed ${String(job.data?.feed)}`)
       const mix = resolveMix(ctx.host, job.data.agents, feed.base)
-      const latest = cache.latest(feed.uri, mix.fingerprint)
+      const subscriber = mix.personal ? (job.data.subscriber ?? null) : null
+      const key = listKey(mix, subscriber)
+      const latest = cache.latest(feed.uri, key)
       if (latest && Date.now() - latest.builtAt < ctx.config.cacheTtlMs / 2) return { skipped: true }
-      return cache.build(feed, mix)
+      return cache.build(feed, mix, Date.now(), { key, subscriber: subscriber ? graph.context(subscriber) : undefined })
     },
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
   )
   watchWorker(ctx, worker, 'refresh')
-  return { name: 'refresh', worker, stop: () => worker.close() }
+  return {
+    name: 'refresh',
+    worker,
+    async stop() {
+      await worker.close()
+      await agents.stop()
+    },
+  }
 }
 
 /** The Hono app with its feed service, wired to SQLite and Redis (no port). */
@@ -172,6 +239,16 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   refreshQueue.on('error', (err) => log.debug({ err: err.message }, 'refresh queue error'))
   const redis = ctx.redis()
   const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log)
+  const agents = agentSync(ctx, 'store')
+  const usage = new UsageCounter(ctx.db.sqlite, ctx.feeds)
+  const flusher = setInterval(() => {
+    try {
+      usage.flush()
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'usage flush failed')
+    }
+  }, 10_000)
+  flusher.unref()
   const feeds = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
@@ -179,11 +256,14 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     cache: new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config),
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
-    requestRefresh: async (feed, mix) => {
-      const job = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents }
-      await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId('rf', mix.fingerprint, feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
+    graph: new FollowGraph(ctx.db.sqlite),
+    interactions: new InteractionStore(ctx.db.sqlite),
+    requestRefresh: async (feed, mix, subscriber) => {
+      const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber }
+      await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId('rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
     },
     registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
+    onServed: (contexts) => usage.served(contexts),
   })
   const app = createApp({
     config: ctx.config,
@@ -192,6 +272,8 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,
+    agents: { host: ctx.host, store: agents.store!, usage, changed: () => agents.syncNow(), allowPrivate: ctx.config.allowPrivateAgents },
+    adminToken: ctx.config.adminToken,
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {
@@ -200,7 +282,21 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
       },
     ],
   })
-  return { app, feeds, close: () => refreshQueue.close() }
+  if (!ctx.config.adminToken) log.info('SKYSIFT_ADMIN_TOKEN is not set: admin routes are off')
+  return {
+    app,
+    feeds,
+    async close() {
+      clearInterval(flusher)
+      try {
+        usage.flush()
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'usage not saved at close')
+      }
+      await agents.stop()
+      await refreshQueue.close()
+    },
+  }
 }
 
 /** The HTTP server. */

@@ -15,7 +15,7 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   let redisChild: ChildProcess | null = null
   const needsRedis = roles.length > 0
   if (needsRedis) redisChild = await ensureRedis(config.redisUrl, log, config.startRedis === 'auto' && roles.includes('serve'))
-  const ctx = new AppContext(config, log)
+  const ctx = await AppContext.create(config, log)
   const parts: Running[] = []
   const children: ChildProcess[] = []
   let stopping = false

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket } from 'ws'
+import { WANTED_COLLECTIONS } from '../src/ingest/events.ts'
 import { JetstreamSource } from '../src/ingest/jetstream-source.ts'
 import type { SourceItem } from '../src/ingest/source.ts'
 import { syntheticEvents } from '../src/ingest/synthetic.ts'
@@ -49,7 +50,8 @@ describe('JetstreamSource over a real WebSocket', () => {
     const run = src.run((item) => void got.push(item), undefined)
     cleanups.push(() => src.stop().then(() => run))
     await waitFor(() => got.length > 0 && got[got.length - 1].cursor === lines[lines.length - 1].timeUs, 'all events after reconnect', 20_000)
-    expect(server.urls[0].searchParams.getAll('wantedCollections')).toEqual(['app.bsky.feed.post', 'app.bsky.feed.like', 'app.bsky.feed.repost', 'app.bsky.graph.follow'])
+    expect(server.urls[0].searchParams.getAll('wantedCollections')).toEqual(WANTED_COLLECTIONS)
+    expect(WANTED_COLLECTIONS).toEqual(expect.arrayContaining(['app.bsky.feed.post', 'app.bsky.feed.like', 'app.bsky.feed.repost', 'app.bsky.graph.follow']))
     expect(server.urls[0].searchParams.has('cursor')).toBe(false)
     const cursors = got.map((g) => g.cursor as number)
     // resumed from the last cursor seen, rewound 3 s so nothing in flight is lost (the writer is idempotent)

@@ -107,13 +107,15 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(count('SELECT count(*) FROM agent_scores')).toBe(0)
   })
 
-  it('keeps follows only for subscribers', () => {
+  it('keeps follows only by or of subscribers', () => {
     const follow = (a: string, s: string, rkey: string): IngestEvent => ({ t: 'follow', uri: uri(a, 'app.bsky.graph.follow', rkey), author: a, subject: s })
     db.sqlite.prepare("INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, 'f', 'private', '[]', 'x', 0)").run(alice)
-    writer.write(batch([follow(alice, bob, 'f1'), follow(bob, alice, 'f2')]))
-    expect(db.sqlite.prepare('SELECT author FROM follows').pluck().all()).toEqual([alice])
+    const carol = 'did:plc:carolcarolcarolcarolcaro'
+    // kept: follows by a subscriber (alice) and of a subscriber (bob → alice, for "mutual"); dropped: bob → carol
+    writer.write(batch([follow(alice, bob, 'f1'), follow(bob, alice, 'f2'), follow(bob, carol, 'f3')]))
+    expect(db.sqlite.prepare("SELECT author || '>' || subject FROM follows ORDER BY uri").pluck().all()).toEqual([`${alice}>${bob}`, `${bob}>${alice}`])
     writer.write(batch([del(uri(alice, 'app.bsky.graph.follow', 'f1'), 'app.bsky.graph.follow')]))
-    expect(count('SELECT count(*) FROM follows')).toBe(0)
+    expect(count('SELECT count(*) FROM follows')).toBe(1)
   })
 
   it('rolls back the whole batch when a statement fails', () => {

@@ -9,7 +9,12 @@ export const COLLECTIONS = {
   like: 'app.bsky.feed.like',
   repost: 'app.bsky.feed.repost',
   follow: 'app.bsky.graph.follow',
+  /** a subscriber's public mix for one feed (lexicons/app/skysift/feed/mix.json) */
+  mix: 'app.skysift.feed.mix',
 } as const
+
+/** The collection of feed generator records a mix record points at. */
+export const FEED_GENERATOR_COLLECTION = 'app.bsky.feed.generator'
 
 /** Collections the ingest asks its source for. */
 export const WANTED_COLLECTIONS: string[] = Object.values(COLLECTIONS)
@@ -56,6 +61,30 @@ export interface DeleteEvent {
   collection: string
 }
 
+/** One entry of a mix record, as written (validated for shape, not against the agent catalog). */
+export interface MixRecordEntry {
+  agent: string
+  weight: number
+  options?: Record<string, unknown>
+}
+
+/** A created or updated `app.skysift.feed.mix` record. Deletes arrive as DeleteEvent. */
+export interface MixEvent {
+  t: 'mix'
+  uri: string
+  author: string
+  /** at-uri of the feed generator record */
+  feed: string
+  agents: MixRecordEntry[]
+  /** ms since epoch: the record's createdAt, never later than when the network saw it */
+  createdAt: number
+  /**
+   * the repo revision (a TID) of the commit that wrote this version, '' when
+   * the source did not say: an update never overwrites a later one of the same record
+   */
+  rev: string
+}
+
 export interface AccountEvent {
   t: 'account'
   did: string
@@ -63,7 +92,7 @@ export interface AccountEvent {
   status: string | null
 }
 
-export type IngestEvent = PostEvent | EngagementEvent | FollowEvent | DeleteEvent | AccountEvent
+export type IngestEvent = PostEvent | EngagementEvent | FollowEvent | MixEvent | DeleteEvent | AccountEvent
 
 /** An input that could not be turned into an event, with the reason. */
 export interface Rejected {
@@ -74,6 +103,7 @@ export const MAX_TEXT_CHARS = 10_000
 
 const DID_RE = /^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$/
 const RKEY_RE = /^[a-zA-Z0-9._:~-]{1,512}$/
+const TID_RE = /^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$/
 const CID_RE = /^[a-zA-Z0-9]{8,200}$/
 const AT_URI_RE = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/([a-zA-Z0-9.-]+)\/([a-zA-Z0-9._:~-]{1,512})$/
 const TAG_RE = /(?:^|\s)#([^\s#.,!?;:()[\]{}"'`]{1,64})/gu
@@ -198,6 +228,75 @@ export function normalizePost(
   }
 }
 
+export const MAX_MIX_AGENTS = 16
+export const MIX_WEIGHT_MIN = -100
+export const MIX_WEIGHT_MAX = 100
+export const MAX_MIX_AGENT_ID_CHARS = 64
+export const MAX_MIX_OPTIONS_BYTES = 8 * 1024
+const MAX_OPTIONS_DEPTH = 32
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (!isObj(v)) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/** True for values JSON can carry unchanged (records decoded from CBOR may hold CIDs and bytes). */
+function isJsonValue(v: unknown, depth: number): boolean {
+  if (depth > MAX_OPTIONS_DEPTH) return false
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true
+  if (typeof v === 'number') return Number.isFinite(v)
+  if (Array.isArray(v)) return v.every((x) => isJsonValue(x, depth + 1))
+  if (isPlainObject(v)) return Object.values(v).every((x) => isJsonValue(x, depth + 1))
+  return false
+}
+
+/**
+ * Validates and normalizes an `app.skysift.feed.mix` record. Only the shape
+ * is checked here (the lexicon's limits); whether the agents exist and their
+ * options fit is the serving node's business, against its own catalog.
+ */
+export function normalizeMix(did: string, rkey: string, record: unknown, eventTimeMs: number, rev?: unknown): MixEvent | Rejected {
+  if (!isObj(record)) return { reason: 'mix record is not an object' }
+  const parts = isAtUri(record.feed) ? parseAtUri(record.feed) : null
+  if (!parts || parts.collection !== FEED_GENERATOR_COLLECTION) return { reason: 'mix feed is not an at-uri of a feed generator' }
+  if (typeof record.createdAt !== 'string') return { reason: 'mix createdAt missing' }
+  const created = Date.parse(record.createdAt)
+  if (!Number.isFinite(created)) return { reason: 'mix createdAt is not a date' }
+  const { agents } = record
+  if (!Array.isArray(agents)) return { reason: 'mix agents is not a list' }
+  if (agents.length > MAX_MIX_AGENTS) return { reason: `mix has more than ${MAX_MIX_AGENTS} agents` }
+  const out: MixRecordEntry[] = []
+  for (let i = 0; i < agents.length; i++) {
+    const a = agents[i]
+    if (!isPlainObject(a)) return { reason: `mix agents.${i} is not an object` }
+    if (typeof a.agent !== 'string' || a.agent.length === 0 || a.agent.length > MAX_MIX_AGENT_ID_CHARS || !a.agent.isWellFormed()) {
+      return { reason: `mix agents.${i}.agent is not an agent id of 1 to ${MAX_MIX_AGENT_ID_CHARS} chars` }
+    }
+    if (typeof a.weight !== 'number' || !Number.isInteger(a.weight) || a.weight < MIX_WEIGHT_MIN || a.weight > MIX_WEIGHT_MAX) {
+      return { reason: `mix agents.${i}.weight is not an integer from ${MIX_WEIGHT_MIN} to ${MIX_WEIGHT_MAX}` }
+    }
+    const entry: MixRecordEntry = { agent: a.agent, weight: a.weight }
+    if (a.options !== undefined) {
+      if (!isPlainObject(a.options) || !isJsonValue(a.options, 0)) return { reason: `mix agents.${i}.options is not a plain object` }
+      if (Buffer.byteLength(JSON.stringify(a.options)) > MAX_MIX_OPTIONS_BYTES) return { reason: `mix agents.${i}.options larger than ${MAX_MIX_OPTIONS_BYTES} bytes` }
+      if (Object.keys(a.options).length) entry.options = a.options
+    }
+    out.push(entry)
+  }
+  // @NOTE the newest record per feed wins: a clock far in the future must not pin an old choice forever
+  const createdAt = created > eventTimeMs + FUTURE_SLACK_MS ? eventTimeMs : created
+  return {
+    t: 'mix',
+    uri: `at://${did}/${COLLECTIONS.mix}/${rkey}`,
+    author: did,
+    feed: record.feed as string,
+    agents: out,
+    createdAt,
+    rev: typeof rev === 'string' && TID_RE.test(rev) ? rev : '',
+  }
+}
+
 /**
  * Normalizes one repo operation. Returns null for collections Skysift does
  * not use, an event, or a Rejected with the reason the input is malformed.
@@ -210,6 +309,8 @@ export function normalizeCommit(op: {
   record?: unknown
   cid?: unknown
   timeMs: number
+  /** the commit's repo revision */
+  rev?: unknown
 }): IngestEvent | Rejected | null {
   const { did, collection, rkey, operation } = op
   if (!isDid(did)) return { reason: 'bad did' }
@@ -237,6 +338,8 @@ export function normalizeCommit(op: {
       if (!isDid(record.subject)) return { reason: 'follow subject is not a did' }
       return { t: 'follow', uri, author: did, subject: record.subject }
     }
+    case COLLECTIONS.mix:
+      return normalizeMix(did, rkey, record, op.timeMs, op.rev)
   }
   return null
 }

@@ -57,6 +57,7 @@ export class FirehoseSource implements Source {
       record: evt.event === 'delete' ? undefined : evt.record,
       cid: evt.event === 'delete' ? undefined : evt.cid.toString(),
       timeMs,
+      rev: evt.rev,
     })
     if (r && 'reason' in r) {
       return sink({ cursor: evt.seq, timeMs, rejected: r.reason, payload: JSON.stringify({ uri: evt.uri.toString(), seq: evt.seq }) })

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { loadSkysiftLexicons } from '../serve/lexicons.ts'
 import { decodeJetstream } from './jetstream.ts'
 
 const did = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'
@@ -88,5 +89,112 @@ describe('decodeJetstream', () => {
       expect(d.ok, input.slice(0, 80)).toBe(false)
       if (!d.ok) expect(d.reason).toMatch(reason)
     }
+  })
+
+  describe('app.skysift.feed.mix records', () => {
+    const feed = 'at://did:plc:publisherpublisherpublis/app.bsky.feed.generator/science'
+    const mixRecord = (r: Record<string, unknown> = {}) => ({
+      $type: 'app.skysift.feed.mix',
+      feed,
+      agents: [
+        { agent: 'keyword', weight: 100, options: { include: ['telescope'] } },
+        { agent: 'recency', weight: -100 },
+      ],
+      createdAt: '2024-11-22T10:00:00.000Z',
+      ...r,
+    })
+    const mixCommit = (record: unknown, operation = 'create') => commit({ operation, collection: 'app.skysift.feed.mix', record })
+
+    it('is a valid record of our lexicon, and decodes creates and updates into mix events', () => {
+      const lex = loadSkysiftLexicons()
+      expect(() => lex.assertValidRecord('app.skysift.feed.mix', mixRecord())).not.toThrow()
+      expect(() => lex.assertValidRecord('app.skysift.feed.mix', mixRecord({ agents: [{ agent: 'recency', weight: 101 }] }))).toThrow()
+      for (const operation of ['create', 'update']) {
+        const d = decodeJetstream(mixCommit(mixRecord(), operation))
+        expect(d).toEqual({
+          ok: true,
+          cursor: 1732270000000000,
+          event: {
+            t: 'mix',
+            uri: `at://${did}/app.skysift.feed.mix/3lbhtbbkhgc2y`,
+            author: did,
+            feed,
+            agents: [
+              { agent: 'keyword', weight: 100, options: { include: ['telescope'] } },
+              { agent: 'recency', weight: -100 },
+            ],
+            createdAt: Date.parse('2024-11-22T10:00:00.000Z'),
+            rev: '3lbhtbblzvk2y',
+          },
+        })
+      }
+    })
+
+    it('keeps only the entry fields, drops empty options, accepts an empty list, and clamps a future createdAt', () => {
+      const d = decodeJetstream(mixCommit(mixRecord({ agents: [{ $type: 'app.skysift.feed.defs#mixEntry', agent: 'recency', weight: 0, options: {}, extra: 1 }] })))
+      expect(d.ok && d.event?.t === 'mix' && d.event.agents).toEqual([{ agent: 'recency', weight: 0 }])
+      expect(decodeJetstream(mixCommit(mixRecord({ agents: [] })))).toMatchObject({ ok: true, event: { t: 'mix', agents: [] } })
+      const future = decodeJetstream(mixCommit(mixRecord({ createdAt: '2099-01-01T00:00:00Z' })))
+      expect(future.ok && future.event?.t === 'mix' && future.event.createdAt).toBe(1732270000000)
+      const sixteen = Array.from({ length: 16 }, (_, i) => ({ agent: `a${i}`, weight: i }))
+      expect(decodeJetstream(mixCommit(mixRecord({ agents: sixteen })))).toMatchObject({ ok: true, event: { t: 'mix' } })
+    })
+
+    it('carries the commit\'s revision when it is a TID, else an empty one', () => {
+      const rev = (r: unknown) => {
+        const d = decodeJetstream(line({ did, time_us: 1732270000000000, kind: 'commit', commit: { rev: r, operation: 'create', collection: 'app.skysift.feed.mix', rkey: '3lbhtbbkhgc2y', cid, record: mixRecord() } }))
+        return d.ok && d.event?.t === 'mix' ? d.event.rev : 'not a mix'
+      }
+      expect(rev('3lbhtbblzvk2y')).toBe('3lbhtbblzvk2y')
+      expect(rev(undefined)).toBe('')
+      expect(rev('zzzz')).toBe('')
+      expect(rev(42)).toBe('')
+    })
+
+    it('passes deletes on as delete events of the mix collection', () => {
+      expect(decodeJetstream(commit({ operation: 'delete', collection: 'app.skysift.feed.mix', cid: undefined }))).toEqual({
+        ok: true,
+        cursor: 1732270000000000,
+        event: { t: 'delete', uri: `at://${did}/app.skysift.feed.mix/3lbhtbbkhgc2y`, collection: 'app.skysift.feed.mix' },
+      })
+    })
+
+    it('rejects malformed mix records with a reason', () => {
+      const bigOptions = { words: Array.from({ length: 1000 }, (_, i) => `word${i}`) }
+      let deep: unknown = 1
+      for (let i = 0; i < 100; i++) deep = { d: deep }
+      const cases: [unknown, RegExp][] = [
+        ['a string', /record is not an object/],
+        [mixRecord({ feed: undefined }), /feed/],
+        [mixRecord({ feed: 'https://bsky.app/profile/x/feed/science' }), /feed/],
+        [mixRecord({ feed: 'at://did:plc:abc/app.bsky.feed.post/3abc' }), /feed generator/],
+        [mixRecord({ createdAt: undefined }), /createdAt missing/],
+        [mixRecord({ createdAt: 'last tuesday' }), /createdAt is not a date/],
+        [mixRecord({ agents: undefined }), /agents is not a list/],
+        [mixRecord({ agents: { agent: 'recency', weight: 1 } }), /agents is not a list/],
+        [mixRecord({ agents: Array.from({ length: 17 }, () => ({ agent: 'recency', weight: 1 })) }), /more than 16/],
+        [mixRecord({ agents: [null] }), /agents\.0 is not an object/],
+        [mixRecord({ agents: [['recency', 1]] }), /agents\.0 is not an object/],
+        [mixRecord({ agents: [{ weight: 1 }] }), /agents\.0\.agent/],
+        [mixRecord({ agents: [{ agent: '', weight: 1 }] }), /agents\.0\.agent/],
+        [mixRecord({ agents: [{ agent: 'x'.repeat(65), weight: 1 }] }), /agents\.0\.agent/],
+        [mixRecord({ agents: [{ agent: 7, weight: 1 }] }), /agents\.0\.agent/],
+        [mixRecord({ agents: [{ agent: 'recency', weight: 1 }, { agent: 'recency', weight: 101 }] }), /agents\.1\.weight/],
+        [mixRecord({ agents: [{ agent: 'recency', weight: -101 }] }), /agents\.0\.weight/],
+        [mixRecord({ agents: [{ agent: 'recency', weight: 0.5 }] }), /agents\.0\.weight/],
+        [mixRecord({ agents: [{ agent: 'recency', weight: '10' }] }), /agents\.0\.weight/],
+        [mixRecord({ agents: [{ agent: 'recency' }] }), /agents\.0\.weight/],
+        [mixRecord({ agents: [{ agent: 'keyword', weight: 1, options: ['telescope'] }] }), /agents\.0\.options is not a plain object/],
+        [mixRecord({ agents: [{ agent: 'keyword', weight: 1, options: null }] }), /agents\.0\.options is not a plain object/],
+        [mixRecord({ agents: [{ agent: 'keyword', weight: 1, options: 'include=telescope' }] }), /agents\.0\.options is not a plain object/],
+        [mixRecord({ agents: [{ agent: 'keyword', weight: 1, options: deep }] }), /agents\.0\.options is not a plain object/],
+        [mixRecord({ agents: [{ agent: 'keyword', weight: 1, options: bigOptions }] }), /agents\.0\.options larger than 8192 bytes/],
+      ]
+      for (const [record, reason] of cases) {
+        const d = decodeJetstream(mixCommit(record))
+        expect(d.ok, JSON.stringify(record).slice(0, 120)).toBe(false)
+        if (!d.ok) expect(d.reason, JSON.stringify(record).slice(0, 120)).toMatch(reason)
+      }
+    })
   })
 })

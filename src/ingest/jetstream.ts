@@ -36,6 +36,7 @@ export function decodeJetstream(line: string): Decoded {
         record: c.record,
         cid: c.cid,
         timeMs,
+        rev: c.rev,
       })
       if (r && 'reason' in r) return { ok: false, reason: r.reason, cursor: timeUs }
       return { ok: true, event: r, cursor: timeUs }

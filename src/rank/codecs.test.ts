@@ -45,9 +45,15 @@ describe('feedContext', () => {
   })
 
   it('rejects tampered or foreign contexts', () => {
-    for (const bad of ['', 'v2|ab|x:+1', 'v1|ab|x:1', 'v1|xyz|a:+1', 'v1|ab|<script>:+1', 'v1|ab|a:+1|extra']) {
+    for (const bad of ['', 'v2|ab|x:+1', 'v1|ab|x:1', 'v1|xyz|a:+1', 'v1|ab|<script>:+1', 'v1|ab|a:+1|bad rkey!', 'v1|ab|a:+1|fresh|extra']) {
       expect(decodeFeedContext(bad)).toBeNull()
     }
     expect(decodeFeedContext('v1|ab|')).toEqual({ fingerprint: 'ab', contributions: [] })
+  })
+
+  it('carries the feed the item was served in', () => {
+    const s = encodeFeedContext({ fingerprint: 'ab', contributions: [{ label: 'recency', value: 3 }], feed: 'science' })
+    expect(s).toBe('v1|ab|recency:+3|science')
+    expect(decodeFeedContext(s)).toEqual({ fingerprint: 'ab', contributions: [{ label: 'recency', value: 3 }], feed: 'science' })
   })
 })

@@ -1,7 +1,7 @@
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
-import { DROP, type AgentPost, type Score } from '../score/sdk.ts'
+import { DROP, type AgentPost, type Score, type SubscriberContext } from '../score/sdk.ts'
 import type { Sqlite } from '../store/db.ts'
 import { encodeFeedContext } from './feed-context.ts'
 import type { ResolvedMix } from './mix.ts'
@@ -12,6 +12,13 @@ export interface SnapshotInfo {
   builtAt: number
   size: number
   buildMs: number
+}
+
+/** A ranked item before it is stored. */
+export interface ListItem {
+  uri: string
+  score: number
+  context: string
 }
 
 export interface CacheItem {
@@ -85,6 +92,8 @@ export class FeedCache {
       // @NOTE candidates are read before this transaction; a post deleted in between (by the writer in another process) stays out
       insertItem: p('INSERT INTO feed_items (snapshot, rank, post_uri, score, context) SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE uri = ?)'),
       page: p('SELECT rank, post_uri AS postUri, context FROM feed_items WHERE snapshot = ? AND rank > ? ORDER BY rank LIMIT ?'),
+      allItems: p('SELECT post_uri AS uri, score, context FROM feed_items WHERE snapshot = ? ORDER BY rank'),
+      postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
       oldSnapshots: p('SELECT id FROM feed_snapshots WHERE built_at < ? AND id NOT IN (SELECT max(id) FROM feed_snapshots GROUP BY feed, fingerprint)').pluck(),
       dropItems: p('DELETE FROM feed_items WHERE snapshot = ?'),
       dropSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
@@ -104,28 +113,52 @@ export class FeedCache {
     return this.st.page.all(snapshot, afterRank, limit) as CacheItem[]
   }
 
-  /** Ranks the feed's candidates for a mix and stores the result as a new snapshot. */
-  build(feed: Feed, mix: ResolvedMix, now = Date.now()): SnapshotInfo {
-    const t0 = performance.now()
+  /** Ranks the feed's candidates for a mix (nothing stored): the items with their attribution. */
+  rank(feed: Feed, mix: ResolvedMix, now = Date.now(), subscriber?: SubscriberContext, limit = this.cacheSize): ListItem[] {
     const since = now - feed.windowHours * 3_600_000
     const rows = this.st.candidates.all(since, feed.maxCandidates) as PostRow[]
     const posts = rows.map(toAgentPost)
     const columns: ScoreColumn[] = mix.entries.map((e) => ({
       label: e.label,
       weight: e.weight,
-      scores: e.inst.dynamic ? this.host.run(e.inst, posts, now) : this.staticScores(e.inst.key, e.inst, posts, since, now),
+      scores: e.inst.dynamic ? this.host.run(e.inst, posts, now, subscriber) : this.staticScores(e.inst.key, e.inst, posts, since, now),
     }))
-    const ranked = rankCandidates(posts, columns, this.cacheSize)
-    const buildMs = performance.now() - t0
+    return rankCandidates(posts, columns, limit).map((it) => ({
+      uri: it.uri,
+      score: it.score,
+      context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
+    }))
+  }
+
+  /**
+   * Ranks the feed's candidates for a mix and stores the result as a new
+   * snapshot under `key` (the mix fingerprint, or a per-reader key for
+   * personal lists, which get the reader's context).
+   */
+  build(feed: Feed, mix: ResolvedMix, now = Date.now(), opts: { key?: string; subscriber?: SubscriberContext } = {}): SnapshotInfo {
+    const t0 = performance.now()
+    const items = this.rank(feed, mix, now, opts.subscriber)
+    return this.store(feed, opts.key ?? mix.fingerprint, items, now, performance.now() - t0)
+  }
+
+  /** Stores a ranked list as a new snapshot. */
+  store(feed: Feed, key: string, items: ListItem[], now = Date.now(), buildMs = 0): SnapshotInfo {
     const id = this.db.transaction(() => {
-      const sid = Number(this.st.insertSnapshot.run(feed.uri, mix.fingerprint, now, ranked.length, buildMs).lastInsertRowid)
-      ranked.forEach((it, i) => {
-        this.st.insertItem.run(sid, i + 1, it.uri, it.score, encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions }), it.uri)
-      })
+      const sid = Number(this.st.insertSnapshot.run(feed.uri, key, now, items.length, buildMs).lastInsertRowid)
+      items.forEach((it, i) => this.st.insertItem.run(sid, i + 1, it.uri, it.score, it.context, it.uri))
       return sid
     })()
-    this.log.debug({ feed: feed.rkey, fingerprint: mix.fingerprint, candidates: posts.length, size: ranked.length, buildMs }, 'feed snapshot built')
-    return { id, builtAt: now, size: ranked.length, buildMs }
+    this.log.debug({ feed: feed.rkey, key, size: items.length, buildMs }, 'feed snapshot stored')
+    return { id, builtAt: now, size: items.length, buildMs }
+  }
+
+  /** Every item of a snapshot, in order. */
+  items(snapshot: number): ListItem[] {
+    return (this.st.allItems.all(snapshot) as { uri: string; score: number; context: string }[])
+  }
+
+  postExists(uri: string): boolean {
+    return !!this.st.postExists.get(uri)
   }
 
   /** Scores computed at ingest, with any missing ones computed now and saved. */

@@ -1,9 +1,15 @@
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
+import type { FollowGraph } from '../store/follow-graph.ts'
+import type { InteractionStore, StoredInteraction } from '../store/interactions.ts'
 import type { MixStore, StoredMix } from '../store/mixes.ts'
+import { canonicalJson, shortHash } from '../util/canonical.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
-import type { FeedCache, SnapshotInfo } from './feed-cache.ts'
+import { explain, type Explanation } from './explain.ts'
+import type { FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
+import { decodeFeedContext } from './feed-context.ts'
+import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
 
 export interface SkeletonItem {
@@ -20,10 +26,17 @@ export class BadCursorError extends Error {}
 
 export interface MixView {
   feed: string
+  /** the entries as the reader set them (or the feed's default) */
   agents: MixEntry[]
   source: 'private' | 'record' | 'default'
   fingerprint: string
   updatedAt?: number
+  /** weight changes from the reader's feedback, per entry of `agents` (0 = none) */
+  nudges: number[]
+}
+
+export interface FeedbackView extends StoredInteraction {
+  nudges: Nudge[]
 }
 
 export interface FeedServiceDeps {
@@ -34,28 +47,64 @@ export interface FeedServiceDeps {
   log: Logger
   cacheTtlMs: number
   /** ask a refresh worker to rebuild a list; rejects when the queue is unreachable */
-  requestRefresh?: (feed: Feed, mix: ResolvedMix) => Promise<void>
+  requestRefresh?: (feed: Feed, mix: ResolvedMix, subscriber: string | null) => Promise<void>
+  /** the reader's follow graph, for personal agents */
+  graph?: FollowGraph
+  /** readers' feedback; without it there is no personal layer */
+  interactions?: InteractionStore
   /** tell score workers about static agent instances a new mix uses */
   registerInstances?: (mix: ResolvedMix) => Promise<void>
+  /** told the feedContext of every item served (usage counting) */
+  onServed?: (contexts: string[]) => void
 }
 
-const MAX_RESOLVED = 10_000
+const MAX_CACHED = 10_000
+/** Nudges decay: a reader's effective mix is recomputed at least this often. */
+const NUDGE_RECHECK_MS = 3_600_000
+
+/** The cache key of a list: the mix fingerprint, plus the reader for personal mixes. */
+export function listKey(mix: ResolvedMix, subscriber: string | null): string {
+  return mix.personal && subscriber ? `${mix.fingerprint}.${shortHash(subscriber, 12)}` : mix.fingerprint
+}
+
+function remember<K, V>(m: Map<K, V>, k: K, v: V): V {
+  if (m.size >= MAX_CACHED) m.clear()
+  m.set(k, v)
+  return v
+}
+
+interface Effective {
+  mix: ResolvedMix
+  stored?: StoredMix
+  base: MixEntry[]
+  nudges: number[]
+  signature: string
+  at: number
+}
 
 /**
- * The feed pipeline: whose mix applies → which cached snapshot → a page of
- * it. Stale lists are served at once and refreshed in the background.
+ * The feed pipeline: whose mix applies (with their feedback's nudges) →
+ * which cached list → the reader's own overlay of it (asked-for items first,
+ * waved-off ones gone, seen ones lower) → a page. Stale lists are served at
+ * once and refreshed in the background.
  */
 export class FeedService {
   readonly feeds: Feed[]
   private readonly byUri = new Map<string, Feed>()
   private readonly d: FeedServiceDeps
   private readonly resolved = new Map<string, ResolvedMix>()
+  private readonly byFingerprint = new Map<string, ResolvedMix>()
+  private readonly effective = new Map<string, Effective>()
   private readonly refreshing = new Map<string, number>()
+  private readonly requests = new Map<string, string>()
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
     this.feeds = deps.feeds
-    for (const f of deps.feeds) this.byUri.set(f.uri, f)
+    for (const f of deps.feeds) {
+      this.byUri.set(f.uri, f)
+      this.byFingerprint.set(f.defaults.fingerprint, f.defaults)
+    }
   }
 
   feed(uri: string): Feed | undefined {
@@ -67,27 +116,47 @@ export class FeedService {
     return this.feeds.find((f) => f.rkey === rkey)
   }
 
-  /** The mix that applies to a reader: their saved one, else the feed's default. */
-  mixFor(feed: Feed, subscriber: string | null): { mix: ResolvedMix; stored?: StoredMix } {
-    if (subscriber) {
-      const stored = this.d.mixes.effective(subscriber, feed.uri)
-      if (stored) {
-        const mix = this.resolve(feed, stored.fingerprint, stored.agents)
-        if (mix) return { mix, stored }
+  /** The mix that applies to a reader: their saved one (else the feed's default), nudged by their feedback. */
+  mixFor(feed: Feed, subscriber: string | null, now = Date.now()): Effective {
+    if (!subscriber) return { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: now }
+    const key = `${subscriber} ${feed.uri}`
+    const signature = `${this.d.interactions?.signature(subscriber, feed.uri) ?? ''}|${this.d.mixes.version(subscriber, feed.uri)}`
+    const hit = this.effective.get(key)
+    if (hit && hit.signature === signature && now - hit.at < NUDGE_RECHECK_MS) return hit
+    const stored = this.d.mixes.effective(subscriber, feed.uri)
+    let base = feed.defaults.agents
+    let mix = feed.defaults
+    if (stored) {
+      const own = this.resolve(feed, stored.agents)
+      if (own) {
+        base = stored.agents
+        mix = own
       }
     }
-    return { mix: feed.defaults }
+    let nudges = base.map(() => 0)
+    const acts = this.d.interactions?.active(subscriber, feed.uri, now) ?? []
+    if (acts.some((a) => a.event !== 'seen')) {
+      const labels = new Map(base.map((_, i) => [mix.entries[i].label, i]))
+      const applied = applyNudges(base, labels, acts, now)
+      if (applied.deltas.some((d) => d !== 0)) {
+        const nudged = this.resolve(feed, applied.entries)
+        if (nudged) {
+          mix = nudged
+          nudges = applied.deltas
+        }
+      }
+    }
+    return remember(this.effective, key, { mix, stored, base, nudges, signature, at: now })
   }
 
-  private resolve(feed: Feed, fingerprint: string, agents: MixEntry[]): ResolvedMix | null {
-    const key = `${feed.uri} ${fingerprint}`
+  private resolve(feed: Feed, agents: MixEntry[]): ResolvedMix | null {
+    const key = `${feed.uri} ${canonicalJson(agents)}`
     const hit = this.resolved.get(key)
     if (hit) return hit
     try {
       const mix = resolveMix(this.d.host, agents, feed.base)
-      if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear()
-      this.resolved.set(key, mix)
-      return mix
+      remember(this.byFingerprint, mix.fingerprint, mix)
+      return remember(this.resolved, key, mix)
     } catch (err) {
       // an agent was removed or changed its options since the mix was saved: fall back to the default
       this.d.log.warn({ feed: feed.rkey, err: (err as Error).message }, 'saved mix no longer valid; using default')
@@ -107,39 +176,69 @@ export class FeedService {
       snapshot = c.snapshot
       after = c.rank
     } else {
-      const { mix } = this.mixFor(feed, subscriber)
-      snapshot = this.current(feed, mix).id
+      const { mix, signature } = this.mixFor(feed, subscriber)
+      const shared = this.current(feed, mix, subscriber)
+      snapshot = subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
     }
     const items = this.d.cache.page(snapshot, after, limit)
+    this.d.onServed?.(items.map((i) => i.context))
     const out: Skeleton = { feed: items.map((i) => ({ post: i.postUri, feedContext: i.context })) }
     if (items.length === limit) out.cursor = encodeCursor({ snapshot, rank: items[items.length - 1].rank })
     return out
   }
 
-  /** The newest snapshot for a mix; built now if there is none, refreshed in the background if stale. */
-  current(feed: Feed, mix: ResolvedMix, now = Date.now()): SnapshotInfo {
-    const snap = this.d.cache.latest(feed.uri, mix.fingerprint)
-    if (!snap) return this.d.cache.build(feed, mix, now)
-    if (now - snap.builtAt > this.d.cacheTtlMs) this.refreshLater(feed, mix, now)
+  /**
+   * The reader's overlay of a shared list, stored as its own snapshot so
+   * paging stays consistent; rebuilt when the shared list or the reader's
+   * feedback changes. Readers without feedback read the shared list.
+   */
+  private personal(feed: Feed, shared: SnapshotInfo, key: string, subscriber: string, signature: string): SnapshotInfo {
+    if (!this.d.interactions) return shared
+    const acts = this.d.interactions.active(subscriber, feed.uri)
+    if (!acts.length) return shared
+    const okey = `${key}~${shortHash(subscriber, 10)}~${shared.id}~${shortHash(signature, 8)}`
+    const have = this.d.cache.latest(feed.uri, okey)
+    if (have) return have
+    const t0 = performance.now()
+    const state = overlayState(acts, Date.now())
+    const contextOf = new Map(acts.map((a) => [a.postUri, a.feedContext]))
+    const items = overlay<ListItem>(this.d.cache.items(shared.id), state, (uri) =>
+      this.d.cache.postExists(uri) ? { uri, score: 0, context: contextOf.get(uri) ?? `v1|${shortHash(key, 16)}||${feed.rkey}` } : null,
+    )
+    return this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0)
+  }
+
+  /** The newest shared list for a mix (and reader, for personal mixes); built now if there is none, refreshed in the background if stale. */
+  current(feed: Feed, mix: ResolvedMix, subscriber: string | null = null, now = Date.now()): SnapshotInfo {
+    const key = listKey(mix, subscriber)
+    const snap = this.d.cache.latest(feed.uri, key)
+    if (!snap) return this.build(feed, mix, subscriber, now)
+    if (now - snap.builtAt > this.d.cacheTtlMs) this.refreshLater(feed, mix, subscriber, now)
     return snap
   }
 
-  private refreshLater(feed: Feed, mix: ResolvedMix, now: number): void {
-    const key = `${feed.uri} ${mix.fingerprint}`
+  /** Builds a list now (also what refresh workers call). */
+  build(feed: Feed, mix: ResolvedMix, subscriber: string | null, now = Date.now()): SnapshotInfo {
+    const personal = mix.personal && subscriber !== null
+    return this.d.cache.build(feed, mix, now, { key: listKey(mix, subscriber), subscriber: personal && this.d.graph ? this.d.graph.context(subscriber) : undefined })
+  }
+
+  private refreshLater(feed: Feed, mix: ResolvedMix, subscriber: string | null, now: number): void {
+    const key = `${feed.uri} ${listKey(mix, subscriber)}`
     const last = this.refreshing.get(key) ?? 0
     if (now - last < this.d.cacheTtlMs) return
-    this.refreshing.set(key, now)
+    remember(this.refreshing, key, now)
     const inline = () => {
       setImmediate(() => {
         try {
-          this.d.cache.build(feed, mix)
+          this.build(feed, mix, subscriber)
         } catch (err) {
           this.d.log.error({ err, feed: feed.rkey }, 'inline refresh failed')
         }
       })
     }
     if (!this.d.requestRefresh) return inline()
-    this.d.requestRefresh(feed, mix).catch((err) => {
+    this.d.requestRefresh(feed, mix, mix.personal ? subscriber : null).catch((err) => {
       // Redis is unreachable: refresh here so the list still follows the posts
       this.d.log.warn({ err: (err as Error).message, feed: feed.rkey }, 'refresh queue unreachable; refreshing inline')
       inline()
@@ -148,16 +247,87 @@ export class FeedService {
 
   /** What getMix answers. */
   viewMix(feed: Feed, subscriber: string): MixView {
-    const { mix, stored } = this.mixFor(feed, subscriber)
-    if (stored) return { feed: feed.uri, agents: stored.agents, source: stored.source, fingerprint: stored.fingerprint, updatedAt: stored.updatedAt }
-    return { feed: feed.uri, agents: mix.agents, source: 'default', fingerprint: mix.fingerprint }
+    const e = this.mixFor(feed, subscriber)
+    if (e.stored) {
+      return { feed: feed.uri, agents: e.stored.agents, source: e.stored.source, fingerprint: e.mix.fingerprint, updatedAt: e.stored.updatedAt, nudges: e.nudges }
+    }
+    return { feed: feed.uri, agents: e.base, source: 'default', fingerprint: e.mix.fingerprint, nudges: e.nudges }
+  }
+
+  /** Every feed where the reader has a saved mix. */
+  listMixes(subscriber: string): MixView[] {
+    return this.feeds.filter((f) => this.d.mixes.effective(subscriber, f.uri)).map((f) => this.viewMix(f, subscriber))
   }
 
   /** Validates and saves a private mix (throws FieldError naming the bad field). */
   async putMix(feed: Feed, subscriber: string, agents: unknown): Promise<MixView> {
     const mix = resolveMix(this.d.host, agents, feed.base)
-    const saved = this.d.mixes.put({ subscriber, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
+    this.d.mixes.put({ subscriber, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
+    remember(this.byFingerprint, mix.fingerprint, mix)
     await this.d.registerInstances?.(mix).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'could not register agent instances; they are scored at refresh'))
-    return { feed: feed.uri, agents: saved.agents, source: 'private', fingerprint: mix.fingerprint, updatedAt: saved.updatedAt }
+    return this.viewMix(feed, subscriber)
+  }
+
+  /** Forgets the reader's private mix (a public record, if any, then applies). */
+  deleteMix(feed: Feed, subscriber: string): boolean {
+    return this.d.mixes.delete(subscriber, feed.uri, 'private')
+  }
+
+  /** The first page a mix would produce for this reader, without saving anything. */
+  previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): { feed: SkeletonItem[]; fingerprint: string } {
+    const mix = resolveMix(this.d.host, agents, feed.base)
+    const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
+    const items = this.d.cache.rank(feed, mix, Date.now(), ctx, limit)
+    return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
+  }
+
+  /** Remembers which feed a response went to, so feedback that names only the request id finds its feed. */
+  noteRequest(reqId: string, feed: Feed): void {
+    remember(this.requests, reqId, feed.uri)
+  }
+
+  /** Stores feedback; the reader's next first page reflects it. Items whose feed cannot be told are skipped. */
+  addFeedback(subscriber: string, items: { postUri: string; event: 'more' | 'less' | 'seen'; feedContext: string | null; reqId: string | null }[]): number {
+    if (!this.d.interactions) return 0
+    const withFeed = items.flatMap((i) => {
+      const rkey = i.feedContext ? decodeFeedContext(i.feedContext)?.feed : undefined
+      const viaReq = i.reqId ? this.requests.get(i.reqId) : undefined
+      const feed = rkey ? this.feedByRkey(rkey) : viaReq ? this.byUri.get(viaReq) : this.feeds.length === 1 ? this.feeds[0] : undefined
+      return feed ? [{ ...i, feed: feed.uri }] : []
+    })
+    return this.d.interactions.add(subscriber, withFeed)
+  }
+
+  /** The reader's recent "more"/"less" for a feed, with the nudges each one made to the reader's own agents. */
+  feedback(feed: Feed, subscriber: string, limit = 50): FeedbackView[] {
+    const { mix, base } = this.mixFor(feed, subscriber)
+    const own = new Set(base.map((_, i) => mix.entries[i].label))
+    return (this.d.interactions?.recent(subscriber, feed.uri, limit) ?? []).map((i) => ({ ...i, nudges: nudgesOf(i).filter((n) => own.has(n.label)) }))
+  }
+
+  undoFeedback(subscriber: string, id: number): StoredInteraction | null {
+    return this.d.interactions?.undo(subscriber, id) ?? null
+  }
+
+  /** "Why am I seeing this": an item's attribution in plain language. */
+  explain(feedContext: string): Explanation | null {
+    const a = decodeFeedContext(feedContext)
+    if (!a) return null
+    const mix = this.byFingerprint.get(a.fingerprint) ?? this.mixByFingerprint(a.fingerprint)
+    const agents = this.d.host.agents
+    return explain(a, (label) => {
+      const e = mix?.entries.find((x) => x.label === label)
+      const id = e?.inst.def.id ?? label.replace(/#\d+$/, '')
+      const def = agents.get(id)
+      if (!def) return null
+      return { agent: id, title: def.title, options: e?.inst.rawOptions }
+    })
+  }
+
+  private mixByFingerprint(fp: string): ResolvedMix | undefined {
+    const stored = this.d.mixes.byFingerprint(fp)
+    if (!stored) return undefined
+    const feed = this.byUri.get(stored.feed)
+    return (feed && this.resolve(feed, stored.agents)) || undefined
   }
 }

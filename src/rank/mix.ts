@@ -33,6 +33,8 @@ export interface ResolvedMix {
   agents: MixEntry[]
   /** identifies the ranking: equal mixes share one cached list */
   fingerprint: string
+  /** a personal agent is in the mix: the list is ranked for each reader */
+  personal: boolean
 }
 
 /**
@@ -67,5 +69,10 @@ export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = 
   const entries = resolved.map((r, i) => ({ inst: r.inst, weight: r.weight, label: labels[i] }))
   const canon = own.map((e) => ({ agent: e.agent, weight: e.weight, options: e.options ?? {} }))
   const fingerprint = shortHash(canonicalJson(entries.map((e) => [e.inst.key, e.weight]).sort()), 16)
-  return { entries, agents: canon.map((c) => (Object.keys(c.options).length ? c : { agent: c.agent, weight: c.weight })), fingerprint }
+  return {
+    entries,
+    agents: canon.map((c) => (Object.keys(c.options).length ? c : { agent: c.agent, weight: c.weight })),
+    fingerprint,
+    personal: entries.some((e) => host.isPersonal(e.inst)),
+  }
 }

@@ -12,6 +12,7 @@ import {
   type AgentPrefilter,
   type AsyncAgentDefinition,
   type Score,
+  type SubscriberContext,
 } from './sdk.ts'
 
 /** Any agent the host can run. */
@@ -169,6 +170,11 @@ export class AgentHost {
     return inst
   }
 
+  /** True when the agent ranks for one reader (needs `subscriber`): such lists are built per reader. */
+  isPersonal(inst: AgentInstance): boolean {
+    return inst.def.needs.includes('subscriber')
+  }
+
   isAsync(inst: AgentInstance): boolean {
     return isAsync(inst.def)
   }
@@ -184,14 +190,14 @@ export class AgentHost {
   }
 
   /** Scores a batch synchronously; never throws. An asynchronous agent gives no opinion here. */
-  run(inst: AgentInstance, posts: AgentPost[], now: number): Score[] {
+  run(inst: AgentInstance, posts: AgentPost[], now: number, subscriber?: SubscriberContext): Score[] {
     const sel = this.select(inst, posts)
     if (!sel || isAsync(inst.def)) return new Array<Score>(posts.length).fill(null)
     const st = this.statsFor(inst.def.id)
     const t0 = performance.now()
     let out: unknown
     try {
-      out = (inst.def as AgentDefinition).scoreBatch(sel.posts, { options: inst.options, now })
+      out = (inst.def as AgentDefinition).scoreBatch(sel.posts, { options: inst.options, now, ...(subscriber ? { subscriber } : {}) })
     } catch (err) {
       out = err instanceof Error ? err : new Error(String(err))
     }

@@ -107,8 +107,8 @@ const USER_AGENT = `skysift (${REMOTE_PROTOCOL})`
 
 const AGENT_ID = /^[a-z0-9][a-z0-9-]{1,40}$/
 const NEEDS = ['text', 'langs', 'tags', 'embed', 'reply', 'labels', 'author', 'engagement', 'time', 'candidates'] as const satisfies readonly Need[]
-// compile-time check that NEEDS lists every Need
-const _allNeeds: Exclude<Need, (typeof NEEDS)[number]> extends never ? true : false = true
+// compile-time check that NEEDS lists every Need but `subscriber`: a reader's follow graph never leaves the server
+const _allNeeds: Exclude<Need, (typeof NEEDS)[number] | 'subscriber'> extends never ? true : false = true
 void _allNeeds
 
 // ---------------------------------------------------------------------------

@@ -25,18 +25,20 @@ export function agentPostFromEvent(e: PostEvent): AgentPost {
 
 /**
  * Scores one batch of events with every static agent instance and returns
- * the batch for the writer. Stateless and pure apart from the host's
- * counters, so any number of workers can run it.
+ * the batch for the writer. Stateless apart from the host's counters, so any
+ * number of workers can run it. Asynchronous (remote) agents are called in
+ * parallel with each other, within the host's deadline.
  */
-export function scoreBatch(host: AgentHost, instances: AgentInstance[], job: EventsJob, now = Date.now()): StoreBatch {
+export async function scoreBatch(host: AgentHost, instances: AgentInstance[], job: EventsJob, now = Date.now()): Promise<StoreBatch> {
   const posts: AgentPost[] = []
   for (const e of job.events) if (e.t === 'post') posts.push(agentPostFromEvent(e))
   const scores: StoreBatch['scores'] = []
   if (posts.length) {
-    for (const inst of instances) {
-      const out = host.run(inst, posts, now)
-      for (let i = 0; i < posts.length; i++) scores.push([posts[i].uri, inst.key, out[i]])
-    }
+    const outs = await Promise.all(instances.map((inst) => (host.isAsync(inst) ? host.runAsync(inst, posts, now) : host.run(inst, posts, now))))
+    instances.forEach((inst, k) => {
+      const out = outs[k]
+      for (let i = 0; i < posts.length; i++) if (out[i] !== null) scores.push([posts[i].uri, inst.key, out[i]])
+    })
   }
   return { id: job.id, events: job.events, scores, eventTime: job.eventTime }
 }

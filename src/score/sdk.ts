@@ -24,10 +24,19 @@ export type Score = number | typeof DROP | null
  * What an agent can ask the host for. `candidates` means the agent must see
  * the whole candidate list in one call (it scores posts relative to each other).
  */
-export type Need = 'text' | 'langs' | 'tags' | 'embed' | 'reply' | 'labels' | 'author' | 'engagement' | 'time' | 'candidates'
+export type Need = 'text' | 'langs' | 'tags' | 'embed' | 'reply' | 'labels' | 'author' | 'engagement' | 'time' | 'candidates' | 'subscriber'
 
 /** Needs that change after a post is first seen, or depend on the other candidates: such agents are scored at rank time. */
-export const DYNAMIC_NEEDS: readonly Need[] = ['engagement', 'time', 'candidates']
+export const DYNAMIC_NEEDS: readonly Need[] = ['engagement', 'time', 'candidates', 'subscriber']
+
+/** The reader a list is ranked for, for personal agents (need `subscriber`). */
+export interface SubscriberContext {
+  did: string
+  /** accounts the reader follows */
+  follows: ReadonlySet<string>
+  /** accounts that follow the reader (as far as this server has seen) */
+  followers: ReadonlySet<string>
+}
 
 /** A post as agents see it. */
 export interface AgentPost {
@@ -52,6 +61,8 @@ export interface AgentContext<O> {
   options: O
   /** the host's clock, ms since epoch */
   now: number
+  /** the reader, for agents that need `subscriber`; absent for anonymous readers */
+  subscriber?: SubscriberContext
 }
 
 /** How an agent runs: shipped, an npm package the admin installed, uploaded code in a sandbox, or an HTTP endpoint. */

@@ -6,11 +6,15 @@ import type { Config } from '../config.ts'
 import type { Feed } from '../feeds.ts'
 import { parseAtUri } from '../ingest/events.ts'
 import type { Logger } from '../logger.ts'
-import { BadCursorError, type FeedService } from '../rank/feed-service.ts'
+import { lexicons as bskyLexicons } from '@atproto/api'
+import { BadCursorError, type FeedService, type MixView } from '../rank/feed-service.ts'
+import { FEEDBACK_EVENTS } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
-import { landingPage } from './pages.ts'
+import { landingPage, whyPage } from './pages.ts'
+import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
+import type { UsageCounter } from '../rank/usage.ts'
 
 export interface HealthCheck {
   name: string
@@ -25,6 +29,8 @@ export interface AppDeps {
   log: Logger
   version: string
   health: HealthCheck[]
+  agents: AdminAgentDeps & { usage: UsageCounter }
+  adminToken?: string
 }
 
 const NSID = {
@@ -32,7 +38,18 @@ const NSID = {
   skeleton: 'app.bsky.feed.getFeedSkeleton',
   getMix: 'app.skysift.feed.getMix',
   putMix: 'app.skysift.feed.putMix',
+  deleteMix: 'app.skysift.feed.deleteMix',
+  listMixes: 'app.skysift.feed.listMixes',
+  previewMix: 'app.skysift.feed.previewMix',
+  explainItem: 'app.skysift.feed.explainItem',
+  listFeedback: 'app.skysift.feed.listFeedback',
+  undoFeedback: 'app.skysift.feed.undoFeedback',
+  sendInteractions: 'app.bsky.feed.sendInteractions',
+  listAgents: 'app.skysift.agent.listAgents',
+  submitAgent: 'app.skysift.agent.submitAgent',
 } as const
+
+const MAX_PENDING_PER_AUTHOR = 5
 
 /** A single query parameter; repeated or missing-but-required parameters are a 400. */
 function param(c: Context, name: string, required: true): string
@@ -70,6 +87,33 @@ export function createApp(d: AppDeps): Hono {
     if (!feed) throw new XrpcError(400, 'UnknownFeed', 'Unknown feed')
     return feed
   }
+
+  const smallBody = bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 64 KiB' }, 413) })
+
+  /** A JSON body validated against one of our lexicons; a 400 naming the problem otherwise. */
+  const jsonInput = async (c: Context, nsid: string): Promise<unknown> => {
+    let input: unknown
+    try {
+      input = await c.req.json()
+    } catch {
+      throw invalidRequest('Error: body is not JSON')
+    }
+    try {
+      d.lexicons.assertValidXrpcInput(nsid, input)
+    } catch (err) {
+      throw invalidRequest((err as Error).message)
+    }
+    return input
+  }
+
+  const mixView = (v: MixView) => ({
+    feed: v.feed,
+    agents: v.agents,
+    source: v.source,
+    fingerprint: v.fingerprint,
+    ...(v.updatedAt ? { updatedAt: new Date(v.updatedAt).toISOString() } : {}),
+    nudges: v.nudges,
+  })
 
   /** The subscriber calling a private method: a verified token is required. */
   const subscriber = async (c: Context, lxm: string): Promise<string> => {
@@ -110,6 +154,7 @@ export function createApp(d: AppDeps): Hono {
     const reqId = randomBytes(8).toString('hex')
     try {
       const page = d.feeds.skeleton(feed, who.did, limit, cursor)
+      d.feeds.noteRequest(reqId, feed)
       log.debug({ reqId, feed: feed.rkey, viewer: who.did, anon: who.reason, n: page.feed.length }, 'feed skeleton')
       return c.json({ ...page, reqId })
     } catch (err) {
@@ -121,9 +166,87 @@ export function createApp(d: AppDeps): Hono {
   app.get(`/xrpc/${NSID.getMix}`, async (c) => {
     const who = await subscriber(c, NSID.getMix)
     const feed = findFeed(param(c, 'feed', true))
-    const v = d.feeds.viewMix(feed, who)
-    const body = { feed: v.feed, agents: v.agents, source: v.source, fingerprint: v.fingerprint, ...(v.updatedAt ? { updatedAt: new Date(v.updatedAt).toISOString() } : {}) }
-    return c.json(body)
+    return c.json(mixView(d.feeds.viewMix(feed, who)))
+  })
+
+  app.get(`/xrpc/${NSID.listMixes}`, async (c) => {
+    const who = await subscriber(c, NSID.listMixes)
+    return c.json({ mixes: d.feeds.listMixes(who).map(mixView) })
+  })
+
+  app.post(`/xrpc/${NSID.deleteMix}`, smallBody, async (c) => {
+    const who = await subscriber(c, NSID.deleteMix)
+    const input = await jsonInput(c, NSID.deleteMix)
+    const feed = findFeed((input as { feed: string }).feed)
+    return c.json({ deleted: d.feeds.deleteMix(feed, who) })
+  })
+
+  app.post(`/xrpc/${NSID.previewMix}`, smallBody, async (c) => {
+    const who = await d.auth.optional(c.req.header('authorization'), NSID.previewMix)
+    const input = (await jsonInput(c, NSID.previewMix)) as { feed: string; agents: unknown; limit?: number }
+    const feed = findFeed(input.feed)
+    try {
+      return c.json(d.feeds.previewMix(feed, who.did, input.agents, input.limit ?? 30))
+    } catch (err) {
+      if (err instanceof FieldError) throw new XrpcError(400, 'InvalidMix', err.message)
+      throw err
+    }
+  })
+
+  app.get(`/xrpc/${NSID.explainItem}`, (c) => {
+    const e = d.feeds.explain(param(c, 'feedContext', true))
+    if (!e) throw new XrpcError(400, 'UnknownContext', 'not a feedContext this server made')
+    return c.json({ reasons: e.reasons.map((r) => ({ agent: r.agent, label: r.label, title: r.title, value: r.value, ...(r.detail ? { detail: r.detail } : {}) })), text: e.text })
+  })
+
+  app.get(`/xrpc/${NSID.listFeedback}`, async (c) => {
+    const who = await subscriber(c, NSID.listFeedback)
+    const feed = findFeed(param(c, 'feed', true))
+    const raw = param(c, 'limit')
+    const limit = raw === undefined ? 50 : Number(raw)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest('Error: limit must be between 1 and 100')
+    const feedback = d.feeds.feedback(feed, who, limit).map((f) => ({
+      id: f.id,
+      event: f.event,
+      post: f.postUri,
+      createdAt: new Date(f.at).toISOString(),
+      undone: f.undone,
+      nudges: f.nudges.map((n) => ({ agent: n.label, delta: n.delta })),
+    }))
+    return c.json({ feedback })
+  })
+
+  app.post(`/xrpc/${NSID.undoFeedback}`, smallBody, async (c) => {
+    const who = await subscriber(c, NSID.undoFeedback)
+    const input = (await jsonInput(c, NSID.undoFeedback)) as { id: number }
+    return c.json({ undone: d.feeds.undoFeedback(who, input.id) !== null })
+  })
+
+  app.post(`/xrpc/${NSID.sendInteractions}`, bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 256 KiB' }, 413) }), async (c) => {
+    const who = await subscriber(c, NSID.sendInteractions)
+    const input = await c.req.json().catch(() => {
+      throw invalidRequest('Error: body is not JSON')
+    })
+    try {
+      bskyLexicons.assertValidXrpcInput(NSID.sendInteractions, input)
+    } catch (err) {
+      throw invalidRequest((err as Error).message)
+    }
+    const items = ((input as { interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }).interactions ?? []).flatMap((i) => {
+      const event = i.event ? FEEDBACK_EVENTS[i.event] : undefined
+      if (!event || !i.item || !parseAtUri(i.item)) return []
+      return [{ postUri: i.item, event, feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
+    })
+    const stored = d.feeds.addFeedback(who, items)
+    log.debug({ viewer: who, received: items.length, stored }, 'interactions')
+    return c.json({})
+  })
+
+  app.get('/why', (c) => {
+    const ctx = c.req.query('ctx') ?? ''
+    const post = c.req.query('post')
+    const e = d.feeds.explain(ctx)
+    return c.html(whyPage({ explanation: e, post: post && parseAtUri(post) ? post : null }), e ? 200 : 400)
   })
 
   app.post(`/xrpc/${NSID.putMix}`, bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 64 KiB' }, 413) }), async (c) => {
@@ -152,6 +275,48 @@ export function createApp(d: AppDeps): Hono {
       throw err
     }
   })
+
+  app.get(`/xrpc/${NSID.listAgents}`, (c) => {
+    const usage = d.agents.usage.all()
+    const agents = d.agents.host.describe().map((a) => ({
+      id: a.id,
+      version: a.version,
+      title: a.title,
+      description: a.description,
+      ...(a.author ? { author: a.author } : {}),
+      kind: a.kind,
+      options: a.options,
+      needs: a.needs,
+      status: a.status,
+      ...(a.reason ? { statusReason: a.reason } : {}),
+      usage: usage.get(a.id) ?? { mixes: 0, feedDefaults: 0, itemsShaped: 0 },
+    }))
+    return c.json({ agents })
+  })
+
+  app.post(`/xrpc/${NSID.submitAgent}`, bodyLimit({ maxSize: 300 * 1024, onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 300 KiB' }, 413) }), async (c) => {
+    const who = await subscriber(c, NSID.submitAgent)
+    const input = await c.req.json().catch(() => null)
+    try {
+      d.lexicons.assertValidXrpcInput(NSID.submitAgent, input)
+    } catch (err) {
+      throw invalidRequest((err as Error).message)
+    }
+    const pending = d.agents.store.list().filter((a) => a.submittedBy === who && a.status === 'pending')
+    if (pending.length >= MAX_PENDING_PER_AUTHOR) throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
+    try {
+      const rec = await d.agents.store.submitSandboxed((input as { source: string }).source, who)
+      log.info({ agent: rec.id, author: who }, 'agent submitted for review')
+      return c.json({ id: rec.id, version: rec.meta.version, status: rec.status })
+    } catch (err) {
+      throw new XrpcError(400, 'InvalidAgent', (err as Error).message)
+    }
+  })
+
+  if (d.adminToken) {
+    app.use('/admin/api/*', requireAdmin(d.adminToken))
+    app.route('/admin/api/agents', adminAgentRoutes(d.agents))
+  }
 
   app.get('/xrpc/_health', async (c) => {
     const checks: Record<string, string> = {}

@@ -1,5 +1,6 @@
 import { html } from 'hono/html'
 import type { Feed } from '../feeds.ts'
+import type { Explanation } from '../rank/explain.ts'
 
 /** The public landing page: what this server is and which feeds it hosts. */
 export function landingPage(p: { feeds: Feed[]; serviceDid: string; version: string }) {
@@ -34,6 +35,43 @@ export function landingPage(p: { feeds: Feed[]; serviceDid: string; version: str
           </table>
         </section>`,
       )}
+    </main>
+  </body>
+</html>`
+}
+
+/** "Why am I seeing this": an item's attribution, in plain language. */
+export function whyPage(p: { explanation: Explanation | null; post: string | null }) {
+  const e = p.explanation
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>Why am I seeing this? · Skysift</title>
+    <style>
+      body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #1d2330; }
+      .up { color: #176b2c; } .down { color: #9b1c1c; } code { word-break: break-all; }
+      table { border-collapse: collapse; } td, th { text-align: left; padding: .2rem .8rem .2rem 0; }
+    </style>
+  </head>
+  <body>
+    <main>
+      <h1>Why am I seeing this?</h1>
+      ${p.post ? html`<p>Post: <code>${p.post}</code></p>` : ''}
+      ${e
+        ? html`<p>${e.text}</p>
+            ${e.reasons.length
+              ? html`<table>
+                  <caption style="text-align:left">How each agent in your mix moved it (out of its weight)</caption>
+                  <tr><th scope="col">Agent</th><th scope="col">Looks for</th><th scope="col">Points</th></tr>
+                  ${e.reasons.map(
+                    (r) => html`<tr><td>${r.title}</td><td>${r.detail ?? '—'}</td><td class="${r.value > 0 ? 'up' : r.value < 0 ? 'down' : ''}">${r.value > 0 ? `+${r.value}` : String(r.value)}</td></tr>`,
+                  )}
+                </table>`
+              : ''}
+            <p>Change how your feed is ranked on the <a href="/">settings page</a>, or with "show more" / "show less" in your app.</p>`
+        : html`<p>This link does not carry an explanation this server made.</p>`}
     </main>
   </body>
 </html>`

@@ -42,6 +42,8 @@ export class MixStore {
         ON CONFLICT(subscriber, feed, source) DO UPDATE SET agents = excluded.agents, fingerprint = excluded.fingerprint, updated_at = excluded.updated_at`),
       del: p('DELETE FROM mixes WHERE subscriber = ? AND feed = ? AND source = ?'),
       count: p('SELECT count(*) AS mixes, count(DISTINCT subscriber) AS subscribers FROM mixes'),
+      version: p("SELECT coalesce(group_concat(source || ':' || updated_at), '') FROM mixes WHERE subscriber = ? AND feed = ?").pluck(),
+      byFingerprint: p('SELECT * FROM mixes WHERE fingerprint = ? LIMIT 1'),
     }
   }
 
@@ -58,6 +60,17 @@ export class MixStore {
 
   delete(subscriber: string, feed: string, source: MixSource): boolean {
     return this.st.del.run(subscriber, feed, source).changes > 0
+  }
+
+  /** Changes whenever the reader's saved mixes for a feed change. */
+  version(subscriber: string, feed: string): string {
+    return this.st.version.get(subscriber, feed) as string
+  }
+
+  /** Any saved mix with this fingerprint (to explain items ranked by it). */
+  byFingerprint(fingerprint: string): StoredMix | undefined {
+    const r = this.st.byFingerprint.get(fingerprint) as Row | undefined
+    return r && fromRow(r)
   }
 
   counts(): { mixes: number; subscribers: number } {

@@ -46,7 +46,7 @@ export const follows = sqliteTable(
     author: text('author').notNull(),
     subject: text('subject').notNull(),
   },
-  (t) => [index('follows_author_subject').on(t.author, t.subject)],
+  (t) => [index('follows_author_subject').on(t.author, t.subject), index('follows_subject').on(t.subject)],
 )
 
 /** Deleted records: a create that arrives after its delete stays deleted. */
@@ -147,3 +147,63 @@ export const counters = sqliteTable('counters', {
   name: text('name').primaryKey(),
   value: integer('value').notNull(),
 })
+
+/** Agents added at run time: uploaded (sandboxed) code and remote endpoints, with the admin's decision. */
+export const agents = sqliteTable('agents', {
+  id: text('id').primaryKey(),
+  kind: text('kind', { enum: ['sandboxed', 'remote'] }).notNull(),
+  status: text('status', { enum: ['pending', 'approved', 'rejected'] }).notNull(),
+  /** JavaScript source of a sandboxed agent */
+  source: text('source'),
+  /** base URL of a remote agent */
+  url: text('url'),
+  /** JSON: per-agent salt, rawDids, allowPrivateNetwork… */
+  config: text('config').notNull(),
+  /** JSON: id, version, title, description, author, needs, options schema, as loaded */
+  meta: text('meta').notNull(),
+  /** who submitted it (a DID, or "admin") */
+  submittedBy: text('submitted_by').notNull(),
+  submittedAt: integer('submitted_at').notNull(),
+  decidedAt: integer('decided_at'),
+  note: text('note'),
+  /** bumps on every change, so other processes can tell they are behind */
+  revision: integer('revision').notNull().default(1),
+})
+
+/**
+ * Subscribers' public mix records (app.skysift.feed.mix), every one still in
+ * their repo, so a delete can fall back to the previous record. The newest
+ * per (author, feed) by created_at (ties: larger uri, i.e. larger rkey) is
+ * copied into `mixes` as the 'record' mix.
+ */
+export const mixRecords = sqliteTable(
+  'mix_records',
+  {
+    uri: text('uri').primaryKey(),
+    author: text('author').notNull(),
+    feed: text('feed').notNull(),
+    /** JSON array of mix entries, as written */
+    agents: text('agents').notNull(),
+    createdAt: integer('created_at').notNull(),
+    /** repo revision (TID) of the commit that wrote this version; '' when unknown */
+    rev: text('rev').notNull().default(''),
+  },
+  (t) => [index('mix_records_author_feed').on(t.author, t.feed, t.createdAt)],
+)
+
+/** Readers' feedback (sendInteractions): "show more", "show less", "seen". */
+export const interactions = sqliteTable(
+  'interactions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    subscriber: text('subscriber').notNull(),
+    feed: text('feed').notNull(),
+    postUri: text('post_uri').notNull(),
+    event: text('event', { enum: ['more', 'less', 'seen'] }).notNull(),
+    feedContext: text('feed_context'),
+    reqId: text('req_id'),
+    at: integer('at').notNull(),
+    undone: integer('undone').notNull().default(0),
+  },
+  (t) => [index('interactions_reader').on(t.subscriber, t.feed, t.id), index('interactions_at').on(t.at)],
+)

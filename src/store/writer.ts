@@ -1,6 +1,7 @@
-import type { IngestEvent, PostEvent } from '../ingest/events.ts'
+import type { IngestEvent, MixEvent, PostEvent } from '../ingest/events.ts'
 import { COLLECTIONS } from '../ingest/events.ts'
 import type { Score } from '../score/sdk.ts'
+import { canonicalJson, shortHash } from '../util/canonical.ts'
 import type { Sqlite } from './db.ts'
 
 /** A scored batch on its way to SQLite. */
@@ -20,12 +21,22 @@ export interface WriteResult {
   likes: number
   reposts: number
   follows: number
+  /** mix records stored or updated */
+  mixes: number
   accounts: number
   skipped: number
   scores: number
 }
 
 const INACTIVE = new Set(['deleted', 'takendown', 'suspended', 'deactivated'])
+
+/**
+ * The fingerprint a record mix is stored with. The writer has no agent
+ * catalog, so this is not the ranking fingerprint resolveMix gives: it only
+ * has to differ whenever the entries differ, since FeedService caches resolved
+ * mixes by (feed, stored fingerprint). The prefix keeps it apart from those.
+ */
+export const recordMixFingerprint = (agents: unknown): string => `rec-${shortHash(canonicalJson(agents), 16)}`
 
 /**
  * The one writer: applies a batch in a single transaction. Every statement
@@ -62,6 +73,20 @@ export class BatchWriter {
       isSubscriber: p('SELECT 1 FROM mixes WHERE subscriber = ? LIMIT 1').pluck(),
       insertFollow: p('INSERT INTO follows (uri, author, subject) VALUES (?, ?, ?) ON CONFLICT(uri) DO NOTHING'),
       deleteFollow: p('DELETE FROM follows WHERE uri = ?'),
+      mixRecordFeed: p('SELECT author, feed FROM mix_records WHERE uri = ?'),
+      // @NOTE batches can arrive out of order (parallel scoring, retries): an older version never overwrites a newer one
+      upsertMixRecord: p(`INSERT INTO mix_records (uri, author, feed, agents, created_at, rev) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(uri) DO UPDATE SET feed = excluded.feed, agents = excluded.agents, created_at = excluded.created_at, rev = excluded.rev
+        WHERE excluded.rev >= mix_records.rev`),
+      deleteMixRecord: p('DELETE FROM mix_records WHERE uri = ?'),
+      // @NOTE within one author and collection the uri orders as the rkey does (TIDs sort by time)
+      newestMixRecord: p('SELECT agents FROM mix_records WHERE author = ? AND feed = ? ORDER BY created_at DESC, uri DESC LIMIT 1'),
+      // @NOTE updated_at moves (strictly) only when the entries change: readers of `mixes` use it to notice a change, and a replay is no change
+      putRecordMix: p(`INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, ?, 'record', ?, ?, ?)
+        ON CONFLICT(subscriber, feed, source) DO UPDATE SET agents = excluded.agents, fingerprint = excluded.fingerprint,
+          updated_at = max(excluded.updated_at, mixes.updated_at + 1)
+        WHERE mixes.fingerprint <> excluded.fingerprint`),
+      dropRecordMix: p(`DELETE FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`),
       markInactive: p('INSERT INTO inactive_accounts (did, status, at) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, at = excluded.at'),
       markActive: p('DELETE FROM inactive_accounts WHERE did = ?'),
       purgeItems: p('DELETE FROM feed_items WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
@@ -83,7 +108,7 @@ export class BatchWriter {
   private apply(b: StoreBatch): WriteResult {
     const st = this.st
     const now = Date.now()
-    const r: WriteResult = { posts: 0, deleted: 0, likes: 0, reposts: 0, follows: 0, accounts: 0, skipped: 0, scores: 0 }
+    const r: WriteResult = { posts: 0, deleted: 0, likes: 0, reposts: 0, follows: 0, mixes: 0, accounts: 0, skipped: 0, scores: 0 }
     for (const e of b.events) {
       switch (e.t) {
         case 'post':
@@ -104,10 +129,15 @@ export class BatchWriter {
           break
         }
         case 'follow':
-          if (!st.isTombstoned.get(e.uri) && st.isSubscriber.get(e.author)) {
+          // @NOTE both directions: who subscribers follow, and who follows them (for "mutual")
+          if (!st.isTombstoned.get(e.uri) && (st.isSubscriber.get(e.author) || st.isSubscriber.get(e.subject))) {
             st.insertFollow.run(e.uri, e.author, e.subject)
             r.follows++
           } else r.skipped++
+          break
+        case 'mix':
+          if (this.writeMix(e, now)) r.mixes++
+          else r.skipped++
           break
         case 'delete':
           st.tombstone.run(e.uri, now)
@@ -117,6 +147,12 @@ export class BatchWriter {
             if (st.deletePost.run(e.uri).changes) r.deleted++
           } else if (e.collection === COLLECTIONS.follow) {
             st.deleteFollow.run(e.uri)
+          } else if (e.collection === COLLECTIONS.mix) {
+            const old = st.mixRecordFeed.get(e.uri) as { author: string; feed: string } | undefined
+            if (old) {
+              st.deleteMixRecord.run(e.uri)
+              this.settleRecordMix(old.author, old.feed, now)
+            }
           } else {
             const g = st.getEngagement.get(e.uri) as { kind: string; subject: string } | undefined
             if (g) {
@@ -149,6 +185,33 @@ export class BatchWriter {
     st.bumpCounter.run('engagements_stored', r.likes + r.reposts)
     st.maxCounter.run('last_event_time', b.eventTime)
     return r
+  }
+
+  /** Keeps a mix record and re-derives the author's record mix for the feeds it touches. */
+  private writeMix(e: MixEvent, now: number): boolean {
+    const st = this.st
+    if (st.isTombstoned.get(e.uri)) return false
+    const old = st.mixRecordFeed.get(e.uri) as { author: string; feed: string } | undefined
+    if (!st.upsertMixRecord.run(e.uri, e.author, e.feed, JSON.stringify(e.agents), e.createdAt, e.rev).changes) return false
+    // an update may point the record at another feed: the old feed falls back to what remains
+    if (old && old.feed !== e.feed) this.settleRecordMix(old.author, old.feed, now)
+    this.settleRecordMix(e.author, e.feed, now)
+    return true
+  }
+
+  /**
+   * Makes the author's 'record' row in `mixes` for a feed match the newest
+   * remaining record (or removes it). Depends only on the records present, so
+   * any order of creates, updates, deletes and replays ends in the same row.
+   */
+  private settleRecordMix(author: string, feed: string, now: number): void {
+    const st = this.st
+    const newest = st.newestMixRecord.get(author, feed) as { agents: string } | undefined
+    if (!newest) {
+      st.dropRecordMix.run(author, feed)
+      return
+    }
+    st.putRecordMix.run(author, feed, newest.agents, recordMixFingerprint(JSON.parse(newest.agents)), now)
   }
 
   private writePost(e: PostEvent, now: number): boolean {

@@ -450,7 +450,7 @@ describe('skysift end to end: firehose → agents → per-subscriber feeds throu
     for (const u of [alice, bob]) {
       const fresh = await getFeed(u, feedUri.fresh)
       expect(keys(fresh.feed.map((i) => i.post.uri))).toEqual(EXPECT.freshDefault)
-      expect(fresh.feed[0]!.feedContext).toMatch(new RegExp(`^v1\\|${ctx.feeds.find((f) => f.rkey === 'fresh')!.defaults.fingerprint}\\|recency:\\+70$`))
+      expect(fresh.feed[0]!.feedContext).toMatch(new RegExp(`^v1\\|${ctx.feeds.find((f) => f.rkey === 'fresh')!.defaults.fingerprint}\\|recency:\\+70\\|fresh$`))
     }
 
     // a later read after the cache TTL is answered from the old list while a refresh worker

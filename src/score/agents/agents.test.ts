@@ -194,3 +194,24 @@ describe('labels', () => {
     expect(run('labels', { drop: [] }, [post({ labels: ['nudity'] })])).toEqual([0])
   })
 })
+
+describe('follows', () => {
+  const me = 'did:plc:meeeeeeeeeeeeeeeeeeeeeee'
+  const friend = 'did:plc:friendddddddddddddddddddd'
+  const fan = 'did:plc:fannnnnnnnnnnnnnnnnnnnnnn'
+  const stranger = 'did:plc:strangerrrrrrrrrrrrrrrrrr'
+  const posts = [post({ author: friend }), post({ author: fan }), post({ author: stranger }), post({ author: me })]
+  const subscriber = { did: me, follows: new Set([friend, fan]), followers: new Set([fan]) }
+  const runFor = (options: Record<string, unknown>, sub?: typeof subscriber) => host.run(host.instance('follows', options), posts, now, sub)
+
+  it('lifts people the reader follows, mutuals, or newcomers', () => {
+    expect(runFor({}, subscriber)).toEqual([1, 1, 0, 1])
+    expect(runFor({ mode: 'mutual' }, subscriber)).toEqual([0, 1, 0, 1])
+    expect(runFor({ mode: 'discover', only: true }, subscriber)).toEqual([DROP, DROP, 1, DROP])
+  })
+
+  it('has no opinion for anonymous readers and makes a mix personal', () => {
+    expect(runFor({}, undefined)).toEqual([null, null, null, null])
+    expect(host.isPersonal(host.instance('follows'))).toBe(true)
+  })
+})

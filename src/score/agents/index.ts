@@ -2,6 +2,7 @@ import type { AgentDefinition } from '../sdk.ts'
 import authorDiversity from './author-diversity.ts'
 import calm from './calm.ts'
 import engagement from './engagement.ts'
+import follows from './follows.ts'
 import hashtags from './hashtags.ts'
 import keyword from './keyword.ts'
 import labels from './labels.ts'
@@ -12,5 +13,5 @@ import recency from './recency.ts'
 
 /** The built-in agents, keyed by id. */
 export const BUILTIN_AGENTS: ReadonlyMap<string, AgentDefinition> = new Map(
-  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels].map((a) => [a.id, a as AgentDefinition]),
+  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels, follows].map((a) => [a.id, a as AgentDefinition]),
 )

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs'
+import { loadSandboxedAgent, quickjsRawRate, sandboxFields, sandboxPayload } from '../src/score/sandbox.ts'
+import type { AgentPost, Score } from '../src/score/sdk.ts'
+
+/**
+ * Sandboxed agent throughput: the well-behaved fixture agent (word count)
+ * through the whole sandbox path (payload encoding, worker round trip,
+ * QuickJS, output checks) in batches of 100, against the bare QuickJS call
+ * rate in the same VM setup (same limits, interrupt handler and string
+ * transfer, in this thread, no worker): a trivial function that parses the
+ * same payload and returns a zero per post. A trivial agent through the
+ * whole path shows what the sandbox itself costs; the rest of the gap is the
+ * agent's own work in QuickJS. Rounds alternate and the best round of each
+ * counts, so a busy machine skews them alike.
+ *
+ * Run alone: node bench/sandbox.ts
+ */
+
+export interface SandboxBenchResult {
+  sandbox_posts_per_s: number
+  quickjs_raw_posts_per_s: number
+  /** sandbox / raw */
+  sandbox_vs_raw: number
+  /** a trivial agent (a zero per post) through the whole sandbox path / raw: what the sandbox itself costs */
+  trivial_agent_vs_raw: number
+  /** the same agent code run as plain JavaScript in Node, for scale */
+  plain_js_posts_per_s: number
+}
+
+const WORDS = ['sky', 'sunset', 'coffee', 'train', 'rain', 'music', 'game', 'cat', 'city', 'book', 'the', 'a', 'and', 'tonight', 'finally', 'new']
+
+function benchPosts(n: number): AgentPost[] {
+  let seed = 42
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+  const now = Date.parse('2026-11-22T12:00:00Z')
+  return Array.from({ length: n }, (_, i) => {
+    const words = Array.from({ length: 6 + Math.floor(rnd() * 30) }, () => WORDS[Math.floor(rnd() * WORDS.length)])
+    const did = `did:plc:${(100000 + i).toString(36).padStart(24, 'q')}`
+    return {
+      uri: `at://${did}/app.bsky.feed.post/3k${(1e9 + i * 7919).toString(36)}`,
+      author: did,
+      createdAt: now - Math.floor(rnd() * 86_400_000),
+      text: words.join(' ') + (rnd() < 0.2 ? ' ☀️ café' : ''),
+      langs: ['en'],
+      tags: rnd() < 0.3 ? ['sky'] : [],
+      labels: [],
+      embed: rnd() < 0.3 ? 'images' : null,
+      quote: null,
+      replyRoot: null,
+      replyParent: null,
+      likeCount: Math.floor(rnd() * 50),
+      repostCount: Math.floor(rnd() * 5),
+    }
+  })
+}
+
+function rate(fn: () => void, posts: number, ms: number): number {
+  for (let i = 0; i < 10; i++) fn()
+  const t0 = performance.now()
+  let n = 0
+  while (performance.now() - t0 < ms) {
+    fn()
+    n++
+  }
+  return (n * posts * 1000) / (performance.now() - t0)
+}
+
+export async function sandboxBench(opts: { roundMs?: number; rounds?: number } = {}): Promise<SandboxBenchResult> {
+  const roundMs = opts.roundMs ?? 700
+  const rounds = opts.rounds ?? 3
+  const source = readFileSync(new URL('../test/fixtures/agents/good-agent.js', import.meta.url), 'utf8')
+  const plainAgent = (await import(new URL('../test/fixtures/agents/good-agent.js', import.meta.url).href)).default as {
+    scoreBatch(p: AgentPost[], c: unknown): Score[]
+  }
+  const agent = await loadSandboxedAgent(source)
+  const trivial = await loadSandboxedAgent(
+    "export default { id: 'zero', version: '1', title: 'Zero', description: 'A zero per post', api: 1, needs: ['text'], scoreBatch(posts) { return posts.map(() => 0) } }",
+  )
+  try {
+    const posts = benchPosts(100)
+    const ctx = { options: agent.options.parse({}), now: Date.parse('2026-11-22T12:00:00Z') }
+    const payload = sandboxPayload(sandboxFields(agent.needs), posts, JSON.stringify(ctx.options), ctx.now)
+    if (JSON.stringify(agent.scoreBatch(posts, ctx)) !== JSON.stringify(plainAgent.scoreBatch(posts, ctx))) throw new Error('sandboxed and plain results differ')
+
+    let sandbox = 0
+    let raw = 0
+    let zero = 0
+    for (let r = 0; r < rounds; r++) {
+      raw = Math.max(raw, await quickjsRawRate(payload, posts.length, roundMs))
+      sandbox = Math.max(sandbox, rate(() => agent.scoreBatch(posts, ctx), posts.length, roundMs))
+      zero = Math.max(zero, rate(() => trivial.scoreBatch(posts, ctx), posts.length, roundMs))
+    }
+    const plain = rate(() => plainAgent.scoreBatch(posts, ctx), posts.length, roundMs)
+    return {
+      sandbox_posts_per_s: Math.round(sandbox),
+      quickjs_raw_posts_per_s: Math.round(raw),
+      sandbox_vs_raw: Math.round((sandbox / raw) * 1000) / 1000,
+      trivial_agent_vs_raw: Math.round((zero / raw) * 1000) / 1000,
+      plain_js_posts_per_s: Math.round(plain),
+    }
+  } finally {
+    await Promise.all([agent.close(), trivial.close()])
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(JSON.stringify(await sandboxBench(), null, 2))
+}

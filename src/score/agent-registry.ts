@@ -1,0 +1,292 @@
+import { randomBytes } from 'node:crypto'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Redis } from 'ioredis'
+import type { z } from 'zod'
+import type { Logger } from '../logger.ts'
+import type { Sqlite } from '../store/db.ts'
+import { checkAgentMeta, optionsJsonSchema, type AgentHost, type AnyAgent } from './host.ts'
+import { loadRemoteAgent, optionsFromJsonSchema } from './remote.ts'
+import { loadSandboxedAgent } from './sandbox.ts'
+
+/** A run-time agent as the admin sees it. */
+export interface AgentRecord {
+  id: string
+  kind: 'sandboxed' | 'remote'
+  status: 'pending' | 'approved' | 'rejected'
+  source: string | null
+  url: string | null
+  config: RemoteSettings
+  meta: AgentMeta
+  submittedBy: string
+  submittedAt: number
+  decidedAt: number | null
+  note: string | null
+  revision: number
+}
+
+export interface RemoteSettings {
+  salt?: string
+  rawDids?: boolean
+  allowPrivateNetwork?: boolean
+  deadlineMs?: number
+}
+
+export interface AgentMeta {
+  id: string
+  version: string
+  title: string
+  description: string
+  author: string | null
+  needs: string[]
+  options: unknown
+}
+
+/** What every process needs to load an approved agent (distributed through Redis). */
+export interface AgentSpec {
+  id: string
+  kind: 'sandboxed' | 'remote'
+  revision: number
+  source?: string
+  url?: string
+  config: RemoteSettings
+}
+
+const metaOf = (def: AnyAgent, submitter?: string): AgentMeta => ({
+  id: def.id,
+  version: def.version,
+  title: def.title,
+  description: def.description,
+  author: def.author ?? submitter ?? null,
+  needs: [...def.needs],
+  options: optionsJsonSchema(def),
+})
+
+/** Loads one approved agent from its spec. */
+export async function loadSpec(spec: AgentSpec): Promise<AnyAgent> {
+  if (spec.kind === 'sandboxed') return loadSandboxedAgent(spec.source ?? '')
+  return loadRemoteAgent({
+    url: spec.url ?? '',
+    salt: spec.config.salt ?? '',
+    rawDids: spec.config.rawDids,
+    allowPrivateNetwork: spec.config.allowPrivateNetwork,
+    deadlineMs: spec.config.deadlineMs,
+  })
+}
+
+/**
+ * Installed agents: npm packages or local files the admin lists. Each
+ * module's default export (or `agent`) is an agent definition; options may
+ * be a zod schema or a JSON Schema object.
+ */
+export async function loadInstalledAgents(specifiers: string[]): Promise<AnyAgent[]> {
+  const out: AnyAgent[] = []
+  for (const spec of specifiers) {
+    const target = spec.startsWith('.') || spec.startsWith('/') ? pathToFileURL(path.resolve(spec)).href : spec
+    let mod: Record<string, unknown>
+    try {
+      mod = await import(target)
+    } catch (err) {
+      throw new Error(`installed agent ${spec}: cannot load: ${(err as Error).message}`)
+    }
+    const raw = (mod.default ?? mod.agent) as Record<string, unknown> | undefined
+    if (!raw || typeof raw !== 'object') throw new Error(`installed agent ${spec}: no default export`)
+    const options = raw.options && typeof (raw.options as z.ZodType).safeParse === 'function' ? raw.options : optionsFromJsonSchema(raw.options as Record<string, unknown> | undefined)
+    const def = { ...raw, options } as unknown as AnyAgent
+    try {
+      checkAgentMeta(def)
+    } catch (err) {
+      throw new Error(`installed agent ${spec}: ${(err as Error).message}`)
+    }
+    out.push(def)
+  }
+  return out
+}
+
+interface Row {
+  id: string
+  kind: 'sandboxed' | 'remote'
+  status: 'pending' | 'approved' | 'rejected'
+  source: string | null
+  url: string | null
+  config: string
+  meta: string
+  submitted_by: string
+  submitted_at: number
+  decided_at: number | null
+  note: string | null
+  revision: number
+}
+
+const fromRow = (r: Row): AgentRecord => ({
+  id: r.id,
+  kind: r.kind,
+  status: r.status,
+  source: r.source,
+  url: r.url,
+  config: JSON.parse(r.config),
+  meta: JSON.parse(r.meta),
+  submittedBy: r.submitted_by,
+  submittedAt: r.submitted_at,
+  decidedAt: r.decided_at,
+  note: r.note,
+  revision: r.revision,
+})
+
+/**
+ * Run-time agents in SQLite: authors submit, the admin approves or rejects.
+ * Submitting loads the agent once (in the sandbox, or by asking the remote
+ * endpoint for its metadata), so a broken agent is refused with the reason.
+ */
+export class AgentStore {
+  private readonly db: Sqlite
+  private readonly reserved: (id: string) => boolean
+  private readonly st
+
+  /** `reserved` says which ids belong to built-in or installed agents. */
+  constructor(db: Sqlite, reserved: (id: string) => boolean) {
+    this.db = db
+    this.reserved = reserved
+    const p = (sql: string) => db.prepare(sql)
+    this.st = {
+      get: p('SELECT * FROM agents WHERE id = ?'),
+      list: p('SELECT * FROM agents ORDER BY submitted_at DESC'),
+      approved: p("SELECT * FROM agents WHERE status = 'approved' ORDER BY id"),
+      nextRevision: p('SELECT coalesce(max(revision), 0) + 1 FROM agents').pluck(),
+      maxRevision: p('SELECT coalesce(max(revision), 0) FROM agents').pluck(),
+      upsert: p(`INSERT INTO agents (id, kind, status, source, url, config, meta, submitted_by, submitted_at, decided_at, note, revision)
+        VALUES (@id, @kind, @status, @source, @url, @config, @meta, @submittedBy, @submittedAt, @decidedAt, @note, @revision)
+        ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, status = excluded.status, source = excluded.source, url = excluded.url,
+          config = excluded.config, meta = excluded.meta, submitted_by = excluded.submitted_by, submitted_at = excluded.submitted_at,
+          decided_at = excluded.decided_at, note = excluded.note, revision = excluded.revision`),
+      decide: p('UPDATE agents SET status = ?, decided_at = ?, note = ?, revision = ? WHERE id = ?'),
+      remove: p('DELETE FROM agents WHERE id = ?'),
+    }
+  }
+
+  get(id: string): AgentRecord | undefined {
+    const r = this.st.get.get(id) as Row | undefined
+    return r && fromRow(r)
+  }
+
+  list(): AgentRecord[] {
+    return (this.st.list.all() as Row[]).map(fromRow)
+  }
+
+  /** A number that changes whenever any agent changes. */
+  revision(): number {
+    return this.st.maxRevision.get() as number
+  }
+
+  /** Specs of every approved agent. */
+  approvedSpecs(): AgentSpec[] {
+    return (this.st.approved.all() as Row[]).map((r) => {
+      const a = fromRow(r)
+      return { id: a.id, kind: a.kind, revision: a.revision, config: a.config, ...(a.source ? { source: a.source } : {}), ...(a.url ? { url: a.url } : {}) }
+    })
+  }
+
+  /** Stores uploaded JavaScript as a pending agent after loading it once in the sandbox. */
+  async submitSandboxed(source: string, submittedBy: string): Promise<AgentRecord> {
+    const def = await loadSandboxedAgent(source)
+    return this.save({ id: def.id, kind: 'sandboxed', source, url: null, config: {}, meta: metaOf(def, submittedBy), submittedBy })
+  }
+
+  /** Registers a remote agent after fetching its metadata; a fresh salt hashes DIDs for it. */
+  async addRemote(url: string, settings: Omit<RemoteSettings, 'salt'>, submittedBy: string): Promise<AgentRecord> {
+    const config: RemoteSettings = { ...settings, salt: randomBytes(24).toString('base64url') }
+    const def = await loadRemoteAgent({ url, salt: config.salt!, rawDids: config.rawDids, allowPrivateNetwork: config.allowPrivateNetwork, deadlineMs: config.deadlineMs })
+    ;(def as { close?: () => void }).close?.()
+    return this.save({ id: def.id, kind: 'remote', source: null, url, config, meta: metaOf(def, submittedBy), submittedBy })
+  }
+
+  private save(a: Omit<AgentRecord, 'status' | 'submittedAt' | 'decidedAt' | 'note' | 'revision'>): AgentRecord {
+    if (this.reserved(a.id)) throw new Error(`agent id ${a.id} belongs to a built-in or installed agent`)
+    const prev = this.get(a.id)
+    if (prev && prev.submittedBy !== a.submittedBy && a.submittedBy !== 'admin') throw new Error(`agent id ${a.id} is taken by another author`)
+    const rec: AgentRecord = { ...a, status: 'pending', submittedAt: Date.now(), decidedAt: null, note: null, revision: this.st.nextRevision.get() as number }
+    this.st.upsert.run({ ...rec, config: JSON.stringify(rec.config), meta: JSON.stringify(rec.meta) })
+    return rec
+  }
+
+  /** The admin's decision; returns the updated record. */
+  decide(id: string, status: 'approved' | 'rejected', note: string | null = null): AgentRecord {
+    if (!this.get(id)) throw new Error(`no agent ${id}`)
+    this.st.decide.run(status, Date.now(), note, this.st.nextRevision.get(), id)
+    return this.get(id)!
+  }
+
+  remove(id: string): boolean {
+    return this.st.remove.run(id).changes > 0
+  }
+}
+
+/** Approved agents in Redis, so score workers on any machine load the same ones. */
+export class AgentDistribution {
+  private readonly redis: Redis
+  private readonly key: string
+
+  constructor(redis: Redis, prefix: string) {
+    this.redis = redis
+    this.key = `${prefix}:agents`
+  }
+
+  async publish(specs: AgentSpec[]): Promise<void> {
+    const m = this.redis.multi().del(this.key)
+    for (const s of specs) m.hset(this.key, s.id, JSON.stringify(s))
+    await m.exec()
+  }
+
+  async fetch(): Promise<AgentSpec[]> {
+    const all = await this.redis.hgetall(this.key)
+    return Object.values(all).map((j) => JSON.parse(j) as AgentSpec)
+  }
+}
+
+/**
+ * Keeps a host's run-time agents in line with a list of approved specs:
+ * loads new or changed ones, removes withdrawn ones. A spec that fails to
+ * load is logged and skipped; the rest still load.
+ */
+export class AgentSync {
+  private readonly host: AgentHost
+  private readonly log: Logger
+  private readonly loaded = new Map<string, { revision: number; def: AnyAgent }>()
+
+  constructor(host: AgentHost, log: Logger) {
+    this.host = host
+    this.log = log
+  }
+
+  async apply(specs: AgentSpec[]): Promise<void> {
+    const want = new Map(specs.map((s) => [s.id, s]))
+    for (const [id, l] of this.loaded) {
+      if (want.get(id)?.revision === l.revision) continue
+      if (!want.has(id)) {
+        this.host.remove(id)
+        ;(l.def as { close?: () => void }).close?.()
+        this.loaded.delete(id)
+        this.log.info({ agent: id }, 'agent withdrawn')
+      }
+    }
+    for (const spec of specs) {
+      if (this.loaded.get(spec.id)?.revision === spec.revision) continue
+      const kind = this.host.kindOf(spec.id)
+      if (kind === 'builtin' || kind === 'installed') continue
+      try {
+        const def = await loadSpec(spec)
+        this.host.add(def, spec.kind)
+        const old = this.loaded.get(spec.id)
+        ;(old?.def as { close?: () => void } | undefined)?.close?.()
+        this.loaded.set(spec.id, { revision: spec.revision, def })
+        this.log.info({ agent: spec.id, kind: spec.kind }, 'agent loaded')
+      } catch (err) {
+        this.log.warn({ agent: spec.id, err: (err as Error).message }, 'agent failed to load')
+      }
+    }
+  }
+
+  close(): void {
+    for (const l of this.loaded.values()) (l.def as { close?: () => void }).close?.()
+  }
+}

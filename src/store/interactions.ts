@@ -1,0 +1,102 @@
+import type { FeedbackEvent, Interaction } from '../rank/feedback.ts'
+import type { Sqlite } from './db.ts'
+
+/** The app.bsky.feed.defs events Skysift acts on, and the short names it stores them as. */
+export const FEEDBACK_EVENTS: Record<string, FeedbackEvent> = {
+  'app.bsky.feed.defs#requestMore': 'more',
+  'app.bsky.feed.defs#requestLess': 'less',
+  'app.bsky.feed.defs#interactionSeen': 'seen',
+}
+
+export interface StoredInteraction extends Interaction {
+  feed: string
+  reqId: string | null
+  undone: boolean
+}
+
+interface Row {
+  id: number
+  feed: string
+  post_uri: string
+  event: FeedbackEvent
+  feed_context: string | null
+  req_id: string | null
+  at: number
+  undone: number
+}
+
+const fromRow = (r: Row): StoredInteraction => ({
+  id: r.id,
+  feed: r.feed,
+  postUri: r.post_uri,
+  event: r.event,
+  feedContext: r.feed_context,
+  reqId: r.req_id,
+  at: r.at,
+  undone: r.undone === 1,
+})
+
+/** How far back interactions still count (older ones are pruned). */
+export const INTERACTION_HORIZON_MS = 30 * 86_400_000
+
+/** Readers' feedback, per feed. */
+export class InteractionStore {
+  private readonly st
+  private readonly tx
+
+  constructor(db: Sqlite) {
+    const p = (sql: string) => db.prepare(sql)
+    this.st = {
+      insert: p('INSERT INTO interactions (subscriber, feed, post_uri, event, feed_context, req_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      seenBefore: p("SELECT 1 FROM interactions WHERE subscriber = ? AND feed = ? AND post_uri = ? AND event = 'seen' LIMIT 1").pluck(),
+      active: p('SELECT * FROM interactions WHERE subscriber = ? AND feed = ? AND undone = 0 AND at > ? ORDER BY id'),
+      recent: p("SELECT * FROM interactions WHERE subscriber = ? AND feed = ? AND event != 'seen' ORDER BY id DESC LIMIT ?"),
+      signature: p('SELECT count(*) AS n, coalesce(max(id), 0) AS last, coalesce(sum(undone), 0) AS undone FROM interactions WHERE subscriber = ? AND feed = ?'),
+      undo: p('UPDATE interactions SET undone = 1 WHERE id = ? AND subscriber = ? AND undone = 0'),
+      get: p('SELECT * FROM interactions WHERE id = ? AND subscriber = ?'),
+      prune: p('DELETE FROM interactions WHERE at < ?'),
+    }
+    this.tx = db.transaction((rows: [string, string, string, FeedbackEvent, string | null, string | null, number][]) => {
+      let n = 0
+      for (const r of rows) {
+        // "seen" is recorded once per item: the AppView reports it on every view
+        if (r[3] === 'seen' && this.st.seenBefore.get(r[0], r[1], r[2])) continue
+        this.st.insert.run(...r)
+        n++
+      }
+      return n
+    })
+  }
+
+  /** Stores a batch of interactions; returns how many were new. */
+  add(subscriber: string, items: { feed: string; postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[], now = Date.now()): number {
+    return this.tx(items.map((i) => [subscriber, i.feed, i.postUri, i.event, i.feedContext, i.reqId, now]))
+  }
+
+  /** Interactions that still count for a reader's feed. */
+  active(subscriber: string, feed: string, now = Date.now()): Interaction[] {
+    return (this.st.active.all(subscriber, feed, now - INTERACTION_HORIZON_MS) as Row[]).map(fromRow)
+  }
+
+  /** The reader's latest "more"/"less" (including undone ones), newest first. */
+  recent(subscriber: string, feed: string, limit = 50): StoredInteraction[] {
+    return (this.st.recent.all(subscriber, feed, limit) as Row[]).map(fromRow)
+  }
+
+  /** Changes whenever the reader's feedback for a feed changes. */
+  signature(subscriber: string, feed: string): string {
+    const r = this.st.signature.get(subscriber, feed) as { n: number; last: number; undone: number }
+    return `${r.n}.${r.last}.${r.undone}`
+  }
+
+  /** Undoes one of the reader's interactions; false when it is not theirs or already undone. */
+  undo(subscriber: string, id: number): StoredInteraction | null {
+    if (!this.st.undo.run(id, subscriber).changes) return null
+    const r = this.st.get.get(id, subscriber) as Row | undefined
+    return r ? fromRow(r) : null
+  }
+
+  prune(now = Date.now()): number {
+    return this.st.prune.run(now - INTERACTION_HORIZON_MS).changes
+  }
+}

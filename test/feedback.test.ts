@@ -1,0 +1,184 @@
+import path from 'node:path'
+import { lexicons } from '@atproto/api'
+import type { Hono } from 'hono'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readConfig } from '../src/config.ts'
+import { AppContext } from '../src/context.ts'
+import type { PostEvent } from '../src/ingest/events.ts'
+import { silentLogger } from '../src/logger.ts'
+import { decodeFeedContext } from '../src/rank/feed-context.ts'
+import { NUDGE_STEP } from '../src/rank/feedback.ts'
+import { createServeApp } from '../src/runtime.ts'
+import { loadSkysiftLexicons } from '../src/serve/lexicons.ts'
+import { BatchWriter } from '../src/store/writer.ts'
+import { startIdentities, type TestUser } from './support/identity.ts'
+import { queuePrefix, tempDir } from './support/resources.ts'
+
+const SERVICE = 'did:web:feeds.test'
+const author = 'did:plc:fionafionafionafionafion'
+let n = 0
+const post = (text: string, minutesAgo: number): PostEvent => ({
+  t: 'post',
+  uri: `at://${author}/app.bsky.feed.post/3kf${String(++n).padStart(10, 'a')}`,
+  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
+  author,
+  createdAt: Date.now() - minutesAgo * 60_000,
+  text,
+  langs: ['en'],
+  replyRoot: null,
+  replyParent: null,
+  embed: null,
+  quote: null,
+  tags: [],
+  labels: [],
+})
+
+describe('subscribers in control: feedback, explanations, previews (real SQLite, Redis, did:web identities)', () => {
+  let ctx: AppContext
+  let app: Hono
+  let reader: TestUser
+  let other: TestUser
+  const own = loadSkysiftLexicons()
+  const cleanups: (() => unknown)[] = []
+  const posts = [
+    post('the space telescope found water vapour', 50),
+    post('a new study on climate and oceans', 40),
+    post('physics of cats falling on their feet', 30),
+    post('space station crew photos', 20),
+    post('research funding news', 10),
+  ]
+  let FEED: string
+
+  beforeAll(async () => {
+    const t = tempDir()
+    const q = queuePrefix()
+    cleanups.push(t.cleanup, q.cleanup)
+    const ids = await startIdentities(['reader', 'other'])
+    reader = ids.users.reader
+    other = ids.users.other
+    cleanups.push(ids.close)
+    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
+    const served = createServeApp(ctx)
+    app = served.app
+    cleanups.push(() => ctx.close(), served.close)
+    FEED = ctx.feeds[1].uri // science: fixed topic filter, default mix recency + engagement
+    new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: posts, scores: [], eventTime: Date.now() })
+  })
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c()
+  })
+
+  const call = async (method: 'GET' | 'POST', nsid: string, who: TestUser | null, input?: Record<string, unknown>) => {
+    const token = who ? await who.token(SERVICE, nsid) : undefined
+    const url = method === 'GET' ? `/xrpc/${nsid}?${new URLSearchParams(input as Record<string, string>)}` : `/xrpc/${nsid}`
+    const res = await app.request(url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: method === 'POST' ? JSON.stringify(input ?? {}) : undefined,
+    })
+    return { status: res.status, body: (await res.json()) as any }
+  }
+  const page = async (who: TestUser | null) => {
+    const r = await call('GET', 'app.bsky.feed.getFeedSkeleton', who, { feed: FEED, limit: '50' })
+    expect(r.status).toBe(200)
+    lexicons.assertValidXrpcOutput('app.bsky.feed.getFeedSkeleton', r.body)
+    return r.body.feed as { post: string; feedContext: string }[]
+  }
+  const send = (who: TestUser, interactions: { item: string; event: string; feedContext?: string }[]) =>
+    call('POST', 'app.bsky.feed.sendInteractions', who, { interactions: interactions.map((i) => ({ ...i, event: `app.bsky.feed.defs#${i.event}` })) })
+
+  it('explains every item of a page, in plain language and on a web page', async () => {
+    const items = await page(reader)
+    expect(items).toHaveLength(posts.length)
+    for (const it of items) {
+      const r = await call('GET', 'app.skysift.feed.explainItem', null, { feedContext: it.feedContext })
+      expect(r.status).toBe(200)
+      own.assertValidXrpcOutput('app.skysift.feed.explainItem', r.body)
+      const attribution = decodeFeedContext(it.feedContext)!
+      // every agent named in the item's attribution is explained with the same points
+      expect(r.body.reasons.map((x: any) => [x.agent, x.value])).toEqual(attribution.contributions.map((c) => [c.label.replace(/#\d+$/, ''), c.value]))
+      expect(r.body.text).toMatch(/^Shown because: /)
+    }
+    const top = items[0]
+    expect((await call('GET', 'app.skysift.feed.explainItem', null, { feedContext: top.feedContext })).body.text).toMatch(/Recency.*\+\d+/)
+    const html = await (await app.request(`/why?ctx=${encodeURIComponent(top.feedContext)}&post=${encodeURIComponent(top.post)}`)).text()
+    expect(html).toContain('Why am I seeing this?')
+    expect(html).toContain('Recency')
+    expect((await app.request('/why?ctx=forged')).status).toBe(400)
+    expect((await call('GET', 'app.skysift.feed.explainItem', null, { feedContext: 'v9|nope' })).body.error).toBe('UnknownContext')
+  })
+
+  it('"show less" removes the item at once; "show more" brings an item to the top of the next first page', async () => {
+    const before = await page(reader)
+    const [first, second, , fourth] = before
+    expect((await send(reader, [{ item: second.post, event: 'requestLess', feedContext: second.feedContext }])).status).toBe(200)
+    let after = (await page(reader)).map((i) => i.post)
+    expect(after).not.toContain(second.post)
+    expect(after).toHaveLength(before.length - 1)
+    await send(reader, [{ item: fourth.post, event: 'requestMore', feedContext: fourth.feedContext }])
+    after = (await page(reader)).map((i) => i.post)
+    expect(after[0]).toBe(fourth.post)
+    expect(after[1]).toBe(first.post)
+    // other readers are not affected
+    expect((await page(other)).map((i) => i.post)).toEqual(before.map((i) => i.post))
+  })
+
+  it('keeps seen posts below unseen ones', async () => {
+    const items = await page(other)
+    const before = items.map((i) => i.post)
+    // the AppView passes each item's feedContext back; without one, the request id tells the feed
+    const r = await call('GET', 'app.bsky.feed.getFeedSkeleton', other, { feed: FEED, limit: '50' })
+    await send(other, [{ item: before[0], event: 'interactionSeen', feedContext: items[0].feedContext }])
+    await call('POST', 'app.bsky.feed.sendInteractions', other, { interactions: [{ item: before[1], event: 'app.bsky.feed.defs#interactionSeen', reqId: r.body.reqId }] })
+    const after = (await page(other)).map((i) => i.post)
+    expect(after).toEqual([...before.slice(2), before[0], before[1]])
+  })
+
+  it('nudges the weights of the agents that lifted an item, visibly, and undoably', async () => {
+    const mix0 = (await call('GET', 'app.skysift.feed.getMix', reader, { feed: FEED })).body
+    own.assertValidXrpcOutput('app.skysift.feed.getMix', mix0)
+    const recencyIdx = mix0.agents.findIndex((a: any) => a.agent === 'recency')
+    // "show less" earlier and "show more" later cancel out; both items were lifted by recency
+    const fb = await call('GET', 'app.skysift.feed.listFeedback', reader, { feed: FEED })
+    own.assertValidXrpcOutput('app.skysift.feed.listFeedback', fb.body)
+    expect(fb.body.feedback.map((f: any) => f.event)).toEqual(['more', 'less'])
+    expect(fb.body.feedback[0].nudges).toContainEqual({ agent: 'recency', delta: NUDGE_STEP })
+    const less = fb.body.feedback[1]
+    const undo = await call('POST', 'app.skysift.feed.undoFeedback', reader, { id: less.id })
+    expect(undo.body).toEqual({ undone: true })
+    const mix1 = (await call('GET', 'app.skysift.feed.getMix', reader, { feed: FEED })).body
+    expect(mix1.nudges[recencyIdx]).toBe(NUDGE_STEP)
+    expect(mix1.fingerprint).not.toBe(mix0.fingerprint)
+    // the waved-off item is back
+    expect((await page(reader)).map((i) => i.post)).toContain(less.post)
+    // undoing someone else's feedback does nothing
+    expect((await call('POST', 'app.skysift.feed.undoFeedback', other, { id: fb.body.feedback[0].id })).body).toEqual({ undone: false })
+  })
+
+  it('previews a mix without saving it, and lists and deletes saved mixes', async () => {
+    const preview = await call('POST', 'app.skysift.feed.previewMix', reader, { feed: FEED, agents: [{ agent: 'keyword', weight: 100, options: { include: ['cats'] } }], limit: 3 })
+    expect(preview.status, JSON.stringify(preview.body)).toBe(200)
+    own.assertValidXrpcOutput('app.skysift.feed.previewMix', preview.body)
+    expect(preview.body.feed).toHaveLength(3)
+    expect(preview.body.feed[0].post).toBe(posts[2].uri)
+    expect((await call('GET', 'app.skysift.feed.listMixes', reader)).body.mixes).toEqual([])
+    const bad = await call('POST', 'app.skysift.feed.previewMix', reader, { feed: FEED, agents: [{ agent: 'keyword', weight: 100, options: { include: 5 } }] })
+    expect(bad.body.error).toBe('InvalidMix')
+
+    await call('POST', 'app.skysift.feed.putMix', reader, { feed: FEED, agents: [{ agent: 'recency', weight: 40 }] })
+    const listed = (await call('GET', 'app.skysift.feed.listMixes', reader)).body
+    own.assertValidXrpcOutput('app.skysift.feed.listMixes', listed)
+    expect(listed.mixes).toHaveLength(1)
+    expect(listed.mixes[0]).toMatchObject({ feed: FEED, source: 'private', agents: [{ agent: 'recency', weight: 40 }] })
+    expect((await call('POST', 'app.skysift.feed.deleteMix', reader, { feed: FEED })).body).toEqual({ deleted: true })
+    expect((await call('GET', 'app.skysift.feed.getMix', reader, { feed: FEED })).body.source).toBe('default')
+  })
+
+  it('requires a token for feedback and refuses malformed interactions', async () => {
+    const r = await app.request('/xrpc/app.bsky.feed.sendInteractions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"interactions":[]}' })
+    expect(r.status).toBe(401)
+    const bad = await call('POST', 'app.bsky.feed.sendInteractions', reader, { interactions: [{ item: 42 }] })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toBe('InvalidRequest')
+  })
+})

@@ -1,0 +1,74 @@
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readConfig } from '../src/config.ts'
+import { AppContext } from '../src/context.ts'
+import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import { silentLogger } from '../src/logger.ts'
+import { FeedCache } from '../src/rank/feed-cache.ts'
+import { FeedService } from '../src/rank/feed-service.ts'
+import { FollowGraph } from '../src/store/follow-graph.ts'
+import { MixStore } from '../src/store/mixes.ts'
+import { BatchWriter } from '../src/store/writer.ts'
+import { tempDir } from './support/resources.ts'
+
+const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
+const [ann, ben, cat, dan] = ['ann', 'ben', 'cat', 'dan'].map(did)
+let n = 0
+const post = (author: string, minutesAgo: number): PostEvent => ({
+  t: 'post',
+  uri: `at://${author}/app.bsky.feed.post/3kp${String(++n).padStart(10, 'a')}`,
+  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
+  author,
+  createdAt: Date.now() - minutesAgo * 60_000,
+  text: 'hello',
+  langs: ['en'],
+  replyRoot: null,
+  replyParent: null,
+  embed: null,
+  quote: null,
+  tags: [],
+  labels: [],
+})
+const follow = (a: string, s: string): IngestEvent => ({ t: 'follow', uri: `at://${a}/app.bsky.graph.follow/${++n}`, author: a, subject: s })
+
+describe('personal agents: one list per reader', () => {
+  let ctx: AppContext
+  let feeds: FeedService
+  let cleanup: () => void
+  const posts = { byCat: post(cat, 30), byDan: post(dan, 20), byBen: post(ben, 10) }
+
+  beforeAll(() => {
+    const t = tempDir()
+    cleanup = t.cleanup
+    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+    feeds = new FeedService({
+      feeds: ctx.feeds,
+      host: ctx.host,
+      mixes: new MixStore(ctx.db.sqlite),
+      cache: new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
+      graph: new FollowGraph(ctx.db.sqlite),
+      log: silentLogger,
+      cacheTtlMs: 60_000,
+    })
+  })
+  afterAll(async () => {
+    await ctx.close()
+    cleanup()
+  })
+
+  it('ranks followed authors first for each reader, using the follow graph seen on the firehose', async () => {
+    const feed = ctx.feeds[0]
+    const mix = [{ agent: 'follows', weight: 100 }, { agent: 'recency', weight: 10 }]
+    await feeds.putMix(feed, ann, mix)
+    await feeds.putMix(feed, ben, mix)
+    // the writer keeps follows made by subscribers (ann, ben), not by others
+    new BatchWriter(ctx.db.sqlite).write({ id: 'a', events: [...Object.values(posts), follow(ann, cat), follow(ben, dan), follow(cat, dan)], scores: [], eventTime: Date.now() })
+    const order = (who: string | null) => feeds.skeleton(feed, who, 10).feed.map((i) => i.post)
+    expect(order(ann)).toEqual([posts.byCat.uri, posts.byBen.uri, posts.byDan.uri])
+    expect(order(ben)).toEqual([posts.byBen.uri, posts.byDan.uri, posts.byCat.uri]) // ben's own post counts as followed
+    // same mix, different readers: different lists; anonymous readers get the default mix
+    expect(order(null)).toEqual([posts.byBen.uri, posts.byDan.uri, posts.byCat.uri])
+    const rows = ctx.db.sqlite.prepare('SELECT DISTINCT fingerprint FROM feed_snapshots').pluck().all() as string[]
+    expect(rows.filter((f) => f.includes('.'))).toHaveLength(2)
+  })
+})
