@@ -21,6 +21,7 @@ const SERVICE = 'did:web:feeds.test'
 const ADMIN = 'admin-token-0123456789abcdef'
 const author = 'did:plc:erinerinerinerinerinerin'
 
+const basePost = { uri: 'at://did:plc:x/app.bsky.feed.post/1', author: 'did:plc:x', createdAt: 0, text: '', langs: [], tags: [], labels: [], embed: null, quote: null, replyRoot: null, replyParent: null, likeCount: 0, repostCount: 0 } as const
 let n = 0
 const post = (text: string, p: Partial<PostEvent> = {}): PostEvent => ({
   t: 'post',
@@ -152,6 +153,31 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     const scores = batch.scores.filter(([, key]) => key === inst.key).map(([, , v]) => v)
     expect(scores).toHaveLength(2)
     expect(scores[0]).toBeGreaterThan(scores[1] as number)
+  })
+})
+
+describe('installed agents', () => {
+  it('loads modules the admin lists, checks their SDK version, and shows them in the catalog', async () => {
+    const t = tempDir()
+    try {
+      const config = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), installedAgents: [path.join(FIXTURES, '..', 'installed', 'link-lover.js')] })
+      const ctx = await AppContext.create(config, silentLogger)
+      try {
+        expect(ctx.host.kindOf('link-lover')).toBe('installed')
+        const inst = ctx.host.instance('link-lover', { bonus: 3 })
+        expect(ctx.host.run(inst, [{ ...basePost, embed: 'external' }, basePost], 0)).toEqual([3, 0])
+        expect(() => ctx.host.instance('link-lover', { bonus: -1 })).toThrow(/options\.bonus/)
+        expect(ctx.host.describe().find((a) => a.id === 'link-lover')).toMatchObject({ kind: 'installed', author: 'did:plc:linkloverauthorexampleabc', version: '2.0.0' })
+      } finally {
+        await ctx.close()
+      }
+      const bad = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), installedAgents: [path.join(FIXTURES, '..', 'installed', 'old-api.js')] })
+      await expect(AppContext.create(bad, silentLogger)).rejects.toThrow(/targets SDK API 0; this host speaks 1/)
+      const missing = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), installedAgents: ['skysift-agent-that-does-not-exist'] })
+      await expect(AppContext.create(missing, silentLogger)).rejects.toThrow(/cannot load/)
+    } finally {
+      t.cleanup()
+    }
   })
 })
 
