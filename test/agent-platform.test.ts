@@ -12,6 +12,7 @@ import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
 import { agentSync, createServeApp } from '../src/runtime.ts'
 import { scoreBatch } from '../src/score/score-stage.ts'
+import type { AgentPost } from '../src/score/sdk.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
 import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
@@ -21,7 +22,7 @@ const SERVICE = 'did:web:feeds.test'
 const ADMIN = 'admin-token-0123456789abcdef'
 const author = 'did:plc:erinerinerinerinerinerin'
 
-const basePost = { uri: 'at://did:plc:x/app.bsky.feed.post/1', author: 'did:plc:x', createdAt: 0, text: '', langs: [], tags: [], labels: [], embed: null, quote: null, replyRoot: null, replyParent: null, likeCount: 0, repostCount: 0 } as const
+const basePost: AgentPost = { uri: 'at://did:plc:x/app.bsky.feed.post/1', author: 'did:plc:x', createdAt: 0, text: '', langs: [], tags: [], labels: [], embed: null, quote: null, replyRoot: null, replyParent: null, likeCount: 0, repostCount: 0 }
 let n = 0
 const post = (text: string, p: Partial<PostEvent> = {}): PostEvent => ({
   t: 'post',
