@@ -7,6 +7,9 @@ import { redisOptions } from './queue.ts'
 import { BUILTIN_AGENTS } from './score/agents/index.ts'
 import { loadInstalledAgents } from './score/agent-registry.ts'
 import { AgentHost, type AnyAgent } from './score/host.ts'
+import { LabelerLabels } from './score/labelers.ts'
+import { createIdResolver } from './serve/auth.ts'
+import type { IdResolver } from '@atproto/identity'
 import { openDb, type Db } from './store/db.ts'
 
 export const VERSION: string = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -43,6 +46,24 @@ export class AppContext {
     return new AppContext(config, log, await loadInstalledAgents(config.installedAgents))
   }
 
+  private _idResolver: IdResolver | null = null
+  private _labels: LabelerLabels | null = null
+
+  /** Resolves DIDs and handles (with a cache); plain http only when SKYSIFT_ALLOW_INSECURE_HTTP. */
+  get idResolver(): IdResolver {
+    this._idResolver ??= createIdResolver(this.config.plcUrl, this.config.allowInsecureHttp)
+    return this._idResolver
+  }
+
+  /** Labels from labelers readers name, attached to the host on first use. */
+  get labels(): LabelerLabels {
+    if (!this._labels) {
+      this._labels = new LabelerLabels(this.idResolver, this.log.child({ sub: 'labelers' }), { allowPrivateNetwork: this.config.allowInsecureHttp })
+      this.host.attachLabels(this._labels)
+    }
+    return this._labels
+  }
+
   /** The shared SQLite connection (opened and migrated on first use). */
   get db(): Db {
     this._db ??= openDb(this.config.dbPath)
@@ -59,6 +80,7 @@ export class AppContext {
 
   async close(): Promise<void> {
     for (const r of this.redisClients.splice(0)) r.disconnect()
+    this._labels?.close()
     this._db?.close()
     this._db = null
   }

@@ -204,6 +204,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
 /** Refresh worker: rebuilds a (feed, mix) list when a reader finds it stale. */
 export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   const log = ctx.log.child({ sub: 'refresh' })
+  void ctx.labels
   const agents = agentSync(ctx, 'store')
   const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)
   const graph = new FollowGraph(ctx.db.sqlite)
@@ -240,6 +241,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const redis = ctx.redis()
   const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log)
   const agents = agentSync(ctx, 'store')
+  void ctx.labels
   const usage = new UsageCounter(ctx.db.sqlite, ctx.feeds)
   const flusher = setInterval(() => {
     try {
@@ -268,7 +270,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const app = createApp({
     config: ctx.config,
     feeds,
-    auth: new Authenticator(ctx.config.serviceDid, createIdResolver(ctx.config.plcUrl, ctx.config.allowInsecureHttp), log),
+    auth: new Authenticator(ctx.config.serviceDid, ctx.idResolver, log),
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,

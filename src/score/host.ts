@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { Logger } from '../logger.ts'
+import type { LabelerLabels } from './labelers.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import { mediaOf } from './agents/media.ts'
 import {
@@ -73,6 +74,8 @@ export interface HostOptions {
   asyncDeadlineMs?: number
   /** called once when an agent is disabled */
   onDisable?: (id: string, reason: string) => void
+  /** labels from labelers, for agents that ask for them */
+  labels?: LabelerLabels
 }
 
 const RECENT = 256
@@ -117,12 +120,17 @@ export class AgentHost {
   private readonly instances = new Map<string, AgentInstance>()
   private readonly strikeTimes = new Map<string, number[]>()
   private readonly disabled = new Map<string, { at: number; reason: string }>()
-  private readonly opts: Required<Omit<HostOptions, 'onDisable'>> & Pick<HostOptions, 'onDisable'>
+  private readonly opts: Required<Omit<HostOptions, 'onDisable' | 'labels'>> & Pick<HostOptions, 'onDisable' | 'labels'>
 
   constructor(agents: ReadonlyMap<string, AnyAgent>, log: Logger, opts: HostOptions = {}) {
     this.log = log
     this.opts = { strikeLimit: 5, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, ...opts }
     for (const def of agents.values()) this.add(def, 'builtin')
+  }
+
+  /** Lets agents that name labelers see those labelers' labels (in the processes that rank lists). */
+  attachLabels(labels: LabelerLabels): void {
+    this.opts.labels = labels
   }
 
   /** The agents this host knows, by id. */
@@ -165,7 +173,9 @@ export class AgentHost {
       throw new FieldError(`${path}.options${sub}`, issue.message)
     }
     // @NOTE an asynchronous agent cannot be called while a list is ranked: it is scored when a post arrives
-    const inst: AgentInstance = { key, def, options: parsed.data, rawOptions: JSON.parse(canon), dynamic: !isAsync(def) && isDynamic(def as AgentDefinition) }
+    const sync = isAsync(def) ? null : (def as AgentDefinition)
+    const dynamic = !!sync && (isDynamic(sync) || sync.dynamicWith?.(parsed.data) === true)
+    const inst: AgentInstance = { key, def, options: parsed.data, rawOptions: JSON.parse(canon), dynamic }
     this.instances.set(key, inst)
     return inst
   }
@@ -195,9 +205,12 @@ export class AgentHost {
     if (!sel || isAsync(inst.def)) return new Array<Score>(posts.length).fill(null)
     const st = this.statsFor(inst.def.id)
     const t0 = performance.now()
+    const def = inst.def as AgentDefinition
+    const labelers = this.opts.labels ? (def.labelersWith?.(inst.options) ?? []) : []
+    const input = labelers.length ? this.withLabelerLabels(sel.posts, labelers) : sel.posts
     let out: unknown
     try {
-      out = (inst.def as AgentDefinition).scoreBatch(sel.posts, { options: inst.options, now, ...(subscriber ? { subscriber } : {}) })
+      out = def.scoreBatch(input, { options: inst.options, now, ...(subscriber ? { subscriber } : {}) })
     } catch (err) {
       out = err instanceof Error ? err : new Error(String(err))
     }
@@ -225,6 +238,16 @@ export class AgentHost {
       clearTimeout(timer)
     }
     return this.finish(inst, st, t0, sel, posts.length, out)
+  }
+
+  /** Posts with the labels the named labelers put on them added (from the labeler cache). */
+  private withLabelerLabels(posts: AgentPost[], labelers: string[]): AgentPost[] {
+    const extra = this.opts.labels!.lookup(labelers, posts.map((p) => p.uri))
+    if (!extra.size) return posts
+    return posts.map((p) => {
+      const more = extra.get(p.uri)
+      return more ? { ...p, labels: [...p.labels, ...more] } : p
+    })
   }
 
   /** The posts that pass the agent's prefilter (with their positions), or null when it is disabled or none pass. */

@@ -97,6 +97,10 @@ export interface AgentDefinition<O = any> {
   options: z.ZodType<O>
   prefilter?: AgentPrefilter
   needs: Need[]
+  /** true when, with these options, answers change after a post is first seen (so it is scored at rank time) */
+  dynamicWith?(options: O): boolean
+  /** labelers (DIDs) whose labels the host should add to posts' `labels`, for these options */
+  labelersWith?(options: O): string[]
   scoreBatch(posts: AgentPost[], ctx: AgentContext<O>): Score[]
 }
 
