@@ -16,6 +16,7 @@ import type { AgentPost } from '../src/score/sdk.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
 import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
+import { postEvent } from './support/builders.ts'
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'agents')
 const SERVICE = 'did:web:feeds.test'
@@ -24,22 +25,7 @@ const author = 'did:plc:erinerinerinerinerinerin'
 
 const basePost: AgentPost = { uri: 'at://did:plc:x/app.bsky.feed.post/1', author: 'did:plc:x', createdAt: 0, text: '', langs: [], tags: [], labels: [], embed: null, quote: null, replyRoot: null, replyParent: null, likeCount: 0, repostCount: 0 }
 let n = 0
-const post = (text: string, p: Partial<PostEvent> = {}): PostEvent => ({
-  t: 'post',
-  uri: `at://${author}/app.bsky.feed.post/3ky${String(++n).padStart(10, 'a')}`,
-  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
-  author,
-  createdAt: Date.now() - n * 60_000,
-  text,
-  langs: ['en'],
-  replyRoot: null,
-  replyParent: null,
-  embed: null,
-  quote: null,
-  tags: [],
-  labels: [],
-  ...p,
-})
+const post = (text: string, p: Partial<PostEvent> = {}): PostEvent => postEvent({ author, text, minutesAgo: ++n, ...p })
 
 describe('agent platform: catalog, submissions, approval, remote agents (real SQLite, Redis, HTTP)', () => {
   let ctx: AppContext

@@ -13,25 +13,11 @@ import { loadSkysiftLexicons } from '../src/serve/lexicons.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
 import { queuePrefix, tempDir } from './support/resources.ts'
+import { postEvent } from './support/builders.ts'
 
 const SERVICE = 'did:web:feeds.test'
 const author = 'did:plc:fionafionafionafionafion'
-let n = 0
-const post = (text: string, minutesAgo: number): PostEvent => ({
-  t: 'post',
-  uri: `at://${author}/app.bsky.feed.post/3kf${String(++n).padStart(10, 'a')}`,
-  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
-  author,
-  createdAt: Date.now() - minutesAgo * 60_000,
-  text,
-  langs: ['en'],
-  replyRoot: null,
-  replyParent: null,
-  embed: null,
-  quote: null,
-  tags: [],
-  labels: [],
-})
+const post = (text: string, minutesAgo: number): PostEvent => postEvent({ author, text, minutesAgo })
 
 describe('subscribers in control: feedback, explanations, previews (real SQLite, Redis, did:web identities)', () => {
   let ctx: AppContext

@@ -10,25 +10,12 @@ import { FollowGraph } from '../src/store/follow-graph.ts'
 import { MixStore } from '../src/store/mixes.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { tempDir } from './support/resources.ts'
+import { postEvent } from './support/builders.ts'
 
 const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
 const [ann, ben, cat, dan] = ['ann', 'ben', 'cat', 'dan'].map(did)
 let n = 0
-const post = (author: string, minutesAgo: number): PostEvent => ({
-  t: 'post',
-  uri: `at://${author}/app.bsky.feed.post/3kp${String(++n).padStart(10, 'a')}`,
-  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
-  author,
-  createdAt: Date.now() - minutesAgo * 60_000,
-  text: 'hello',
-  langs: ['en'],
-  replyRoot: null,
-  replyParent: null,
-  embed: null,
-  quote: null,
-  tags: [],
-  labels: [],
-})
+const post = (author: string, minutesAgo: number): PostEvent => postEvent({ author, minutesAgo, text: 'hello' })
 const follow = (a: string, s: string): IngestEvent => ({ t: 'follow', uri: `at://${a}/app.bsky.graph.follow/${++n}`, author: a, subject: s })
 
 describe('personal agents: one list per reader', () => {

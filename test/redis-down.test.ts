@@ -7,24 +7,10 @@ import { silentLogger } from '../src/logger.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { tempDir, waitFor } from './support/resources.ts'
+import { postEvent } from './support/builders.ts'
 
 const author = 'did:plc:davedavedavedavedavedave'
-let n = 0
-const post = (minutesAgo: number): PostEvent => ({
-  t: 'post',
-  uri: `at://${author}/app.bsky.feed.post/3kz${String(++n).padStart(10, 'a')}`,
-  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
-  author,
-  createdAt: Date.now() - minutesAgo * 60_000,
-  text: 'a post',
-  langs: ['en'],
-  replyRoot: null,
-  replyParent: null,
-  embed: null,
-  quote: null,
-  tags: [],
-  labels: [],
-})
+const post = (minutesAgo: number): PostEvent => postEvent({ author, minutesAgo })
 
 describe('serving with Redis down', () => {
   let ctx: AppContext

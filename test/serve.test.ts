@@ -12,6 +12,7 @@ import { createServeApp } from '../src/runtime.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
 import { queuePrefix, tempDir } from './support/resources.ts'
+import { postEvent } from './support/builders.ts'
 
 const SERVICE = 'did:web:feeds.test'
 const PUBLISHER = 'did:plc:publisherpublisherpublish'
@@ -21,23 +22,7 @@ const LXM = { skeleton: 'app.bsky.feed.getFeedSkeleton', getMix: 'app.skysift.fe
 const author = 'did:plc:carolcarolcarolcarolcaro'
 const MIN = 60_000
 
-let seq = 0
-const post = (text: string, minutesAgo: number, p: Partial<PostEvent> = {}): PostEvent => ({
-  t: 'post',
-  uri: `at://${author}/app.bsky.feed.post/3k${String(++seq).padStart(11, 'a')}`,
-  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
-  author,
-  createdAt: Date.now() - minutesAgo * MIN,
-  text,
-  langs: ['en'],
-  replyRoot: null,
-  replyParent: null,
-  embed: null,
-  quote: null,
-  tags: [],
-  labels: [],
-  ...p,
-})
+const post = (text: string, minutesAgo: number, p: Partial<PostEvent> = {}): PostEvent => postEvent({ author, text, minutesAgo, ...p })
 
 describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web identities)', () => {
   let ctx: AppContext

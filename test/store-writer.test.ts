@@ -4,28 +4,14 @@ import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
 import { tempDir } from './support/resources.ts'
+import { postEvent } from './support/builders.ts'
 
 const alice = 'did:plc:alicealicealicealicealic'
 const bob = 'did:plc:bobbobbobbobbobbobbobbobb'
 const uri = (did: string, col: string, rkey: string) => `at://${did}/${col}/${rkey}`
 const postUri = (rkey: string, did = alice) => uri(did, 'app.bsky.feed.post', rkey)
 
-const post = (rkey: string, p: Partial<PostEvent> = {}): PostEvent => ({
-  t: 'post',
-  uri: postUri(rkey, p.author),
-  cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
-  author: alice,
-  createdAt: Date.now(),
-  text: `post ${rkey}`,
-  langs: ['en'],
-  replyRoot: null,
-  replyParent: null,
-  embed: null,
-  quote: null,
-  tags: [],
-  labels: [],
-  ...p,
-})
+const post = (rkey: string, p: Partial<PostEvent> = {}): PostEvent => postEvent({ author: alice, rkey, text: `post ${rkey}`, ...p })
 const like = (rkey: string, subject: string, author = bob): IngestEvent => ({ t: 'like', uri: uri(author, 'app.bsky.feed.like', rkey), author, subject })
 const del = (u: string, collection: string): IngestEvent => ({ t: 'delete', uri: u, collection })
 let seq = 0

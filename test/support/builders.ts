@@ -1,3 +1,4 @@
+import type { PostEvent } from '../../src/ingest/events.ts'
 import type { AgentPost } from '../../src/score/sdk.ts'
 
 let n = 0
@@ -24,3 +25,30 @@ export function post(p: Partial<AgentPost> = {}): AgentPost {
 }
 
 export const HOUR = 3_600_000
+
+let seq = 0
+
+/**
+ * A normalized post event as the writer receives it. `minutesAgo` sets
+ * createdAt; `rkey` defaults to a fresh, unique one.
+ */
+export function postEvent(p: Partial<PostEvent> & { minutesAgo?: number; rkey?: string } = {}): PostEvent {
+  const { minutesAgo, rkey, ...rest } = p
+  const author = rest.author ?? 'did:plc:testauthortestauthortesta'
+  return {
+    t: 'post',
+    uri: `at://${author}/app.bsky.feed.post/${rkey ?? `3kt${String(++seq).padStart(10, 'a')}`}`,
+    cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
+    author,
+    createdAt: Date.now() - (minutesAgo ?? 0) * 60_000,
+    text: 'a post',
+    langs: ['en'],
+    replyRoot: null,
+    replyParent: null,
+    embed: null,
+    quote: null,
+    tags: [],
+    labels: [],
+    ...rest,
+  }
+}
