@@ -31,6 +31,7 @@ import { decodeFeedContext } from '../../src/rank/feed-context.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../src/runtime.ts'
 import { type LocalNetwork, type LocalUser, decodeJwtPayload, freePort, startLocalNetwork } from './support/network.ts'
 import { type Wiretap, tapResponses } from './support/wiretap.ts'
+import { until } from '../support/resources.ts'
 
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 const GET_MIX = 'app.skysift.feed.getMix'
@@ -104,24 +105,6 @@ interface SkeletonBody {
   reqId?: string
 }
 
-/** Polls `fn` until it returns something other than undefined/false, or fails with what it last saw. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-      last = v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
-    }
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-}
 
 describe('skysift end to end: firehose → agents → per-subscriber feeds through the AppView', () => {
   let net: LocalNetwork

@@ -25,6 +25,7 @@ import { createLogger, silentLogger } from '../../src/logger.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../src/runtime.ts'
 import { loadSkysiftLexicons } from '../../src/serve/lexicons.ts'
 import { type LocalNetwork, type LocalUser, freePort, startLocalNetwork } from './support/network.ts'
+import { until } from '../support/resources.ts'
 
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 const GET_MIX = 'app.skysift.feed.getMix'
@@ -68,24 +69,6 @@ interface SkeletonBody {
   cursor?: string
 }
 
-/** Polls `fn` until it returns something other than undefined/false, or fails with what it last saw. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, everyMs = 150): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-      last = v
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
-    }
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-}
 
 describe('app.skysift.feed.mix records: written on the PDS, read from its firehose', () => {
   let net: LocalNetwork

@@ -48,3 +48,25 @@ export async function waitFor<T>(check: () => T | Promise<T>, what: string, time
     await new Promise((r) => setTimeout(r, everyMs))
   }
 }
+
+/**
+ * Polls `fn` until it returns something other than undefined or false, or
+ * fails saying what it last saw.
+ */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+      last = v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    }
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
