@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { loadSandboxedAgent, quickjsRawRate, sandboxFields, sandboxPayload } from '../src/score/sandbox.ts'
+import { loadSandboxedAgent, quickjsRawRunner, sandboxFields, sandboxPayload } from '../src/score/sandbox.ts'
 import type { AgentPost, Score } from '../src/score/sdk.ts'
 
 /**
@@ -10,8 +10,9 @@ import type { AgentPost, Score } from '../src/score/sdk.ts'
  * transfer, in this thread, no worker): a trivial function that parses the
  * same payload and returns a zero per post. A trivial agent through the
  * whole path shows what the sandbox itself costs; the rest of the gap is the
- * agent's own work in QuickJS. Rounds alternate and the best round of each
- * counts, so a busy machine skews them alike.
+ * agent's own work in QuickJS. Short rounds alternate and medians are
+ * reported (the ratios are medians of per-round ratios), so bursts of load
+ * from elsewhere skew them less.
  *
  * Run alone: node bench/sandbox.ts
  */
@@ -23,6 +24,9 @@ export interface SandboxBenchResult {
   sandbox_vs_raw: number
   /** a trivial agent (a zero per post) through the whole sandbox path / raw: what the sandbox itself costs */
   trivial_agent_vs_raw: number
+  /** the same two ratios per CPU second instead of per wall second: steadier when other processes compete for the cores */
+  sandbox_vs_raw_cpu: number
+  trivial_agent_vs_raw_cpu: number
   /** the same agent code run as plain JavaScript in Node, for scale */
   plain_js_posts_per_s: number
 }
@@ -54,20 +58,34 @@ function benchPosts(n: number): AgentPost[] {
   })
 }
 
-function rate(fn: () => void, posts: number, ms: number): number {
-  for (let i = 0; i < 10; i++) fn()
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** Posts per second of wall time, and per second of this process's CPU time (all threads: the sandbox's worker too). */
+interface Rate {
+  wall: number
+  cpu: number
+}
+
+function measure(fn: () => void, posts: number, ms: number, warmup = 10): Rate {
+  for (let i = 0; i < warmup; i++) fn()
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   let n = 0
   while (performance.now() - t0 < ms) {
     fn()
     n++
   }
-  return (n * posts * 1000) / (performance.now() - t0)
+  const wall = performance.now() - t0
+  const cpu = process.cpuUsage(c0)
+  return { wall: (n * posts * 1000) / wall, cpu: (n * posts * 1e6) / Math.max(1, cpu.user + cpu.system) }
 }
 
 export async function sandboxBench(opts: { roundMs?: number; rounds?: number } = {}): Promise<SandboxBenchResult> {
-  const roundMs = opts.roundMs ?? 700
-  const rounds = opts.rounds ?? 3
+  const roundMs = opts.roundMs ?? 300
+  const rounds = opts.rounds ?? 7
   const source = readFileSync(new URL('../test/fixtures/agents/good-agent.js', import.meta.url), 'utf8')
   const plainAgent = (await import(new URL('../test/fixtures/agents/good-agent.js', import.meta.url).href)).default as {
     scoreBatch(p: AgentPost[], c: unknown): Score[]
@@ -82,21 +100,38 @@ export async function sandboxBench(opts: { roundMs?: number; rounds?: number } =
     const payload = sandboxPayload(sandboxFields(agent.needs), posts, JSON.stringify(ctx.options), ctx.now)
     if (JSON.stringify(agent.scoreBatch(posts, ctx)) !== JSON.stringify(plainAgent.scoreBatch(posts, ctx))) throw new Error('sandboxed and plain results differ')
 
-    let sandbox = 0
-    let raw = 0
-    let zero = 0
-    for (let r = 0; r < rounds; r++) {
-      raw = Math.max(raw, await quickjsRawRate(payload, posts.length, roundMs))
-      sandbox = Math.max(sandbox, rate(() => agent.scoreBatch(posts, ctx), posts.length, roundMs))
-      zero = Math.max(zero, rate(() => trivial.scoreBatch(posts, ctx), posts.length, roundMs))
-    }
-    const plain = rate(() => plainAgent.scoreBatch(posts, ctx), posts.length, roundMs)
-    return {
-      sandbox_posts_per_s: Math.round(sandbox),
-      quickjs_raw_posts_per_s: Math.round(raw),
-      sandbox_vs_raw: Math.round((sandbox / raw) * 1000) / 1000,
-      trivial_agent_vs_raw: Math.round((zero / raw) * 1000) / 1000,
-      plain_js_posts_per_s: Math.round(plain),
+    const raw = await quickjsRawRunner(payload, posts.length)
+    try {
+      const rawRate = () => measure(() => raw.call(), posts.length, roundMs, 1)
+      const sandboxRate = () => measure(() => agent.scoreBatch(posts, ctx), posts.length, roundMs)
+      const zeroRate = () => measure(() => trivial.scoreBatch(posts, ctx), posts.length, roundMs)
+      // warm up (V8 tiers WebAssembly code up after a while), then short alternating rounds;
+      // medians, and medians of each round's ratios, shrug off bursts of load
+      rawRate()
+      sandboxRate()
+      zeroRate()
+      const raws: Rate[] = []
+      const sandboxes: Rate[] = []
+      const zeros: Rate[] = []
+      for (let r = 0; r < rounds; r++) {
+        raws.push(rawRate())
+        sandboxes.push(sandboxRate())
+        zeros.push(zeroRate())
+      }
+      const plain = measure(() => plainAgent.scoreBatch(posts, ctx), posts.length, roundMs)
+      const r3 = (x: number) => Math.round(x * 1000) / 1000
+      const ratio = (xs: Rate[], k: keyof Rate) => r3(median(xs.map((x, i) => x[k] / raws[i][k])))
+      return {
+        sandbox_posts_per_s: Math.round(median(sandboxes.map((x) => x.wall))),
+        quickjs_raw_posts_per_s: Math.round(median(raws.map((x) => x.wall))),
+        sandbox_vs_raw: ratio(sandboxes, 'wall'),
+        trivial_agent_vs_raw: ratio(zeros, 'wall'),
+        sandbox_vs_raw_cpu: ratio(sandboxes, 'cpu'),
+        trivial_agent_vs_raw_cpu: ratio(zeros, 'cpu'),
+        plain_js_posts_per_s: Math.round(plain.wall),
+      }
+    } finally {
+      raw.dispose()
     }
   } finally {
     await Promise.all([agent.close(), trivial.close()])

@@ -214,7 +214,7 @@ describe('hostile agents are contained', () => {
     { fixture: 'non-numeric', kind: 'output', message: /^entry 1 is NaN/, options: { kind: 'nan' } },
     { fixture: 'non-numeric', kind: 'output', message: /^entry 1 is Infinity/, options: { kind: 'infinity' } },
     { fixture: 'non-numeric', kind: 'output', message: /^entry 1 is an object/, options: { kind: 'object' } },
-    { fixture: 'non-numeric', kind: 'output', message: /^entry 1 is an undefined/, options: { kind: 'undefined' } },
+    { fixture: 'non-numeric', kind: 'output', message: /^entry 1 is undefined, not a finite number/, options: { kind: 'undefined' } },
   ]
 
   /** On a starved machine the worker may miss even the grace period and be killed instead: still a deadline, still bounded. */

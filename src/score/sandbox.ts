@@ -200,7 +200,7 @@ const PRELUDE = `(() => {
     const n = posts.length
     const out = apply(score, agent, [posts, { options: req.options, now: req.now }])
     if (!isArray(out)) {
-      if (out instanceof PromiseCtor) return '!a Promise (scoreBatch must be synchronous)'
+      if (out instanceof PromiseCtor) return '!a Promise: scoreBatch must be synchronous'
       return '!' + (out === null ? 'null' : typeof out)
     }
     const len = out.length
@@ -981,7 +981,8 @@ function badEntry(v: unknown): string | null {
   if (typeof v === 'number') return Number.isFinite(v) ? null : String(v)
   if (typeof v === 'string' && v.startsWith('!')) {
     const t = v.slice(1)
-    return /^(-?Infinity|NaN)$/.test(t) ? t : `a${/^[aeiou]/.test(t) ? 'n' : ''} ${t}`
+    if (/^(-?Infinity|NaN|undefined)$/.test(t)) return t
+    return `a${/^[aeiou]/.test(t) ? 'n' : ''} ${t}`
   }
   return `a ${typeof v}`
 }
@@ -1091,17 +1092,19 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
 // for the benchmark
 
 /**
- * The bare QuickJS call rate (posts/s) in the sandbox's VM setup (same
- * limits, interrupt handler and string transfer), in this thread: a trivial
- * function that parses the same payload and returns a zero per post.
+ * For the benchmark: a bare QuickJS call in the sandbox's VM setup (same
+ * limits, memory cap, interrupt handler and string transfer), in this
+ * thread, no worker: a trivial function that parses the same payload and
+ * returns a zero per post. Keep one runner across rounds: a fresh
+ * WebAssembly instance runs slower until V8 has tiered its code up.
  */
-export async function quickjsRawRate(payload: string, posts: number, durationMs: number, limits: Partial<SandboxLimits> = {}): Promise<number> {
+export async function quickjsRawRunner(payload: string, posts: number, limits: Partial<SandboxLimits> = {}): Promise<{ call(): void; dispose(): void }> {
   const lim = checkLimits(limits)
   const vm = new LimitedRuntime(await newCappedModule(lim), lim)
   const { ctx } = vm
   const fn = ctx.unwrapResult(ctx.evalCode('(p) => { const r = JSON.parse(p); return JSON.stringify(r.posts.map(() => 0)) }', 'raw.js', { type: 'global' }))
-  try {
-    const once = () => {
+  return {
+    call(): void {
       vm.arm(lim.deadlineMs)
       const arg = vm.strings.fromString(payload)
       const res = ctx.callFunction(fn, ctx.undefined, arg)
@@ -1111,17 +1114,10 @@ export async function quickjsRawRate(payload: string, posts: number, durationMs:
       const out = JSON.parse(ctx.getString(v)) as unknown[]
       v.dispose()
       if (out.length !== posts) throw new Error('raw call returned the wrong length')
-    }
-    for (let i = 0; i < 20; i++) once()
-    const t0 = performance.now()
-    let n = 0
-    while (performance.now() - t0 < durationMs) {
-      once()
-      n++
-    }
-    return (n * posts * 1000) / (performance.now() - t0)
-  } finally {
-    fn.dispose()
-    vm.dispose()
+    },
+    dispose(): void {
+      fn.dispose()
+      vm.dispose()
+    },
   }
 }
