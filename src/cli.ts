@@ -11,6 +11,7 @@ import { AgentStore } from './score/agent-registry.ts'
 import { createLogger } from './logger.ts'
 import { publishCommand } from './publish.ts'
 import { runStages } from './stages.ts'
+import { statusCommand } from './ops/status-cli.ts'
 
 const HELP = `skysift <command> [options]
 
@@ -19,6 +20,8 @@ Commands:
   demo [--events N]     generate N synthetic events (default 200000) and run everything on them
   serve | ingest | score | store | refresh
                         run one stage alone (scale out: more "score" processes on any machine)
+  status [--json]       what the deployment is doing: ingest cursor and lag, events/s, queues,
+                        agents (p50/p99, strikes, disabled), cache, subscribers (reads SQLite and Redis)
   generate <file> [--events N] [--seed S]
                         write synthetic Jetstream JSONL (the live network's mix of events)
 
@@ -103,6 +106,11 @@ export async function main(argv: string[]): Promise<void> {
       const file = rest[0]
       if (!file) throw new Error('usage: skysift generate <file> [--events N] [--seed S]')
       await writeSyntheticJsonl(path.resolve(file), { count: Number(values.events ?? 100_000), seed: Number(values.seed ?? 1) })
+      return
+    }
+    case 'status': {
+      const { text } = await statusCommand(readConfig(), { json: values.json === true })
+      process.stdout.write(`${text}\n`)
       return
     }
     case 'agent':

@@ -87,7 +87,11 @@ const schema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .optional(),
   SKYSIFT_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  SKYSIFT_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  SKYSIFT_RETENTION_MARGIN_H: int(0, 24 * 30).default(6),
   SKYSIFT_ALLOW_PRIVATE_AGENTS: bool.default(false),
+  SKYSIFT_OAUTH_HANDLE_RESOLVER: z.url({ protocol: /^https?$/ }).optional(),
+  SKYSIFT_COOKIE_SECRET: z.string().min(32, 'at least 32 characters').optional(),
 })
 
 export interface Config {
@@ -115,8 +119,16 @@ export interface Config {
   installedAgents: string[]
   /** bearer token for the admin API; admin routes are off without it */
   adminToken: string | undefined
+  /** bearer token /metrics asks for; open without it */
+  metricsToken: string | undefined
+  /** posts are kept for the longest feed window plus this margin */
+  retentionMarginMs: number
   /** let remote agents live on loopback or private addresses (local testing only) */
   allowPrivateAgents: boolean
+  /** a service answering com.atproto.identity.resolveHandle for web sign-in (default: DNS and https well-known) */
+  oauthHandleResolver: string | undefined
+  /** signs web cookies; generated once and kept in SQLite when unset */
+  cookieSecret: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -180,7 +192,11 @@ export function readConfig(
     startRedis: e.SKYSIFT_START_REDIS,
     installedAgents: e.SKYSIFT_AGENTS ?? [],
     adminToken: e.SKYSIFT_ADMIN_TOKEN,
+    metricsToken: e.SKYSIFT_METRICS_TOKEN,
+    retentionMarginMs: e.SKYSIFT_RETENTION_MARGIN_H * 3_600_000,
     allowPrivateAgents: e.SKYSIFT_ALLOW_PRIVATE_AGENTS,
+    oauthHandleResolver: e.SKYSIFT_OAUTH_HANDLE_RESOLVER,
+    cookieSecret: e.SKYSIFT_COOKIE_SECRET,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

@@ -19,11 +19,15 @@ import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
 import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
+import { createWeb } from './serve/web/index.ts'
 import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { BatchWriter, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
+import { countEventKinds } from './ops/event-kinds.ts'
+import { retentionPolicy, startRetention } from './ops/retention.ts'
+import { createServeOps } from './ops/serve-ops.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
 export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
@@ -168,7 +172,8 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
 /** The one SQLite writer: `store` → posts, engagement, scores; deletes honoured. */
 export function startStore(ctx: AppContext): Running & { worker: Worker; writer: BatchWriter } {
   const log = ctx.log.child({ sub: 'store' })
-  const writer = new BatchWriter(ctx.db.sqlite)
+  const writer = countEventKinds(ctx.db.sqlite, new BatchWriter(ctx.db.sqlite))
+  const retention = startRetention(ctx.db.sqlite, log.child({ part: 'retention' }), retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }))
   const worker = new Worker<StoreBatch>(
     QUEUE.store,
     async (job: Job<StoreBatch>) => {
@@ -196,6 +201,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
     writer,
     async stop() {
       clearInterval(pruner)
+      await retention.stop()
       await worker.close()
     },
   }
@@ -251,6 +257,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     }
   }, 10_000)
   flusher.unref()
+  const ops = createServeOps(ctx)
   const feeds = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
@@ -266,6 +273,13 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     },
     registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
     onServed: (contexts) => usage.served(contexts),
+    onCacheLookup: ops.cacheLookup,
+  })
+  // subscriber web pages
+  const webCfg = ctx.config
+  const web = createWeb({
+    feeds, host: ctx.host, usage, db: ctx.db.sqlite, log: log.child({ sub: 'web' }), version: ctx.version, serviceDid: ctx.config.serviceDid, publicUrl: ctx.config.publicUrl, cookieSecret: webCfg.cookieSecret,
+    oauth: { publicUrl: ctx.config.publicUrl, port: ctx.config.port, plcUrl: ctx.config.plcUrl, allowHttp: ctx.config.allowInsecureHttp, handleResolver: webCfg.oauthHandleResolver },
   })
   const app = createApp({
     config: ctx.config,
@@ -276,6 +290,8 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     version: ctx.version,
     agents: { host: ctx.host, store: agents.store!, usage, changed: () => agents.syncNow(), allowPrivate: ctx.config.allowPrivateAgents },
     adminToken: ctx.config.adminToken,
+    ops,
+    web: web.app,
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {
@@ -290,6 +306,8 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     feeds,
     async close() {
       clearInterval(flusher)
+      await ops.close()
+      web.close()
       try {
         usage.flush()
       } catch (err) {

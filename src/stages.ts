@@ -4,6 +4,7 @@ import { readConfig, type Config } from './config.ts'
 import { AppContext } from './context.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
+import { startProcessReport } from './ops/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
 const WORKER_ENTRY = fileURLToPath(new URL('../workers/score.ts', import.meta.url))
@@ -49,6 +50,10 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
       if (!stopping && config.source.kind === 'replay') log.info({ ...ing.ingester.stats }, 'replay finished; still serving')
     })
   }
+  // every process reports what only it sees (agents, ingest, serving) for `skysift status`, /admin and /metrics
+  const ingestPart = parts.find((p) => p.name === 'ingest') as ReturnType<typeof startIngest> | undefined
+  const reported = roles.filter((r) => r !== 'score' || childWorkers === 0)
+  parts.push(startProcessReport(ctx, reported, () => (ingestPart ? { stats: ingestPart.ingester.stats, source: ingestPart.ingester.source.name } : undefined)))
 }
 
 function spawnScoreWorker(log: Logger, i: number, stopping: () => boolean): ChildProcess {

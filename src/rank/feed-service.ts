@@ -56,6 +56,8 @@ export interface FeedServiceDeps {
   registerInstances?: (mix: ResolvedMix) => Promise<void>
   /** told the feedContext of every item served (usage counting) */
   onServed?: (contexts: string[]) => void
+  /** told, for every first page, whether its shared list was fresh, stale (served, refresh asked) or missing (built now) */
+  onCacheLookup?: (outcome: 'fresh' | 'stale' | 'miss') => void
 }
 
 const MAX_CACHED = 10_000
@@ -212,8 +214,13 @@ export class FeedService {
   current(feed: Feed, mix: ResolvedMix, subscriber: string | null = null, now = Date.now()): SnapshotInfo {
     const key = listKey(mix, subscriber)
     const snap = this.d.cache.latest(feed.uri, key)
-    if (!snap) return this.build(feed, mix, subscriber, now)
-    if (now - snap.builtAt > this.d.cacheTtlMs) this.refreshLater(feed, mix, subscriber, now)
+    if (!snap) {
+      this.d.onCacheLookup?.('miss')
+      return this.build(feed, mix, subscriber, now)
+    }
+    const stale = now - snap.builtAt > this.d.cacheTtlMs
+    this.d.onCacheLookup?.(stale ? 'stale' : 'fresh')
+    if (stale) this.refreshLater(feed, mix, subscriber, now)
     return snap
   }
 

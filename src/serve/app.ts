@@ -15,6 +15,7 @@ import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.
 import { landingPage, whyPage } from './pages.ts'
 import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
 import type { UsageCounter } from '../rank/usage.ts'
+import type { OpsRoutes } from '../ops/serve-ops.ts'
 
 export interface HealthCheck {
   name: string
@@ -31,6 +32,10 @@ export interface AppDeps {
   health: HealthCheck[]
   agents: AdminAgentDeps & { usage: UsageCounter }
   adminToken?: string
+  /** operations routes (/metrics, /admin pages, request timing), installed before every other route */
+  ops?: OpsRoutes
+  /** subscriber web pages (src/serve/web), mounted at the root */
+  web?: Hono
 }
 
 const NSID = {
@@ -79,6 +84,7 @@ export function createApp(d: AppDeps): Hono {
   const { config, log } = d
   app.onError(errorHandler(log))
   app.notFound((c) => c.json({ error: 'MethodNotImplemented', message: 'Method Not Implemented' }, 404))
+  d.ops?.install(app)
 
   const findFeed = (uri: string): Feed => {
     const parts = parseAtUri(uri)
@@ -125,6 +131,8 @@ export function createApp(d: AppDeps): Hono {
       throw new XrpcError(401, (err as { error?: string }).error ?? 'InvalidToken', (err as Error).message)
     }
   }
+
+  if (d.web) app.route('/', d.web)
 
   app.get('/', (c) => c.html(landingPage({ feeds: d.feeds.feeds, serviceDid: config.serviceDid, version: d.version })))
 
@@ -314,7 +322,7 @@ export function createApp(d: AppDeps): Hono {
   })
 
   if (d.adminToken) {
-    app.use('/admin/api/*', requireAdmin(d.adminToken))
+    app.use('/admin/api/*', requireAdmin(d.adminToken, { publicUrl: config.publicUrl }))
     app.route('/admin/api/agents', adminAgentRoutes(d.agents))
   }
 

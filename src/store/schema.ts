@@ -207,3 +207,37 @@ export const interactions = sqliteTable(
   },
   (t) => [index('interactions_reader').on(t.subscriber, t.feed, t.id), index('interactions_at').on(t.at)],
 )
+
+/** Web sign-in sessions: the cookie carries a random id, stored here hashed. */
+export const webSessions = sqliteTable(
+  'web_sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    did: text('did').notNull(),
+    handle: text('handle'),
+    createdAt: integer('created_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('web_sessions_did').on(t.did), index('web_sessions_expires').on(t.expiresAt)],
+)
+
+/** atproto OAuth state between the redirect to the PDS and the callback. */
+export const oauthStates = sqliteTable('oauth_states', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+})
+
+/** atproto OAuth sessions (refresh tokens and DPoP keys: treat the SQLite file as secret). */
+export const oauthSessions = sqliteTable('oauth_sessions', {
+  did: text('did').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+})
+
+/** Secrets the server generates for itself (the cookie signing key when none is configured). */
+export const webSecrets = sqliteTable('web_secrets', {
+  name: text('name').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: integer('created_at').notNull(),
+})

@@ -1,0 +1,28 @@
+import type { IngestEvent } from '../ingest/events.ts'
+import type { Sqlite } from '../store/db.ts'
+import type { BatchWriter, StoreBatch } from '../store/writer.ts'
+import { KIND_COUNTER_PREFIX } from './status.ts'
+
+/** How many events of each kind a batch holds. */
+export function countKinds(events: IngestEvent[]): Map<string, number> {
+  const n = new Map<string, number>()
+  for (const e of events) n.set(e.t, (n.get(e.t) ?? 0) + 1)
+  return n
+}
+
+/**
+ * Makes a writer also count stored events by kind (`events:<kind>` in the
+ * `counters` table), in the same transaction as the batch: a batch is
+ * counted exactly when it is stored. Returns the same writer.
+ */
+export function countEventKinds<W extends Pick<BatchWriter, 'write'>>(db: Sqlite, writer: W): W {
+  const write = writer.write.bind(writer)
+  const bump = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value')
+  const tx = db.transaction((batch: StoreBatch) => {
+    const result = write(batch)
+    for (const [kind, n] of countKinds(batch.events)) bump.run(KIND_COUNTER_PREFIX + kind, n)
+    return result
+  })
+  writer.write = (batch: StoreBatch) => tx(batch)
+  return writer
+}

@@ -1,0 +1,158 @@
+import os from 'node:os'
+import type { Redis } from 'ioredis'
+import type { AppContext } from '../context.ts'
+import type { IngestStats } from '../ingest/ingester.ts'
+import type { AgentHost } from '../score/host.ts'
+import { withTimeout } from '../util/timeout.ts'
+import type { ServeReport, ServeStats } from './serve-stats.ts'
+
+/**
+ * Every Skysift process says, every few seconds, what only it can see: its
+ * agents' call times and strikes, its ingest counters, its cache outcomes.
+ * Each report is one Redis key that expires when the process is gone, so
+ * `skysift status`, /admin and /metrics in any process see the whole
+ * deployment (score workers on other machines included).
+ */
+
+export interface AgentReport {
+  id: string
+  kind: string
+  calls: number
+  posts: number
+  strikes: number
+  lastError: string | null
+  /** why it is disabled in this process, or null */
+  disabled: string | null
+  /** recent call durations in ms */
+  recentMs: number[]
+}
+
+export interface ProcessReport {
+  /** host:pid */
+  id: string
+  host: string
+  pid: number
+  roles: string[]
+  version: string
+  startedAt: number
+  at: number
+  rssBytes: number
+  agents: AgentReport[]
+  ingest?: IngestStats & { source: string }
+  serve?: ServeReport
+}
+
+export const REPORT_TTL_S = 30
+
+export const reportKeyPrefix = (queuePrefix: string) => `${queuePrefix}:ops:proc:`
+
+/** This process's agent figures (agents it called, or disabled here). */
+export function agentReports(host: AgentHost): AgentReport[] {
+  const out: AgentReport[] = []
+  for (const a of host.describe()) {
+    const st = host.stats.get(a.id)
+    if (!st?.calls && a.status !== 'disabled') continue
+    out.push({
+      id: a.id,
+      kind: a.kind,
+      calls: st?.calls ?? 0,
+      posts: st?.posts ?? 0,
+      strikes: st?.strikes ?? 0,
+      lastError: st?.lastError ?? null,
+      disabled: a.status === 'disabled' ? (a.reason ?? 'disabled') : null,
+      recentMs: (st?.recentMs ?? []).map((v) => Math.round(v * 1000) / 1000),
+    })
+  }
+  return out
+}
+
+const serveStatsByCtx = new WeakMap<AppContext, ServeStats>()
+
+/** The serving figures of a context's HTTP server (set by createServeApp), for its process report. */
+export function attachServeStats(ctx: AppContext, stats: ServeStats): void {
+  serveStatsByCtx.set(ctx, stats)
+}
+
+export function serveStatsOf(ctx: AppContext): ServeStats | undefined {
+  return serveStatsByCtx.get(ctx)
+}
+
+const STARTED = Date.now()
+
+/** Builds this process's report. */
+export function processReport(ctx: AppContext, roles: string[], ingest?: { stats: IngestStats; source: string }): ProcessReport {
+  const host = os.hostname()
+  return {
+    id: `${host}:${process.pid}`,
+    host,
+    pid: process.pid,
+    roles,
+    version: ctx.version,
+    startedAt: STARTED,
+    at: Date.now(),
+    rssBytes: process.memoryUsage.rss(),
+    agents: agentReports(ctx.host),
+    ...(ingest ? { ingest: { ...ingest.stats, source: ingest.source } } : {}),
+    ...(serveStatsOf(ctx) ? { serve: serveStatsOf(ctx)!.report() } : {}),
+  }
+}
+
+/**
+ * Publishes this process's report every `intervalMs` until stopped (then
+ * removes it). `parts` is read at every tick, so stages started later are
+ * reported too.
+ */
+export function startProcessReport(
+  ctx: AppContext,
+  roles: string[],
+  ingest: () => { stats: IngestStats; source: string } | undefined,
+  intervalMs = 10_000,
+): { name: string; stop(): Promise<void> } {
+  const redis = ctx.redis()
+  const key = `${reportKeyPrefix(ctx.config.queuePrefix)}${os.hostname()}:${process.pid}`
+  let last: Promise<unknown> = Promise.resolve()
+  const tick = () => {
+    const report = processReport(ctx, roles, ingest())
+    last = withTimeout(redis.set(key, JSON.stringify(report), 'EX', REPORT_TTL_S), 2000).catch((err) =>
+      ctx.log.debug({ err: (err as Error).message }, 'process report not published'),
+    )
+  }
+  const first = setTimeout(tick, 500)
+  const timer = setInterval(tick, intervalMs)
+  first.unref()
+  timer.unref()
+  return {
+    name: 'ops',
+    async stop() {
+      clearTimeout(first)
+      clearInterval(timer)
+      await last
+      await withTimeout(redis.del(key), 1000).catch(() => {})
+    },
+  }
+}
+
+/** Every live process's report (empty when Redis does not answer). */
+export async function readProcessReports(redis: Redis, queuePrefix: string, timeoutMs = 1500): Promise<ProcessReport[]> {
+  const prefix = reportKeyPrefix(queuePrefix)
+  const keys: string[] = []
+  let cursor = '0'
+  const until = Date.now() + timeoutMs
+  do {
+    const [next, batch] = await withTimeout(redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500), Math.max(100, until - Date.now()))
+    cursor = next
+    keys.push(...batch)
+  } while (cursor !== '0' && keys.length < 10_000)
+  if (!keys.length) return []
+  const values = await withTimeout(redis.mget(...keys), Math.max(100, until - Date.now()))
+  const out: ProcessReport[] = []
+  for (const v of values) {
+    if (!v) continue
+    try {
+      out.push(JSON.parse(v) as ProcessReport)
+    } catch {
+      // a report from an incompatible version: skip
+    }
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id))
+}

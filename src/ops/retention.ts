@@ -1,0 +1,325 @@
+import fs from 'node:fs'
+import type { Feed } from '../feeds.ts'
+import type { Logger } from '../logger.ts'
+import type { Sqlite } from '../store/db.ts'
+import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
+
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** What retention keeps, as ages in ms (rows older than these go). */
+export interface RetentionPolicy {
+  /** posts (by created_at), with their scores, feed items and engagements: the longest feed window plus a margin */
+  postsMs: number
+  /** tombstones (by deletion time); a create older than this that arrives after its delete is stored and pruned again */
+  tombstonesMs: number
+  /** malformed input kept for inspection */
+  rejectedMs: number
+  /** readers' feedback (older feedback no longer counts) */
+  interactionsMs: number
+  /** a reader's personal overlay of a shared list: like any superseded snapshot (readers paging it keep it this long) */
+  overlaysMs: number
+  /** any ranked list nobody asked for in this long, even the newest of its mix (the next reader rebuilds it) */
+  idleListsMs: number
+}
+
+export interface RetentionOptions {
+  /** rows per transaction: small, so the writer is never blocked for long */
+  batchSize?: number
+  /** most work (ms of transactions) one run does; the rest waits for the next run */
+  budgetMs?: number
+  /** rows the orphan sweeps look at per run, per table */
+  sweepRows?: number
+  /** checkpoint with TRUNCATE when the WAL file is larger than this */
+  walTruncateBytes?: number
+  /** pause between transactions so queued store jobs get their turn */
+  pauseMs?: number
+}
+
+export interface RetentionResult {
+  posts: number
+  scores: number
+  feedItems: number
+  engagements: number
+  tombstones: number
+  rejected: number
+  interactions: number
+  snapshots: number
+  orphanEngagements: number
+  orphanScores: number
+  /** true when the budget ran out before everything due was pruned */
+  partial: boolean
+  ms: number
+  wal: { bytesBefore: number; truncated: boolean; busy: boolean } | null
+}
+
+/** Margin on top of the longest window: late and slightly future-dated posts, clock skew, readers paging old lists. */
+export const DEFAULT_MARGIN_MS = 6 * HOUR
+
+/** The retention policy for a set of feeds. */
+export function retentionPolicy(feeds: Pick<Feed, 'windowHours'>[], opts: { marginMs?: number; snapshotTtlMs: number }): RetentionPolicy {
+  const windowMs = Math.max(1, ...feeds.map((f) => f.windowHours)) * HOUR
+  const postsMs = windowMs + (opts.marginMs ?? DEFAULT_MARGIN_MS)
+  return {
+    postsMs,
+    tombstonesMs: Math.max(postsMs, DAY),
+    rejectedMs: 7 * DAY,
+    interactionsMs: INTERACTION_HORIZON_MS,
+    overlaysMs: opts.snapshotTtlMs,
+    idleListsMs: Math.max(DAY, 2 * opts.snapshotTtlMs),
+  }
+}
+
+const emptyResult = (): RetentionResult => ({
+  posts: 0,
+  scores: 0,
+  feedItems: 0,
+  engagements: 0,
+  tombstones: 0,
+  rejected: 0,
+  interactions: 0,
+  snapshots: 0,
+  orphanEngagements: 0,
+  orphanScores: 0,
+  partial: false,
+  ms: 0,
+  wal: null,
+})
+
+/** Counter names (in `counters`) retention adds to: `retention_<key>`. */
+export const RETENTION_COUNTERS = ['posts', 'scores', 'feedItems', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'orphanEngagements', 'orphanScores'] as const
+
+/**
+ * Keeps the SQLite file bounded: deletes what no feed can rank any more, in
+ * small transactions on the writer's own connection, with pauses between
+ * them so store jobs keep flowing. Every step walks an index (or the primary
+ * key) from its oldest end, so a run costs what it deletes, not the table
+ * size. Afterwards the WAL is checkpointed (TRUNCATE when it grew large).
+ */
+export class Retention {
+  private readonly db: Sqlite
+  private readonly log: Logger
+  private readonly file: string | null
+  readonly policy: RetentionPolicy
+  private readonly opts: Required<RetentionOptions>
+  private readonly st
+  /** where the orphan sweeps continue (primary keys), wrapping around at the end */
+  private sweep = { engagements: '', scores: ['', ''] as [string, string] }
+  private running: Promise<RetentionResult> | null = null
+  private stopping = false
+
+  constructor(db: Sqlite, log: Logger, policy: RetentionPolicy, opts: RetentionOptions = {}) {
+    this.db = db
+    this.log = log
+    this.policy = policy
+    this.file = db.memory ? null : db.name
+    this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, walTruncateBytes: 64 << 20, pauseMs: 2, ...opts }
+    const p = (sql: string) => db.prepare(sql)
+    this.st = {
+      oldPosts: p('SELECT uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').pluck(),
+      scoresOf: p('DELETE FROM agent_scores WHERE post_uri = ?'),
+      itemsOf: p('DELETE FROM feed_items WHERE post_uri = ?'),
+      engagementsOf: p('DELETE FROM engagements WHERE subject = ?'),
+      deletePost: p('DELETE FROM posts WHERE uri = ?'),
+      // tombstones have no index on `at`, but rowids grow with it (one writer, rows added at Date.now()): walk rowids from the oldest
+      tombstoneWindow: p('SELECT rowid AS id, at FROM tombstones WHERE rowid > ? ORDER BY rowid LIMIT ?'),
+      deleteTombstone: p('DELETE FROM tombstones WHERE rowid = ? AND at < ?'),
+      oldRejected: p('DELETE FROM rejected_events WHERE id IN (SELECT id FROM rejected_events WHERE at < ? ORDER BY at LIMIT ?)'),
+      oldInteractions: p('DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE at < ? ORDER BY at LIMIT ?)'),
+      oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
+      snapshotItems: p('DELETE FROM feed_items WHERE snapshot = ?'),
+      deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
+      engagementWindow: p(`SELECT e.uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.uri > ? ORDER BY e.uri LIMIT ?`),
+      deleteEngagement: p('DELETE FROM engagements WHERE uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)'),
+      scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
+        FROM agent_scores s WHERE (s.instance, s.post_uri) > (?, ?) ORDER BY s.instance, s.post_uri LIMIT ?`),
+      deleteScore: p('DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)'),
+      bump: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
+      setMax: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
+    }
+  }
+
+  /** One pass; concurrent calls share the pass in progress. */
+  run(now = Date.now()): Promise<RetentionResult> {
+    this.running ??= this.pass(now).finally(() => (this.running = null))
+    return this.running
+  }
+
+  /** Ends a pass in progress after its current transaction (shutdown). */
+  abort(): void {
+    this.stopping = true
+  }
+
+  private async pass(now: number): Promise<RetentionResult> {
+    const t0 = performance.now()
+    const r = emptyResult()
+    const pol = this.policy
+    const { batchSize } = this.opts
+    let spent = 0
+    /** Runs `fn` in a transaction (timed against the budget), then pauses. */
+    const tx = async (fn: () => number): Promise<number> => {
+      const t = performance.now()
+      const n = this.db.transaction(fn)()
+      spent += performance.now() - t
+      if (this.opts.pauseMs > 0) await new Promise((res) => setTimeout(res, this.opts.pauseMs))
+      return n
+    }
+    const budgetLeft = () => spent < this.opts.budgetMs && !this.stopping
+    /** Repeats a batch step until it removes fewer rows than a full batch. */
+    const drain = async (step: () => number, full = batchSize) => {
+      while (budgetLeft()) {
+        if ((await tx(step)) < full) return
+      }
+      r.partial = true
+    }
+
+    // 1. posts past every window, with what hangs off them
+    await drain(() => {
+      const uris = this.st.oldPosts.all(now - pol.postsMs, batchSize) as string[]
+      for (const uri of uris) {
+        r.scores += this.st.scoresOf.run(uri).changes
+        r.feedItems += this.st.itemsOf.run(uri).changes
+        r.engagements += this.st.engagementsOf.run(uri).changes
+        r.posts += this.st.deletePost.run(uri).changes
+      }
+      return uris.length
+    })
+
+    // 2. tombstones, oldest rowids first; stop at the first window with nothing old in it
+    let after = 0
+    while (budgetLeft()) {
+      let old = 0
+      const seen = await tx(() => {
+        const rows = this.st.tombstoneWindow.all(after, batchSize) as { id: number; at: number }[]
+        for (const row of rows) {
+          after = row.id
+          if (row.at < now - pol.tombstonesMs) old += this.st.deleteTombstone.run(row.id, now - pol.tombstonesMs).changes
+        }
+        return rows.length
+      })
+      r.tombstones += old
+      if (old === 0 || seen < batchSize) break
+    }
+
+    // 3. rejected input and old feedback (both indexed by time)
+    await drain(() => this.count('rejected', r, this.st.oldRejected.run(now - pol.rejectedMs, batchSize).changes))
+    await drain(() => this.count('interactions', r, this.st.oldInteractions.run(now - pol.interactionsMs, batchSize).changes))
+
+    // 4. ranked lists: superseded overlays, and lists idle for long (snapshots of up to cacheSize items: fewer per transaction)
+    const snapBatch = Math.max(1, Math.floor(batchSize / 25))
+    await drain(() => {
+      const ids = this.st.oldSnapshots.all(now - pol.overlaysMs, now - pol.idleListsMs, snapBatch) as number[]
+      for (const id of ids) {
+        r.feedItems += this.st.snapshotItems.run(id).changes
+        r.snapshots += this.st.deleteSnapshot.run(id).changes
+      }
+      return ids.length
+    }, snapBatch)
+
+    // 5. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time
+    for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
+      const n = await tx(() => {
+        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { uri: string; live: number }[]
+        for (const row of rows) if (!row.live) r.orphanEngagements += this.st.deleteEngagement.run(row.uri).changes
+        this.sweep.engagements = rows.length ? rows[rows.length - 1].uri : ''
+        return rows.length
+      })
+      seen += n
+      if (n < batchSize * 4) break
+    }
+    for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
+      const n = await tx(() => {
+        const rows = this.st.scoreWindow.all(this.sweep.scores[0], this.sweep.scores[1], batchSize * 4) as { instance: string; uri: string; live: number }[]
+        for (const row of rows) if (!row.live) r.orphanScores += this.st.deleteScore.run(row.instance, row.uri).changes
+        this.sweep.scores = rows.length ? [rows[rows.length - 1].instance, rows[rows.length - 1].uri] : ['', '']
+        return rows.length
+      })
+      seen += n
+      if (n < batchSize * 4) break
+    }
+
+    // 6. totals for status and metrics
+    this.db.transaction(() => {
+      for (const k of RETENTION_COUNTERS) if (r[k]) this.st.bump.run(`retention_${k}`, r[k])
+      this.st.bump.run('retention_runs', 1)
+      this.st.setMax.run('retention_last_run', now)
+    })()
+
+    // 7. WAL: a PASSIVE checkpoint never waits; TRUNCATE (which waits for readers) only when the file has grown large
+    r.wal = this.checkpoint()
+    r.ms = Math.round(performance.now() - t0)
+    const total = RETENTION_COUNTERS.reduce((s, k) => s + r[k], 0)
+    if (total || r.partial || r.wal?.truncated) this.log.info({ ...r }, 'retention pass')
+    return r
+  }
+
+  private count(key: 'rejected' | 'interactions', r: RetentionResult, n: number): number {
+    r[key] += n
+    return n
+  }
+
+  private checkpoint(): RetentionResult['wal'] {
+    if (!this.file) return null
+    const bytesBefore = fileSize(`${this.file}-wal`)
+    const mode = bytesBefore > this.opts.walTruncateBytes ? 'TRUNCATE' : 'PASSIVE'
+    const timeout = this.db.pragma('busy_timeout', { simple: true }) as number
+    try {
+      // @NOTE TRUNCATE waits for readers in other processes through the busy handler: a short wait, then try again next pass
+      if (mode === 'TRUNCATE') this.db.pragma('busy_timeout = 250')
+      const [res] = this.db.pragma(`wal_checkpoint(${mode})`) as { busy: number; log: number; checkpointed: number }[]
+      return { bytesBefore, truncated: mode === 'TRUNCATE' && res?.busy === 0, busy: res?.busy === 1 }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, mode }, 'WAL checkpoint failed')
+      return { bytesBefore, truncated: false, busy: true }
+    } finally {
+      if (mode === 'TRUNCATE') this.db.pragma(`busy_timeout = ${timeout}`)
+    }
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * Runs retention every `intervalMs` (first pass after `firstMs`) next to the
+ * store writer. Also caps the WAL file: after a checkpoint it is truncated
+ * to `journal_size_limit`.
+ */
+export function startRetention(
+  db: Sqlite,
+  log: Logger,
+  policy: RetentionPolicy,
+  opts: RetentionOptions & { intervalMs?: number; firstMs?: number } = {},
+): { retention: Retention; stop(): Promise<void> } {
+  const retention = new Retention(db, log, policy, opts)
+  try {
+    db.pragma(`journal_size_limit = ${opts.walTruncateBytes ?? 64 << 20}`)
+  } catch (err) {
+    log.debug({ err: (err as Error).message }, 'journal_size_limit not set')
+  }
+  let current: Promise<unknown> = Promise.resolve()
+  let stopped = false
+  const tick = () => {
+    if (stopped) return
+    current = retention.run().catch((err) => log.warn({ err: (err as Error).message }, 'retention pass failed'))
+  }
+  const first = setTimeout(tick, opts.firstMs ?? 60_000)
+  const timer = setInterval(tick, opts.intervalMs ?? 5 * 60_000)
+  first.unref()
+  timer.unref()
+  return {
+    retention,
+    async stop() {
+      stopped = true
+      retention.abort()
+      clearTimeout(first)
+      clearInterval(timer)
+      await current
+    },
+  }
+}

@@ -1,0 +1,448 @@
+import fs from 'node:fs'
+import type { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { SourceSpec } from '../config.ts'
+import type { Feed } from '../feeds.ts'
+import { QUEUE, type QueueName } from '../queue.ts'
+import type { AgentHost } from '../score/host.ts'
+import type { Sqlite } from '../store/db.ts'
+import { withTimeout } from '../util/timeout.ts'
+import { readProcessReports, type ProcessReport } from './report.ts'
+import { RETENTION_COUNTERS } from './retention.ts'
+import { ratesOver, readSamples, type Rates, type Sample } from './sampler.ts'
+import { quantile } from './serve-stats.ts'
+
+/** Counters the store keeps per event kind: `events:<kind>` in the `counters` table. */
+export const KIND_COUNTER_PREFIX = 'events:'
+export const EVENT_KINDS = ['post', 'like', 'repost', 'follow', 'delete', 'account', 'mix'] as const
+
+export const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const
+export type JobState = (typeof JOB_STATES)[number]
+
+export interface CursorStatus {
+  source: string
+  cursor: string
+  /** event time (ms) of the newest event the saved cursor covers */
+  eventTime: number | null
+  updatedAt: number
+  lagS: number | null
+  savedAgoS: number
+}
+
+export interface FeedStatus {
+  rkey: string
+  uri: string
+  windowHours: number
+  /** the list anonymous and new readers get */
+  defaultList: { builtAt: number; ageS: number; buildMs: number; size: number } | null
+  /** distinct ranked lists (mixes, readers' overlays) */
+  lists: number
+  snapshots: number
+  newestBuiltAt: number | null
+}
+
+export interface DbStatus {
+  counters: Record<string, number>
+  stored: number
+  kinds: Record<string, number>
+  cursors: CursorStatus[]
+  store: { lastEventTime: number | null; lagS: number | null }
+  posts: { count: number; oldest: number | null }
+  feeds: FeedStatus[]
+  mixes: { private: number; record: number; subscribers: number; lists: number }
+  sqlite: { file: string; bytes: number; walBytes: number }
+  retention: { lastRunAt: number | null; runs: number; deleted: Record<string, number> }
+}
+
+export interface QueueStatus {
+  ok: boolean
+  error?: string
+  counts: Partial<Record<QueueName, Record<JobState, number>>>
+  workers: Partial<Record<QueueName, number>>
+}
+
+export interface AgentView {
+  id: string
+  kind: string
+  title: string
+  status: 'active' | 'disabled'
+  reason: string | null
+  calls: number
+  posts: number
+  strikes: number
+  p50Ms: number | null
+  p99Ms: number | null
+  lastError: string | null
+  /** processes that called it */
+  processes: number
+}
+
+export interface OpsStatus {
+  at: number
+  version: string
+  source: string
+  ingest: {
+    cursors: CursorStatus[]
+    /** lag of the most recently saved cursor */
+    lagS: number | null
+    rates: { minute: Rates | null; hour: Rates | null }
+    totals: { stored: number; kinds: Record<string, number> }
+    /** the ingest process's own counters, when one reports */
+    process: (ProcessReport['ingest'] & { id: string }) | null
+  }
+  store: DbStatus['store']
+  queues: QueueStatus
+  agents: AgentView[]
+  cache: {
+    fresh: number
+    stale: number
+    misses: number
+    /** (fresh + stale) / all lookups, null before the first */
+    hitRate: number | null
+    feeds: FeedStatus[]
+  }
+  skeleton: { count: number; p50Ms: number | null; p99Ms: number | null }
+  subscribers: number
+  mixes: DbStatus['mixes']
+  posts: DbStatus['posts']
+  sqlite: DbStatus['sqlite']
+  retention: DbStatus['retention']
+  processes: { id: string; roles: string[]; version: string; ageS: number; uptimeS: number; rssMb: number }[]
+  redis: { ok: boolean; error?: string }
+  samples: Sample[]
+}
+
+/** Reads what the SQLite file knows. Cheap enough to run every few seconds. */
+export class DbStatusReader {
+  private readonly db: Sqlite
+  private readonly feeds: Feed[]
+  private readonly st
+
+  constructor(db: Sqlite, feeds: Feed[]) {
+    this.db = db
+    this.feeds = feeds
+    const p = (sql: string) => db.prepare(sql)
+    this.st = {
+      counters: p('SELECT name, value FROM counters'),
+      cursors: p('SELECT source, cursor, event_time AS eventTime, updated_at AS updatedAt FROM cursors ORDER BY updated_at DESC'),
+      posts: p('SELECT count(*) AS count, min(created_at) AS oldest FROM posts'),
+      defaultList: p('SELECT built_at AS builtAt, build_ms AS buildMs, size FROM feed_snapshots WHERE feed = ? AND fingerprint = ? ORDER BY id DESC LIMIT 1'),
+      lists: p('SELECT feed, count(*) AS snapshots, count(DISTINCT fingerprint) AS lists, max(built_at) AS newest FROM feed_snapshots GROUP BY feed'),
+      mixes: p('SELECT source, count(*) AS n FROM mixes GROUP BY source'),
+      subscribers: p('SELECT count(DISTINCT subscriber) FROM mixes').pluck(),
+      mixLists: p('SELECT count(*) FROM (SELECT DISTINCT feed, fingerprint FROM mixes)').pluck(),
+    }
+  }
+
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const r of this.st.counters.all() as { name: string; value: number }[]) out[r.name] = r.value
+    return out
+  }
+
+  /** A sample of the cumulative counters and the lag, for rates. */
+  sample(now = Date.now()): Sample {
+    const c = this.counters()
+    const cursors = this.cursors(now)
+    return { t: now, stored: c.events_stored ?? 0, kinds: kindsOf(c), lagS: cursors[0]?.lagS ?? null }
+  }
+
+  cursors(now = Date.now()): CursorStatus[] {
+    return (this.st.cursors.all() as { source: string; cursor: string; eventTime: number | null; updatedAt: number }[]).map((r) => ({
+      ...r,
+      lagS: r.eventTime ? round((now - r.eventTime) / 1000, 1) : null,
+      savedAgoS: round((now - r.updatedAt) / 1000, 1),
+    }))
+  }
+
+  read(now = Date.now()): DbStatus {
+    const counters = this.counters()
+    const posts = this.st.posts.get() as { count: number; oldest: number | null }
+    const lists = new Map((this.st.lists.all() as { feed: string; snapshots: number; lists: number; newest: number }[]).map((r) => [r.feed, r]))
+    const feeds: FeedStatus[] = this.feeds.map((f) => {
+      const d = this.st.defaultList.get(f.uri, f.defaults.fingerprint) as { builtAt: number; buildMs: number; size: number } | undefined
+      const l = lists.get(f.uri)
+      return {
+        rkey: f.rkey,
+        uri: f.uri,
+        windowHours: f.windowHours,
+        defaultList: d ? { ...d, ageS: round((now - d.builtAt) / 1000, 1), buildMs: round(d.buildMs, 1) } : null,
+        lists: l?.lists ?? 0,
+        snapshots: l?.snapshots ?? 0,
+        newestBuiltAt: l?.newest ?? null,
+      }
+    })
+    const bySource = new Map((this.st.mixes.all() as { source: string; n: number }[]).map((r) => [r.source, r.n]))
+    const file = this.db.name
+    const lastEventTime = counters.last_event_time ?? null
+    const deleted: Record<string, number> = {}
+    for (const k of RETENTION_COUNTERS) deleted[k] = counters[`retention_${k}`] ?? 0
+    return {
+      counters,
+      stored: counters.events_stored ?? 0,
+      kinds: kindsOf(counters),
+      cursors: this.cursors(now),
+      store: { lastEventTime, lagS: lastEventTime ? round((now - lastEventTime) / 1000, 1) : null },
+      posts,
+      feeds,
+      mixes: {
+        private: bySource.get('private') ?? 0,
+        record: bySource.get('record') ?? 0,
+        subscribers: this.st.subscribers.get() as number,
+        lists: this.st.mixLists.get() as number,
+      },
+      sqlite: { file, bytes: this.db.memory ? 0 : fileSize(file), walBytes: this.db.memory ? 0 : fileSize(`${file}-wal`) },
+      retention: { lastRunAt: counters.retention_last_run ?? null, runs: counters.retention_runs ?? 0, deleted },
+    }
+  }
+}
+
+/** Stored events by kind, from the `events:<kind>` counters. */
+export function kindsOf(counters: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [k, v] of Object.entries(counters)) if (k.startsWith(KIND_COUNTER_PREFIX)) out[k.slice(KIND_COUNTER_PREFIX.length)] = v
+  return out
+}
+
+/** Job counts of every queue; never waits more than `timeoutMs`. */
+export async function queueStatus(queues: Partial<Record<QueueName, Queue>>, timeoutMs = 1000): Promise<QueueStatus> {
+  const out: QueueStatus = { ok: true, counts: {}, workers: {} }
+  try {
+    await withTimeout(
+      Promise.all(
+        Object.entries(queues).map(async ([name, q]) => {
+          const c = await q!.getJobCounts(...JOB_STATES)
+          out.counts[name as QueueName] = Object.fromEntries(JOB_STATES.map((s) => [s, c[s] ?? 0])) as Record<JobState, number>
+          // @NOTE CLIENT LIST may be refused by managed Redis: the count is then left out
+          out.workers[name as QueueName] = await q!.getWorkersCount().catch(() => -1)
+        }),
+      ),
+      timeoutMs,
+    )
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, counts: out.counts, workers: out.workers }
+  }
+  return out
+}
+
+/** Merges the host's catalog with every process's agent figures. */
+export function mergeAgents(host: AgentHost | null, reports: ProcessReport[]): AgentView[] {
+  const views = new Map<string, AgentView & { samples: number[] }>()
+  for (const a of host?.describe() ?? []) {
+    views.set(a.id, { id: a.id, kind: a.kind, title: a.title, status: a.status, reason: a.reason, calls: 0, posts: 0, strikes: 0, p50Ms: null, p99Ms: null, lastError: null, processes: 0, samples: [] })
+  }
+  for (const r of reports) {
+    for (const a of r.agents) {
+      let v = views.get(a.id)
+      if (!v) {
+        v = { id: a.id, kind: a.kind, title: a.id, status: 'active', reason: null, calls: 0, posts: 0, strikes: 0, p50Ms: null, p99Ms: null, lastError: null, processes: 0, samples: [] }
+        views.set(a.id, v)
+      }
+      v.calls += a.calls
+      v.posts += a.posts
+      v.strikes += a.strikes
+      v.lastError = a.lastError ?? v.lastError
+      if (a.calls) v.processes++
+      v.samples.push(...a.recentMs)
+      if (a.disabled) {
+        v.status = 'disabled'
+        v.reason = `${a.disabled} (in ${r.roles.join('+')} ${r.id})`
+      }
+    }
+  }
+  return [...views.values()].map(({ samples, ...v }) => ({ ...v, p50Ms: roundOrNull(quantile(samples, 0.5), 3), p99Ms: roundOrNull(quantile(samples, 0.99), 3) }))
+}
+
+export interface StatusDeps {
+  db: Sqlite
+  feeds: Feed[]
+  host: AgentHost | null
+  version: string
+  source: SourceSpec
+  queuePrefix: string
+  redis: Redis | null
+  queues: Partial<Record<QueueName, Queue>>
+  /** this process's own report, fresher than the one it published (given that one, when found) */
+  self?: (published?: ProcessReport) => ProcessReport
+  /** samples kept in this process (else read from Redis) */
+  samples?: () => Sample[]
+  dbReader?: DbStatusReader
+  timeoutMs?: number
+}
+
+/** The whole deployment's status: SQLite, the queues, and every live process's report. */
+export async function collectStatus(d: StatusDeps, now = Date.now()): Promise<OpsStatus> {
+  const db = (d.dbReader ?? new DbStatusReader(d.db, d.feeds)).read(now)
+  const timeoutMs = d.timeoutMs ?? 1500
+  const redis: OpsStatus['redis'] = { ok: true }
+  let reports: ProcessReport[] = []
+  let samples: Sample[] = d.samples?.() ?? []
+  const queuesP = queueStatus(d.queues, timeoutMs)
+  if (d.redis) {
+    const r = d.redis
+    const [rep, smp] = await Promise.allSettled([readProcessReports(r, d.queuePrefix, timeoutMs), d.samples ? Promise.resolve(samples) : readSamples(r, d.queuePrefix, timeoutMs)])
+    if (rep.status === 'fulfilled') reports = rep.value
+    else Object.assign(redis, { ok: false, error: (rep.reason as Error).message })
+    if (smp.status === 'fulfilled') samples = smp.value
+  } else {
+    Object.assign(redis, { ok: false, error: 'no Redis connection' })
+  }
+  if (d.self) {
+    const id = d.self().id
+    const self = d.self(reports.find((r) => r.id === id))
+    reports = [...reports.filter((r) => r.id !== id), self].sort((a, b) => a.id.localeCompare(b.id))
+  }
+  const queues = await queuesP
+  if (!queues.ok && redis.ok) Object.assign(redis, { ok: false, error: queues.error })
+
+  const withNow = [...samples.filter((s) => s.t < now - 1000), { t: now, stored: db.stored, kinds: db.kinds, lagS: db.cursors[0]?.lagS ?? null }]
+  const serve = reports.filter((r) => r.serve)
+  const cache = { fresh: 0, stale: 0, misses: 0 }
+  const skeletonMs: number[] = []
+  let skeletonCount = 0
+  for (const r of serve) {
+    cache.fresh += r.serve!.cache.fresh
+    cache.stale += r.serve!.cache.stale
+    cache.misses += r.serve!.cache.misses
+    skeletonCount += r.serve!.skeleton.count
+    skeletonMs.push(...r.serve!.skeleton.recentMs)
+  }
+  const lookups = cache.fresh + cache.stale + cache.misses
+  const ingestProc = reports.find((r) => r.ingest)
+  return {
+    at: now,
+    version: d.version,
+    source: sourceLabel(d.source),
+    ingest: {
+      cursors: db.cursors,
+      lagS: db.cursors[0]?.lagS ?? null,
+      rates: { minute: ratesOver(withNow, 60_000, now), hour: ratesOver(withNow, 3_600_000, now) },
+      totals: { stored: db.stored, kinds: db.kinds },
+      process: ingestProc ? { ...ingestProc.ingest!, id: ingestProc.id } : null,
+    },
+    store: db.store,
+    queues,
+    agents: mergeAgents(d.host, reports),
+    cache: { ...cache, hitRate: lookups ? round((cache.fresh + cache.stale) / lookups, 4) : null, feeds: db.feeds },
+    skeleton: { count: skeletonCount, p50Ms: roundOrNull(quantile(skeletonMs, 0.5), 2), p99Ms: roundOrNull(quantile(skeletonMs, 0.99), 2) },
+    subscribers: db.mixes.subscribers,
+    mixes: db.mixes,
+    posts: db.posts,
+    sqlite: db.sqlite,
+    retention: db.retention,
+    processes: reports.map((r) => ({ id: r.id, roles: r.roles, version: r.version, ageS: Math.max(0, round((now - r.at) / 1000, 1)), uptimeS: Math.round((now - r.startedAt) / 1000), rssMb: round(r.rssBytes / (1 << 20), 1) })),
+    redis,
+    samples: withNow,
+  }
+}
+
+/** The configured source, as an operator would write it. */
+export function sourceLabel(s: SourceSpec): string {
+  return s.kind === 'replay' ? `replay:${s.path}${s.pace === 'recorded' ? '#recorded' : ''}` : `${s.kind}:${s.url}`
+}
+
+// ---------------------------------------------------------------------------
+// terminal output
+// ---------------------------------------------------------------------------
+
+const fmtNum = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }))
+
+/** "3 s", "4 min", "2.5 h", "3 d". */
+export function fmtDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–'
+  const s = Math.abs(seconds)
+  const sign = seconds < 0 ? '−' : ''
+  if (s < 90) return `${sign}${fmtNum(s, s < 10 ? 1 : 0)} s`
+  if (s < 90 * 60) return `${sign}${fmtNum(s / 60, 0)} min`
+  if (s < 48 * 3600) return `${sign}${fmtNum(s / 3600, 1)} h`
+  return `${sign}${fmtNum(s / 86400, 1)} d`
+}
+
+export const fmtBytes = (b: number) => (b < 1 << 20 ? `${fmtNum(b / 1024, 1)} KiB` : b < 1 << 30 ? `${fmtNum(b / (1 << 20), 1)} MiB` : `${fmtNum(b / (1 << 30), 2)} GiB`)
+
+function ratesLine(r: Rates | null): string {
+  if (!r) return 'no samples yet'
+  const kinds = Object.entries(r.kinds)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${fmtNum(v, v < 10 ? 1 : 0)}`)
+  return `${fmtNum(r.total, r.total < 10 ? 1 : 0)}/s${kinds.length ? ` (${kinds.join(', ')})` : ''} over ${fmtDuration(r.seconds)}`
+}
+
+function table(rows: string[][], indent = '  '): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n')
+}
+
+/** The status as a terminal summary (what `skysift status` prints). */
+export function formatStatus(s: OpsStatus): string {
+  const out: string[] = []
+  const line = (t = '') => out.push(t)
+  line(`Skysift ${s.version} — status at ${new Date(s.at).toISOString()}`)
+  line(`Redis: ${s.redis.ok ? 'ok' : `DOWN (${s.redis.error})`}    SQLite: ${s.sqlite.file} ${fmtBytes(s.sqlite.bytes)} + WAL ${fmtBytes(s.sqlite.walBytes)}`)
+  line()
+  line(`Ingest  source ${s.source}`)
+  if (!s.ingest.cursors.length) line('  no cursor saved yet')
+  for (const c of s.ingest.cursors) line(`  ${c.source}: cursor ${c.cursor}, lag ${fmtDuration(c.lagS)}, saved ${fmtDuration(c.savedAgoS)} ago`)
+  line(`  last minute: ${ratesLine(s.ingest.rates.minute)}`)
+  line(`  last hour:   ${ratesLine(s.ingest.rates.hour)}`)
+  const kinds = Object.entries(s.ingest.totals.kinds)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${fmtNum(v)}`)
+  line(`  stored: ${fmtNum(s.ingest.totals.stored)} events${kinds.length ? ` (${kinds.join(', ')})` : ''}; store lag ${fmtDuration(s.store.lagS)}`)
+  if (s.ingest.process) {
+    const p = s.ingest.process
+    line(`  ingest process ${p.id}: read ${fmtNum(p.received)}, queued ${fmtNum(p.queued)}, rejected ${fmtNum(p.rejected)}, backpressure ${fmtDuration(p.pausedForBackpressureMs / 1000)}, Redis errors ${fmtNum(p.redisErrors)}`)
+  }
+  line()
+  line('Queues')
+  const qrows = [['queue', 'waiting', 'active', 'delayed', 'failed', 'completed', 'workers']]
+  for (const q of Object.values(QUEUE)) {
+    const c = s.queues.counts[q]
+    const w = s.queues.workers[q]
+    qrows.push([q, ...(c ? [fmtNum(c.waiting + c.prioritized), fmtNum(c.active), fmtNum(c.delayed), fmtNum(c.failed), fmtNum(c.completed)] : ['–', '–', '–', '–', '–']), w === undefined || w < 0 ? '–' : String(w)])
+  }
+  line(table(qrows))
+  if (!s.queues.ok) line(`  (queues unreadable: ${s.queues.error})`)
+  line()
+  line('Agents')
+  const arows = [['agent', 'kind', 'calls', 'posts', 'p50', 'p99', 'strikes', 'status']]
+  for (const a of s.agents) {
+    if (!a.calls && a.status === 'active' && !a.strikes) continue
+    arows.push([a.id, a.kind, fmtNum(a.calls), fmtNum(a.posts), a.p50Ms === null ? '–' : `${fmtNum(a.p50Ms, 2)} ms`, a.p99Ms === null ? '–' : `${fmtNum(a.p99Ms, 2)} ms`, fmtNum(a.strikes), a.status === 'disabled' ? `DISABLED: ${a.reason}` : 'active'])
+  }
+  if (arows.length === 1) line('  no agent has been called yet')
+  else line(table(arows))
+  line()
+  const lookups = s.cache.fresh + s.cache.stale + s.cache.misses
+  line(`Cache  hit rate ${s.cache.hitRate === null ? '–' : `${fmtNum(s.cache.hitRate * 100, 1)}%`} of ${fmtNum(lookups)} lookups (fresh ${fmtNum(s.cache.fresh)}, stale ${fmtNum(s.cache.stale)}, built on request ${fmtNum(s.cache.misses)})`)
+  for (const f of s.cache.feeds) {
+    line(`  ${f.rkey}: default list ${f.defaultList ? `${fmtDuration(f.defaultList.ageS)} old, ${f.defaultList.size} items, built in ${fmtNum(f.defaultList.buildMs, 1)} ms` : 'not built yet'}; ${f.lists} lists, ${f.snapshots} snapshots`)
+  }
+  line(`getFeedSkeleton  ${fmtNum(s.skeleton.count)} requests; p50 ${s.skeleton.p50Ms === null ? '–' : `${fmtNum(s.skeleton.p50Ms, 2)} ms`}, p99 ${s.skeleton.p99Ms === null ? '–' : `${fmtNum(s.skeleton.p99Ms, 2)} ms`}`)
+  line(`Subscribers  ${fmtNum(s.subscribers)}; mixes ${fmtNum(s.mixes.private)} private + ${fmtNum(s.mixes.record)} from records, ${fmtNum(s.mixes.lists)} distinct`)
+  line(`Posts  ${fmtNum(s.posts.count)} stored, oldest ${s.posts.oldest ? fmtDuration((s.at - s.posts.oldest) / 1000) : '–'} old`)
+  const del = Object.entries(s.retention.deleted)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${k} ${fmtNum(v)}`)
+  line(`Retention  ${s.retention.lastRunAt ? `last pass ${fmtDuration((s.at - s.retention.lastRunAt) / 1000)} ago, ${fmtNum(s.retention.runs)} passes` : 'no pass yet'}${del.length ? `; removed ${del.join(', ')}` : ''}`)
+  line()
+  line(`Processes (${s.processes.length} reporting)`)
+  for (const p of s.processes) line(`  ${p.id}  ${p.roles.join('+')}  up ${fmtDuration(p.uptimeS)}, ${p.rssMb} MB, report ${fmtDuration(p.ageS)} old`)
+  return out.join('\n')
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size
+  } catch {
+    return 0
+  }
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(n * f) / f
+}
+
+const roundOrNull = (n: number | null, digits: number) => (n === null ? null : round(n, digits))
