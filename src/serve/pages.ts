@@ -23,6 +23,7 @@ export function landingPage(p: { feeds: Feed[]; serviceDid: string; version: str
       <h1>Skysift</h1>
       <p class="sub">Feeds where you choose the algorithm. Service <code>${p.serviceDid}</code> · v${p.version}</p>
       <p>Each feed below is ranked by agents: small filters and rankers you pick and weigh yourself. Subscribe in any Bluesky client; your mix follows you.</p>
+      <nav aria-label="Pages"><a href="/feeds">Choose your mix</a> · <a href="/agents">Agent catalog</a> · <a href="/signin">Sign in</a></nav>
       ${p.feeds.map(
         (f) => html`<section aria-labelledby="feed-${f.rkey}">
           <h2 id="feed-${f.rkey}">${f.displayName}</h2>
@@ -70,7 +71,7 @@ export function whyPage(p: { explanation: Explanation | null; post: string | nul
                   )}
                 </table>`
               : ''}
-            <p>Change how your feed is ranked on the <a href="/">settings page</a>, or with "show more" / "show less" in your app.</p>`
+            <p>Change how your feed is ranked on its <a href="/feeds">settings page</a>, or with "show more" / "show less" in your app.</p>`
         : html`<p>This link does not carry an explanation this server made.</p>`}
     </main>
   </body>
