@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
-# Build stage: install production dependencies and build the native SQLite addon from source.
+# Build stage: install production dependencies and the native SQLite addon. better-sqlite3 ships
+# N-API builds for linux x64/arm64 (glibc and musl), so the node-gyp step below is a no-op there;
+# on any other platform it compiles SQLite with python3, make and g++ (add --force_build=1 to
+# compile from source everywhere).
 FROM node:24-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \

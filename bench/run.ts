@@ -6,20 +6,33 @@
  *                → BullMQ `store` → BatchWriter → SQLite), timed until the
  *                `events_stored` counter reaches what the ingester queued;
  *                compared with a bare JSON.parse loop over the same lines.
- *   2. refresh — one FeedCache.build for a 4–5 agent mix over the stored posts.
- *   3. serve   — getFeedSkeleton under autocannon (64 connections): anonymous
- *                readers paging both feeds, then signed-in subscribers with
- *                their own saved mixes, then a bare Hono route with a body of
- *                the same size for scale.
+ *   2. store   — a realistic store added to the same file: --store-posts posts
+ *                over the last 48 hours, written straight through BatchWriter
+ *                by a child process (bench/store-gen.ts: not through the
+ *                ingest chain, whose rate step 1 measures), scored by the same
+ *                static agents, with likes; then --subscribers subscribers'
+ *                saved mixes (--mixes distinct ones).
+ *   3. refresh — FeedCache.build of a 5-agent mix (4 of the reader's + the
+ *                science feed's topic filter) over --refresh-candidates
+ *                candidates (refresh_ms), and of each example feed as
+ *                configured (refresh_by_feed).
+ *   4. serve   — getFeedSkeleton under autocannon (64 connections): anonymous
+ *                readers paging both feeds, then --auth-readers signed-in
+ *                subscribers with their own saved mixes, then a bare Hono
+ *                route with a body of the same size for scale.
+ *   5. sandbox — sandboxed agent throughput (bench/sandbox.ts), in a child.
  *
  * Everything runs against a fresh temp SQLite file and a unique Redis queue
- * prefix, both removed at the end. Progress goes to stderr; the last line on
- * stdout is one JSON object with the figures.
+ * prefix, both removed at the end. Progress goes to stderr, then a short
+ * table; the last line on stdout is one JSON object with the figures.
  *
  * Flags: --events N (200000)  --score-workers N (SKYSIFT_SCORE_WORKERS or 1; 0 = in-process)
+ *        --store-posts N (1000000; 0 = only what ingest stored)  --refresh-candidates C (50000)
  *        --duration S (10, per serve phase)  --connections C (64)
- *        --subscribers N (1000; 0 skips the signed-in phase)  --mixes M (50)
- *        --seed S (1)  --timeout S (600)  --cpu-prof DIR (profile the score worker children)
+ *        --subscribers N (100000; 0 skips the signed-in phase)  --mixes M (1000)
+ *        --auth-readers R (2000: signed-in readers in the load, each with its own token and DID document)
+ *        --no-sandbox  --seed S (1)  --timeout S (1800)
+ *        --cpu-prof DIR (profile the score worker children; `node --cpu-prof bench/run.ts` profiles this process)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -30,8 +43,6 @@ import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Secp256k1Keypair } from '@atproto/crypto'
-import { createServiceJwt } from '@atproto/xrpc-server'
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
 import { Redis } from 'ioredis'
@@ -47,10 +58,13 @@ import { startIngest, startRefresh, startScore, startServe, startStore, stopAll,
 import type { AgentInstance } from '../src/score/host.ts'
 import { InstanceRegistry } from '../src/score/instance-registry.ts'
 import { MixStore } from '../src/store/mixes.ts'
+import { benchKey, serviceJwt, type BenchKey } from './jwt.ts'
 import type { LoadInput, LoadResult } from './load.ts'
 import type { PlcInput } from './plc.ts'
 import type { PrepareInput, PrepareResult } from './prepare.ts'
-import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import type { SandboxBenchResult } from './sandbox.ts'
+import type { StoreGenInput } from './store-gen-child.ts'
+import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
@@ -73,6 +87,10 @@ const { values: flags } = parseArgs({
     mixes: { type: 'string' },
     seed: { type: 'string' },
     timeout: { type: 'string' },
+    'store-posts': { type: 'string' },
+    'refresh-candidates': { type: 'string' },
+    'auth-readers': { type: 'string' },
+    'no-sandbox': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -96,10 +114,13 @@ function intFlag(name: string, v: string | undefined, dflt: number, min: number,
 const EVENTS = intFlag('events', flags.events, 200_000, 1000, 20_000_000)
 const DURATION_S = intFlag('duration', flags.duration, 10, 1, 600)
 const CONNECTIONS = intFlag('connections', flags.connections, 64, 1, 10_000)
-const SUBSCRIBERS = intFlag('subscribers', flags.subscribers, 1000, 0, 100_000)
-const MIXES = intFlag('mixes', flags.mixes, 50, 1, 1000)
+const SUBSCRIBERS = intFlag('subscribers', flags.subscribers, 100_000, 0, 1_000_000)
+const MIXES = intFlag('mixes', flags.mixes, 1000, 1, 10_000)
+const AUTH_READERS = Math.min(SUBSCRIBERS, intFlag('auth-readers', flags['auth-readers'], 2000, 1, 100_000))
+const STORE_POSTS = intFlag('store-posts', flags['store-posts'], 1_000_000, 0, 20_000_000)
+const REFRESH_CANDIDATES = intFlag('refresh-candidates', flags['refresh-candidates'], 50_000, 10, 200_000)
 const SEED = intFlag('seed', flags.seed, 1, 0, 2 ** 31)
-const TIMEOUT_S = intFlag('timeout', flags.timeout, 600, 10, 86_400)
+const TIMEOUT_S = intFlag('timeout', flags.timeout, 1800, 10, 86_400)
 
 // ---------------------------------------------------------------------------
 // state shared with cleanup
@@ -207,20 +228,20 @@ async function main(): Promise<Output> {
   )
 
   // -- 2. subscribers' keys and a stand-in PLC directory ---------------------
-  const keys = SUBSCRIBERS > 0 ? await Promise.all(Array.from({ length: 8 }, () => Secp256k1Keypair.create())) : []
-  const subscribers: { did: string; key: Secp256k1Keypair }[] = []
+  const keys = SUBSCRIBERS > 0 ? Array.from({ length: 8 }, () => benchKey()) : []
+  const subscribers: { did: string; key: BenchKey }[] = []
+  for (let i = 0; i < SUBSCRIBERS; i++) subscribers.push({ did: randomPlcDid(), key: keys[i % keys.length] })
   let plcUrl = 'http://127.0.0.1:9' // never asked when there are no signed-in readers
   if (SUBSCRIBERS > 0) {
+    // only the readers in the load present tokens, so only they need DID documents
     const docs: Record<string, unknown> = {}
-    for (let i = 0; i < SUBSCRIBERS; i++) {
-      const did = randomPlcDid()
-      const key = keys[i % keys.length]
-      subscribers.push({ did, key })
+    for (let i = 0; i < AUTH_READERS; i++) {
+      const { did, key } = subscribers[i]
       docs[did] = {
         '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
         id: did,
         alsoKnownAs: [`at://reader${i}.bench.invalid`],
-        verificationMethod: [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: key.did().slice('did:key:'.length) }],
+        verificationMethod: [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: key.did.slice('did:key:'.length) }],
         service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: 'https://pds.bench.invalid' }],
       }
     }
@@ -275,16 +296,17 @@ async function main(): Promise<Output> {
   const storeRun = startStore(ctx)
   parts.push(storeRun)
   parts.push(startRefresh(ctx))
-  // time the one SQLite writer: how busy it keeps the main thread
-  const writes = { n: 0, ms: 0, maxMs: 0 }
-  const write = storeRun.writer.write.bind(storeRun.writer)
-  storeRun.writer.write = (batch) => {
+  // time the one SQLite writer: how busy it keeps the main thread (a transaction of one or more store jobs, commit included)
+  const writes = { n: 0, jobs: 0, ms: 0, maxMs: 0 }
+  const writeGroup = storeRun.writer.writeGroup.bind(storeRun.writer)
+  storeRun.writer.writeGroup = (batches) => {
     const t = performance.now()
     try {
-      return write(batch)
+      return writeGroup(batches)
     } finally {
       const d = performance.now() - t
       writes.n++
+      writes.jobs += batches.length
       writes.ms += d
       writes.maxMs = Math.max(writes.maxMs, d)
     }
@@ -303,6 +325,7 @@ async function main(): Promise<Output> {
   }
   const eventsQueue = producerQueue(QUEUE.events, redisUrl, prefix)
   const storeQueue = producerQueue(QUEUE.store, redisUrl, prefix)
+  let idleWorkerRss: (number | null)[] = []
   eventsQueue.on('error', () => {})
   storeQueue.on('error', () => {})
   try {
@@ -318,6 +341,8 @@ async function main(): Promise<Output> {
       )
     }
     log(`stages up: serve ${serveRun.url}, store, refresh, score (${workers > 0 ? `${workers} child process(es)` : 'in-process'})`)
+    await sleep(2000)
+    idleWorkerRss = scoreChildren.map((c) => procRssMb(c.pid!))
 
     // -- 6. ingest -----------------------------------------------------------
     const sqlite = ctx.db.sqlite
@@ -374,7 +399,21 @@ async function main(): Promise<Output> {
     const rssAfterIngest = process.memoryUsage.rss()
     const workerRss = scoreChildren.map((c) => procPeakRssMb(c.pid!))
 
-    // -- 7. refresh: one snapshot build per mix ------------------------------
+    // -- 7. a realistic store, written straight through the writer (child process)
+    let storeGen: { posts: number; likes: number; ms: number } | null = null
+    if (STORE_POSTS > 0) {
+      log(`writing a store of ${STORE_POSTS} posts over 48 h through BatchWriter (child process)…`)
+      storeGen = await runHelper<{ posts: number; likes: number; ms: number }>(
+        here('./store-gen-child.ts'),
+        { posts: STORE_POSTS, hours: 48, seed: SEED, instances: staticInstances.map((i) => ({ agent: i.def.id, options: i.rawOptions })) } satisfies StoreGenInput,
+        TIMEOUT_S * 1000,
+        { env },
+      )
+      log(`  ${storeGen.posts} posts and ${storeGen.likes} likes in ${round(storeGen.ms / 1000, 1)} s (${Math.round(storeGen.posts / (storeGen.ms / 1000))} posts/s, ${Math.round((storeGen.posts + storeGen.likes) / (storeGen.ms / 1000))} events/s)`)
+    }
+    const storePosts = dbCount('SELECT count(*) FROM posts')
+
+    // -- 8. refresh: snapshot builds -------------------------------------------
     const cache = new FeedCache(sqlite, ctx.host, logger, config)
     const candidates = (feed: Feed) =>
       Math.min(feed.maxCandidates, dbCount(`SELECT count(*) FROM posts WHERE created_at >= ${Date.now() - feed.windowHours * 3_600_000}`))
@@ -383,13 +422,18 @@ async function main(): Promise<Output> {
       cache.build(feed, mix)
       return performance.now() - t
     }
-    const refresh = refreshMixes.map(({ feed, mix }) => {
-      const runs = [timeBuild(feed, mix), timeBuild(feed, mix), timeBuild(feed, mix)]
-      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: round(runs[0], 1), median_ms: round(median(runs), 1) }
-    })
-    for (const r of refresh) log(`refresh ${r.feed}: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
+    const timeRefresh = (feed: Feed, mix: ResolvedMix, runs = 5) => {
+      const ms = Array.from({ length: runs }, () => timeBuild(feed, mix))
+      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: round(ms[0], 1), median_ms: round(median(ms.slice(1)), 1) }
+    }
+    // the issue's scenario: 5 agents over REFRESH_CANDIDATES candidates (the science feed's window, more candidates)
+    const bigFeed: Feed = { ...science, maxCandidates: REFRESH_CANDIDATES }
+    const big = timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 7)
+    log(`refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms)`)
+    const refresh = refreshMixes.map(({ feed, mix }) => timeRefresh(feed, mix))
+    for (const r of refresh) log(`refresh ${r.feed} as configured: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
 
-    // -- 8. serve ------------------------------------------------------------
+    // -- 9. serve ------------------------------------------------------------
     const base = serveRun.url
     const skeletonPath = (feed: Feed, cursor?: string) => `/xrpc/${SKELETON}?feed=${encodeURIComponent(feed.uri)}&limit=${PAGE_LIMIT}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
     const get = async (p: string, headers: Record<string, string> = {}) => {
@@ -436,27 +480,29 @@ async function main(): Promise<Output> {
     if (SUBSCRIBERS > 0) {
       const store = new MixStore(sqlite)
       const of = (i: number): BenchMix => mixes[i % mixes.length]
-      subscribers.forEach((s, i) => {
-        const { feed, mix } = of(i)
-        store.put({ subscriber: s.did, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
-      })
+      const t = performance.now()
+      sqlite.transaction(() => {
+        subscribers.forEach((s, i) => {
+          const { feed, mix } = of(i)
+          store.put({ subscriber: s.did, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
+        })
+      })()
+      log(`saved ${subscribers.length} subscribers' mixes (${mixes.length} distinct) in ${round((performance.now() - t) / 1000, 1)} s`)
       // each list is built once before the load, as the first reader of a mix would trigger
       mixBuilds = mixes.map(({ feed, mix }) => timeBuild(feed, mix))
-      log(`${subscribers.length} subscribers over ${mixes.length} mixes; built their lists: median ${round(median(mixBuilds), 1)} ms, p90 ${round(percentile(mixBuilds, 90), 1)} ms each`)
+      log(`built the ${mixes.length} mixes' lists: median ${round(median(mixBuilds), 1)} ms, p90 ${round(percentile(mixBuilds, 90), 1)} ms each`)
       const exp = Math.floor(Date.now() / 1000) + 3600
-      const authRequests: LoadInput['requests'] = await Promise.all(
-        subscribers.map(async (s, i) => {
-          const jwt = await createServiceJwt({ iss: s.did, aud: config.serviceDid, lxm: SKELETON, exp, keypair: s.key })
-          return { path: skeletonPath(of(i).feed), headers: { authorization: `Bearer ${jwt}` } }
-        }),
-      )
+      const authRequests: LoadInput['requests'] = subscribers.slice(0, AUTH_READERS).map((s, i) => ({
+        path: skeletonPath(of(i).feed),
+        headers: { authorization: `Bearer ${serviceJwt(s.key, { iss: s.did, aud: config.serviceDid, lxm: SKELETON, exp })}` },
+      }))
       // the token must really select the subscriber's mix: its fingerprint is in every feedContext
-      for (const i of [0, 1, subscribers.length - 1]) {
+      for (const i of [0, 1, authRequests.length - 1]) {
         const { body } = await get(authRequests[i].path, authRequests[i].headers)
         const fp = body.feed[0]?.feedContext.split('|')[1]
         if (fp !== of(i).mix.fingerprint) throw new Error(`signed-in request ${i} was not served the subscriber's mix (got ${fp}, want ${of(i).mix.fingerprint}); is the token rejected?`)
       }
-      auth = await load(`${subscribers.length} signed-in subscribers, ${mixes.length} mixes`, base, authRequests)
+      auth = await load(`${AUTH_READERS} signed-in readers of ${subscribers.length} subscribers, ${mixes.length} mixes`, base, authRequests)
     }
 
     // a bare Hono route on the same server library, answering the same JSON
@@ -469,11 +515,18 @@ async function main(): Promise<Output> {
     const bareUrl = `http://127.0.0.1:${(bareServer.address() as AddressInfo).port}`
     const bareRes = await load('bare Hono, same body', bareUrl, [{ path: anonRequests[0].path }])
 
-    // -- 9. figures ----------------------------------------------------------
+    // -- 10. sandboxed agents (child process) ---------------------------------
     const sqliteEnd = fileSize(dbPath) + fileSize(`${dbPath}-wal`)
     const maxRss = Math.max(maxSampledRss, process.resourceUsage().maxRSS * 1024)
     const kidsRss = scoreChildren.map((c) => procPeakRssMb(c.pid!))
-    const primary = refresh[0]
+    let sandbox: SandboxBenchResult | null = null
+    if (!flags['no-sandbox']) {
+      log('sandboxed agent throughput (bench/sandbox.ts)…')
+      sandbox = await runHelper<SandboxBenchResult>(here('./sandbox-child.ts'), {}, 120_000)
+      log(`  ${sandbox.sandbox_posts_per_s} posts/s through the sandbox (QuickJS alone ${sandbox.quickjs_raw_posts_per_s}/s)`)
+    }
+
+    // -- 11. figures ---------------------------------------------------------
     const out: Output = {
       events: prep.lines,
       events_queued: st.queued,
@@ -493,16 +546,19 @@ async function main(): Promise<Output> {
       },
       ingest_backpressure_ms: st.pausedForBackpressureMs,
       ingest_store_busy_pct: round((100 * writes.ms) / (ingestS * 1000)),
-      ingest_store_write_ms: { batches: writes.n, mean: round(writes.ms / Math.max(1, writes.n), 1), max: round(writes.maxMs, 1) },
+      ingest_store_write_ms: { transactions: writes.n, jobs: writes.jobs, mean: round(writes.ms / Math.max(1, writes.n), 1), per_job: round(writes.ms / Math.max(1, writes.jobs), 1), max: round(writes.maxMs, 1) },
       ingest_event_loop_delay_ms: { p50: round(loopDelay.percentile(50) / 1e6, 1), p99: round(loopDelay.percentile(99) / 1e6, 1), max: round(loopDelay.max / 1e6, 1) },
       posts_stored: posts,
       agent_scores_stored: scores,
       scored_instances: scoredInstances,
-      refresh_ms: primary.median_ms,
-      refresh_first_ms: primary.first_ms,
-      refresh_candidates: primary.candidates,
-      refresh_agents: primary.agents,
-      refresh_feed: primary.feed,
+      store_posts: storePosts,
+      store_gen_posts_per_s: storeGen ? Math.round(storeGen.posts / (storeGen.ms / 1000)) : null,
+      store_gen_events_per_s: storeGen ? Math.round((storeGen.posts + storeGen.likes) / (storeGen.ms / 1000)) : null,
+      refresh_ms: big.median_ms,
+      refresh_first_ms: big.first_ms,
+      refresh_candidates: big.candidates,
+      refresh_agents: big.agents,
+      refresh_feed: big.feed,
       refresh_by_feed: refresh,
       serve_rps: Math.round(anon.rps),
       serve_p50_ms: anon.p50Ms,
@@ -514,6 +570,7 @@ async function main(): Promise<Output> {
       serve_auth_p99_ms: auth?.p99Ms ?? null,
       serve_auth_non2xx: auth ? auth.non2xx + auth.errors : null,
       serve_auth_subscribers: SUBSCRIBERS,
+      serve_auth_readers: SUBSCRIBERS ? AUTH_READERS : 0,
       serve_auth_mixes: SUBSCRIBERS ? mixes.length : 0,
       mix_build_median_ms: mixBuilds.length ? round(median(mixBuilds), 1) : null,
       mix_build_p90_ms: mixBuilds.length ? round(percentile(mixBuilds, 90), 1) : null,
@@ -527,8 +584,11 @@ async function main(): Promise<Output> {
       rss_mb: mb(maxRss),
       rss_after_ingest_mb: mb(rssAfterIngest),
       score_worker_rss_mb: kidsRss.length ? kidsRss : workerRss,
+      score_worker_idle_rss_mb: idleWorkerRss,
       sqlite_mb: mb(sqliteEnd),
       sqlite_after_ingest_mb: mb(sqliteAfterIngest),
+      sandbox_posts_per_s: sandbox?.sandbox_posts_per_s ?? null,
+      sandbox_quickjs_raw_posts_per_s: sandbox?.quickjs_raw_posts_per_s ?? null,
       batch_size: config.batchSize,
       queue_high_water: config.queueHighWater,
       node: process.version,
@@ -547,17 +607,21 @@ async function main(): Promise<Output> {
 }
 
 function table(o: Output): string {
+  const pct = (x: unknown) => `${round(100 * (x as number), 1)}%`
   const rows: [string, string][] = [
     ['events', `${o.events} (${o.events_queued} queued; ${o.static_agents_per_post} static agents per post; score: ${o.score_workers})`],
     ['ingest, end to end', `${o.ingest_events_per_s} events/s (${o.ingest_s} s)`],
-    ['JSON.parse alone', `${o.json_parse_events_per_s} events/s (ingest = ${round(100 * (o.ingest_vs_json_parse as number), 1)}% of it)`],
+    ['JSON.parse alone', `${o.json_parse_events_per_s} events/s (ingest = ${pct(o.ingest_vs_json_parse)} of it)`],
     ['ingest CPU %', JSON.stringify(o.ingest_cpu_pct)],
-    ['store writer', `busy ${o.ingest_store_busy_pct}% of ingest; ${JSON.stringify(o.ingest_store_write_ms)} ms/batch; event-loop delay ${JSON.stringify(o.ingest_event_loop_delay_ms)} ms`],
-    ['refresh', `${o.refresh_ms} ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed})`],
+    ['store writer', `busy ${o.ingest_store_busy_pct}% of ingest; ${JSON.stringify(o.ingest_store_write_ms)} ms/transaction; event-loop delay ${JSON.stringify(o.ingest_event_loop_delay_ms)} ms`],
+    ['store (generated)', o.store_gen_posts_per_s === null ? `${o.store_posts} posts` : `${o.store_posts} posts; written at ${o.store_gen_posts_per_s} posts/s (${o.store_gen_events_per_s} events/s with likes)`],
+    ['refresh', `${o.refresh_ms} ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed}; first ${o.refresh_first_ms} ms)`],
+    ['refresh, as configured', (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; ')],
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
-    ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms`],
-    ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${round(100 * (o.serve_vs_bare_hono as number), 1)}%)`],
-    ['memory', `main max RSS ${o.rss_mb} MB; score workers ${JSON.stringify(o.score_worker_rss_mb)} MB; SQLite ${o.sqlite_mb} MB`],
+    ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
+    ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
+    ['memory', `main max RSS ${o.rss_mb} MB; score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
+    ['sandboxed agent', o.sandbox_posts_per_s === null ? 'skipped' : `${o.sandbox_posts_per_s} posts/s (QuickJS alone ${o.sandbox_quickjs_raw_posts_per_s}/s)`],
   ]
   const w = Math.max(...rows.map((r) => r[0].length))
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')

@@ -72,6 +72,16 @@ export function procPeakRssMb(pid: number): number | null {
   }
 }
 
+/** Current resident set of a live process in MB (VmRSS), from /proc. */
+export function procRssMb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? round(Number(m[1]) / 1024, 1) : null
+  } catch {
+    return null
+  }
+}
+
 export function fileSize(path: string): number {
   try {
     return fs.statSync(path).size

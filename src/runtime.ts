@@ -23,6 +23,7 @@ import { createWeb } from './serve/web/index.ts'
 import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
+import { startCheckpointer } from './store/checkpointer.ts'
 import { BatchWriter, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
@@ -169,18 +170,61 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
   }
 }
 
-/** The one SQLite writer: `store` → posts, engagement, scores; deletes honoured. */
+/** Store jobs applied in one SQLite transaction at most (when that many are already waiting). */
+export const STORE_GROUP = { jobs: 32, events: 20_000 }
+
+/**
+ * The one SQLite writer: `store` → posts, engagement, scores; deletes honoured.
+ * Jobs already waiting when one is taken join it, up to STORE_GROUP, and are
+ * applied in one transaction: one commit for all of them. Each job is still
+ * its own savepoint, so a job that fails is retried (or, when malformed,
+ * failed for good and kept) alone; the others are stored.
+ */
 export function startStore(ctx: AppContext): Running & { worker: Worker; writer: BatchWriter } {
   const log = ctx.log.child({ sub: 'store' })
   const writer = countEventKinds(ctx.db.sqlite, new BatchWriter(ctx.db.sqlite))
   const retention = startRetention(ctx.db.sqlite, log.child({ part: 'retention' }), retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }))
-  const worker = new Worker<StoreBatch>(
+  const checkpointer = startCheckpointer(ctx.db.sqlite, log)
+  const wellFormed = (d: StoreBatch | undefined) => !!d && Array.isArray(d.events) && Array.isArray(d.scores)
+  const worker: Worker<StoreBatch> = new Worker<StoreBatch>(
     QUEUE.store,
-    async (job: Job<StoreBatch>) => {
-      if (!job.data || !Array.isArray(job.data.events) || !Array.isArray(job.data.scores)) {
-        throw new UnrecoverableError('malformed store job')
+    async (job: Job<StoreBatch>, token?: string) => {
+      if (!wellFormed(job.data)) throw new UnrecoverableError('malformed store job')
+      const more: Job<StoreBatch>[] = []
+      let events = job.data.events.length
+      // @NOTE never waits: only jobs already in the queue join (they are locked with this job's token)
+      while (token && more.length + 1 < STORE_GROUP.jobs && events < STORE_GROUP.events) {
+        const next = await worker.getNextJob(token, { block: false })
+        if (!next) break
+        if (!wellFormed(next.data)) {
+          await next.moveToFailed(new UnrecoverableError('malformed store job'), token).catch((err) => log.warn({ job: next.id, err: err.message }, 'cannot fail job'))
+          continue
+        }
+        more.push(next)
+        events += next.data.events.length
       }
-      return writer.write(job.data)
+      let results: ReturnType<BatchWriter['writeGroup']>
+      try {
+        results = writer.writeGroup([job.data, ...more.map((j) => j.data)])
+        checkpointer?.afterCommit()
+      } catch (err) {
+        // the transaction as a whole failed: every job goes back for a retry
+        await Promise.all(more.map((j) => j.moveToFailed(err as Error, token!).catch(() => {})))
+        throw err
+      }
+      await Promise.all(
+        more.map((j, i) => {
+          const r = results[i + 1]
+          if (!r.ok) log.warn({ worker: 'store', job: j.id, attempts: j.attemptsMade, err: r.error.message }, 'job failed')
+          // @NOTE if Redis does not hear of it, the job's lock expires and it is stored again later (writes are idempotent)
+          return (r.ok ? j.moveToCompleted(r.result, token!, false) : j.moveToFailed(r.error, token!)).catch((err) =>
+            log.warn({ job: j.id, err: (err as Error).message }, 'cannot finish store job'),
+          )
+        }),
+      )
+      const first = results[0]
+      if (!first.ok) throw first.error
+      return first.result
     },
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
   )
@@ -203,6 +247,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
       clearInterval(pruner)
       await retention.stop()
       await worker.close()
+      await checkpointer?.stop()
     },
   }
 }

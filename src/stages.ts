@@ -26,7 +26,7 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
     log.info({ signal }, 'shutting down')
     for (const c of children) c.kill('SIGTERM')
     await stopAll(ctx, parts)
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)))
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null)))
     redisChild?.kill()
     log.info('stopped')
     process.exit(0)
@@ -40,7 +40,7 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   const childWorkers = opts.childScoreWorkers ?? 0
   if (roles.includes('score')) {
     if (childWorkers > 0) {
-      for (let i = 0; i < childWorkers; i++) children.push(spawnScoreWorker(log, i, () => stopping))
+      for (let i = 0; i < childWorkers; i++) children.push(spawnScoreWorker(log, i, () => stopping, children))
     } else parts.push(startScore(ctx))
   }
   if (roles.includes('ingest')) {
@@ -56,13 +56,14 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   parts.push(startProcessReport(ctx, reported, () => (ingestPart ? { stats: ingestPart.ingester.stats, source: ingestPart.ingester.source.name } : undefined)))
 }
 
-function spawnScoreWorker(log: Logger, i: number, stopping: () => boolean): ChildProcess {
+function spawnScoreWorker(log: Logger, i: number, stopping: () => boolean, children: ChildProcess[]): ChildProcess {
   const child = fork(WORKER_ENTRY, [], { env: process.env, stdio: 'inherit' })
   child.on('exit', (code, signal) => {
     if (stopping()) return
     log.error({ worker: i, code, signal }, 'score worker exited; restarting in 1 s')
     setTimeout(() => {
-      if (!stopping()) spawnScoreWorker(log, i, stopping)
+      // a restarted worker is stopped (and waited for) at shutdown like the first one
+      if (!stopping()) children.push(spawnScoreWorker(log, i, stopping, children))
     }, 1000).unref()
   })
   return child

@@ -104,6 +104,27 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(count('SELECT count(*) FROM follows')).toBe(1)
   })
 
+  it('stores an edit under a new id, with its counts', () => {
+    writer.write(batch([post('1', { text: 'cats' }), like('l1', postUri('1'))]))
+    const before = count('SELECT id FROM posts WHERE uri = ?', postUri('1'))
+    writer.write(batch([post('1', { text: 'cats' })])) // a replay changes nothing
+    expect(count('SELECT id FROM posts WHERE uri = ?', postUri('1'))).toBe(before)
+    writer.write(batch([post('1', { text: 'dogs', cid: 'bafyreibbbbbbbbbbbbbbbbbbb' })]))
+    expect(count('SELECT id FROM posts WHERE uri = ?', postUri('1'))).toBeGreaterThan(before)
+    expect(likes(postUri('1'))).toBe(1)
+  })
+
+  it('applies a group of batches in one transaction, leaving out only the one that fails', () => {
+    const broken = batch([post('3'), { ...post('4'), text: null as unknown as string }])
+    const results = writer.writeGroup([batch([post('1')], [[postUri('1'), 'k:1', 1]]), broken, batch([post('2'), like('l1', postUri('1'))])])
+    expect(results.map((r) => r.ok)).toEqual([true, false, true])
+    expect(db.sqlite.prepare('SELECT uri FROM posts ORDER BY uri').pluck().all()).toEqual([postUri('1'), postUri('2')])
+    expect(likes(postUri('1'))).toBe(1)
+    expect(count('SELECT count(*) FROM agent_scores')).toBe(1)
+    // the group's savepoints leave nothing open
+    expect(db.sqlite.inTransaction).toBe(false)
+  })
+
   it('rolls back the whole batch when a statement fails', () => {
     const broken = batch([post('1'), { ...post('2'), text: null as unknown as string }])
     expect(() => writer.write(broken)).toThrow()

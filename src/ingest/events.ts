@@ -315,7 +315,7 @@ export function normalizeCommit(op: {
   const { did, collection, rkey, operation } = op
   if (!isDid(did)) return { reason: 'bad did' }
   if (typeof collection !== 'string') return { reason: 'bad collection' }
-  if (typeof rkey !== 'string' || !RKEY_RE.test(rkey)) return { reason: 'bad rkey' }
+  if (typeof rkey !== 'string' || !RKEY_RE.test(rkey) || rkey === '.' || rkey === '..') return { reason: 'bad rkey' }
   const uri = `at://${did}/${collection}/${rkey}`
   const known = WANTED_COLLECTIONS.includes(collection)
   if (!known) return null

@@ -13,7 +13,8 @@ export function countKinds(events: IngestEvent[]): Map<string, number> {
 /**
  * Makes a writer also count stored events by kind (`events:<kind>` in the
  * `counters` table), in the same transaction as the batch: a batch is
- * counted exactly when it is stored. Returns the same writer.
+ * counted exactly when it is stored. Wraps `write`, which `writeGroup` also
+ * goes through for each batch. Returns the same writer.
  */
 export function countEventKinds<W extends Pick<BatchWriter, 'write'>>(db: Sqlite, writer: W): W {
   const write = writer.write.bind(writer)
@@ -23,6 +24,8 @@ export function countEventKinds<W extends Pick<BatchWriter, 'write'>>(db: Sqlite
     for (const [kind, n] of countKinds(batch.events)) bump.run(KIND_COUNTER_PREFIX + kind, n)
     return result
   })
-  writer.write = (batch: StoreBatch) => tx(batch)
+  // @NOTE IMMEDIATE like the writer's own transaction (a deferred one could meet SQLITE_BUSY when it starts writing);
+  // inside a group transaction (writeGroup calls write per batch) this is a savepoint, rolled back with a failed batch
+  writer.write = (batch: StoreBatch) => tx.immediate(batch)
   return writer
 }

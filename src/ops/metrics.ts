@@ -16,6 +16,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export class OpsMetrics {
   readonly registry = new Registry()
   private readonly m
+  private readonly httpChildren = new Map<string, { observe(v: number): void }>()
 
   constructor(version: string, opts: { defaultMetrics?: boolean } = {}) {
     const r = [this.registry]
@@ -88,7 +89,14 @@ export class OpsMetrics {
         } catch {
           // no route matched
         }
-        this.m.http.observe({ method: c.req.method, route, status: String(status) }, ms / 1000)
+        // bound children are cached: labelling on every request costs more than the observation
+        const key = `${c.req.method} ${status} ${route}`
+        let child = this.httpChildren.get(key)
+        if (!child) {
+          child = this.m.http.labels({ method: c.req.method, route, status: String(status) })
+          if (this.httpChildren.size < 2000) this.httpChildren.set(key, child)
+        }
+        child.observe(ms / 1000)
         if (c.req.path === SKELETON_PATH && c.req.method === 'GET') {
           this.m.skeleton.observe(ms / 1000)
           onSkeleton?.(ms)
@@ -130,8 +138,9 @@ export class OpsMetrics {
     setCounter(m.agentStrikes, s.agents.map((a) => [{ agent: a.id }, a.strikes]))
     m.agentSeconds.reset()
     for (const a of s.agents) {
-      if (a.p50Ms !== null) m.agentSeconds.set({ agent: a.id, quantile: '0.5' }, a.p50Ms / 1000)
-      if (a.p99Ms !== null) m.agentSeconds.set({ agent: a.id, quantile: '0.99' }, a.p99Ms / 1000)
+      // ms → s, kept to a microsecond's precision (no 0.00007099999999999999)
+      if (a.p50Ms !== null) m.agentSeconds.set({ agent: a.id, quantile: '0.5' }, Math.round(a.p50Ms * 1000) / 1e6)
+      if (a.p99Ms !== null) m.agentSeconds.set({ agent: a.id, quantile: '0.99' }, Math.round(a.p99Ms * 1000) / 1e6)
     }
     resetGauge(m.agentDisabled, s.agents.map((a) => [{ agent: a.id }, a.status === 'disabled' ? 1 : 0]))
     resetGauge(m.refreshAge, s.cache.feeds.map((f) => [{ feed: f.rkey }, f.defaultList?.ageS ?? null]))

@@ -30,6 +30,8 @@ export interface RetentionOptions {
   budgetMs?: number
   /** rows the orphan sweeps look at per run, per table */
   sweepRows?: number
+  /** tombstones looked at per run (they have no time index: swept in key order) */
+  tombstoneRows?: number
   /** checkpoint with TRUNCATE when the WAL file is larger than this */
   walTruncateBytes?: number
   /** pause between transactions so queued store jobs get their turn */
@@ -104,7 +106,7 @@ export class Retention {
   private readonly opts: Required<RetentionOptions>
   private readonly st
   /** where the orphan sweeps continue (primary keys), wrapping around at the end */
-  private sweep = { engagements: '', scores: ['', ''] as [string, string] }
+  private sweep = { tombstones: '', engagements: '', scores: ['', ''] as [string, string] }
   private running: Promise<RetentionResult> | null = null
   private stopping = false
 
@@ -113,7 +115,7 @@ export class Retention {
     this.log = log
     this.policy = policy
     this.file = db.memory ? null : db.name
-    this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, walTruncateBytes: 64 << 20, pauseMs: 2, ...opts }
+    this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, tombstoneRows: 200_000, walTruncateBytes: 64 << 20, pauseMs: 2, ...opts }
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       oldPosts: p('SELECT uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').pluck(),
@@ -121,9 +123,9 @@ export class Retention {
       itemsOf: p('DELETE FROM feed_items WHERE post_uri = ?'),
       engagementsOf: p('DELETE FROM engagements WHERE subject = ?'),
       deletePost: p('DELETE FROM posts WHERE uri = ?'),
-      // tombstones have no index on `at`, but rowids grow with it (one writer, rows added at Date.now()): walk rowids from the oldest
-      tombstoneWindow: p('SELECT rowid AS id, at FROM tombstones WHERE rowid > ? ORDER BY rowid LIMIT ?'),
-      deleteTombstone: p('DELETE FROM tombstones WHERE rowid = ? AND at < ?'),
+      // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
+      tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
+      deleteTombstone: p('DELETE FROM tombstones WHERE uri = ? AND at < ?'),
       oldRejected: p('DELETE FROM rejected_events WHERE id IN (SELECT id FROM rejected_events WHERE at < ? ORDER BY at LIMIT ?)'),
       oldInteractions: p('DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE at < ? ORDER BY at LIMIT ?)'),
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
@@ -185,20 +187,17 @@ export class Retention {
       return uris.length
     })
 
-    // 2. tombstones, oldest rowids first; stop at the first window with nothing old in it
-    let after = 0
-    while (budgetLeft()) {
-      let old = 0
-      const seen = await tx(() => {
-        const rows = this.st.tombstoneWindow.all(after, batchSize) as { id: number; at: number }[]
-        for (const row of rows) {
-          after = row.id
-          if (row.at < now - pol.tombstonesMs) old += this.st.deleteTombstone.run(row.id, now - pol.tombstonesMs).changes
-        }
+    // 2. tombstones: swept in key order from where the last pass stopped (back to the start after the end)
+    const tombCutoff = now - pol.tombstonesMs
+    for (let seen = 0; seen < this.opts.tombstoneRows && budgetLeft(); ) {
+      const n = await tx(() => {
+        const rows = this.st.tombstoneWindow.all(this.sweep.tombstones, batchSize * 4) as { uri: string; at: number }[]
+        for (const row of rows) if (row.at < tombCutoff) r.tombstones += this.st.deleteTombstone.run(row.uri, tombCutoff).changes
+        this.sweep.tombstones = rows.length === batchSize * 4 ? rows[rows.length - 1].uri : ''
         return rows.length
       })
-      r.tombstones += old
-      if (old === 0 || seen < batchSize) break
+      seen += n
+      if (n < batchSize * 4) break
     }
 
     // 3. rejected input and old feedback (both indexed by time)
@@ -221,7 +220,7 @@ export class Retention {
       const n = await tx(() => {
         const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { uri: string; live: number }[]
         for (const row of rows) if (!row.live) r.orphanEngagements += this.st.deleteEngagement.run(row.uri).changes
-        this.sweep.engagements = rows.length ? rows[rows.length - 1].uri : ''
+        this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].uri : ''
         return rows.length
       })
       seen += n
@@ -231,7 +230,7 @@ export class Retention {
       const n = await tx(() => {
         const rows = this.st.scoreWindow.all(this.sweep.scores[0], this.sweep.scores[1], batchSize * 4) as { instance: string; uri: string; live: number }[]
         for (const row of rows) if (!row.live) r.orphanScores += this.st.deleteScore.run(row.instance, row.uri).changes
-        this.sweep.scores = rows.length ? [rows[rows.length - 1].instance, rows[rows.length - 1].uri] : ['', '']
+        this.sweep.scores = rows.length === batchSize * 4 ? [rows[rows.length - 1].instance, rows[rows.length - 1].uri] : ['', '']
         return rows.length
       })
       seen += n

@@ -7,7 +7,7 @@ import type { MixStore, StoredMix } from '../store/mixes.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
 import { explain, type Explanation } from './explain.ts'
-import type { FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
+import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
 import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
@@ -170,19 +170,30 @@ export class FeedService {
   skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string): Skeleton {
     let snapshot: number
     let after = 0
+    let items: CacheItem[] | null
     if (cursor) {
       const c = decodeCursor(cursor)
       if (!c) throw new BadCursorError('malformed cursor')
-      // @NOTE an expired snapshot ends paging rather than restarting it, so nothing repeats
-      if (!this.d.cache.exists(c.snapshot)) return { feed: [] }
       snapshot = c.snapshot
       after = c.rank
+      // @NOTE an expired snapshot ends paging rather than restarting it, so nothing repeats
+      items = this.d.cache.pageOf(snapshot, after, limit)
+      if (!items) return { feed: [] }
     } else {
-      const { mix, signature } = this.mixFor(feed, subscriber)
-      const shared = this.current(feed, mix, subscriber)
-      snapshot = subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
+      const first = () => {
+        const { mix, signature } = this.mixFor(feed, subscriber)
+        const shared = this.current(feed, mix, subscriber)
+        return subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
+      }
+      snapshot = first()
+      items = this.d.cache.pageOf(snapshot, 0, limit)
+      if (!items) {
+        // the newest snapshot remembered was removed meanwhile (retention): look again
+        this.d.cache.forgetLatest()
+        snapshot = first()
+        items = this.d.cache.page(snapshot, 0, limit)
+      }
     }
-    const items = this.d.cache.page(snapshot, after, limit)
     this.d.onServed?.(items.map((i) => i.context))
     const out: Skeleton = { feed: items.map((i) => ({ post: i.postUri, feedContext: i.context })) }
     if (items.length === limit) out.cursor = encodeCursor({ snapshot, rank: items[items.length - 1].rank })

@@ -52,8 +52,17 @@ export function rankCandidates(candidates: Candidate[], columns: ScoreColumn[], 
     }
     norm.push(out)
   }
-  const order: number[] = []
+  let order: number[] = []
   for (let i = 0; i < n; i++) if (!dropped[i]) order.push(i)
+  // @NOTE only the best `limit` are kept: those with a total at least the limit-th largest (a numeric typed-array
+  // sort, far cheaper than sorting every candidate with the comparator) are sorted; the result is the same
+  if (order.length > 2 * limit && limit > 0) {
+    const totals = new Float64Array(order.length)
+    for (let k = 0; k < order.length; k++) totals[k] = total[order[k]]
+    totals.sort()
+    const threshold = totals[totals.length - limit]
+    order = order.filter((i) => total[i] >= threshold)
+  }
   order.sort((a, b) => total[b] - total[a] || candidates[b].createdAt - candidates[a].createdAt || (candidates[a].uri < candidates[b].uri ? 1 : -1))
   const top = order.slice(0, limit)
   return top.map((i) => ({

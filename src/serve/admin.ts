@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { Hono, type Context, type Next } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { bodyLimit } from 'hono/body-limit'
 import type { Logger } from '../logger.ts'
 import type { AgentStore } from '../score/agent-registry.ts'
 import type { AgentHost } from '../score/host.ts'
@@ -14,13 +15,17 @@ export interface AdminAgentDeps {
   allowPrivate: boolean
 }
 
+/** Constant-time comparison of a presented secret with the configured one. */
+export function secretMatches(given: string, token: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(token)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
 /** Constant-time check of `Authorization: Bearer <token>`. */
 export function bearerMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(\S+)$/i.exec(header?.trim() ?? '')
-  if (!m) return false
-  const a = Buffer.from(m[1])
-  const b = Buffer.from(token)
-  return a.length === b.length && timingSafeEqual(a, b)
+  return m ? secretMatches(m[1], token) : false
 }
 
 /** The admin session cookie: `<expiry ms>.<HMAC-SHA256 of it, keyed with the admin token>`. */
@@ -111,12 +116,12 @@ export function adminSessionRoutes(d: AdminPageDeps): Hono {
     if (adminAuth(c, d.token)) return c.redirect(safeNext(c.req.query('next')), 302)
     return c.html(await d.signInPage({ next: safeNext(c.req.query('next')) }))
   })
-  app.post('/login', async (c) => {
+  app.post('/login', bodyLimit({ maxSize: 8 * 1024, onError: (c) => c.text('request body too large', 413) }), async (c) => {
     c.header('Cache-Control', 'no-store')
     const body = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>)
     const next = safeNext(body.next)
     const given = typeof body.token === 'string' ? body.token.trim() : ''
-    if (!bearerMatches(`Bearer ${given}`, d.token)) {
+    if (!secretMatches(given, d.token)) {
       d.log.warn({ path: '/admin/login' }, 'admin sign-in refused')
       // a failed attempt costs the caller a moment (the token is long; this only slows scripted guessing further)
       await new Promise((r) => setTimeout(r, 300))

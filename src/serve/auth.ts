@@ -1,5 +1,5 @@
+import { createPublicKey, verify as ecdsaVerify, type KeyObject } from 'node:crypto'
 import { IdResolver, MemoryCache } from '@atproto/identity'
-import { verifyJwt } from '@atproto/xrpc-server'
 import type { Logger } from '../logger.ts'
 
 export interface Requester {
@@ -20,6 +20,91 @@ export function createIdResolver(plcUrl: string, allowInsecureHttp: boolean): Id
   })
 }
 
+/** DER prefixes of a SubjectPublicKeyInfo holding a compressed (33-byte) EC point, per curve. */
+const SPKI_PREFIX = {
+  ES256K: Buffer.from('3036301006072a8648ce3d020106052b8104000a032200', 'hex'), // id-ecPublicKey, secp256k1
+  ES256: Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), // id-ecPublicKey, prime256v1
+} as const
+/** multicodec prefixes of did:key public keys (as in @atproto/crypto) */
+const MULTICODEC = { ES256K: [0xe7, 0x01], ES256: [0x80, 0x24] } as const
+/** curve orders, for the low-S rule */
+const ORDER = {
+  ES256K: 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n,
+  ES256: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+} as const
+type Alg = keyof typeof ORDER
+
+const B58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+const B58_INDEX = new Map([...B58].map((c, i) => [c, i]))
+
+function base58Decode(s: string): Uint8Array | null {
+  let n = 0n
+  for (const c of s) {
+    const v = B58_INDEX.get(c)
+    if (v === undefined) return null
+    n = n * 58n + BigInt(v)
+  }
+  const hex = n === 0n ? '' : n.toString(16)
+  const body = Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex')
+  let zeros = 0
+  while (zeros < s.length && s[zeros] === '1') zeros++
+  return Buffer.concat([Buffer.alloc(zeros), body])
+}
+
+/** A did:key as a node:crypto public key, or null for anything but a compressed secp256k1 or P-256 key. */
+export function nativeKey(didKey: string): { alg: Alg; key: KeyObject } | null {
+  if (!didKey.startsWith('did:key:z')) return null
+  const bytes = base58Decode(didKey.slice('did:key:z'.length))
+  if (!bytes || bytes.length !== 35) return null
+  for (const alg of ['ES256K', 'ES256'] as const) {
+    if (bytes[0] !== MULTICODEC[alg][0] || bytes[1] !== MULTICODEC[alg][1]) continue
+    try {
+      return { alg, key: createPublicKey({ key: Buffer.concat([SPKI_PREFIX[alg], bytes.subarray(2)]), format: 'der', type: 'spki' }) }
+    } catch {
+      return null
+    }
+  }
+  return null
+}
+
+/** @atproto/xrpc-server is loaded on first use: every process builds a resolver (createIdResolver), only servers verify tokens */
+let xrpc: Promise<typeof import('@atproto/xrpc-server')> | null = null
+const xrpcServer = () => (xrpc ??= import('@atproto/xrpc-server'))
+
+const MAX_KEYS = 100_000
+const keyCache = new Map<string, { alg: Alg; key: KeyObject } | null>()
+
+/**
+ * verifyJwt's signature check, natively (OpenSSL through node:crypto) for
+ * compact 64-byte ECDSA signatures by secp256k1 and P-256 did:keys, which is
+ * all service auth uses; anything else goes to @atproto/crypto. Same answers
+ * as @atproto/crypto's verifySignature: the key must be of the token's alg
+ * (else it throws), r and s must be in range, and unless `allowMalleableSig`
+ * s must be in the lower half of the order. verifyJwt verifies with
+ * allowMalleableSig: true, the default here too.
+ */
+export async function verifySignatureNative(didKey: string, msg: Uint8Array, sig: Uint8Array, alg: string, opts: { allowMalleableSig?: boolean } = { allowMalleableSig: true }): Promise<boolean> {
+  let k = keyCache.get(didKey)
+  if (k === undefined) {
+    k = nativeKey(didKey)
+    if (keyCache.size >= MAX_KEYS) keyCache.clear()
+    keyCache.set(didKey, k)
+  }
+  if (!k || sig.length !== 64) return (await xrpcServer()).cryptoVerifySignatureWithKey(didKey, msg, sig, alg)
+  if (alg !== k.alg) throw new Error(`Expected key alg ${alg}, got ${k.alg}`)
+  if (!opts.allowMalleableSig) {
+    // @atproto/crypto parses a strict compact signature then (throwing on r or s out of range), and wants low S
+    const r = BigInt(`0x${Buffer.from(sig.subarray(0, 32)).toString('hex')}`)
+    const s = BigInt(`0x${Buffer.from(sig.subarray(32)).toString('hex')}`)
+    if (r < 1n || r >= ORDER[k.alg] || s < 1n || s >= ORDER[k.alg]) throw new Error('invalid signature: r or s out of range')
+    if (s > ORDER[k.alg] / 2n) return false
+  }
+  return ecdsaVerify('sha256', msg, { key: k.key, dsaEncoding: 'ieee-p1363' }, sig)
+}
+
+/** How long a signing key read from a DID document is used without asking the resolver again (a bad signature asks at once). */
+const KEY_TTL_MS = 10 * 60_000
+
 /**
  * Verifies service-auth JWTs (signature, audience = our DID, lxm, expiry)
  * with keys from the issuer's DID document.
@@ -28,6 +113,8 @@ export class Authenticator {
   private readonly serviceDid: string
   private readonly idResolver: IdResolver
   private readonly log: Logger
+  /** did → its signing key (did:key) as last resolved */
+  private readonly keys = new Map<string, { key: string; at: number }>()
 
   constructor(serviceDid: string, idResolver: IdResolver, log: Logger) {
     this.serviceDid = serviceDid
@@ -51,10 +138,19 @@ export class Authenticator {
   async verify(authorization: string, lxm: string): Promise<string> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim())
     if (!m) throw Object.assign(new Error('authorization is not a Bearer token'), { error: 'BadAuthorization' })
-    const payload = await verifyJwt(m[1], this.serviceDid, lxm, async (iss, forceRefresh) => {
-      const did = iss.split('#')[0]
-      return this.idResolver.did.resolveAtprotoKey(did, forceRefresh)
-    })
+    const { verifyJwt } = await xrpcServer()
+    const payload = await verifyJwt(m[1], this.serviceDid, lxm, (iss, forceRefresh) => this.signingKey(iss.split('#')[0], forceRefresh), verifySignatureNative)
     return payload.iss.split('#')[0]
+  }
+
+  /** The issuer's signing key; verifyJwt asks again with forceRefresh after a bad signature (the key may have been rotated). */
+  private async signingKey(did: string, forceRefresh: boolean): Promise<string> {
+    const now = Date.now()
+    const hit = this.keys.get(did)
+    if (hit && !forceRefresh && now - hit.at < KEY_TTL_MS) return hit.key
+    const key = await this.idResolver.did.resolveAtprotoKey(did, forceRefresh)
+    if (this.keys.size >= MAX_KEYS) this.keys.clear()
+    this.keys.set(did, { key, at: now })
+    return key
   }
 }

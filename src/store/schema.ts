@@ -1,10 +1,17 @@
 import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
 
-/** Posts in the candidate window, with engagement counts kept by the writer. */
+/**
+ * Posts in the candidate window, with engagement counts kept by the writer.
+ * `id` is never reused (AUTOINCREMENT) and an edit stores the post under a new
+ * id, so everything but the counts is immutable for a given id: readers cache
+ * parsed posts by id. (The migrations add WITHOUT ROWID layouts drizzle cannot
+ * declare: see drizzle/0003_perf_layout.sql.)
+ */
 export const posts = sqliteTable(
   'posts',
   {
-    uri: text('uri').primaryKey(),
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    uri: text('uri').notNull().unique(),
     cid: text('cid').notNull(),
     author: text('author').notNull(),
     createdAt: integer('created_at').notNull(),
@@ -23,7 +30,8 @@ export const posts = sqliteTable(
     likeCount: integer('like_count').notNull().default(0),
     repostCount: integer('repost_count').notNull().default(0),
   },
-  (t) => [index('posts_created_at').on(t.createdAt), index('posts_author').on(t.author)],
+  // @NOTE the counts are in the created_at index so ranking reads its candidates' ids and counts from the index alone
+  (t) => [index('posts_created_at').on(t.createdAt, t.likeCount, t.repostCount), index('posts_author').on(t.author)],
 )
 
 /** Likes and reposts of stored posts, so an unlike can be counted down once. */
@@ -62,7 +70,10 @@ export const inactiveAccounts = sqliteTable('inactive_accounts', {
   at: integer('at').notNull(),
 })
 
-/** Scores of option-independent agent instances, computed once per post. null = drop. */
+/**
+ * Scores of option-independent agent instances, computed once per post. null = drop.
+ * Keyed post first (WITHOUT ROWID): a post's scores are written, read and deleted together, in one place.
+ */
 export const agentScores = sqliteTable(
   'agent_scores',
   {
@@ -70,7 +81,7 @@ export const agentScores = sqliteTable(
     postUri: text('post_uri').notNull(),
     score: real('score'),
   },
-  (t) => [primaryKey({ columns: [t.instance, t.postUri] }), index('agent_scores_post').on(t.postUri)],
+  (t) => [primaryKey({ columns: [t.postUri, t.instance] })],
 )
 
 /** Agent instances (agent + options) that score workers pre-compute. */
@@ -105,6 +116,8 @@ export const feedSnapshots = sqliteTable(
     builtAt: integer('built_at').notNull(),
     size: integer('size').notNull(),
     buildMs: real('build_ms').notNull(),
+    /** bumped (by a trigger) whenever an item of this snapshot is deleted: in-memory copies of its pages compare it */
+    version: integer('version').notNull().default(0),
   },
   (t) => [index('feed_snapshots_key').on(t.feed, t.fingerprint, t.id)],
 )

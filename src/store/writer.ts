@@ -55,12 +55,12 @@ export class BatchWriter {
     this.st = {
       isTombstoned: p('SELECT 1 FROM tombstones WHERE uri = ?').pluck(),
       isInactive: p('SELECT 1 FROM inactive_accounts WHERE did = ?').pluck(),
-      postCid: p('SELECT cid FROM posts WHERE uri = ?').pluck(),
+      postRow: p('SELECT id, cid, like_count AS likes, repost_count AS reposts FROM posts WHERE uri = ?'),
       postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
-      upsertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels)
-        VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels)
-        ON CONFLICT(uri) DO UPDATE SET cid = excluded.cid, text = excluded.text, langs = excluded.langs, reply_root = excluded.reply_root,
-          reply_parent = excluded.reply_parent, embed = excluded.embed, quote = excluded.quote, tags = excluded.tags, labels = excluded.labels`),
+      // @NOTE a plain INSERT: a post already stored is looked up first (INSERT … ON CONFLICT would rewrite the row on every replay)
+      insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count)
+        VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts)`),
+      deletePostId: p('DELETE FROM posts WHERE id = ?'),
       dropScores: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       dropItems: p('DELETE FROM feed_items WHERE post_uri = ?'),
       deletePost: p('DELETE FROM posts WHERE uri = ?'),
@@ -92,17 +92,41 @@ export class BatchWriter {
       purgeItems: p('DELETE FROM feed_items WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
       purgeScores: p('DELETE FROM agent_scores WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
-      upsertScore: p(`INSERT INTO agent_scores (instance, post_uri, score) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM posts WHERE uri = ?)
-        ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
+      // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
+      upsertScore: p('INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?) ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score'),
       bumpCounter: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       maxCounter: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
     }
-    this.tx = db.transaction((b: StoreBatch) => this.apply(b))
+    const tx = db.transaction((b: StoreBatch) => this.apply(b))
+    // @NOTE IMMEDIATE: the write lock is taken (waiting through busy_timeout) before the first read, so a commit
+    // by another process in between cannot fail the batch with SQLITE_BUSY
+    this.tx = (b) => tx.immediate(b)
   }
 
   /** Applies one batch atomically. */
   write(batch: StoreBatch): WriteResult {
     return this.tx(batch)
+  }
+
+  /**
+   * Applies several batches in one SQLite transaction (one commit instead of
+   * one per batch). Each batch goes through `write` (a savepoint inside the
+   * transaction), so a batch that fails leaves no trace and the others are
+   * still stored; its error is returned in its place. When the transaction as
+   * a whole cannot be committed, this throws and nothing is stored.
+   */
+  writeGroup(batches: StoreBatch[]): ({ ok: true; result: WriteResult } | { ok: false; error: Error })[] {
+    return this.db.transaction((all: StoreBatch[]) =>
+      all.map((b) => {
+        try {
+          return { ok: true as const, result: this.write(b) }
+        } catch (err) {
+          // @NOTE some errors (disk full, I/O) roll back the whole transaction: then every batch must be retried
+          if (!this.db.inTransaction) throw err
+          return { ok: false as const, error: err instanceof Error ? err : new Error(String(err)) }
+        }
+      }),
+    ).immediate(batches)
   }
 
   private apply(b: StoreBatch): WriteResult {
@@ -174,10 +198,13 @@ export class BatchWriter {
           break
       }
     }
+    const live = new Map<string, boolean>()
     for (const [uri, key, score] of b.scores) {
       // @NOTE NULL stores a drop; "no opinion" (a failed agent run) is not stored, so the next refresh asks again
       if (score === null) continue
-      r.scores += st.upsertScore.run(key, uri, score === 'drop' ? null : score, uri).changes
+      let ok = live.get(uri)
+      if (ok === undefined) live.set(uri, (ok = !!st.postExists.get(uri)))
+      if (ok) r.scores += st.upsertScore.run(key, uri, score === 'drop' ? null : score).changes
     }
     st.bumpCounter.run('events_stored', b.events.length)
     st.bumpCounter.run('posts_stored', r.posts)
@@ -217,9 +244,14 @@ export class BatchWriter {
   private writePost(e: PostEvent, now: number): boolean {
     const st = this.st
     if (st.isTombstoned.get(e.uri) || st.isInactive.get(e.author)) return false
-    const oldCid = st.postCid.get(e.uri) as string | undefined
-    if (oldCid !== undefined && oldCid !== e.cid) st.dropScores.run(e.uri)
-    st.upsertPost.run({
+    const old = st.postRow.get(e.uri) as { id: number; cid: string; likes: number; reposts: number } | undefined
+    if (old && old.cid === e.cid) return true // a replay: already stored as it is
+    if (old) {
+      // an edit: the post is stored again under a new id (readers cache posts by id), keeping its counts; scores were for the old text
+      st.dropScores.run(e.uri)
+      st.deletePostId.run(old.id)
+    }
+    st.insertPost.run({
       uri: e.uri,
       cid: e.cid,
       author: e.author,
@@ -233,6 +265,8 @@ export class BatchWriter {
       quote: e.quote,
       tags: JSON.stringify(e.tags),
       labels: JSON.stringify(e.labels),
+      likes: old?.likes ?? 0,
+      reposts: old?.reposts ?? 0,
     })
     return true
   }
