@@ -76,7 +76,7 @@ const schema = z.object({
   SKYSIFT_ALLOW_INSECURE_HTTP: bool.default(false),
   SKYSIFT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   SKYSIFT_SCORE_WORKERS: int(0, 64).default(1),
-  SKYSIFT_BATCH_SIZE: int(1, 5000).default(500),
+  SKYSIFT_BATCH_SIZE: int(1, 5000).default(2000),
   SKYSIFT_QUEUE_HIGH_WATER: int(1, 1_000_000).default(200),
   SKYSIFT_CACHE_TTL_S: int(1, 86_400).default(30),
   SKYSIFT_CACHE_SIZE: int(10, 10_000).default(1000),

@@ -206,7 +206,6 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
       let results: ReturnType<BatchWriter['writeGroup']>
       try {
         results = writer.writeGroup([job.data, ...more.map((j) => j.data)])
-        checkpointer?.afterCommit()
       } catch (err) {
         // the transaction as a whole failed: every job goes back for a retry
         await Promise.all(more.map((j) => j.moveToFailed(err as Error, token!).catch(() => {})))

@@ -30,7 +30,10 @@ export interface CacheItem {
 /** A post as ranking keeps it in memory: immutable for its id, apart from the counts (refreshed every build). */
 interface CachedPost {
   post: AgentPost
-  /** static scores read or computed so far, by instance slot (Shared.slots): a number, null = drop, undefined = not known */
+  /**
+   * static scores by instance slot (Shared.slots): a number; null = drop; NaN = none stored (the agent had no
+   * opinion: it is asked again every build, as a post without a stored score always was); undefined = not looked up
+   */
   scores: (number | null | undefined)[]
   /** the build that last used it (older ones are evicted) */
   used: number
@@ -237,14 +240,17 @@ export class FeedCache {
           if (c) c.scores[this.slot(instance)] = score
         }
       }
-      const still = unknown.filter((c) => c.scores[slot] === undefined)
-      if (still.length) {
-        const got = this.host.run(inst, still.map((c) => c.post), now)
+      for (const c of unknown) if (c.scores[slot] === undefined) c.scores[slot] = NaN
+    }
+    const still = cached.filter((c) => Number.isNaN(c.scores[slot]))
+    if (still.length) {
+      const got = this.host.run(inst, still.map((c) => c.post), now)
+      if (got.some((v) => v !== null)) {
         this.db
           .transaction(() => {
             still.forEach((c, j) => {
               const v = got[j]
-              // @NOTE "no opinion" (null) is neither stored nor kept: the next build asks again
+              // @NOTE "no opinion" (null) is not stored: the next build asks again
               if (v === null) return
               c.scores[slot] = v === DROP ? null : v
               this.st.saveScore.run(key, c.post.uri, v === DROP ? null : v)
@@ -256,7 +262,7 @@ export class FeedCache {
     const out = new Array<Score>(cached.length)
     for (let i = 0; i < cached.length; i++) {
       const v = cached[i].scores[slot]
-      out[i] = v === undefined ? null : v === null ? DROP : v
+      out[i] = v === undefined || Number.isNaN(v) ? null : v === null ? DROP : v
     }
     return out
   }

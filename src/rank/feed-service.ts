@@ -99,6 +99,8 @@ export class FeedService {
   private readonly effective = new Map<string, Effective>()
   private readonly refreshing = new Map<string, number>()
   private readonly requests = new Map<string, string>()
+  private readonly views = new WeakMap<CacheItem[], { feed: SkeletonItem[]; contexts: string[] }>()
+  private readonly anonymous = new Map<string, Effective>()
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
@@ -120,7 +122,11 @@ export class FeedService {
 
   /** The mix that applies to a reader: their saved one (else the feed's default), nudged by their feedback. */
   mixFor(feed: Feed, subscriber: string | null, now = Date.now()): Effective {
-    if (!subscriber) return { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: now }
+    if (!subscriber) {
+      let anon = this.anonymous.get(feed.uri)
+      if (!anon) this.anonymous.set(feed.uri, (anon = { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: 0 }))
+      return anon
+    }
     const key = `${subscriber} ${feed.uri}`
     const signature = `${this.d.interactions?.signature(subscriber, feed.uri) ?? ''}|${this.d.mixes.version(subscriber, feed.uri)}`
     const hit = this.effective.get(key)
@@ -194,10 +200,18 @@ export class FeedService {
         items = this.d.cache.page(snapshot, 0, limit)
       }
     }
-    this.d.onServed?.(items.map((i) => i.context))
-    const out: Skeleton = { feed: items.map((i) => ({ post: i.postUri, feedContext: i.context })) }
+    const view = this.viewOf(items)
+    this.d.onServed?.(view.contexts)
+    const out: Skeleton = { feed: view.feed }
     if (items.length === limit) out.cursor = encodeCursor({ snapshot, rank: items[items.length - 1].rank })
     return out
+  }
+
+  /** A page as served (pages are cached and immutable, so their views are too); callers must not change them. */
+  private viewOf(items: CacheItem[]): { feed: SkeletonItem[]; contexts: string[] } {
+    let v = this.views.get(items)
+    if (!v) this.views.set(items, (v = { feed: items.map((i) => ({ post: i.postUri, feedContext: i.context })), contexts: items.map((i) => i.context) }))
+    return v
   }
 
   /**

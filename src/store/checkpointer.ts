@@ -12,22 +12,21 @@ import type { Sqlite } from './db.ts'
  * (which never blocks the writer or readers) every `intervalMs`.
  *
  * Under constant writes the WAL is never completely copied at the moment a
- * transaction starts, so it would never start over and would only grow:
- * `afterCommit()` (called by the writer between transactions) finishes the
- * copy on the writer's connection once the WAL passes `restartPages`, so the
- * next transaction writes the WAL from its start again. Should the thread
- * die, the writer's connection goes back to automatic checkpoints.
+ * transaction starts, so it would never start over and would only grow: once
+ * the thread sees it past `restartPages`, the writer's connection finishes
+ * the copy itself between two of its transactions (its writes are
+ * synchronous, so no transaction of its own is open then), and its next
+ * transaction writes the WAL from the start again. Should the thread die,
+ * the writer's connection goes back to automatic checkpoints.
  */
 export interface CheckpointerOptions {
   /** time between checkpoints: longer copies a page changed by several commits once */
   intervalMs?: number
-  /** WAL size (4 KiB pages) past which afterCommit() makes the WAL start over */
+  /** WAL size (4 KiB pages) past which the WAL is made to start over */
   restartPages?: number
 }
 
 export interface Checkpointer {
-  /** call between write transactions (cheap unless the WAL has grown past restartPages) */
-  afterCommit(): void
   stop(): Promise<void>
 }
 
@@ -44,7 +43,7 @@ export function startCheckpointer(db: Sqlite, log: Logger, opts: CheckpointerOpt
   const worker = new Worker(new URL(import.meta.url), { workerData: { file: db.name, intervalMs: opts.intervalMs ?? 200 } satisfies WorkerInput })
   worker.unref()
   db.pragma('wal_autocheckpoint = 0')
-  let walPages = 0
+  let catchingUp = false
   let stopping = false
   const restore = () => {
     try {
@@ -59,18 +58,19 @@ export function startCheckpointer(db: Sqlite, log: Logger, opts: CheckpointerOpt
   })
   worker.on('message', (m: { error?: string; log?: number }) => {
     if (m.error) log.debug({ err: m.error }, 'checkpoint failed; will retry')
-    else if (typeof m.log === 'number') walPages = m.log
+    else if (typeof m.log === 'number' && m.log > restartPages && !catchingUp) {
+      catchingUp = true
+      setImmediate(() => {
+        catchingUp = false
+        try {
+          if (db.open && !db.inTransaction) db.pragma('wal_checkpoint(PASSIVE)')
+        } catch (err) {
+          log.debug({ err: (err as Error).message }, 'checkpoint failed; will retry')
+        }
+      })
+    }
   })
   return {
-    afterCommit() {
-      if (walPages < restartPages) return
-      walPages = 0
-      try {
-        db.pragma('wal_checkpoint(PASSIVE)')
-      } catch (err) {
-        log.debug({ err: (err as Error).message }, 'checkpoint failed; will retry')
-      }
-    },
     async stop() {
       stopping = true
       worker.ref()

@@ -53,7 +53,7 @@ function migrateWithRetry(orm: Drizzle): void {
       migrate(orm, { migrationsFolder: MIGRATIONS_FOLDER })
       return
     } catch (err) {
-      const msg = String((err as Error)?.message ?? err)
+      const msg = `${String((err as Error)?.message ?? err)} ${String((err as { cause?: unknown })?.cause ?? '')}`
       if (attempt < 20 && /busy|locked|already exists/i.test(msg)) {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 + attempt * 25)
         continue

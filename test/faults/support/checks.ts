@@ -1,0 +1,225 @@
+/**
+ * The end-of-scenario checks shared by the crash, Redis-outage and bad-input
+ * scenarios: the store against the independent model, like counts, and the
+ * feeds a running server answers.
+ */
+import type Database from 'better-sqlite3'
+import type { Queue } from 'bullmq'
+import type { Model } from './model.ts'
+
+export interface StoreCheck {
+  /** posts the model says must be stored (authors without account events) */
+  strictPosts: number
+  missingPosts: string[]
+  extraPosts: string[]
+  /** posts of authors with account events that were never created or were deleted */
+  badAccountPosts: string[]
+  duplicateUris: number
+  /** sum over posts of model likes − stored likes (≥ 0 when nothing is over-counted) */
+  likesMissing: number
+  likesModel: number
+  /** posts with more likes stored than the model has */
+  overCounted: string[]
+  /** posts whose like_count differs from their rows in `engagements` */
+  inconsistentCounts: string[]
+  /** the same, for authors with account events */
+  inconsistentAccountCounts: string[]
+  /** stored likes (engagements) of stored posts that are not live likes in the model */
+  phantomLikes: string[]
+}
+
+/** Compares the store with the model (order-independent parts exactly; like counts as bounds). */
+export function checkStore(db: Database.Database, model: Model): StoreCheck {
+  const rows = db.prepare('SELECT uri, author, like_count AS likes FROM posts').all() as { uri: string; author: string; likes: number }[]
+  const distinct = Number(db.prepare('SELECT count(DISTINCT uri) FROM posts').pluck().get())
+  const stored = new Map(rows.map((r) => [r.uri, r]))
+  const out: StoreCheck = {
+    strictPosts: 0,
+    missingPosts: [],
+    extraPosts: [],
+    badAccountPosts: [],
+    duplicateUris: rows.length - distinct,
+    likesMissing: 0,
+    likesModel: 0,
+    overCounted: [],
+    inconsistentCounts: [],
+    inconsistentAccountCounts: [],
+    phantomLikes: [],
+  }
+  for (const [uri, p] of model.posts) {
+    if (model.accountAuthors.has(p.author)) continue
+    out.strictPosts++
+    const r = stored.get(uri)
+    if (!r) {
+      out.missingPosts.push(uri)
+      continue
+    }
+    out.likesModel += p.likes
+    if (r.likes > p.likes) out.overCounted.push(`${uri}: stored ${r.likes} > model ${p.likes}`)
+    else out.likesMissing += p.likes - r.likes
+  }
+  for (const r of rows) {
+    if (model.accountAuthors.has(r.author)) {
+      if (!model.createdNotDeleted.has(r.uri)) out.badAccountPosts.push(r.uri)
+    } else if (!model.posts.has(r.uri)) out.extraPosts.push(r.uri)
+  }
+  const counted = new Map((db.prepare("SELECT subject, count(*) AS n FROM engagements WHERE kind = 'like' GROUP BY subject").all() as { subject: string; n: number }[]).map((r) => [r.subject, r.n]))
+  for (const r of rows) {
+    if ((counted.get(r.uri) ?? 0) === r.likes) continue
+    // a purged author's post that comes back (reactivation, then an update or a re-delivered create) starts at 0
+    // while its old likes are still in `engagements`: reported, not held against the order-independent checks
+    if (model.accountAuthors.has(r.author)) out.inconsistentAccountCounts.push(`${r.uri}: like_count ${r.likes}, engagements ${counted.get(r.uri) ?? 0}`)
+    else out.inconsistentCounts.push(`${r.uri}: like_count ${r.likes}, engagements ${counted.get(r.uri) ?? 0}`)
+  }
+  for (const e of db.prepare("SELECT uri, subject FROM engagements WHERE kind = 'like'").iterate() as Iterable<{ uri: string; subject: string }>) {
+    // likes of a post deleted since stay in `engagements` (nothing counts them any more)
+    const author = stored.get(e.subject)?.author
+    if (author === undefined || model.accountAuthors.has(author)) continue
+    if (model.likes.get(e.uri)?.subject !== e.subject) out.phantomLikes.push(e.uri)
+  }
+  return out
+}
+
+/** One store job as BullMQ kept it: the file lines it covers, when it was last taken, how often. */
+interface StoreJobView {
+  first: number
+  last: number
+  events: number
+  processedOn: number
+  attemptsStarted: number
+  uris: string[]
+}
+
+async function storeJobs(storeQueue: Queue): Promise<StoreJobView[]> {
+  const out: StoreJobView[] = []
+  for (let start = 0; ; start += 200) {
+    const jobs = await storeQueue.getJobs(['completed'], start, start + 199, true)
+    if (!jobs.length) break
+    for (const j of jobs) {
+      const m = /_(\d+)_(\d+)_\d+$/.exec(j.id ?? '')
+      const events = ((j.data as { events?: { uri?: string; did?: string }[] })?.events ?? [])
+      out.push({
+        first: m ? Number(m[1]) : NaN,
+        last: m ? Number(m[2]) : NaN,
+        events: events.length,
+        processedOn: j.processedOn ?? 0,
+        attemptsStarted: j.attemptsStarted ?? 1,
+        uris: events.map((e) => e.uri ?? e.did ?? ''),
+      })
+    }
+  }
+  return out
+}
+
+export interface Accounting {
+  /** completed store jobs kept by BullMQ (10 min, 2,000 jobs) */
+  storeJobs: number
+  /** store jobs taken again after a crash (their batch may have been applied twice) */
+  rerunJobs: number
+  /** event lines of the file no store job covers: events skipped */
+  uncoveredEventLines: number[]
+  /** events that may legitimately be applied more than once: re-run jobs, and lines two batches share (ingest re-read them) */
+  duplicateBound: number
+  /** store jobs taken out of file order */
+  reordered: number
+  likes: { missing: number; explained: number; unexplained: string[] }
+}
+
+/**
+ * What the store queue's completed jobs say about the run (BullMQ keeps them
+ * 10 minutes): whether every event line of the file was in some stored batch
+ * (nothing skipped), how many events may have been applied twice, and why
+ * likes are missing.
+ *
+ * Likes: the writer counts a like only when its post is already stored, and
+ * batches are not stored in file order (a score worker runs two jobs at
+ * once; a killed worker's jobs come back only when their lock expires, after
+ * later ones). The store applies jobs in the order it takes them
+ * (`processedOn`; a group of jobs sharing one transaction is applied in the
+ * order it was taken too), so a missing like is explained when every job
+ * holding it was taken no later than every job holding its post. Anything
+ * else is an unexplained loss.
+ */
+export async function accounting(db: Database.Database, model: Model, storeQueue: Queue): Promise<Accounting> {
+  const jobs = await storeJobs(storeQueue)
+  const takenAt = new Map<string, { first: number; last: number }>()
+  for (const j of jobs) {
+    for (const uri of j.uris) {
+      const h = takenAt.get(uri)
+      if (!h) takenAt.set(uri, { first: j.processedOn, last: j.processedOn })
+      else {
+        h.first = Math.min(h.first, j.processedOn)
+        h.last = Math.max(h.last, j.processedOn)
+      }
+    }
+  }
+  // coverage of the file's event lines by the batches stored
+  const cover = new Map<number, number>()
+  for (const j of jobs) {
+    if (!Number.isFinite(j.first)) continue
+    for (let l = j.first; l <= j.last; l++) if (model.eventLines.has(l)) cover.set(l, (cover.get(l) ?? 0) + 1)
+  }
+  const uncoveredEventLines = [...model.eventLines].filter((l) => !cover.has(l))
+  let shared = 0
+  for (const c of cover.values()) shared += c - 1
+  const rerun = jobs.filter((j) => j.attemptsStarted > 1)
+  const duplicateBound = shared + rerun.reduce((n, j) => n + (j.attemptsStarted - 1) * j.events, 0)
+  const byTime = [...jobs].sort((a, b) => a.processedOn - b.processedOn)
+  let reordered = 0
+  let maxFirst = 0
+  for (const j of byTime) {
+    if (j.first < maxFirst) reordered++
+    maxFirst = Math.max(maxFirst, j.first)
+  }
+  const stored = new Set(db.prepare("SELECT uri FROM engagements WHERE kind = 'like'").pluck().all() as string[])
+  let missing = 0
+  let explained = 0
+  const unexplained: string[] = []
+  for (const [uri, l] of model.likes) {
+    const post = model.posts.get(l.subject)!
+    if (model.accountAuthors.has(post.author) || stored.has(uri)) continue
+    missing++
+    const like = takenAt.get(uri)
+    const p = takenAt.get(l.subject)
+    if (like && p && like.last <= p.first) explained++
+    else unexplained.push(`${uri} (line ${l.line}) on ${l.subject} (line ${post.line}): like's jobs taken ${like ? `${like.first}..${like.last}` : 'never seen'}, post's ${p ? `${p.first}..${p.last}` : 'never seen'}`)
+  }
+  return { storeJobs: jobs.length, rerunJobs: rerun.length, uncoveredEventLines, duplicateBound, reordered, likes: { missing, explained, unexplained } }
+}
+
+export interface SkeletonPage {
+  feed: { post: string; feedContext?: string }[]
+  cursor?: string
+}
+
+/** Every item of a feed's current list for an anonymous reader, paging with the cursor. */
+export async function readWholeFeed(base: string, feedUri: string, maxPages = 200): Promise<{ posts: string[]; pages: number; statuses: number[] }> {
+  const posts: string[] = []
+  const statuses: number[] = []
+  let cursor: string | undefined
+  let pages = 0
+  do {
+    const q = new URLSearchParams({ feed: feedUri, limit: '100', ...(cursor ? { cursor } : {}) })
+    const res = await fetch(`${base}/xrpc/app.bsky.feed.getFeedSkeleton?${q}`, { signal: AbortSignal.timeout(30_000) })
+    statuses.push(res.status)
+    if (res.status !== 200) break
+    const body = (await res.json()) as SkeletonPage
+    posts.push(...body.feed.map((i) => i.post))
+    cursor = body.cursor
+    pages++
+  } while (cursor && pages < maxPages)
+  return { posts, pages, statuses }
+}
+
+/** Checks the posts a feed served: all live (in the store and in the model), none twice. */
+export function checkServed(db: Database.Database, model: Model, served: string[]): { notStored: string[]; notLive: string[]; repeated: number } {
+  const inStore = db.prepare('SELECT author FROM posts WHERE uri = ?').pluck()
+  const notStored: string[] = []
+  const notLive: string[] = []
+  for (const uri of served) {
+    const author = inStore.get(uri) as string | undefined
+    if (author === undefined) notStored.push(uri)
+    else if (model.accountAuthors.has(author) ? !model.createdNotDeleted.has(uri) : !model.posts.has(uri)) notLive.push(uri)
+  }
+  return { notStored, notLive, repeated: served.length - new Set(served).size }
+}
