@@ -4,11 +4,14 @@
  * applied to a fresh SQLite file by BatchWriter, without Redis or BullMQ.
  *
  *   node bench/writer.ts [--events N] [--batch B] [--group G] [--prefill P] [--db FILE]
+ *                        [--checkpointer] [--pragma 'wal_autocheckpoint=0' …]
  *
  * --batch  events per store job (the ingester's SKYSIFT_BATCH_SIZE)
  * --group  store jobs applied per SQLite transaction (what startStore drains at once)
- * --prefill first stores P posts (not timed), so the indexes are the size of a
- *          real window rather than an empty file
+ * --prefill first stores P posts (not timed, bench/store-gen.ts), so the indexes
+ *          are the size of a real window rather than an empty file
+ * --checkpointer  checkpoint on a thread of its own, as startStore does
+ * --pragma  extra PRAGMAs on the writer's connection (experiments)
  *
  * Prints one JSON line: events/s, ms per transaction, file size.
  */

@@ -171,7 +171,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
 }
 
 /** Store jobs applied in one SQLite transaction at most (when that many are already waiting). */
-export const STORE_GROUP = { jobs: 32, events: 20_000 }
+export const STORE_GROUP = { jobs: 32, events: 8000 }
 
 /**
  * The one SQLite writer: `store` → posts, engagement, scores; deletes honoured.

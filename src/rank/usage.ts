@@ -19,6 +19,7 @@ export class UsageCounter {
   private readonly st
   private readonly feeds: Feed[]
   private pending = new Map<string, number>()
+  private readonly idsOf = new Map<string, string[]>()
 
   constructor(db: Sqlite, feeds: Feed[]) {
     this.feeds = feeds
@@ -33,15 +34,17 @@ export class UsageCounter {
     }
   }
 
-  /** Counts the agents that moved each served item (from its feedContext). */
+  /** Counts the agents that moved each served item (from its feedContext; decoded once per distinct context). */
   served(contexts: string[]): void {
     for (const c of contexts) {
-      const a = decodeFeedContext(c)
-      if (!a) continue
-      for (const { label } of a.contributions) {
-        const id = label.replace(/#\d+$/, '')
-        this.pending.set(id, (this.pending.get(id) ?? 0) + 1)
+      let ids = this.idsOf.get(c)
+      if (!ids) {
+        const a = decodeFeedContext(c)
+        ids = a ? a.contributions.map(({ label }) => label.replace(/#\d+$/, '')) : []
+        if (this.idsOf.size >= 50_000) this.idsOf.clear()
+        this.idsOf.set(c, ids)
       }
+      for (const id of ids) this.pending.set(id, (this.pending.get(id) ?? 0) + 1)
     }
   }
 
