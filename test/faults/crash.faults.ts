@@ -26,7 +26,7 @@ describe('faults: kill -9 of ingest, score and store during a replay', () => {
     await sc?.cleanup()
   })
 
-  it(`loses and duplicates nothing over ${KILLS} kills in ${EVENTS} events`, async () => {
+  it(`loses nothing and re-applies only what the kills explain: ${KILLS} kills in ${EVENTS} events`, async () => {
     const s = (sc = createScenario('crash'))
     const r = rng(SEED)
     const file = path.join(s.dir, 'events.jsonl')
