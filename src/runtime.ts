@@ -84,10 +84,19 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
       specs = store.approvedSpecs()
       if (!ctx.config.allowPrivateAgents) specs = specs.map((s) => ({ ...s, config: { ...s.config, allowPrivateNetwork: false } }))
     } else {
-      specs = await withTimeout(dist.fetch(), 2000)
+      const got = await withTimeout(dist.fetch(), 2000)
+      // @NOTE an emptied Redis (restarted without persistence) has no list: keep what is loaded until one is published again
+      if (!got) return
+      specs = got
     }
     const sig = JSON.stringify(specs.map((s) => [s.id, s.revision]))
-    if (sig === seen) return
+    if (sig === seen) {
+      if (store && !(await withTimeout(dist.published(), 2000))) {
+        await withTimeout(dist.publish(specs), 2000)
+        log.info({ agents: specs.length }, 'agents republished to an emptied Redis')
+      }
+      return
+    }
     if (store) await withTimeout(dist.publish(specs), 2000).catch((err) => log.warn({ err: err.message }, 'cannot publish agents to Redis yet'))
     await sync.apply(specs)
     seen = sig

@@ -140,6 +140,16 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     const scores = batch.scores.filter(([, key]) => key === inst.key).map(([, , v]) => v)
     expect(scores).toHaveLength(2)
     expect(scores[0]).toBeGreaterThan(scores[1] as number)
+
+    // Redis restarted empty: the worker keeps the agent, and the store side publishes the list again
+    const key = `${ctx.config.queuePrefix}:agents`
+    await ctx.redis().del(key)
+    await sync.syncNow()
+    expect(worker.host.kindOf(id)).toBe('remote')
+    await agentSync(ctx, 'store').syncNow()
+    expect(await ctx.redis().hexists(key, id)).toBe(1)
+    await sync.syncNow()
+    expect(worker.host.kindOf(id)).toBe('remote')
   })
 })
 

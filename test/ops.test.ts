@@ -22,6 +22,7 @@ import { ADMIN_COOKIE, signAdminSession, verifyAdminSession } from '../src/serve
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { queuePrefix, tempDir } from './support/resources.ts'
+import { tid } from './support/builders.ts'
 
 const HOUR = 3_600_000
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -83,6 +84,10 @@ describe('retention: bounded SQLite', () => {
     // an orphan engagement and an orphan score (their post was deleted outside the writer's view)
     sql.prepare("INSERT INTO engagements (uri, kind, author, subject) VALUES ('at://x/app.bsky.feed.like/orphan', 'like', 'did:plc:x', 'at://gone/app.bsky.feed.post/1')").run()
     sql.prepare("INSERT INTO agent_scores (instance, post_uri, score) VALUES ('keyword:abc', 'at://gone/app.bsky.feed.post/1', 0.5)").run()
+    // likes waiting for their post: one minted 10 minutes before the newest event (may still come), one 2 hours before (never will)
+    const waiting = sql.prepare("INSERT INTO engagements (uri, kind, author, subject) VALUES (?, 'like', 'did:plc:x', ?)")
+    waiting.run('at://x/app.bsky.feed.like/waits', `at://did:plc:late/app.bsky.feed.post/${tid(now - 10 * 60_000)}`)
+    waiting.run('at://x/app.bsky.feed.like/stale', `at://did:plc:late/app.bsky.feed.post/${tid(now - 2 * HOUR)}`)
     // tombstones: old ones first (rowids grow with time), then recent ones
     const tomb = sql.prepare('INSERT INTO tombstones (uri, at) VALUES (?, ?)')
     for (let i = 0; i < 700; i++) tomb.run(`at://d/app.bsky.feed.like/old${i}`, now - 40 * HOUR)
@@ -116,8 +121,9 @@ describe('retention: bounded SQLite', () => {
     expect(count('SELECT count(*) FROM posts')).toBe(newPosts.length + 1)
     expect(count('SELECT count(*) FROM posts WHERE uri = ?', edge.uri)).toBe(1)
     expect(count('SELECT count(*) FROM agent_scores')).toBe(newPosts.length + 1)
-    expect(count('SELECT count(*) FROM engagements')).toBe(newPosts.length + 1)
-    expect(r.orphanEngagements).toBe(1)
+    expect(count('SELECT count(*) FROM engagements')).toBe(newPosts.length + 1 + 1)
+    expect(count("SELECT count(*) FROM engagements WHERE uri = 'at://x/app.bsky.feed.like/waits'")).toBe(1)
+    expect(r.orphanEngagements).toBe(2)
     expect(r.orphanScores).toBe(1)
     expect(count('SELECT sum(like_count) FROM posts')).toBe(newPosts.length + 1)
     expect(r.tombstones).toBe(700)

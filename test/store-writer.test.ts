@@ -4,7 +4,8 @@ import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
 import { tempDir } from './support/resources.ts'
-import { postEvent } from './support/builders.ts'
+import { postEvent, tid } from './support/builders.ts'
+import { tidTimeMs } from '../src/ingest/events.ts'
 
 const alice = 'did:plc:alicealicealicealicealic'
 const bob = 'did:plc:bobbobbobbobbobbobbobbobb'
@@ -57,6 +58,33 @@ describe('BatchWriter on a real SQLite file', () => {
     const r = writer.write(batch([like('l1', postUri('unknown'))]))
     expect(r.skipped).toBe(1)
     expect(count('SELECT count(*) FROM engagements')).toBe(0)
+    // nor likes of posts minted long before the batch (older than the ingest, never coming)
+    const old = writer.write(batch([like('l2', postUri(tid(Date.now() - 3 * 3_600_000)))]))
+    expect(old.skipped).toBe(1)
+    expect(count('SELECT count(*) FROM engagements')).toBe(0)
+  })
+
+  it('reads the time out of a TID record key', () => {
+    const at = Date.UTC(2026, 11, 3, 8, 44, 12, 345)
+    expect(tidTimeMs(tid(at, 17))).toBe(at)
+    expect(tidTimeMs('3kt')).toBeNull()
+    expect(tidTimeMs('unknownpost12')).toBeNull()
+  })
+
+  it('counts likes and reposts that arrive before their post (batches stored out of order)', () => {
+    const rkey = tid(Date.now() - 5 * 60_000)
+    const subject = postUri(rkey)
+    const early = writer.write(batch([like('l1', subject), like('l2', subject), like('l3', subject), { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject }]))
+    expect(early.skipped).toBe(0)
+    // one of them is taken back before the post is stored
+    writer.write(batch([del(uri(bob, 'app.bsky.feed.like', 'l3'), 'app.bsky.feed.like')]))
+    writer.write(batch([post(rkey)]))
+    expect(likes(subject)).toBe(2)
+    expect(count('SELECT repost_count FROM posts WHERE uri = ?', subject)).toBe(1)
+    // replays change nothing, and later likes add to the count
+    writer.write(batch([post(rkey), like('l1', subject)]))
+    writer.write(batch([like('l4', subject)]))
+    expect(likes(subject)).toBe(3)
   })
 
   it('removes a deleted post from posts, scores and every cached feed', () => {

@@ -3,6 +3,7 @@
  * decodes into, and what flows through the queues. Small, JSON-safe, and
  * validated once at the edge so later stages can trust them.
  */
+import { MAX_OPTIONS_DEPTH } from '../util/canonical.ts'
 
 export const COLLECTIONS = {
   post: 'app.bsky.feed.post',
@@ -111,6 +112,21 @@ const FUTURE_SLACK_MS = 5 * 60_000
 
 export const isDid = (v: unknown): v is string => typeof v === 'string' && DID_RE.test(v)
 export const isAtUri = (v: unknown): v is string => typeof v === 'string' && v.length < 3000 && AT_URI_RE.test(v)
+
+const B32 = '234567abcdefghijklmnopqrstuvwxyz'
+
+/**
+ * The time (ms since the epoch) a TID record key was minted at, or null
+ * when the key is not a TID. A TID is 64 bits in 13 base32-sortable
+ * characters: the first 11 hold the top 55 bits, of which the top 2 are
+ * zero and the other 53 are the microseconds.
+ */
+export function tidTimeMs(rkey: string): number | null {
+  if (!TID_RE.test(rkey)) return null
+  let us = 0
+  for (let i = 0; i < 11; i++) us = us * 32 + B32.indexOf(rkey[i])
+  return Math.floor(us / 1000)
+}
 
 /** Splits an at-uri into its parts, or null when it is not one. */
 export function parseAtUri(uri: string): { did: string; collection: string; rkey: string } | null {
@@ -233,7 +249,6 @@ export const MIX_WEIGHT_MIN = -100
 export const MIX_WEIGHT_MAX = 100
 export const MAX_MIX_AGENT_ID_CHARS = 64
 export const MAX_MIX_OPTIONS_BYTES = 8 * 1024
-const MAX_OPTIONS_DEPTH = 32
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => {
   if (!isObj(v)) return false

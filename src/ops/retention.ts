@@ -3,6 +3,7 @@ import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { Sqlite } from '../store/db.ts'
 import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
+import { mayAwaitPost } from '../store/writer.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -106,7 +107,7 @@ export class Retention {
   private readonly opts: Required<RetentionOptions>
   private readonly st
   /** where the orphan sweeps continue (primary keys), wrapping around at the end */
-  private sweep = { tombstones: '', engagements: '', scores: ['', ''] as [string, string] }
+  private sweep = { tombstones: '', engagements: '', scores: ['', ''] as [string, string] } // scores: [post uri, instance]
   private running: Promise<RetentionResult> | null = null
   private stopping = false
 
@@ -131,10 +132,12 @@ export class Retention {
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
       snapshotItems: p('DELETE FROM feed_items WHERE snapshot = ?'),
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
-      engagementWindow: p(`SELECT e.uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.uri > ? ORDER BY e.uri LIMIT ?`),
+      engagementWindow: p(`SELECT e.uri AS uri, e.subject AS subject, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.uri > ? ORDER BY e.uri LIMIT ?`),
+      lastEventTime: p(`SELECT value FROM counters WHERE name = 'last_event_time'`).pluck(),
       deleteEngagement: p('DELETE FROM engagements WHERE uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)'),
+      // @NOTE in primary-key order (post first), so a window is a range read, not a sort of the whole table
       scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
-        FROM agent_scores s WHERE (s.instance, s.post_uri) > (?, ?) ORDER BY s.instance, s.post_uri LIMIT ?`),
+        FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
       deleteScore: p('DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)'),
       bump: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       setMax: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
@@ -215,11 +218,13 @@ export class Retention {
       return ids.length
     }, snapBatch)
 
-    // 5. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time
+    // 5. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
+    // a like of a post not stored yet may still be waiting for it (judged against the newest stored event, as the writer does)
+    const lastEvent = (this.st.lastEventTime.get() as number | undefined) ?? now
     for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
       const n = await tx(() => {
-        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { uri: string; live: number }[]
-        for (const row of rows) if (!row.live) r.orphanEngagements += this.st.deleteEngagement.run(row.uri).changes
+        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { uri: string; subject: string; live: number }[]
+        for (const row of rows) if (!row.live && !mayAwaitPost(row.subject, lastEvent)) r.orphanEngagements += this.st.deleteEngagement.run(row.uri).changes
         this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].uri : ''
         return rows.length
       })
@@ -230,7 +235,7 @@ export class Retention {
       const n = await tx(() => {
         const rows = this.st.scoreWindow.all(this.sweep.scores[0], this.sweep.scores[1], batchSize * 4) as { instance: string; uri: string; live: number }[]
         for (const row of rows) if (!row.live) r.orphanScores += this.st.deleteScore.run(row.instance, row.uri).changes
-        this.sweep.scores = rows.length === batchSize * 4 ? [rows[rows.length - 1].instance, rows[rows.length - 1].uri] : ['', '']
+        this.sweep.scores = rows.length === batchSize * 4 ? [rows[rows.length - 1].uri, rows[rows.length - 1].instance] : ['', '']
         return rows.length
       })
       seen += n

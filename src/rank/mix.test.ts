@@ -24,6 +24,19 @@ describe('resolveMix', () => {
     expect(() => resolveMix(host, Array.from({ length: 17 }, () => ({ agent: 'recency', weight: 1 })))).toThrow(/at most 16/)
   })
 
+  it('refuses options nested too deeply instead of overflowing the stack', () => {
+    const nest = (levels: number) => {
+      let v: Record<string, unknown> = { leaf: true }
+      for (let i = 0; i < levels; i++) v = { x: v }
+      return v
+    }
+    for (const levels of [40, 100_000]) {
+      expect(() => resolveMix(host, [{ agent: 'recency', weight: 1 }, { agent: 'keyword', weight: 5, options: nest(levels) }])).toThrow(/agents\.1\.options: nested more than 32 levels deep/)
+    }
+    // 30 levels of unknown keys are within the limit: the schema decides (keyword ignores unknown keys)
+    expect(resolveMix(host, [{ agent: 'keyword', weight: 5, options: { include: ['x'], extra: nest(30) } }]).entries).toHaveLength(1)
+  })
+
   it('adds the feed base entries and labels repeated agents', () => {
     const m = resolveMix(host, [{ agent: 'keyword', weight: 50, options: { include: ['x'] } }], [{ agent: 'keyword', weight: 0, options: { exclude: ['spam'] } }])
     expect(m.entries.map((e) => e.label)).toEqual(['keyword', 'keyword#2'])

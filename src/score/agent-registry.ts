@@ -221,6 +221,9 @@ export class AgentStore {
   }
 }
 
+// @NOTE not a valid agent id, so it cannot collide with one
+const PUBLISHED_FIELD = ':published'
+
 /** Approved agents in Redis, so score workers on any machine load the same ones. */
 export class AgentDistribution {
   private readonly redis: Redis
@@ -232,14 +235,23 @@ export class AgentDistribution {
   }
 
   async publish(specs: AgentSpec[]): Promise<void> {
-    const m = this.redis.multi().del(this.key)
+    const m = this.redis.multi().del(this.key).hset(this.key, PUBLISHED_FIELD, String(Date.now()))
     for (const s of specs) m.hset(this.key, s.id, JSON.stringify(s))
     await m.exec()
   }
 
-  async fetch(): Promise<AgentSpec[]> {
+  /** Whether a list is in Redis at all (a restarted Redis without persistence has none). */
+  async published(): Promise<boolean> {
+    return (await this.redis.hexists(this.key, PUBLISHED_FIELD)) === 1
+  }
+
+  /** The published list, or null when none is (then a worker keeps the agents it has). */
+  async fetch(): Promise<AgentSpec[] | null> {
     const all = await this.redis.hgetall(this.key)
-    return Object.values(all).map((j) => JSON.parse(j) as AgentSpec)
+    if (!(PUBLISHED_FIELD in all)) return null
+    return Object.entries(all)
+      .filter(([k]) => k !== PUBLISHED_FIELD)
+      .map(([, j]) => JSON.parse(j) as AgentSpec)
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Logger } from '../logger.ts'
 import type { LabelerLabels } from './labelers.ts'
-import { canonicalJson, shortHash } from '../util/canonical.ts'
+import { canonicalJson, MAX_OPTIONS_DEPTH, nestedDeeperThan, shortHash } from '../util/canonical.ts'
 import { mediaOf } from './agents/media.ts'
 import {
   DROP,
@@ -162,6 +162,8 @@ export class AgentHost {
     const a = this.agentMap.get(agentId)
     if (!a) throw new FieldError(path, `unknown agent ${JSON.stringify(agentId)}`)
     const def = a.def
+    // @NOTE checked before anything walks the options recursively (canonical form, the schema)
+    if (nestedDeeperThan(rawOptions, MAX_OPTIONS_DEPTH)) throw new FieldError(`${path}.options`, `nested more than ${MAX_OPTIONS_DEPTH} levels deep`)
     const canon = canonicalJson(rawOptions)
     const key = `${def.id}:${shortHash(`${def.version}\n${canon}`, 12)}`
     const hit = this.instances.get(key)

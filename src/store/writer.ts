@@ -1,5 +1,5 @@
 import type { IngestEvent, MixEvent, PostEvent } from '../ingest/events.ts'
-import { COLLECTIONS } from '../ingest/events.ts'
+import { COLLECTIONS, parseAtUri, tidTimeMs } from '../ingest/events.ts'
 import type { Score } from '../score/sdk.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import type { Sqlite } from './db.ts'
@@ -31,6 +31,24 @@ export interface WriteResult {
 const INACTIVE = new Set(['deleted', 'takendown', 'suspended', 'deactivated'])
 
 /**
+ * How much older than the batch a post may be for a like (or repost) of it
+ * to be kept while the post itself is not stored yet. Batches are stored out
+ * of order (parallel score workers, retries after a crash), so a like often
+ * arrives a few seconds to minutes before its post; its row waits and the
+ * post counts it when it comes. Likes of posts older than this (minted
+ * before the ingest started, or never seen) are not kept; retention removes
+ * waiting rows whose post never came once they are this old.
+ */
+export const PENDING_ENGAGEMENT_MS = 60 * 60_000
+
+/** Whether an engagement of `subject`, seen in a batch of `eventTime`, may wait for its post. */
+export function mayAwaitPost(subject: string, eventTime: number): boolean {
+  const rkey = parseAtUri(subject)?.rkey
+  const minted = rkey === undefined ? null : tidTimeMs(rkey)
+  return minted !== null && minted >= eventTime - PENDING_ENGAGEMENT_MS && minted <= eventTime + PENDING_ENGAGEMENT_MS
+}
+
+/**
  * The fingerprint a record mix is stored with. The writer has no agent
  * catalog, so this is not the ranking fingerprint resolveMix gives: it only
  * has to differ whenever the entries differ, since FeedService caches resolved
@@ -57,6 +75,7 @@ export class BatchWriter {
       isInactive: p('SELECT 1 FROM inactive_accounts WHERE did = ?').pluck(),
       postRow: p('SELECT id, cid, like_count AS likes, repost_count AS reposts FROM posts WHERE uri = ?'),
       postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
+      engagementCounts: p(`SELECT count(*) FILTER (WHERE kind = 'like') AS likes, count(*) FILTER (WHERE kind = 'repost') AS reposts FROM engagements WHERE subject = ?`),
       // @NOTE a plain INSERT: a post already stored is looked up first (INSERT … ON CONFLICT would rewrite the row on every replay)
       insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count)
         VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts)`),
@@ -141,7 +160,8 @@ export class BatchWriter {
           break
         case 'like':
         case 'repost': {
-          if (st.isTombstoned.get(e.uri) || !st.postExists.get(e.subject)) {
+          // @NOTE a like of a post not stored yet waits for it (see PENDING_ENGAGEMENT_MS); the post counts it when it comes
+          if (st.isTombstoned.get(e.uri) || (!st.postExists.get(e.subject) && !mayAwaitPost(e.subject, b.eventTime))) {
             r.skipped++
             break
           }
@@ -251,6 +271,8 @@ export class BatchWriter {
       st.dropScores.run(e.uri)
       st.deletePostId.run(old.id)
     }
+    // a new post counts the likes and reposts that arrived before it (or that outlived a purge of its author)
+    const counts = old ?? (st.engagementCounts.get(e.uri) as { likes: number; reposts: number })
     st.insertPost.run({
       uri: e.uri,
       cid: e.cid,
@@ -265,8 +287,8 @@ export class BatchWriter {
       quote: e.quote,
       tags: JSON.stringify(e.tags),
       labels: JSON.stringify(e.labels),
-      likes: old?.likes ?? 0,
-      reposts: old?.reposts ?? 0,
+      likes: counts.likes,
+      reposts: counts.reposts,
     })
     return true
   }

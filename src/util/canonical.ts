@@ -22,3 +22,22 @@ function sortKeys(v: unknown): unknown {
 export function shortHash(s: string, len = 16): string {
   return createHash('sha256').update(s).digest('hex').slice(0, len)
 }
+
+/** How deeply agent options may nest (arrays and objects), in mixes and mix records alike. */
+export const MAX_OPTIONS_DEPTH = 32
+
+/**
+ * True when a JSON-like value nests arrays or objects deeper than `limit`
+ * levels. Iterative, so a hostile 100,000-deep value cannot overflow the
+ * stack the way a recursive walk (or `JSON.stringify`) would.
+ */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  while (stack.length) {
+    const [v, depth] = stack.pop()!
+    if (!v || typeof v !== 'object') continue
+    if (depth >= limit) return true
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x && typeof x === 'object') stack.push([x, depth + 1])
+  }
+  return false
+}

@@ -52,3 +52,16 @@ export function postEvent(p: Partial<PostEvent> & { minutesAgo?: number; rkey?: 
     ...rest,
   }
 }
+
+const S32 = '234567abcdefghijklmnopqrstuvwxyz'
+
+/** A TID record key minted at `ms` (64 bits: 53 of microseconds, 10 of clock id; base32-sortable). */
+export function tid(ms: number, clock = 0): string {
+  let v = (BigInt(Math.round(ms * 1000)) << 10n) | BigInt(clock & 1023)
+  let out = ''
+  for (let i = 0; i < 13; i++) {
+    out = S32[Number(v & 31n)] + out
+    v >>= 5n
+  }
+  return out
+}
