@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'start': {
       const config = readConfig()
-      return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], {}, { childScoreWorkers: config.scoreWorkers })
+      return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], {}, { childScoreWorkers: config.scoreWorkers, childRefresh: true })
     }
     case 'serve':
     case 'ingest':
@@ -100,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
       const ctx = await AppContext.create(config, createLogger('warn'))
       ctx.db.sqlite.prepare('DELETE FROM cursors WHERE source = ?').run(`replay:${file}`)
       await ctx.close()
-      return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers })
+      return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers, childRefresh: true })
     }
     case 'generate': {
       const file = rest[0]

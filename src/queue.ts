@@ -22,6 +22,8 @@ export interface RefreshJob {
   agents: unknown
   /** the reader, for a personal list */
   subscriber?: string | null
+  /** build even if the newest list is fresh: it was ranked without some of the mix's agents (see FeedCache.ranksFully) */
+  complete?: boolean
 }
 
 /** Connection options for BullMQ from a redis:// URL. */

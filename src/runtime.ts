@@ -61,7 +61,8 @@ export function createSource(ctx: AppContext): Source {
   }
 }
 
-const agentSyncs = new WeakMap<AppContext, Running & { syncNow(): Promise<void>; store: AgentStore | null }>()
+type AgentSyncPart = Running & { syncNow(): Promise<void>; store: AgentStore | null; ready: Promise<void> }
+const agentSyncs = new WeakMap<AppContext, AgentSyncPart>()
 
 /**
  * Keeps this process's run-time agents (approved sandboxed and remote ones)
@@ -69,7 +70,7 @@ const agentSyncs = new WeakMap<AppContext, Running & { syncNow(): Promise<void>;
  * published to Redis; elsewhere (score workers) they are read from Redis.
  * One per process: later callers get the same one.
  */
-export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs = 5000): Running & { syncNow(): Promise<void>; store: AgentStore | null } {
+export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs = 5000): AgentSyncPart {
   const have = agentSyncs.get(ctx)
   if (have) return have
   const log = ctx.log.child({ sub: 'agents' })
@@ -102,13 +103,15 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
     seen = sig
   }
   const syncNow = () => (running = running.then(once).catch((err) => log.debug({ err: (err as Error).message }, 'agent sync failed; will retry')))
-  void syncNow()
+  // the first sync settles (loaded, or failed and logged) before jobs that may name run-time agents are taken
+  const ready = syncNow()
   const timer = setInterval(() => void syncNow(), intervalMs)
   timer.unref()
   const part = {
     name: 'agents',
     store,
     syncNow,
+    ready,
     async stop() {
       clearInterval(timer)
       await running
@@ -127,6 +130,7 @@ export function startIngest(ctx: AppContext, source: Source = createSource(ctx))
   const ingester = new Ingester(source, queue, ctx.db.sqlite, ctx.log.child({ sub: 'ingest' }), {
     batchSize: ctx.config.batchSize,
     highWater: ctx.config.queueHighWater,
+    epoch: { redis: ctx.redis(), prefix: ctx.config.queuePrefix },
   })
   const done = ingester.start()
   return {
@@ -153,6 +157,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
       if (!job.data || !Array.isArray(job.data.events) || typeof job.data.id !== 'string') {
         throw new UnrecoverableError('malformed events job')
       }
+      await agents.ready
       const instances = await registry.active()
       const batch = await scoreBatch(ctx.host, instances, job.data)
       await storeQueue.add('batch', batch, { jobId: job.data.id })
@@ -198,7 +203,10 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
   const worker: Worker<StoreBatch> = new Worker<StoreBatch>(
     QUEUE.store,
     async (job: Job<StoreBatch>, token?: string) => {
-      if (!wellFormed(job.data)) throw new UnrecoverableError('malformed store job')
+      if (!wellFormed(job.data)) {
+        if (job.id) writer.settle(job.id)
+        throw new UnrecoverableError('malformed store job')
+      }
       const more: Job<StoreBatch>[] = []
       let events = job.data.events.length
       // @NOTE never waits: only jobs already in the queue join (they are locked with this job's token)
@@ -206,6 +214,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
         const next = await worker.getNextJob(token, { block: false })
         if (!next) break
         if (!wellFormed(next.data)) {
+          if (next.id) writer.settle(next.id)
           await next.moveToFailed(new UnrecoverableError('malformed store job'), token).catch((err) => log.warn({ job: next.id, err: err.message }, 'cannot fail job'))
           continue
         }
@@ -270,13 +279,14 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   const worker = new Worker<RefreshJob>(
     QUEUE.refresh,
     async (job: Job<RefreshJob>) => {
+      await agents.ready
       const feed = ctx.feeds.find((f) => f.uri === job.data?.feed)
       if (!feed) throw new UnrecoverableError(`unknown feed ${String(job.data?.feed)}`)
       const mix = resolveMix(ctx.host, job.data.agents, feed.base)
       const subscriber = mix.personal ? (job.data.subscriber ?? null) : null
       const key = listKey(mix, subscriber)
       const latest = cache.latest(feed.uri, key)
-      if (latest && Date.now() - latest.builtAt < ctx.config.cacheTtlMs / 2) return { skipped: true }
+      if (!job.data.complete && latest && Date.now() - latest.builtAt < ctx.config.cacheTtlMs / 2) return { skipped: true }
       return cache.build(feed, mix, Date.now(), { key, subscriber: subscriber ? graph.context(subscriber) : undefined })
     },
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
@@ -315,14 +325,16 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     feeds: ctx.feeds,
     host: ctx.host,
     mixes: new MixStore(ctx.db.sqlite),
-    cache: new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config),
+    // @NOTE sandboxed agents never run on the serving event loop (a call blocks it up to the agent's deadline):
+    // lists built here use their stored scores, and a refresh worker completes them
+    cache: new FeedCache(ctx.db.sqlite, ctx.host, log, { ...ctx.config, mayRun: (inst) => ctx.host.kindOf(inst.def.id) !== 'sandboxed' }),
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
     graph: new FollowGraph(ctx.db.sqlite),
     interactions: new InteractionStore(ctx.db.sqlite),
-    requestRefresh: async (feed, mix, subscriber) => {
-      const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber }
-      await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId('rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
+    requestRefresh: async (feed, mix, subscriber, { complete }) => {
+      const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber, ...(complete ? { complete } : {}) }
+      await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
     },
     registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
     onServed: (contexts) => usage.served(contexts),

@@ -7,10 +7,13 @@ import { ensureRedis } from './redis-server.ts'
 import { startProcessReport } from './ops/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
-const WORKER_ENTRY = fileURLToPath(new URL('../workers/score.ts', import.meta.url))
+const ENTRY = {
+  score: fileURLToPath(new URL('../workers/score.ts', import.meta.url)),
+  refresh: fileURLToPath(new URL('../workers/refresh.ts', import.meta.url)),
+}
 
 /** Runs stages in this process until SIGTERM/SIGINT, then stops them in order. */
-export async function runStages(roles: Role[], overrides: Partial<Config> = {}, opts: { childScoreWorkers?: number; log?: Logger } = {}): Promise<void> {
+export async function runStages(roles: Role[], overrides: Partial<Config> = {}, opts: { childScoreWorkers?: number; childRefresh?: boolean; log?: Logger } = {}): Promise<void> {
   const config = readConfig(process.env, overrides)
   const log = opts.log ?? createLogger(config.logLevel)
   let redisChild: ChildProcess | null = null
@@ -36,11 +39,17 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
 
   if (roles.includes('serve')) parts.push(await startServe(ctx))
   if (roles.includes('store')) parts.push(startStore(ctx))
-  if (roles.includes('refresh')) parts.push(startRefresh(ctx))
+  // @NOTE refreshes run agents, sandboxed ones too: next to the server they go in a process of their own, so a
+  // misbehaving agent cannot hold the serving event loop
+  const childRefresh = roles.includes('refresh') && (opts.childRefresh ?? false)
+  if (roles.includes('refresh')) {
+    if (childRefresh) children.push(spawnWorker('refresh', ENTRY.refresh, log, 0, () => stopping, children))
+    else parts.push(startRefresh(ctx))
+  }
   const childWorkers = opts.childScoreWorkers ?? 0
   if (roles.includes('score')) {
     if (childWorkers > 0) {
-      for (let i = 0; i < childWorkers; i++) children.push(spawnScoreWorker(log, i, () => stopping, children))
+      for (let i = 0; i < childWorkers; i++) children.push(spawnWorker('score', ENTRY.score, log, i, () => stopping, children))
     } else parts.push(startScore(ctx))
   }
   if (roles.includes('ingest')) {
@@ -52,19 +61,20 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   }
   // every process reports what only it sees (agents, ingest, serving) for `skysift status`, /admin and /metrics
   const ingestPart = parts.find((p) => p.name === 'ingest') as ReturnType<typeof startIngest> | undefined
-  const reported = roles.filter((r) => r !== 'score' || childWorkers === 0)
+  const reported = roles.filter((r) => (r !== 'score' || childWorkers === 0) && (r !== 'refresh' || !childRefresh))
   parts.push(startProcessReport(ctx, reported, () => (ingestPart ? { stats: ingestPart.ingester.stats, source: ingestPart.ingester.source.name } : undefined)))
 }
 
-function spawnScoreWorker(log: Logger, i: number, stopping: () => boolean, children: ChildProcess[]): ChildProcess {
+/** A stage in a child process of its own, restarted a second after it exits (until shutdown). */
+function spawnWorker(stage: 'score' | 'refresh', entry: string, log: Logger, i: number, stopping: () => boolean, children: ChildProcess[]): ChildProcess {
   // @NOTE a capped young generation: at start-up V8 grows it to 64 MiB semi-spaces (128 MiB resident) and keeps them
-  const child = fork(WORKER_ENTRY, [], { env: process.env, stdio: 'inherit', execArgv: [...process.execArgv, '--max-semi-space-size=16'] })
+  const child = fork(entry, [], { env: process.env, stdio: 'inherit', execArgv: [...process.execArgv, '--max-semi-space-size=16'] })
   child.on('exit', (code, signal) => {
     if (stopping()) return
-    log.error({ worker: i, code, signal }, 'score worker exited; restarting in 1 s')
+    log.error({ stage, worker: i, code, signal }, `${stage} worker exited; restarting in 1 s`)
     setTimeout(() => {
       // a restarted worker is stopped (and waited for) at shutdown like the first one
-      if (!stopping()) children.push(spawnScoreWorker(log, i, stopping, children))
+      if (!stopping()) children.push(spawnWorker(stage, entry, log, i, stopping, children))
     }, 1000).unref()
   })
   return child

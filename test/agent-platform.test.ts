@@ -10,7 +10,7 @@ import { AppContext } from '../src/context.ts'
 import type { PostEvent } from '../src/ingest/events.ts'
 import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
-import { agentSync, createServeApp } from '../src/runtime.ts'
+import { agentSync, createServeApp, startRefresh } from '../src/runtime.ts'
 import { scoreBatch } from '../src/score/score-stage.ts'
 import type { AgentPost } from '../src/score/sdk.ts'
 import { BatchWriter } from '../src/store/writer.ts'
@@ -105,6 +105,22 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     expect(listed).toMatchObject({ kind: 'sandboxed', status: 'active' })
     const put = await call('POST', '/xrpc/app.skysift.feed.putMix', { token: await users.reader.token(SERVICE, 'app.skysift.feed.putMix'), body: { feed: ctx.feeds[0].uri, agents: [{ agent: id, weight: 50 }] } })
     expect(put.status, JSON.stringify(put.body)).toBe(200)
+
+    // the serving process never runs it: the first list has no opinion of it, and a refresh worker completes the list
+    const posts = [post('nothing about the weather'), post('a blue sky, a grey sky and a red sky at night'), post('sky')]
+    new BatchWriter(ctx.db.sqlite).write({ id: 'sandboxed-posts', events: posts, scores: [], eventTime: Date.now() })
+    const ours = new Set(posts.map((p) => p.uri))
+    const read = async () => ((await call('GET', `/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(ctx.feeds[0].uri)}`, { token: await users.reader.token(SERVICE, 'app.bsky.feed.getFeedSkeleton') })).body.feed.map((i: any) => i.post) as string[]).filter((u) => ours.has(u))
+    expect(await read()).toEqual(posts.map((p) => p.uri)) // newest first: the agent gave no scores yet
+    expect(ctx.host.stats.get(id)?.calls ?? 0).toBe(0)
+    const worker = new AppContext(ctx.config, silentLogger)
+    cleanups.push(() => worker.close())
+    const refresh = startRefresh(worker)
+    cleanups.push(() => refresh.stop())
+    await waitFor(async () => (await read())[0] === posts[1].uri, 'the refresh worker to rank with the sandboxed agent', 15_000, 200)
+    expect(await read()).toEqual([posts[1].uri, posts[2].uri, posts[0].uri])
+    expect(worker.host.stats.get(id)?.calls).toBeGreaterThan(0)
+    expect(ctx.host.stats.get(id)?.calls ?? 0).toBe(0)
   })
 
   it('refuses a submission that does not load, saying why', async () => {

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Ingester } from '../src/ingest/ingester.ts'
 import { ReplaySource } from '../src/ingest/replay-source.ts'
@@ -8,6 +9,7 @@ import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
 import { producerQueue, QUEUE, type EventsJob } from '../src/queue.ts'
 import { openDb, type Db } from '../src/store/db.ts'
+import { BatchWriter } from '../src/store/writer.ts'
 import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
 
 /** Every event id in the queue's jobs, in order of their first line. */
@@ -92,6 +94,37 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
     clearInterval(drain)
     expect(ing.stats.received).toBe(LINES)
     expect(savedCursor()).toBe(String(LINES))
+  })
+
+  it('reads again what an emptied Redis lost, from the oldest batch not stored yet', async () => {
+    const redis = new Redis(REDIS_URL)
+    cleanups.push(() => redis.disconnect())
+    const q = producerQueue<EventsJob>(QUEUE.events, REDIS_URL, prefix)
+    cleanups.push(() => q.close())
+    const mk = () => new Ingester(new ReplaySource(file), q, db.sqlite, silentLogger, { batchSize: 200, highWater: 1000, enqueueTimeoutMs: 500, epoch: { redis, prefix } })
+    const firstLine = (id: string) => Number(/_(\d+)_\d+_\d+$/.exec(id)![1])
+    const waiting = async () => (await q.getJobs(['waiting'])).sort((a, b) => firstLine(a.id!) - firstLine(b.id!))
+    const pending = () => db.sqlite.prepare('SELECT count(*) FROM pending_batches').pluck().get() as number
+    await mk().start()
+    const jobs = await waiting()
+    expect(pending()).toBe(jobs.length)
+    // the store applies the first five batches; the rest are still in Redis when it is restarted without persistence
+    const writer = new BatchWriter(db.sqlite)
+    for (const j of jobs.slice(0, 5)) writer.write({ id: j.id!, events: j.data.events, scores: [], eventTime: j.data.eventTime })
+    expect(pending()).toBe(jobs.length - 5)
+    const keys = await redis.keys(`${prefix}:*`)
+    await redis.del(...keys)
+    const again = mk()
+    await again.start()
+    expect(again.stats.rewinds).toBe(1)
+    expect(savedCursor()).toBe(String(LINES))
+    // exactly the lost batches are queued again (same boundaries, so the same ids)
+    expect((await waiting()).map((j) => j.id)).toEqual(jobs.slice(5).map((j) => j.id))
+    // a Redis that kept its data is no reason to read anything again
+    const third = mk()
+    await third.start()
+    expect(third.stats.rewinds).toBe(0)
+    expect(third.stats.received).toBe(0)
   })
 
   it('with Redis unreachable, holds the batch, saves no cursor, and a restart reads it all again', async () => {

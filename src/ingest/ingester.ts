@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto'
 import type { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.ts'
 import { jobId, type EventsJob } from '../queue.ts'
 import type { Sqlite } from '../store/db.ts'
@@ -14,6 +16,8 @@ export interface IngesterOptions {
   highWater: number
   /** give up one attempt to reach Redis after this long (BullMQ waits forever for a connection) */
   enqueueTimeoutMs?: number
+  /** where the ingest keeps its Redis epoch (the queue's Redis and prefix); without it an emptied Redis goes unnoticed */
+  epoch?: { redis: Redis; prefix: string } | null
 }
 
 export interface IngestStats {
@@ -25,7 +29,12 @@ export interface IngestStats {
   lastEventTime: number | null
   pausedForBackpressureMs: number
   redisErrors: number
+  /** times Redis was found emptied and the source read again from the oldest batch not stored */
+  rewinds: number
 }
+
+/** Thrown inside a flush when Redis lost queued batches: reading starts over from the rewound cursor. */
+class RewindNeeded extends Error {}
 
 const MAX_REJECTS_KEPT = 10_000
 
@@ -46,6 +55,7 @@ export class Ingester {
     lastEventTime: null,
     pausedForBackpressureMs: 0,
     redisErrors: 0,
+    rewinds: 0,
   }
   private readonly queue: Queue<EventsJob>
   private readonly db: Sqlite
@@ -65,7 +75,17 @@ export class Ingester {
   private countedAt = 0
   private addedSinceCount = 0
   private running: Promise<void> | null = null
+  /** the Redis epoch this ingest has seen (see checkEpoch) */
+  private epoch: string | null = null
+  /** set while the source is being stopped to read again from a rewound cursor */
+  private rewinding = false
+  /** the cursor saved last (where a restart would resume after) */
+  private saved: number | undefined
   private readonly saveCursor
+  private readonly addPending
+  private readonly pendingOf
+  private readonly epochOf
+  private readonly saveEpoch
   private readonly loadCursor
   private readonly saveReject
   private readonly trimRejects
@@ -75,12 +95,16 @@ export class Ingester {
     this.queue = queue
     this.db = db
     this.log = log
-    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, ...opts }
+    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, epoch: null, ...opts }
     this.saveCursor = db.prepare(
       `INSERT INTO cursors (source, cursor, event_time, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, event_time = excluded.event_time, updated_at = excluded.updated_at`,
     )
     this.loadCursor = db.prepare('SELECT cursor FROM cursors WHERE source = ?').pluck()
+    this.addPending = db.prepare('INSERT INTO pending_batches (id, source, resume_from, at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING')
+    this.pendingOf = db.prepare('SELECT resume_from FROM pending_batches WHERE source = ?').pluck()
+    this.epochOf = db.prepare('SELECT value FROM counters WHERE name = ?').pluck()
+    this.saveEpoch = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value')
     this.saveReject = db.prepare('INSERT INTO rejected_events (source, reason, payload, at) VALUES (?, ?, ?, ?)')
     this.trimRejects = db.prepare('DELETE FROM rejected_events WHERE id <= (SELECT max(id) FROM rejected_events) - ?')
   }
@@ -94,14 +118,27 @@ export class Ingester {
   /** Starts reading from the saved cursor. Resolves when the source ends (replay) or stop() is called. */
   start(): Promise<void> {
     if (this.running) return this.running
-    const cursor = this.savedCursor()
-    this.log.info({ source: this.source.name, cursor }, 'ingest starting')
+    this.log.info({ source: this.source.name, cursor: this.savedCursor() }, 'ingest starting')
     this.timer = setInterval(() => {
       if (this.batch.length || this.batchCursor !== null) void this.flush()
     }, this.opts.flushMs)
-    this.running = this.source
-      .run((item) => this.push(item), cursor)
-      .then(() => this.flush())
+    const read = async (): Promise<void> => {
+      // @NOTE checked before reading too: a restart at the end of a replay reads nothing that would make it check
+      await this.checkEpoch().catch((err) => this.log.debug({ err: (err as Error).message }, 'redis epoch not checked yet'))
+      for (;;) {
+        this.saved = this.savedCursor()
+        await this.source.run((item) => this.push(item), this.saved)
+        if (!this.rewinding || this.abort.signal.aborted) return this.flush()
+        // Redis lost batches it held: start over from the rewound cursor (what was read since is read again)
+        await this.flushing.catch(() => {})
+        this.batch = []
+        this.batchFirst = null
+        this.batchCursor = null
+        this.batchTime = 0
+        this.rewinding = false
+      }
+    }
+    this.running = read()
       .catch((err) => this.log.warn({ err: err.message }, 'ingest ended with a batch not queued'))
       .finally(() => {
         if (this.timer) clearInterval(this.timer)
@@ -120,6 +157,7 @@ export class Ingester {
   }
 
   private async push(item: SourceItem): Promise<void> {
+    if (this.rewinding) return // read again after the rewind
     this.stats.received++
     if ('rejected' in item) {
       this.stats.rejected++
@@ -151,23 +189,71 @@ export class Ingester {
     const cursor = this.batchCursor
     const eventTime = this.batchTime
     if (!events.length && cursor === null) return
-    if (this.lost) return
+    if (this.lost || this.rewinding) return
     this.batch = []
     this.batchFirst = null
     this.batchCursor = null
+    let id: string | null = null
     if (events.length) {
-      const id = jobId('ev', this.source.name, first ?? 0, cursor ?? 0, events.length)
+      id = jobId('ev', this.source.name, first ?? 0, cursor ?? 0, events.length)
       const job: EventsJob = { id, source: this.source.name, events, eventTime }
       try {
         await this.enqueue(job)
       } catch (err) {
+        if (err instanceof RewindNeeded) return
         this.lost = true
         throw err
       }
       this.stats.queued += events.length
       this.stats.batches++
     }
-    if (cursor !== null) this.saveCursor.run(this.source.name, String(cursor), eventTime || null, Date.now())
+    if (cursor === null) return
+    // @NOTE the batch is remembered as pending (with where to read it again from) until the writer stores it
+    const resumeFrom = this.saved ?? (first ?? cursor) - 1
+    this.db.transaction(() => {
+      if (id) this.addPending.run(id, this.source.name, String(resumeFrom), Date.now())
+      this.saveCursor.run(this.source.name, String(cursor), eventTime || null, Date.now())
+    })()
+    this.saved = cursor
+  }
+
+  /**
+   * Tells a Redis that still holds what this ingest queued from one that
+   * lost it (restarted without persistence, flushed, replaced): the ingest
+   * keeps a random epoch in Redis and in SQLite. When Redis has another one,
+   * or none, every batch not yet stored is gone with it: the saved cursor is
+   * set back to the oldest pending batch of this source, and reading starts
+   * over from there (the writer's upserts make what is read twice harmless).
+   * Returns false when reading must start over.
+   */
+  private async checkEpoch(): Promise<boolean> {
+    if (!this.opts.epoch) return true
+    const { redis, prefix } = this.opts.epoch
+    const key = `${prefix}:epoch:${this.source.name}`
+    const name = `redis_epoch:${this.source.name}`
+    const inRedis = await withTimeout(redis.get(key), this.opts.enqueueTimeoutMs)
+    if (inRedis !== null && inRedis === (this.epoch ?? String(this.epochOf.get(name) ?? ''))) {
+      this.epoch = inRedis
+      return true
+    }
+    const pending = (this.pendingOf.all(this.source.name) as string[]).map(Number).filter(Number.isFinite)
+    const fresh = String(randomBytes(6).readUIntBE(0, 6))
+    const rewindTo = pending.length ? Math.min(...pending) : null
+    this.db.transaction(() => {
+      if (rewindTo !== null) this.saveCursor.run(this.source.name, String(rewindTo), null, Date.now())
+      this.saveEpoch.run(name, Number(fresh))
+    })()
+    await withTimeout(redis.set(key, fresh), this.opts.enqueueTimeoutMs)
+    const known = this.epoch !== null || this.epochOf.get(name) !== undefined
+    this.epoch = fresh
+    if (rewindTo === null) {
+      if (known) this.log.warn({ source: this.source.name }, 'redis was emptied; no batch was waiting, nothing to read again')
+      return true
+    }
+    this.stats.rewinds++
+    this.log.warn({ source: this.source.name, from: this.saved, to: rewindTo, pendingBatches: pending.length }, 'redis lost queued batches; ingest rewound')
+    this.saved = rewindTo
+    return false
   }
 
   /** Adds a job, waiting out a full queue or a Redis outage; never drops the batch. */
@@ -175,11 +261,17 @@ export class Ingester {
     for (let attempt = 0; ; attempt++) {
       try {
         // @NOTE a timed-out add may still land later; the job id makes the retry a no-op then
+        if (!(await this.checkEpoch())) {
+          this.rewinding = true
+          void this.source.stop()
+          throw new RewindNeeded()
+        }
         await this.waitBelowHighWater()
         await withTimeout(this.queue.add('batch', job, { jobId: job.id }), this.opts.enqueueTimeoutMs)
         if (attempt > 0) this.log.info({ attempt }, 'redis is back; ingest resumed')
         return
       } catch (err) {
+        if (err instanceof RewindNeeded) throw err
         this.stats.redisErrors++
         // @NOTE stopping while Redis is down: give up on this batch without saving its cursor, so a restart reads it again
         if (this.abort.signal.aborted) throw new Error('ingest stopped before the batch reached Redis')

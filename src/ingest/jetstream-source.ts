@@ -18,7 +18,8 @@ export class JetstreamSource implements Source {
   readonly name: string
   private readonly url: string
   private readonly log: Logger
-  private readonly abort = new AbortController()
+  /** a new one per run: a source stopped to be read again from another cursor runs again */
+  private abort = new AbortController()
   private ws: WebSocket | null = null
 
   constructor(url: string, log: Logger) {
@@ -28,6 +29,7 @@ export class JetstreamSource implements Source {
   }
 
   async run(sink: Sink, cursor: number | undefined): Promise<void> {
+    if (this.abort.signal.aborted) this.abort = new AbortController()
     let last = cursor
     let attempt = 0
     while (!this.abort.signal.aborted) {

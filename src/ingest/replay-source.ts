@@ -12,7 +12,8 @@ export class ReplaySource implements Source {
   readonly name: string
   private readonly path: string
   private readonly pace: 'full' | 'recorded'
-  private readonly abort = new AbortController()
+  /** a new one per run: a source stopped to be read again from another cursor runs again */
+  private abort = new AbortController()
 
   constructor(path: string, pace: 'full' | 'recorded' = 'full') {
     this.path = path
@@ -21,6 +22,7 @@ export class ReplaySource implements Source {
   }
 
   async run(sink: Sink, cursor: number | undefined): Promise<void> {
+    if (this.abort.signal.aborted) this.abort = new AbortController()
     const stream = fs.createReadStream(this.path, { encoding: 'utf8', highWaterMark: 1 << 20 })
     const lines = readline.createInterface({ input: stream, crlfDelay: Infinity })
     let n = 0

@@ -12,7 +12,7 @@ export type Sink = (item: SourceItem) => Promise<void> | void
 export interface Source {
   /** a stable name, used as the key of its saved cursor */
   readonly name: string
-  /** Runs until stop() (live sources) or the end of input (replay). Resumes after `cursor` when given. */
+  /** Runs until stop() (live sources) or the end of input (replay). Resumes after `cursor` when given. May run again after stop(). */
   run(sink: Sink, cursor: number | undefined): Promise<void>
   stop(): Promise<void>
 }

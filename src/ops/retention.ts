@@ -127,6 +127,7 @@ export class Retention {
       // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
       tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
       deleteTombstone: p('DELETE FROM tombstones WHERE uri = ? AND at < ?'),
+      oldPending: p('DELETE FROM pending_batches WHERE id IN (SELECT id FROM pending_batches WHERE at < ? LIMIT ?)'),
       oldRejected: p('DELETE FROM rejected_events WHERE id IN (SELECT id FROM rejected_events WHERE at < ? ORDER BY at LIMIT ?)'),
       oldInteractions: p('DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE at < ? ORDER BY at LIMIT ?)'),
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
@@ -203,7 +204,8 @@ export class Retention {
       if (n < batchSize * 4) break
     }
 
-    // 3. rejected input and old feedback (both indexed by time)
+    // 3. rejected input, old feedback, and batches never stored (failed for good) an ingest would otherwise rewind to
+    await drain(() => this.st.oldPending.run(now - DAY, batchSize).changes)
     await drain(() => this.count('rejected', r, this.st.oldRejected.run(now - pol.rejectedMs, batchSize).changes))
     await drain(() => this.count('interactions', r, this.st.oldInteractions.run(now - pol.interactionsMs, batchSize).changes))
 

@@ -86,10 +86,14 @@ export class FeedCache {
   private readonly mem: Shared
   private readonly st
 
-  constructor(db: Sqlite, host: AgentHost, log: Logger, opts: { cacheSize: number; snapshotTtlMs: number }) {
+  /** whether ranking may call an agent in this process (otherwise only its stored scores count) */
+  private readonly mayRun: (inst: AgentInstance) => boolean
+
+  constructor(db: Sqlite, host: AgentHost, log: Logger, opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean }) {
     this.db = db
     this.host = host
     this.log = log
+    this.mayRun = opts.mayRun ?? (() => true)
     this.cacheSize = opts.cacheSize
     this.snapshotTtlMs = opts.snapshotTtlMs
     let sh = shared.get(db)
@@ -159,6 +163,11 @@ export class FeedCache {
     return items
   }
 
+  /** False when ranking here leaves out an agent of the mix (then a refresh worker should build the list too). */
+  ranksFully(mix: ResolvedMix): boolean {
+    return mix.entries.every((e) => this.mayRun(e.inst))
+  }
+
   /** Ranks the feed's candidates for a mix (nothing stored): the items with their attribution. */
   rank(feed: Feed, mix: ResolvedMix, now = Date.now(), subscriber?: SubscriberContext, limit = this.cacheSize): ListItem[] {
     const since = now - feed.windowHours * 3_600_000
@@ -167,7 +176,11 @@ export class FeedCache {
     const columns: ScoreColumn[] = mix.entries.map((e) => ({
       label: e.label,
       weight: e.weight,
-      scores: e.inst.dynamic ? this.host.run(e.inst, posts, now, subscriber) : this.staticScores(e.inst, cached, now),
+      scores: e.inst.dynamic
+        ? this.mayRun(e.inst)
+          ? this.host.run(e.inst, posts, now, subscriber)
+          : new Array<Score>(posts.length).fill(null)
+        : this.staticScores(e.inst, cached, now),
     }))
     return rankCandidates(posts, columns, limit).map((it) => ({
       uri: it.uri,
@@ -242,7 +255,7 @@ export class FeedCache {
       }
       for (const c of unknown) if (c.scores[slot] === undefined) c.scores[slot] = NaN
     }
-    const still = cached.filter((c) => Number.isNaN(c.scores[slot]))
+    const still = this.mayRun(inst) ? cached.filter((c) => Number.isNaN(c.scores[slot])) : []
     if (still.length) {
       const got = this.host.run(inst, still.map((c) => c.post), now)
       if (got.some((v) => v !== null)) {

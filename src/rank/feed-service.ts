@@ -47,7 +47,7 @@ export interface FeedServiceDeps {
   log: Logger
   cacheTtlMs: number
   /** ask a refresh worker to rebuild a list; rejects when the queue is unreachable */
-  requestRefresh?: (feed: Feed, mix: ResolvedMix, subscriber: string | null) => Promise<void>
+  requestRefresh?: (feed: Feed, mix: ResolvedMix, subscriber: string | null, opts: { complete: boolean }) => Promise<void>
   /** the reader's follow graph, for personal agents */
   graph?: FollowGraph
   /** readers' feedback; without it there is no personal layer */
@@ -241,7 +241,10 @@ export class FeedService {
     const snap = this.d.cache.latest(feed.uri, key)
     if (!snap) {
       this.d.onCacheLookup?.('miss')
-      return this.build(feed, mix, subscriber, now)
+      const built = this.build(feed, mix, subscriber, now)
+      // @NOTE ranked here without the agents this process may not run (sandboxed ones): a refresh worker completes the list
+      if (!this.d.cache.ranksFully(mix)) this.refreshLater(feed, mix, subscriber, now, true)
+      return built
     }
     const stale = now - snap.builtAt > this.d.cacheTtlMs
     this.d.onCacheLookup?.(stale ? 'stale' : 'fresh')
@@ -255,10 +258,10 @@ export class FeedService {
     return this.d.cache.build(feed, mix, now, { key: listKey(mix, subscriber), subscriber: personal && this.d.graph ? this.d.graph.context(subscriber) : undefined })
   }
 
-  private refreshLater(feed: Feed, mix: ResolvedMix, subscriber: string | null, now: number): void {
+  private refreshLater(feed: Feed, mix: ResolvedMix, subscriber: string | null, now: number, complete = false): void {
     const key = `${feed.uri} ${listKey(mix, subscriber)}`
     const last = this.refreshing.get(key) ?? 0
-    if (now - last < this.d.cacheTtlMs) return
+    if (!complete && now - last < this.d.cacheTtlMs) return
     remember(this.refreshing, key, now)
     const inline = () => {
       setImmediate(() => {
@@ -270,7 +273,7 @@ export class FeedService {
       })
     }
     if (!this.d.requestRefresh) return inline()
-    this.d.requestRefresh(feed, mix, mix.personal ? subscriber : null).catch((err) => {
+    this.d.requestRefresh(feed, mix, mix.personal ? subscriber : null, { complete }).catch((err) => {
       // Redis is unreachable: refresh here so the list still follows the posts
       this.d.log.warn({ err: (err as Error).message, feed: feed.rkey }, 'refresh queue unreachable; refreshing inline')
       inline()

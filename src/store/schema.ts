@@ -142,6 +142,24 @@ export const cursors = sqliteTable('cursors', {
   updatedAt: integer('updated_at').notNull(),
 })
 
+/**
+ * Batches Redis has accepted but the store has not applied yet, with the
+ * cursor to read them again from. The ingest adds a row when it saves the
+ * cursor past a batch; the writer removes it in the batch's transaction.
+ * When Redis comes back empty (restarted without persistence), the ingest
+ * rewinds to the oldest row of its source, so nothing Redis held is lost.
+ */
+export const pendingBatches = sqliteTable(
+  'pending_batches',
+  {
+    id: text('id').primaryKey(),
+    source: text('source').notNull(),
+    resumeFrom: text('resume_from').notNull(),
+    at: integer('at').notNull(),
+  },
+  (t) => [index('pending_batches_source').on(t.source, t.at)],
+)
+
 /** Malformed input kept for inspection (bounded). */
 export const rejectedEvents = sqliteTable(
   'rejected_events',

@@ -113,6 +113,7 @@ export class BatchWriter {
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
       // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
       upsertScore: p('INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?) ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score'),
+      settled: p('DELETE FROM pending_batches WHERE id = ?'),
       bumpCounter: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       maxCounter: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
     }
@@ -120,6 +121,11 @@ export class BatchWriter {
     // @NOTE IMMEDIATE: the write lock is taken (waiting through busy_timeout) before the first read, so a commit
     // by another process in between cannot fail the batch with SQLITE_BUSY
     this.tx = (b) => tx.immediate(b)
+  }
+
+  /** Forgets a batch that will never be stored (failed for good): an ingest rewind need not read it again. */
+  settle(id: string): void {
+    this.st.settled.run(id)
   }
 
   /** Applies one batch atomically. */
@@ -226,6 +232,7 @@ export class BatchWriter {
       if (ok === undefined) live.set(uri, (ok = !!st.postExists.get(uri)))
       if (ok) r.scores += st.upsertScore.run(key, uri, score === 'drop' ? null : score).changes
     }
+    st.settled.run(b.id)
     st.bumpCounter.run('events_stored', b.events.length)
     st.bumpCounter.run('posts_stored', r.posts)
     st.bumpCounter.run('posts_deleted', r.deleted)

@@ -153,7 +153,6 @@ describe('faults: Redis outage during ingest and serving', () => {
     const o = await outageRun({ ...base, redis }, (BEFORE_S + OUTAGE_S + AFTER_S + 4) * RATE)
     const check = checkStore(o.p.db, o.model)
     const acc = await accounting(o.p.db, o.model, o.q.store)
-    const likes = acc.likes
     const servedCheck = o.served.map((posts) => checkServed(o.p.db, o.model, posts))
     const resumed = o.p.procs.ingest.logLines('redis is back; ingest resumed')
     const paused = o.p.procs.ingest.logLines('cannot queue events; ingest paused')
@@ -169,7 +168,7 @@ describe('faults: Redis outage during ingest and serving', () => {
       posts_extra: check.extraPosts.length,
       events_lost: Math.max(0, o.model.events - o.p.stored()),
       likes_missing: check.likesMissing,
-      likes_missing_unexplained: likes.unexplained.length,
+      likes_not_stored: acc.likesMissing.length,
       duplicates_applied: o.p.stored() - o.model.events,
       duplicates_bound: acc.duplicateBound,
       served_items_checked: o.served.reduce((n, x) => n + x.length, 0),
@@ -196,7 +195,8 @@ describe('faults: Redis outage during ingest and serving', () => {
     expect(check.overCounted.slice(0, 10)).toEqual([])
     expect(check.phantomLikes.slice(0, 10)).toEqual([])
     expect(check.inconsistentCounts.slice(0, 10)).toEqual([])
-    expect(likes.unexplained.slice(0, 10)).toEqual([])
+    expect(acc.likesMissing.slice(0, 10)).toEqual([])
+    expect(check.likesMissing).toBe(0)
     for (const c of servedCheck) {
       expect(c.notStored.concat(c.notLive).slice(0, 10)).toEqual([])
       expect(c.repeated).toBe(0)
