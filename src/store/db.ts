@@ -27,7 +27,8 @@ export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
   const sqlite = new Database(file, { readonly: opts.readonly ?? false })
   sqlite.pragma('busy_timeout = 10000')
   if (!opts.readonly) {
-    sqlite.pragma('journal_mode = WAL')
+    // @NOTE switching to WAL needs a moment of exclusive access: busy_timeout does not cover it while another process creates the file
+    retryBusy(() => sqlite.pragma('journal_mode = WAL'))
     sqlite.pragma('synchronous = NORMAL')
   }
   sqlite.pragma('cache_size = -64000')
@@ -46,19 +47,24 @@ export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
   }
 }
 
-function migrateWithRetry(orm: Drizzle): void {
-  // @NOTE processes started together race to migrate; the loser sees SQLITE_BUSY or a table that now exists
+/** Runs `fn` again (up to 20 times, waiting a little longer each time) while SQLite says another process is in the way. */
+function retryBusy<T>(fn: () => T, alsoRetry?: RegExp): T {
   for (let attempt = 0; ; attempt++) {
     try {
-      migrate(orm, { migrationsFolder: MIGRATIONS_FOLDER })
-      return
+      return fn()
     } catch (err) {
+      // drizzle wraps SQLite's error: its message names the query, the cause is SQLite's
       const msg = `${String((err as Error)?.message ?? err)} ${String((err as { cause?: unknown })?.cause ?? '')}`
-      if (attempt < 20 && /busy|locked|already exists/i.test(msg)) {
+      if (attempt < 20 && (/busy|locked/i.test(msg) || alsoRetry?.test(msg))) {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 + attempt * 25)
         continue
       }
       throw err
     }
   }
+}
+
+function migrateWithRetry(orm: Drizzle): void {
+  // @NOTE processes started together race to migrate; the loser sees SQLITE_BUSY or a table that now exists
+  retryBusy(() => migrate(orm, { migrationsFolder: MIGRATIONS_FOLDER }), /already exists/i)
 }
