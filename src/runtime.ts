@@ -163,7 +163,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
       await storeQueue.add('batch', batch, { jobId: job.data.id })
       return { events: batch.events.length, scores: batch.scores.length }
     },
-    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency, maxStalledCount: MAX_STALLED },
   )
   watchWorker(ctx, worker, 'score')
   // default mixes' static agents are pre-scored from the first post on (re-said now and then: Redis may have restarted empty)
@@ -183,6 +183,13 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
     },
   }
 }
+
+/**
+ * How often a job may be found stalled (its worker died holding it) before BullMQ fails it for good; BullMQ's
+ * default is 1. A job of events that fails for good is lost, and workers killed again and again (a crash loop,
+ * an OOM killer) would otherwise reach that.
+ */
+const MAX_STALLED = 20
 
 /** Store jobs applied in one SQLite transaction at most (when that many are already waiting). */
 export const STORE_GROUP = { jobs: 32, events: 8000 }
@@ -243,7 +250,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
       if (!first.ok) throw first.error
       return first.result
     },
-    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1, maxStalledCount: MAX_STALLED },
   )
   watchWorker(ctx, worker, 'store')
   const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)

@@ -37,6 +37,7 @@ export interface IngestStats {
 class RewindNeeded extends Error {}
 
 const MAX_REJECTS_KEPT = 10_000
+const EPOCH_CHECK_MS = 1000
 
 /**
  * Reads a source, batches its events into the `events` queue, and saves
@@ -75,8 +76,9 @@ export class Ingester {
   private countedAt = 0
   private addedSinceCount = 0
   private running: Promise<void> | null = null
-  /** the Redis epoch this ingest has seen (see checkEpoch) */
+  /** the Redis epoch this ingest has seen (see checkEpoch), and when it last looked */
   private epoch: string | null = null
+  private epochCheckedAt = 0
   /** set while the source is being stopped to read again from a rewound cursor */
   private rewinding = false
   /** the cursor saved last (where a restart would resume after) */
@@ -232,6 +234,7 @@ export class Ingester {
     const key = `${prefix}:epoch:${this.source.name}`
     const name = `redis_epoch:${this.source.name}`
     const inRedis = await withTimeout(redis.get(key), this.opts.enqueueTimeoutMs)
+    this.epochCheckedAt = Date.now()
     if (inRedis !== null && inRedis === (this.epoch ?? String(this.epochOf.get(name) ?? ''))) {
       this.epoch = inRedis
       return true
@@ -261,7 +264,9 @@ export class Ingester {
     for (let attempt = 0; ; attempt++) {
       try {
         // @NOTE a timed-out add may still land later; the job id makes the retry a no-op then
-        if (!(await this.checkEpoch())) {
+        // @NOTE at most once a second (and after every failed attempt): each await here waits for the event loop,
+        // which the store writer may hold for a transaction; batches queued meanwhile to an emptied Redis are read again anyway
+        if ((attempt > 0 || Date.now() - this.epochCheckedAt >= EPOCH_CHECK_MS) && !(await this.checkEpoch())) {
           this.rewinding = true
           void this.source.stop()
           throw new RewindNeeded()

@@ -100,6 +100,7 @@ export class FeedService {
   private readonly refreshing = new Map<string, number>()
   private readonly requests = new Map<string, string>()
   private readonly views = new WeakMap<CacheItem[], { feed: SkeletonItem[]; contexts: string[] }>()
+  private readonly feedJsons = new WeakMap<SkeletonItem[], string>()
   private readonly anonymous = new Map<string, Effective>()
 
   constructor(deps: FeedServiceDeps) {
@@ -205,6 +206,17 @@ export class FeedService {
     const out: Skeleton = { feed: view.feed }
     if (items.length === limit) out.cursor = encodeCursor({ snapshot, rank: items[items.length - 1].rank })
     return out
+  }
+
+  /**
+   * A page as the JSON of a getFeedSkeleton response, with its request id.
+   * The items' JSON is made once per cached page (they are immutable), so a
+   * request serializes only the cursor and the id.
+   */
+  skeletonJson(page: Skeleton, reqId: string): string {
+    let items = this.feedJsons.get(page.feed)
+    if (items === undefined) this.feedJsons.set(page.feed, (items = JSON.stringify(page.feed)))
+    return `{"feed":${items}${page.cursor === undefined ? '' : `,"cursor":${JSON.stringify(page.cursor)}`},"reqId":${JSON.stringify(reqId)}}`
   }
 
   /** A page as served (pages are cached and immutable, so their views are too); callers must not change them. */

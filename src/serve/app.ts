@@ -169,7 +169,7 @@ export function createApp(d: AppDeps): Hono {
       const page = d.feeds.skeleton(feed, who.did, limit, cursor)
       d.feeds.noteRequest(reqId, feed)
       log.debug({ reqId, feed: feed.rkey, viewer: who.did, anon: who.reason, n: page.feed.length }, 'feed skeleton')
-      return c.json({ ...page, reqId })
+      return c.body(d.feeds.skeletonJson(page, reqId), 200, { 'content-type': 'application/json' })
     } catch (err) {
       if (err instanceof BadCursorError) throw invalidRequest(`Error: ${err.message}`)
       throw err
