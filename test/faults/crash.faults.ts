@@ -9,7 +9,7 @@
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { writeSyntheticJsonl } from '../../src/ingest/synthetic.ts'
-import { checkServed, checkStore, accounting, readWholeFeed } from './support/checks.ts'
+import { checkServed, checkStore, accounting, readWholeFeed, expectStoreMatchesModel } from './support/checks.ts'
 import { modelOfFile } from './support/model.ts'
 import { startPipeline } from './support/pipeline.ts'
 import { rng, SEED } from './support/rng.ts'
@@ -64,12 +64,14 @@ describe('faults: kill -9 of ingest, score and store during a replay', () => {
       if (c2.length) throw new Error(c2.join('\n\n'))
     }
 
-    // kills at random points, spread over the three stages: the ingest at points of the file it reads (it runs
-    // ahead of the store), the workers at points of the events stored; two schedules, run side by side
+    // kills at random points of the file read, spread over the three stages; two schedules (the ingest, the
+    // workers) run side by side. @NOTE the workers' points follow the file too, not the events stored: the store
+    // takes up to 8,000 events in one transaction, so stored progress jumps, and a point chosen on it could come
+    // after the last event was stored; the ingest runs at most the high-water mark of jobs ahead of the workers
     const targets = r.shuffle(Array.from({ length: KILLS }, (_, i) => (['ingest', 'score', 'store'] as const)[i % 3]))
     const kills: { stage: string; at_stored: number; cursor: number; active: { events: number; store: number }; downMs: number }[] = []
     const schedule = async (stages: ('ingest' | 'score' | 'store')[], progress: () => number, total: number) => {
-      const points = stages.map(() => 0.05 + 0.85 * r.next()).sort((a, b) => a - b)
+      const points = stages.map(() => 0.05 + 0.7 * r.next()).sort((a, b) => a - b)
       for (const [i, target] of stages.entries()) {
         const at = Math.floor(points[i] * total)
         await until(`${target} kill point ${i + 1} (${at} of ${total})`, async () => {
@@ -90,7 +92,7 @@ describe('faults: kill -9 of ingest, score and store during a replay', () => {
     }
     await Promise.all([
       schedule(targets.filter((t) => t === 'ingest'), cursor, model.lines),
-      schedule(targets.filter((t) => t !== 'ingest'), stored, model.events),
+      schedule(targets.filter((t) => t !== 'ingest'), cursor, model.lines),
     ])
 
     // everything up, the whole file read, both queues empty, the counter still
@@ -183,18 +185,9 @@ describe('faults: kill -9 of ingest, score and store during a replay', () => {
     expect(eventsStored).toBeGreaterThanOrEqual(model.events)
     expect(eventsStored - model.events).toBeLessThanOrEqual(acc.duplicateBound)
     // posts: exactly the model's live set, each once
-    expect(check.duplicateUris).toBe(0)
-    expect(check.missingPosts.slice(0, 10)).toEqual([])
-    expect(check.extraPosts.slice(0, 10)).toEqual([])
-    expect(check.badAccountPosts.slice(0, 10)).toEqual([])
+    // posts and likes: exactly the model's
     expect(check.strictPosts).toBeGreaterThan(EVENTS * 0.04)
-    // likes: every live like stored and counted once (also those whose batch was stored before their post's),
-    // never a deleted or unknown like, and the count agrees with the rows
-    expect(check.overCounted.slice(0, 10)).toEqual([])
-    expect(check.phantomLikes.slice(0, 10)).toEqual([])
-    expect(check.inconsistentCounts.slice(0, 10)).toEqual([])
-    expect(acc.likesMissing.slice(0, 10)).toEqual([])
-    expect(check.likesMissing).toBe(0)
+    expectStoreMatchesModel(check, acc.likesMissing)
     // feeds: answered throughout, and only live posts, none twice
     expect(Object.keys(feedStatuses).filter((k) => k !== '200')).toEqual([])
     for (const x of served) {

@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { Queue } from 'bullmq'
+import { expect } from 'vitest'
 import type { Model } from './model.ts'
 
 export interface StoreCheck {
@@ -24,6 +25,24 @@ export interface StoreCheck {
   inconsistentCounts: string[]
   /** stored likes (engagements) of stored posts that are not live likes in the model */
   phantomLikes: string[]
+}
+
+/**
+ * Asserts the store equals the model: posts exactly (each once; authors with
+ * account events loosely), and likes: every live like stored and counted once
+ * (also those whose batch was stored before their post's), never a deleted or
+ * unknown like, the count agreeing with the rows. Lists are cut to 10 entries.
+ */
+export function expectStoreMatchesModel(check: StoreCheck, likesNotStored: string[] = []): void {
+  expect(check.duplicateUris).toBe(0)
+  expect(check.missingPosts.slice(0, 10)).toEqual([])
+  expect(check.extraPosts.slice(0, 10)).toEqual([])
+  expect(check.badAccountPosts.slice(0, 10)).toEqual([])
+  expect(check.overCounted.slice(0, 10)).toEqual([])
+  expect(check.phantomLikes.slice(0, 10)).toEqual([])
+  expect(check.inconsistentCounts.slice(0, 10)).toEqual([])
+  expect(likesNotStored.slice(0, 10)).toEqual([])
+  expect(check.likesMissing).toBe(0)
 }
 
 /** Compares the store with the model: posts and likes exactly (authors with account events loosely). */
