@@ -125,6 +125,11 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
     await third.start()
     expect(third.stats.rewinds).toBe(0)
     expect(third.stats.received).toBe(0)
+    // a batch recorded as pending whose cursor was never saved (the ingest died in between) is read again from
+    // the cursor anyway: a restart forgets it, and it can never send a later rewind further back
+    db.sqlite.prepare("INSERT INTO pending_batches (id, source, resume_from, at) VALUES ('ev_never_saved', ?, ?, 0)").run(`replay:${file}`, String(LINES))
+    await mk().start()
+    expect(db.sqlite.prepare("SELECT count(*) FROM pending_batches WHERE id = 'ev_never_saved'").pluck().get()).toBe(0)
   })
 
   it('with Redis unreachable, holds the batch, saves no cursor, and a restart reads it all again', async () => {

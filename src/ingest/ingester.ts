@@ -86,6 +86,7 @@ export class Ingester {
   private readonly saveCursor
   private readonly addPending
   private readonly pendingOf
+  private readonly dropPendingFrom
   private readonly epochOf
   private readonly saveEpoch
   private readonly loadCursor
@@ -105,6 +106,7 @@ export class Ingester {
     this.loadCursor = db.prepare('SELECT cursor FROM cursors WHERE source = ?').pluck()
     this.addPending = db.prepare('INSERT INTO pending_batches (id, source, resume_from, at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING')
     this.pendingOf = db.prepare('SELECT resume_from FROM pending_batches WHERE source = ?').pluck()
+    this.dropPendingFrom = db.prepare('DELETE FROM pending_batches WHERE source = ? AND CAST(resume_from AS REAL) >= ?')
     this.epochOf = db.prepare('SELECT value FROM counters WHERE name = ?').pluck()
     this.saveEpoch = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value')
     this.saveReject = db.prepare('INSERT INTO rejected_events (source, reason, payload, at) VALUES (?, ?, ?, ?)')
@@ -129,6 +131,8 @@ export class Ingester {
       await this.checkEpoch().catch((err) => this.log.debug({ err: (err as Error).message }, 'redis epoch not checked yet'))
       for (;;) {
         this.saved = this.savedCursor()
+        // batches from here on are read again, and recorded again as they are queued
+        this.dropPendingFrom.run(this.source.name, this.saved ?? -Infinity)
         await this.source.run((item) => this.push(item), this.saved)
         if (!this.rewinding || this.abort.signal.aborted) return this.flush()
         // Redis lost batches it held: start over from the rewound cursor (what was read since is read again)
@@ -195,10 +199,12 @@ export class Ingester {
     this.batch = []
     this.batchFirst = null
     this.batchCursor = null
-    let id: string | null = null
     if (events.length) {
-      id = jobId('ev', this.source.name, first ?? 0, cursor ?? 0, events.length)
+      const id = jobId('ev', this.source.name, first ?? 0, cursor ?? 0, events.length)
       const job: EventsJob = { id, source: this.source.name, events, eventTime }
+      // @NOTE recorded as pending (with where to read it again from) before Redis has it, so the writer, which removes
+      // the row when it stores the batch, can never come first; rows whose cursor was never saved are dropped at restart
+      this.addPending.run(id, this.source.name, String(this.saved ?? (first ?? cursor ?? 0) - 1), Date.now())
       try {
         await this.enqueue(job)
       } catch (err) {
@@ -210,12 +216,7 @@ export class Ingester {
       this.stats.batches++
     }
     if (cursor === null) return
-    // @NOTE the batch is remembered as pending (with where to read it again from) until the writer stores it
-    const resumeFrom = this.saved ?? (first ?? cursor) - 1
-    this.db.transaction(() => {
-      if (id) this.addPending.run(id, this.source.name, String(resumeFrom), Date.now())
-      this.saveCursor.run(this.source.name, String(cursor), eventTime || null, Date.now())
-    })()
+    this.saveCursor.run(this.source.name, String(cursor), eventTime || null, Date.now())
     this.saved = cursor
   }
 
@@ -239,7 +240,9 @@ export class Ingester {
       this.epoch = inRedis
       return true
     }
-    const pending = (this.pendingOf.all(this.source.name) as string[]).map(Number).filter(Number.isFinite)
+    // only batches behind the saved cursor were accepted by Redis; the others are read again from the cursor anyway
+    const current = this.savedCursor()
+    const pending = (this.pendingOf.all(this.source.name) as string[]).map(Number).filter((c) => Number.isFinite(c) && (current === undefined || c < current))
     const fresh = String(randomBytes(6).readUIntBE(0, 6))
     const rewindTo = pending.length ? Math.min(...pending) : null
     this.db.transaction(() => {
@@ -254,7 +257,7 @@ export class Ingester {
       return true
     }
     this.stats.rewinds++
-    this.log.warn({ source: this.source.name, from: this.saved, to: rewindTo, pendingBatches: pending.length }, 'redis lost queued batches; ingest rewound')
+    this.log.warn({ source: this.source.name, from: current, to: rewindTo, pendingBatches: pending.length }, 'redis lost queued batches; ingest rewound')
     this.saved = rewindTo
     return false
   }
