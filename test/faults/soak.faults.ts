@@ -83,7 +83,11 @@ describe('faults: soak at twice the live peak', () => {
     const [first, last] = thirds(steady)
     const m = (xs: Sample[], f: (x: Sample) => number) => round(mean(xs.map(f)), 1)
     const stages: StageName[] = ['ingest', 'score', 'store', 'refresh', 'serve']
-    const rssFigures = Object.fromEntries(stages.map((st) => [st, { first_third_mb: m(first, (x) => x.rss[st] ?? 0), last_third_mb: m(last, (x) => x.rss[st] ?? 0), max_mb: round(Math.max(...samples.map((x) => x.rss[st] ?? 0)), 1) }]))
+    // the mean of each sixth of the steady part too, so a report shows whether a process levels off or keeps growing
+    const sixths = (st: StageName) => Array.from({ length: 6 }, (_, i) => m(steady.slice(Math.floor((i * steady.length) / 6), Math.floor(((i + 1) * steady.length) / 6)), (x) => x.rss[st] ?? 0))
+    const rssFigures = Object.fromEntries(
+      stages.map((st) => [st, { first_third_mb: m(first, (x) => x.rss[st] ?? 0), last_third_mb: m(last, (x) => x.rss[st] ?? 0), max_mb: round(Math.max(...samples.map((x) => x.rss[st] ?? 0)), 1), by_sixth_mb: sixths(st) }]),
+    )
     const storedRate = (samples.at(-1)!.stored - steady[0].stored) / (samples.at(-1)!.t - steady[0].t)
     report('soak', {
       seed: SEED,
