@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
+import { FeedCache, MIN_CACHED_POSTS } from '../src/rank/feed-cache.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { postEvent } from './support/builders.ts'
@@ -80,5 +80,26 @@ describe('FeedCache memory', () => {
     expect(cache.latest(feed.uri, feed.defaults.fingerprint)?.id).toBe(mine.id)
     const theirs = new FeedCache(other.sqlite, ctx.host, silentLogger, ctx.config).build(feed, feed.defaults)
     expect(cache.latest(feed.uri, feed.defaults.fingerprint, Date.now() + 5000)?.id).toBe(theirs.id)
+  })
+
+  it('keeps the parsed posts it caches bounded while the newest posts change between builds', () => {
+    const writer = new BatchWriter(ctx.db.sqlite)
+    const feed = { ...ctx.feeds[0], maxCandidates: 500, windowHours: 48 }
+    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const BUILDS = 80
+    let largest = 0
+    for (let b = 0; b < BUILDS; b++) {
+      // 500 posts newer than all before: each build's candidates are all new
+      const batch = Array.from({ length: 500 }, (_, i) => postEvent({ minutesAgo: BUILDS - b - i / 1000, text: `post ${b}.${i}` }))
+      writer.write({ id: `b${b}`, events: batch, scores: [], eventTime: Date.now() })
+      const uris = new Set(batch.map((p) => p.uri))
+      const items = cache.rank(feed, feed.defaults, Date.now(), undefined, 10)
+      expect(items.length).toBe(10)
+      expect(items.every((it) => uris.has(it.uri))).toBe(true)
+      largest = Math.max(largest, cache.cachedPosts())
+    }
+    // 40,000 posts went through; "unused for 50 builds" alone would keep 25,000 of them
+    expect(largest).toBeLessThanOrEqual(MIN_CACHED_POSTS)
+    expect(cache.cachedPosts()).toBeGreaterThanOrEqual(500)
   })
 })

@@ -45,6 +45,8 @@ interface Shared {
   /** a small number per agent instance key, for CachedPost.scores */
   slots: Map<string, number>
   builds: number
+  /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
+  maxRows: number
   /** the newest snapshot per (feed, key), as read at `at` */
   latest: Map<string, { at: number; snap: SnapshotInfo | undefined }>
   /** pages served, with the snapshot version they were read at */
@@ -59,6 +61,9 @@ const MAX_PAGES = 20_000
 const MAX_LATEST = 50_000
 /** a cached post not used by this many builds is forgotten (when the cache is large) */
 const EVICT_AFTER_BUILDS = 50
+/** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
+const CACHED_POSTS_PER_CANDIDATE = 3
+export const MIN_CACHED_POSTS = 20_000
 
 /** Rows as `raw()` arrays: [id, like_count, repost_count] */
 type CountRow = [number, number, number]
@@ -97,7 +102,7 @@ export class FeedCache {
     this.cacheSize = opts.cacheSize
     this.snapshotTtlMs = opts.snapshotTtlMs
     let sh = shared.get(db)
-    if (!sh) shared.set(db, (sh = { posts: new Map(), slots: new Map(), builds: 0, latest: new Map(), pages: new Map() }))
+    if (!sh) shared.set(db, (sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, latest: new Map(), pages: new Map() }))
     this.mem = sh
     const p = (sql: string) => db.prepare(sql)
     this.st = {
@@ -161,6 +166,11 @@ export class FeedCache {
     if (this.mem.pages.size >= MAX_PAGES) this.mem.pages.clear()
     this.mem.pages.set(k, { version, items })
     return items
+  }
+
+  /** Posts kept parsed in memory for ranking (shared by every FeedCache on this connection). */
+  cachedPosts(): number {
+    return this.mem.posts.size
   }
 
   /** False when ranking here leaves out an agent of the mix (then a refresh worker should build the list too). */
@@ -231,8 +241,13 @@ export class FeedCache {
       c.used = build
       out.push(c)
     }
-    if (mem.posts.size > Math.max(20_000, 2 * rows.length)) {
-      for (const [id, c] of mem.posts) if (build - c.used > EVICT_AFTER_BUILDS) mem.posts.delete(id)
+    // @NOTE when builds come seldom and the newest posts change between them, most of each candidate list is new:
+    // "unused for 50 builds" alone kept up to 50 lists' worth of posts (the 30-minute soak's refresh worker grew by
+    // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
+    mem.maxRows = Math.max(rows.length, Math.floor(mem.maxRows * 0.98))
+    const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
+    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
+      for (const [id, c] of mem.posts) if (build - c.used > k) mem.posts.delete(id)
     }
     return out
   }
