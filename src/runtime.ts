@@ -127,9 +127,13 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
 export function startIngest(ctx: AppContext, source: Source = createSource(ctx)): Running & { ingester: Ingester; done: Promise<void> } {
   const queue = producerQueue<EventsJob>(QUEUE.events, ctx.config.redisUrl, ctx.config.queuePrefix)
   queue.on('error', (err) => ctx.log.debug({ err: err.message }, 'events queue error'))
+  // the store queue is only counted (its waiting jobs hold the ingest back too), never added to
+  const storeQueue = producerQueue<StoreBatch>(QUEUE.store, ctx.config.redisUrl, ctx.config.queuePrefix)
+  storeQueue.on('error', (err) => ctx.log.debug({ err: err.message }, 'store queue error'))
   const ingester = new Ingester(source, queue, ctx.db.sqlite, ctx.log.child({ sub: 'ingest' }), {
     batchSize: ctx.config.batchSize,
     highWater: ctx.config.queueHighWater,
+    downstream: [storeQueue],
     epoch: { redis: ctx.redis(), prefix: ctx.config.queuePrefix },
   })
   const done = ingester.start()
@@ -139,7 +143,7 @@ export function startIngest(ctx: AppContext, source: Source = createSource(ctx))
     done,
     async stop() {
       await ingester.stop()
-      await queue.close()
+      await Promise.all([queue.close(), storeQueue.close()])
     },
   }
 }

@@ -96,6 +96,39 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
     expect(savedCursor()).toBe(String(LINES))
   })
 
+  it('counts the store queue towards the mark: a stopped store writer holds reading back, though the events queue is drained', async () => {
+    const q = producerQueue<EventsJob>(QUEUE.events, REDIS_URL, prefix)
+    const store = producerQueue<EventsJob>(QUEUE.store, REDIS_URL, prefix)
+    cleanups.push(() => q.close(), () => store.close())
+    const ing = new Ingester(new ReplaySource(file), q, db.sqlite, silentLogger, { batchSize: 200, highWater: 3, enqueueTimeoutMs: 500, downstream: [store] })
+    const done = ing.start()
+    // a score stage that keeps the events queue empty, moving every job on to a store queue nobody takes from
+    let moving = true
+    const mover = (async () => {
+      while (moving) {
+        const jobs = await q.getJobs(['waiting'])
+        for (const j of jobs) {
+          await store.add('batch', j.data, { jobId: j.id })
+          await j.remove()
+        }
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    })()
+    await waitFor(async () => (await store.getWaitingCount()) >= 4, 'store queue to fill')
+    await new Promise((r) => setTimeout(r, 500))
+    expect(await q.getWaitingCount()).toBe(0)
+    expect(await store.getWaitingCount()).toBeLessThanOrEqual(5)
+    expect(ing.stats.received).toBeLessThan(LINES)
+    // the store writer drains its queue: reading resumes and finishes
+    const drain = setInterval(() => void store.drain(), 50)
+    await done
+    moving = false
+    await mover
+    clearInterval(drain)
+    expect(ing.stats.received).toBe(LINES)
+    expect(savedCursor()).toBe(String(LINES))
+  })
+
   it('reads again what an emptied Redis lost, from the oldest batch not stored yet', async () => {
     const redis = new Redis(REDIS_URL)
     cleanups.push(() => redis.disconnect())

@@ -12,8 +12,14 @@ export interface IngesterOptions {
   batchSize: number
   /** flush a partial batch after this long */
   flushMs?: number
-  /** pause reading while the events queue holds more waiting jobs than this */
+  /** pause reading while the events queue (and the `downstream` queues) hold more waiting jobs than this */
   highWater: number
+  /**
+   * queues fed by the consumers of the events queue (the store queue): their waiting jobs count towards the
+   * high-water mark, so a slow or stopped store writer holds the ingest back instead of letting the score
+   * workers move the backlog into Redis without bound
+   */
+  downstream?: Pick<Queue, 'getWaitingCount'>[]
   /** give up one attempt to reach Redis after this long (BullMQ waits forever for a connection) */
   enqueueTimeoutMs?: number
   /** where the ingest keeps its Redis epoch (the queue's Redis and prefix); without it an emptied Redis goes unnoticed */
@@ -71,7 +77,7 @@ export class Ingester {
   /** set when a batch could not be queued: no cursor may be saved past it */
   private lost = false
   private timer: NodeJS.Timeout | null = null
-  /** the events queue's waiting count when last asked, when, and jobs added since (see waitBelowHighWater) */
+  /** the waiting count (events and downstream queues) when last asked, when, and jobs added since (see waitBelowHighWater) */
   private lastCount = 0
   private countedAt = 0
   private addedSinceCount = 0
@@ -98,7 +104,7 @@ export class Ingester {
     this.queue = queue
     this.db = db
     this.log = log
-    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, epoch: null, ...opts }
+    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, epoch: null, downstream: [], ...opts }
     this.saveCursor = db.prepare(
       `INSERT INTO cursors (source, cursor, event_time, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, event_time = excluded.event_time, updated_at = excluded.updated_at`,
@@ -291,7 +297,7 @@ export class Ingester {
   }
 
   /**
-   * Waits while the queue is over its high-water mark. The count is asked of
+   * Waits while the queues are over the high-water mark. The count is asked of
    * Redis only when it could be near the mark: the last count plus the jobs
    * added since stays an upper bound (consumers only take jobs away), so while
    * that is under half the mark, and the count is recent, no round trip is needed.
@@ -303,7 +309,8 @@ export class Ingester {
     }
     const t0 = Date.now()
     const waiting = async () => {
-      this.lastCount = await withTimeout(this.queue.getWaitingCount(), this.opts.enqueueTimeoutMs)
+      const counts = [this.queue, ...this.opts.downstream].map((q) => q.getWaitingCount())
+      this.lastCount = (await withTimeout(Promise.all(counts), this.opts.enqueueTimeoutMs)).reduce((a, b) => a + b, 0)
       this.countedAt = Date.now()
       this.addedSinceCount = 0
       return this.lastCount
