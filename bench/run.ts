@@ -598,6 +598,12 @@ async function main(): Promise<Output> {
       sqlite_after_ingest_mb: mb(sqliteAfterIngest),
       sandbox_posts_per_s: sandbox?.sandbox_posts_per_s ?? null,
       sandbox_quickjs_raw_posts_per_s: sandbox?.quickjs_raw_posts_per_s ?? null,
+      sandbox_vs_raw: sandbox?.sandbox_vs_raw ?? null,
+      sandbox_trivial_agent_vs_raw: sandbox?.trivial_agent_vs_raw ?? null,
+      sandbox_quickjs_same_agent_posts_per_s: sandbox?.quickjs_same_agent_posts_per_s ?? null,
+      sandbox_vs_same_agent: sandbox?.sandbox_vs_same_agent ?? null,
+      sandbox_1000_posts_per_s: sandbox?.sandbox_1000_posts_per_s ?? null,
+      sandbox_vs_same_agent_1000: sandbox?.sandbox_vs_same_agent_1000 ?? null,
       batch_size: config.batchSize,
       queue_high_water: config.queueHighWater,
       node: process.version,
@@ -630,7 +636,12 @@ function table(o: Output): string {
     ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
     ['memory', `main max RSS ${o.rss_mb} MB; score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
-    ['sandboxed agent', o.sandbox_posts_per_s === null ? 'skipped' : `${o.sandbox_posts_per_s} posts/s (QuickJS alone ${o.sandbox_quickjs_raw_posts_per_s}/s)`],
+    [
+      'sandboxed agent',
+      o.sandbox_posts_per_s === null
+        ? 'skipped'
+        : `${o.sandbox_posts_per_s} posts/s in calls of 100 (${o.sandbox_vs_same_agent} of the same agent called raw, ${o.sandbox_quickjs_same_agent_posts_per_s}/s; ${o.sandbox_vs_raw} of a trivial raw call, ${o.sandbox_quickjs_raw_posts_per_s}/s); ${o.sandbox_1000_posts_per_s}/s in calls of 1000 (${o.sandbox_vs_same_agent_1000})`,
+    ],
   ]
   const w = Math.max(...rows.map((r) => r[0].length))
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')

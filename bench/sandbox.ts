@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { loadSandboxedAgent, quickjsRawRunner, sandboxFields, sandboxPayload } from '../src/score/sandbox.ts'
+import { loadSandboxedAgent, quickjsAgentRunner, quickjsRawRunner, sandboxFields, sandboxPayload } from '../src/score/sandbox.ts'
 import type { AgentPost, Score } from '../src/score/sdk.ts'
 
 /**
@@ -29,6 +29,18 @@ export interface SandboxBenchResult {
   trivial_agent_vs_raw_cpu: number
   /** the same agent code run as plain JavaScript in Node, for scale */
   plain_js_posts_per_s: number
+  /**
+   * calls of 1,000 posts (10 chunks of batchSize, one round trip between threads for all of them, as a score job's
+   * posts or a refresh's candidates arrive) against the same raw per-post rate
+   */
+  sandbox_1000_posts_per_s: number
+  sandbox_vs_raw_1000: number
+  trivial_agent_vs_raw_1000: number
+  /** the same agent in the same VM setup, called in this thread (no worker, no host-side checks) */
+  quickjs_same_agent_posts_per_s: number
+  /** sandbox / the same agent called raw, at 100 and at 1,000 posts a call: the sandbox's own cost for a real agent */
+  sandbox_vs_same_agent: number
+  sandbox_vs_same_agent_1000: number
 }
 
 const WORDS = ['sky', 'sunset', 'coffee', 'train', 'rain', 'music', 'game', 'cat', 'city', 'book', 'the', 'a', 'and', 'tonight', 'finally', 'new']
@@ -96,31 +108,43 @@ export async function sandboxBench(opts: { roundMs?: number; rounds?: number } =
   )
   try {
     const posts = benchPosts(100)
+    const posts1000 = benchPosts(1000)
     const ctx = { options: agent.options.parse({}), now: Date.parse('2026-11-22T12:00:00Z') }
     const payload = sandboxPayload(sandboxFields(agent.needs), posts, JSON.stringify(ctx.options), ctx.now)
     if (JSON.stringify(agent.scoreBatch(posts, ctx)) !== JSON.stringify(plainAgent.scoreBatch(posts, ctx))) throw new Error('sandboxed and plain results differ')
 
     const raw = await quickjsRawRunner(payload, posts.length)
+    const same = await quickjsAgentRunner(source, payload, posts.length)
     try {
+      const sameRate = () => measure(() => same.call(), posts.length, roundMs, 1)
       const rawRate = () => measure(() => raw.call(), posts.length, roundMs, 1)
       const sandboxRate = () => measure(() => agent.scoreBatch(posts, ctx), posts.length, roundMs)
       const zeroRate = () => measure(() => trivial.scoreBatch(posts, ctx), posts.length, roundMs)
+      const sandbox1000Rate = () => measure(() => agent.scoreBatch(posts1000, ctx), posts1000.length, roundMs, 3)
+      const zero1000Rate = () => measure(() => trivial.scoreBatch(posts1000, ctx), posts1000.length, roundMs, 3)
       // warm up (V8 tiers WebAssembly code up after a while), then short alternating rounds;
       // medians, and medians of each round's ratios, shrug off bursts of load
       rawRate()
+      sameRate()
       sandboxRate()
       zeroRate()
       const raws: Rate[] = []
       const sandboxes: Rate[] = []
       const zeros: Rate[] = []
+      const sandboxes1000: Rate[] = []
+      const zeros1000: Rate[] = []
+      const sames: Rate[] = []
       for (let r = 0; r < rounds; r++) {
         raws.push(rawRate())
+        sames.push(sameRate())
         sandboxes.push(sandboxRate())
         zeros.push(zeroRate())
+        sandboxes1000.push(sandbox1000Rate())
+        zeros1000.push(zero1000Rate())
       }
       const plain = measure(() => plainAgent.scoreBatch(posts, ctx), posts.length, roundMs)
       const r3 = (x: number) => Math.round(x * 1000) / 1000
-      const ratio = (xs: Rate[], k: keyof Rate) => r3(median(xs.map((x, i) => x[k] / raws[i][k])))
+      const ratio = (xs: Rate[], k: keyof Rate, base = raws) => r3(median(xs.map((x, i) => x[k] / base[i][k])))
       return {
         sandbox_posts_per_s: Math.round(median(sandboxes.map((x) => x.wall))),
         quickjs_raw_posts_per_s: Math.round(median(raws.map((x) => x.wall))),
@@ -129,9 +153,16 @@ export async function sandboxBench(opts: { roundMs?: number; rounds?: number } =
         sandbox_vs_raw_cpu: ratio(sandboxes, 'cpu'),
         trivial_agent_vs_raw_cpu: ratio(zeros, 'cpu'),
         plain_js_posts_per_s: Math.round(plain.wall),
+        sandbox_1000_posts_per_s: Math.round(median(sandboxes1000.map((x) => x.wall))),
+        sandbox_vs_raw_1000: ratio(sandboxes1000, 'wall'),
+        trivial_agent_vs_raw_1000: ratio(zeros1000, 'wall'),
+        quickjs_same_agent_posts_per_s: Math.round(median(sames.map((x) => x.wall))),
+        sandbox_vs_same_agent: ratio(sandboxes, 'wall', sames),
+        sandbox_vs_same_agent_1000: ratio(sandboxes1000, 'wall', sames),
       }
     } finally {
       raw.dispose()
+      same.dispose()
     }
   } finally {
     await Promise.all([agent.close(), trivial.close()])

@@ -161,6 +161,43 @@ describe('a well-behaved sandboxed agent', () => {
   })
 })
 
+describe('calls of several chunks (one round trip for all of them)', () => {
+  const inline = (body: string) =>
+    `export default { id: 'chunky', version: '1', title: 'Chunky', description: 'for tests', api: 1, needs: ['text'], scoreBatch(posts) { ${body} } }`
+
+  it('a chunk that fails half way through a call fails the call, and the next call starts clean', async () => {
+    const a = await load(inline("if (posts.some((p) => p.text === 'BOOM')) throw new Error('boom'); return posts.map((p) => p.text.length)"), { batchSize: 50 })
+    const ps = posts(250)
+    const bad = ps.map((p, i) => (i === 170 ? { ...p, text: 'BOOM' } : p))
+    const { err } = thrown(() => a.scoreBatch(bad, { options: {}, now: NOW }))
+    expect(err).toBeInstanceOf(SandboxError)
+    expect(err.kind).toBe('threw')
+    expect(err.message).toMatch(/boom/)
+    expect(a.sandboxStats().failures.threw).toBe(1)
+    // every chunk of the next call is scored, in order
+    expect(a.scoreBatch(ps, { options: {}, now: NOW })).toEqual(ps.map((p) => p.text.length))
+  })
+
+  it('is not cut off when its chunks together take longer than one chunk may', async () => {
+    // each post costs a fixed amount of QuickJS work; measure a chunk on this machine first
+    const work = 'return posts.map((p) => { let x = 0; for (let i = 0; i < 100000; i++) x = (x + i * 7) % 1000003; return x % 2 })'
+    const probe = await load(inline(work), { batchSize: 10, deadlineMs: 10_000 })
+    probe.scoreBatch(posts(10), { options: {}, now: NOW }) // the first call warms up
+    const t = timed(() => probe.scoreBatch(posts(10), { options: {}, now: NOW }))
+    // a deadline of 5 chunks' time (a chunk stays far inside it), and more chunks than deadline + grace allow for one
+    const deadlineMs = Math.max(50, Math.ceil(5 * t.ms))
+    const hard = deadlineMs + Math.max(200, deadlineMs)
+    const chunks = Math.ceil((3 * hard) / Math.max(1, t.ms))
+    const a = await load(inline(work), { batchSize: 10, deadlineMs })
+    const ps = posts(10 * chunks)
+    const r = timed(() => a.scoreBatch(ps, { options: {}, now: NOW }))
+    expect(r.value).toHaveLength(ps.length)
+    expect(r.ms).toBeGreaterThan(hard)
+    expect(a.sandboxStats()).toMatchObject({ restarts: 0, state: 'ready' })
+    expect(a.sandboxStats().failures.deadline).toBe(0)
+  }, 60_000)
+})
+
 describe('loading refuses', () => {
   const meta = (extra: string, body = 'scoreBatch(posts) { return posts.map(() => 1) }') =>
     `export default { id: 'bad-one', version: '1', title: 'T', description: 'D', api: 1, needs: ['text'], ${extra} ${body} }`
