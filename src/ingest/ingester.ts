@@ -299,8 +299,10 @@ export class Ingester {
   /**
    * Waits while the queues are over the high-water mark. The count is asked of
    * Redis only when it could be near the mark: the last count plus the jobs
-   * added since stays an upper bound (consumers only take jobs away), so while
-   * that is under half the mark, and the count is recent, no round trip is needed.
+   * added since is an upper bound, give or take the few jobs the score workers
+   * held at the time (a score worker turns one events job into at most one
+   * store job; the store writer only takes jobs away), so while that is under
+   * half the mark, and the count is less than a second old, no round trip is needed.
    */
   private async waitBelowHighWater(): Promise<void> {
     if (this.addedSinceCount + this.lastCount < this.opts.highWater / 2 && Date.now() - this.countedAt < 1000) {
