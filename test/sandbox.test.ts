@@ -178,6 +178,17 @@ describe('calls of several chunks (one round trip for all of them)', () => {
     expect(a.scoreBatch(ps, { options: {}, now: NOW })).toEqual(ps.map((p) => p.text.length))
   })
 
+  it('a call larger than the channel between the threads goes in several round trips', async () => {
+    const a = await load(inline('return posts.map((p) => p.text.length)'))
+    // 70 MB of payload, more than the 64 MiB the shared buffer may grow to
+    const long = 'x'.repeat(9_990)
+    const ps = posts(7000).map((p, i) => ({ ...p, text: `${long}${String(i).padStart(10, '0')}` }))
+    const got = a.scoreBatch(ps, { options: {}, now: NOW })
+    expect(got).toHaveLength(ps.length)
+    expect(got.every((v) => v === 10_000)).toBe(true)
+    expect(a.sandboxStats().failures.input).toBe(0)
+  }, 60_000)
+
   it('is not cut off when its chunks together take longer than one chunk may', async () => {
     // each post costs a fixed amount of QuickJS work; measure a chunk on this machine first
     const work = 'return posts.map((p) => { let x = 0; for (let i = 0; i < 100000; i++) x = (x + i * 7) % 1000003; return x % 2 })'

@@ -541,6 +541,8 @@ const FAILED = 2
 const KINDS = ['ok', 'deadline', 'memory', 'stack', 'threw', 'output', 'crashed'] as const
 type Kind = (typeof KINDS)[number]
 const MAX_CHANNEL_BYTES = 64 * MiB
+/** payload text one round trip carries at most (more chunks go in further round trips), well inside MAX_CHANNEL_BYTES as UTF-8 */
+const ROUND_TRIP_CHARS = 4 * MiB
 
 interface WorkerInit {
   tag: typeof WORKER_TAG
@@ -1135,19 +1137,29 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
           sandbox.stats.chunks++
           return decode(sandbox.call([sandboxPayload(fields, posts, opts, now)], [posts.length])[0], posts.length)
         }
-        const payloads: string[] = []
-        const counts: number[] = []
+        // chunks go in as few round trips as fit ROUND_TRIP_CHARS of payload (the shared buffer is bounded)
+        const out: Score[] = []
+        let payloads: string[] = []
+        let counts: number[] = []
+        let chars = 0
+        const send = () => {
+          sandbox.stats.chunks += payloads.length
+          sandbox.call(payloads, counts).forEach((t, k) => {
+            for (const v of decode(t, counts[k])) out.push(v)
+          })
+          payloads = []
+          counts = []
+          chars = 0
+        }
         for (let i = 0; i < posts.length; i += size) {
           const chunk = posts.slice(i, i + size)
-          payloads.push(sandboxPayload(fields, chunk, opts, now))
+          const payload = sandboxPayload(fields, chunk, opts, now)
+          if (payloads.length && chars + payload.length > ROUND_TRIP_CHARS) send()
+          payloads.push(payload)
           counts.push(chunk.length)
+          chars += payload.length
         }
-        sandbox.stats.chunks += payloads.length
-        const texts = sandbox.call(payloads, counts)
-        const out: Score[] = []
-        texts.forEach((t, k) => {
-          for (const v of decode(t, counts[k])) out.push(v)
-        })
+        send()
         return out
       } catch (err) {
         const kind = err instanceof SandboxError ? err.kind : 'crashed'
