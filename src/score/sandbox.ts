@@ -39,9 +39,9 @@ import { SDK_API_VERSION, type AgentContext, type AgentDefinition, type AgentPos
  * next one.
  *
  * Cost: about 25 MB of memory per loaded agent (a worker plus a 16 MB
- * WebAssembly memory) and a few hundred ms to load; each scoreBatch call
- * is one round trip between threads (two thread wake-ups, ~0.1–0.2 ms on a
- * virtual machine), however many chunks it takes.
+ * WebAssembly memory) and a few hundred ms to load; a scoreBatch call is
+ * one round trip between threads (two thread wake-ups, ~0.1–0.2 ms on a
+ * virtual machine) for all its chunks, up to 4 Mi characters of payload.
  */
 
 // ---------------------------------------------------------------------------
