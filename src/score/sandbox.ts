@@ -567,24 +567,23 @@ const fromUtf8 = new TextDecoder()
  */
 function writeFrame(buf: SharedArrayBuffer, at: number, texts: readonly string[], extra?: readonly number[]): number {
   const cols = extra ? 2 : 1
+  /** grows the buffer to hold `end` bytes; false when it may not grow that far */
+  const room = (end: number) => {
+    if (end <= buf.byteLength) return true
+    if (end > buf.maxByteLength) return false
+    buf.grow(Math.min(buf.maxByteLength, Math.max(end, buf.byteLength * 2)))
+    return true
+  }
   let pos = at + 4 * cols * texts.length
+  if (!room(pos)) return -1
   const lens: number[] = []
   for (const text of texts) {
-    for (;;) {
-      if (pos > buf.byteLength) {
-        if (pos > buf.maxByteLength) return -1
-        buf.grow(Math.min(buf.maxByteLength, Math.max(pos, buf.byteLength * 2)))
-      }
-      const { read, written } = utf8.encodeInto(text, new Uint8Array(buf, pos, buf.byteLength - pos))
-      if (read === text.length) {
-        lens.push(written)
-        pos += written
-        break
-      }
-      const want = pos + text.length * 3
-      if (want > buf.maxByteLength && buf.byteLength === buf.maxByteLength) return -1
-      buf.grow(Math.min(buf.maxByteLength, Math.max(want, buf.byteLength * 2)))
-    }
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: with that much room one encodeInto always finishes
+    if (!room(pos + text.length * 3) && !room(pos + text.length)) return -1
+    const { read, written } = utf8.encodeInto(text, new Uint8Array(buf, pos, buf.byteLength - pos))
+    if (read !== text.length) return -1
+    lens.push(written)
+    pos += written
   }
   const table = new Int32Array(buf, at, cols * texts.length)
   lens.forEach((len, i) => {
@@ -1133,10 +1132,6 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
       const opts = encodeOptions(ctx.options)
       const size = whole ? posts.length : lim.batchSize
       try {
-        if (size >= posts.length) {
-          sandbox.stats.chunks++
-          return decode(sandbox.call([sandboxPayload(fields, posts, opts, now)], [posts.length])[0], posts.length)
-        }
         // chunks go in as few round trips as fit ROUND_TRIP_CHARS of payload (the shared buffer is bounded)
         const out: Score[] = []
         let payloads: string[] = []
@@ -1152,7 +1147,7 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
           chars = 0
         }
         for (let i = 0; i < posts.length; i += size) {
-          const chunk = posts.slice(i, i + size)
+          const chunk = size >= posts.length ? posts : posts.slice(i, i + size)
           const payload = sandboxPayload(fields, chunk, opts, now)
           if (payloads.length && chars + payload.length > ROUND_TRIP_CHARS) send()
           payloads.push(payload)
