@@ -65,6 +65,7 @@ import type { PrepareInput, PrepareResult } from './prepare.ts'
 import type { SandboxBenchResult } from './sandbox.ts'
 import type { StoreGenInput } from './store-gen-child.ts'
 import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
@@ -423,15 +424,17 @@ async function main(): Promise<Output> {
       cache.build(feed, mix)
       return performance.now() - t
     }
-    const timeRefresh = (feed: Feed, mix: ResolvedMix, runs = 5) => {
-      const ms = Array.from({ length: runs }, () => timeBuild(feed, mix))
-      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: round(ms[0], 1), median_ms: round(median(ms.slice(1)), 1) }
+    const appCtx = ctx
+    const timeRefresh = async (feed: Feed, mix: ResolvedMix, runs = 5) => {
+      const t = await timeBuilds(appCtx, cache, feed, mix, runs, LIVE_CHURN_POSTS)
+      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: t.first_ms, median_ms: t.median_ms, churn_posts: LIVE_CHURN_POSTS, churn_likes: t.churn_likes }
     }
     // the issue's scenario: 5 agents over REFRESH_CANDIDATES candidates (the science feed's window, more candidates)
     const bigFeed: Feed = { ...science, maxCandidates: REFRESH_CANDIDATES }
-    const big = timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 7)
-    log(`refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms)`)
-    const refresh = refreshMixes.map(({ feed, mix }) => timeRefresh(feed, mix))
+    const big = await timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 7)
+    log(`refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms; ${big.churn_posts} new posts and ${big.churn_likes} likes between builds)`)
+    const refresh = []
+    for (const { feed, mix } of refreshMixes) refresh.push(await timeRefresh(feed, mix))
     for (const r of refresh) log(`refresh ${r.feed} as configured: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
 
     // -- 9. serve ------------------------------------------------------------
@@ -567,6 +570,8 @@ async function main(): Promise<Output> {
       refresh_candidates: big.candidates,
       refresh_agents: big.agents,
       refresh_feed: big.feed,
+      refresh_churn_posts: big.churn_posts,
+      refresh_churn_likes: big.churn_likes,
       refresh_by_feed: refresh,
       serve_rps: Math.round(anon.rps),
       serve_p50_ms: anon.p50Ms,

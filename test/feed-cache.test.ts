@@ -43,7 +43,6 @@ describe('FeedCache memory', () => {
     expect(after.map((i) => i.postUri)).not.toContain(gone)
     expect(after).toHaveLength(3)
     // a snapshot that was removed is gone, not served from memory
-    other.sqlite.prepare('DELETE FROM feed_items WHERE snapshot = ?').run(snap.id)
     other.sqlite.prepare('DELETE FROM feed_snapshots WHERE id = ?').run(snap.id)
     expect(cache.pageOf(snap.id, 0, 3)).toBeNull()
   })

@@ -99,20 +99,14 @@ describe('retention: bounded SQLite', () => {
     for (let i = 0; i < 10; i++) inter.run(now - 31 * 24 * HOUR)
     inter.run(now - HOUR)
     // lists: a fresh shared list, a superseded overlay, an old overlay that is the newest of its key, a list idle for two days
-    const snap = sql.prepare('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms) VALUES (?, ?, ?, 2, 1)')
-    const item = sql.prepare("INSERT INTO feed_items (snapshot, rank, post_uri, score, context) VALUES (?, ?, ?, 1, 'c')")
-    const mk = (fp: string, age: number) => {
-      const id = Number(snap.run('at://f', fp, now - age).lastInsertRowid)
-      item.run(id, 1, newPosts[0].uri)
-      item.run(id, 2, newPosts[1].uri)
-      return id
-    }
+    const snap = sql.prepare('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms, items) VALUES (?, ?, ?, 2, 1, ?)')
+    const mk = (fp: string, age: number, uris = [newPosts[0].uri, newPosts[1].uri]) =>
+      Number(snap.run('at://f', fp, now - age, JSON.stringify(uris.map((u) => [u, 1, 'c']))).lastInsertRowid)
     const fresh = mk('mixA', 60_000)
     const overlayOld = mk('mixA.r~abc~1~sig', 2 * HOUR)
     const overlayNew = mk('mixA.r~abc~2~sig', 60_000)
     const idle = mk('mixB', 49 * HOUR)
-    const oldItemSnap = mk('mixC', 30 * 60_000)
-    item.run(oldItemSnap, 3, oldPosts[0].uri)
+    const oldItemSnap = mk('mixC', 30 * 60_000, [newPosts[0].uri, newPosts[1].uri, oldPosts[0].uri])
 
     const retention = new Retention(sql, silentLogger, policy, { batchSize: 100, pauseMs: 0 })
     const r = await retention.run(now)
@@ -134,7 +128,8 @@ describe('retention: bounded SQLite', () => {
     expect(snaps).toEqual([fresh, overlayNew, oldItemSnap])
     expect(snaps).not.toContain(overlayOld)
     expect(snaps).not.toContain(idle)
-    expect(count('SELECT count(*) FROM feed_items WHERE snapshot = ?', oldItemSnap)).toBe(2)
+    // the old post's deletion is logged for servers holding that list
+    expect(sql.prepare('SELECT count(*) FROM post_deletions WHERE uri = ?').pluck().get(oldPosts[0].uri)).toBe(1)
     expect(count("SELECT value FROM counters WHERE name = 'retention_posts'")).toBe(oldPosts.length)
     expect(count("SELECT value FROM counters WHERE name = 'retention_last_run'")).toBe(now)
     // a second pass finds nothing more

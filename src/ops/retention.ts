@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { Sqlite } from '../store/db.ts'
+import { PostChanges, PostLog } from '../store/post-log.ts'
 import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
 import { mayAwaitPost } from '../store/writer.ts'
 
@@ -22,6 +23,8 @@ export interface RetentionPolicy {
   overlaysMs: number
   /** any ranked list nobody asked for in this long, even the newest of its mix (the next reader rebuilds it) */
   idleListsMs: number
+  /** rows of the change logs (post_changes, post_deletions): readers further behind than this read everything again */
+  changeLogMs: number
 }
 
 export interface RetentionOptions {
@@ -42,7 +45,8 @@ export interface RetentionOptions {
 export interface RetentionResult {
   posts: number
   scores: number
-  feedItems: number
+  /** rows trimmed from the change logs (post_changes, post_deletions) */
+  logRows: number
   engagements: number
   tombstones: number
   rejected: number
@@ -59,6 +63,9 @@ export interface RetentionResult {
 /** Margin on top of the longest window: late and slightly future-dated posts, clock skew, readers paging old lists. */
 export const DEFAULT_MARGIN_MS = 6 * HOUR
 
+/** How long the change logs keep a row: a reader idle for longer reads everything again once. */
+export const CHANGE_LOG_MS = 15 * 60_000
+
 /** The retention policy for a set of feeds. */
 export function retentionPolicy(feeds: Pick<Feed, 'windowHours'>[], opts: { marginMs?: number; snapshotTtlMs: number }): RetentionPolicy {
   const windowMs = Math.max(1, ...feeds.map((f) => f.windowHours)) * HOUR
@@ -70,13 +77,14 @@ export function retentionPolicy(feeds: Pick<Feed, 'windowHours'>[], opts: { marg
     interactionsMs: INTERACTION_HORIZON_MS,
     overlaysMs: opts.snapshotTtlMs,
     idleListsMs: Math.max(DAY, 2 * opts.snapshotTtlMs),
+    changeLogMs: CHANGE_LOG_MS,
   }
 }
 
 const emptyResult = (): RetentionResult => ({
   posts: 0,
   scores: 0,
-  feedItems: 0,
+  logRows: 0,
   engagements: 0,
   tombstones: 0,
   rejected: 0,
@@ -90,7 +98,7 @@ const emptyResult = (): RetentionResult => ({
 })
 
 /** Counter names (in `counters`) retention adds to: `retention_<key>`. */
-export const RETENTION_COUNTERS = ['posts', 'scores', 'feedItems', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'orphanEngagements', 'orphanScores'] as const
+export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'orphanEngagements', 'orphanScores'] as const
 
 /**
  * Keeps the SQLite file bounded: deletes what no feed can rank any more, in
@@ -106,8 +114,11 @@ export class Retention {
   readonly policy: RetentionPolicy
   private readonly opts: Required<RetentionOptions>
   private readonly st
+  private readonly postLog: PostLog
   /** where the orphan sweeps continue (primary keys), wrapping around at the end */
   private sweep = { tombstones: '', engagements: '', scores: ['', ''] as [string, string] } // scores: [post uri, instance]
+  /** the change logs' newest rows as seen by earlier passes: rows at or below a mark older than changeLogMs go */
+  private marks: { at: number; changes: number; deletions: number }[] = []
   private running: Promise<RetentionResult> | null = null
   private stopping = false
 
@@ -117,13 +128,13 @@ export class Retention {
     this.policy = policy
     this.file = db.memory ? null : db.name
     this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, tombstoneRows: 200_000, walTruncateBytes: 64 << 20, pauseMs: 2, ...opts }
+    this.postLog = new PostLog(db)
     const p = (sql: string) => db.prepare(sql)
     this.st = {
-      oldPosts: p('SELECT uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').pluck(),
+      oldPosts: p('SELECT id, uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').raw(),
       scoresOf: p('DELETE FROM agent_scores WHERE post_uri = ?'),
-      itemsOf: p('DELETE FROM feed_items WHERE post_uri = ?'),
       engagementsOf: p('DELETE FROM engagements WHERE subject = ?'),
-      deletePost: p('DELETE FROM posts WHERE uri = ?'),
+      deletePost: p('DELETE FROM posts WHERE id = ?'),
       // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
       tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
       deleteTombstone: p('DELETE FROM tombstones WHERE uri = ? AND at < ?'),
@@ -131,7 +142,6 @@ export class Retention {
       oldRejected: p('DELETE FROM rejected_events WHERE id IN (SELECT id FROM rejected_events WHERE at < ? ORDER BY at LIMIT ?)'),
       oldInteractions: p('DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE at < ? ORDER BY at LIMIT ?)'),
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
-      snapshotItems: p('DELETE FROM feed_items WHERE snapshot = ?'),
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
       engagementWindow: p(`SELECT e.uri AS uri, e.subject AS subject, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.uri > ? ORDER BY e.uri LIMIT ?`),
       lastEventTime: p(`SELECT value FROM counters WHERE name = 'last_event_time'`).pluck(),
@@ -140,6 +150,11 @@ export class Retention {
       scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
         FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
       deleteScore: p('DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)'),
+      lastChange: p('SELECT max(seq) FROM post_changes').pluck(),
+      lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
+      // @NOTE the newest row always stays: sequence numbers (rowids) must never be handed out again
+      trimChanges: p('DELETE FROM post_changes WHERE seq IN (SELECT seq FROM post_changes WHERE seq <= ? AND seq < (SELECT max(seq) FROM post_changes) ORDER BY seq LIMIT ?)'),
+      trimDeletions: p('DELETE FROM post_deletions WHERE seq IN (SELECT seq FROM post_deletions WHERE seq <= ? AND seq < (SELECT max(seq) FROM post_deletions) ORDER BY seq LIMIT ?)'),
       bump: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       setMax: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
     }
@@ -181,14 +196,18 @@ export class Retention {
 
     // 1. posts past every window, with what hangs off them
     await drain(() => {
-      const uris = this.st.oldPosts.all(now - pol.postsMs, batchSize) as string[]
-      for (const uri of uris) {
+      const rows = this.st.oldPosts.all(now - pol.postsMs, batchSize) as [number, string][]
+      const changes = new PostChanges()
+      for (const [id, uri] of rows) {
         r.scores += this.st.scoresOf.run(uri).changes
-        r.feedItems += this.st.itemsOf.run(uri).changes
         r.engagements += this.st.engagementsOf.run(uri).changes
-        r.posts += this.st.deletePost.run(uri).changes
+        if (this.st.deletePost.run(id).changes) {
+          changes.removed(id, uri)
+          r.posts++
+        }
       }
-      return uris.length
+      this.postLog.flush(changes)
+      return rows.length
     })
 
     // 2. tombstones: swept in key order from where the last pass stopped (back to the start after the end)
@@ -214,13 +233,22 @@ export class Retention {
     await drain(() => {
       const ids = this.st.oldSnapshots.all(now - pol.overlaysMs, now - pol.idleListsMs, snapBatch) as number[]
       for (const id of ids) {
-        r.feedItems += this.st.snapshotItems.run(id).changes
         r.snapshots += this.st.deleteSnapshot.run(id).changes
       }
       return ids.length
     }, snapBatch)
 
-    // 5. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
+    // 5. the change logs' old end (a mark per pass says how far they reached at the time)
+    this.marks.push({ at: now, changes: Number(this.st.lastChange.get() ?? 0), deletions: Number(this.st.lastDeletion.get() ?? 0) })
+    let cut: (typeof this.marks)[number] | undefined
+    while (this.marks.length > 1 && this.marks[0].at <= now - pol.changeLogMs) cut = this.marks.shift()
+    if (cut) {
+      const rows = batchSize * 20
+      await drain(() => this.count('logRows', r, this.st.trimChanges.run(cut.changes, rows).changes), rows)
+      await drain(() => this.count('logRows', r, this.st.trimDeletions.run(cut.deletions, rows).changes), rows)
+    }
+
+    // 6. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
     // a like of a post not stored yet may still be waiting for it (judged against the newest stored event, as the writer does)
     const lastEvent = (this.st.lastEventTime.get() as number | undefined) ?? now
     for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
@@ -244,14 +272,14 @@ export class Retention {
       if (n < batchSize * 4) break
     }
 
-    // 6. totals for status and metrics
+    // 7. totals for status and metrics
     this.db.transaction(() => {
       for (const k of RETENTION_COUNTERS) if (r[k]) this.st.bump.run(`retention_${k}`, r[k])
       this.st.bump.run('retention_runs', 1)
       this.st.setMax.run('retention_last_run', now)
     })()
 
-    // 7. WAL: a PASSIVE checkpoint never waits; TRUNCATE (which waits for readers) only when the file has grown large
+    // 8. WAL: a PASSIVE checkpoint never waits; TRUNCATE (which waits for readers) only when the file has grown large
     r.wal = this.checkpoint()
     r.ms = Math.round(performance.now() - t0)
     const total = RETENTION_COUNTERS.reduce((s, k) => s + r[k], 0)
@@ -259,7 +287,7 @@ export class Retention {
     return r
   }
 
-  private count(key: 'rejected' | 'interactions', r: RetentionResult, n: number): number {
+  private count(key: 'rejected' | 'interactions' | 'logRows', r: RetentionResult, n: number): number {
     r[key] += n
     return n
   }

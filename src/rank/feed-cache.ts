@@ -5,7 +5,7 @@ import { DROP, type AgentPost, type Score, type SubscriberContext } from '../sco
 import type { Sqlite } from '../store/db.ts'
 import { encodeFeedContext } from './feed-context.ts'
 import type { ResolvedMix } from './mix.ts'
-import { rankCandidates, type ScoreColumn } from './rank.ts'
+import { DROP_CODE, encodeScores, rankCandidates, type ScoreColumn } from './rank.ts'
 
 export interface SnapshotInfo {
   id: number
@@ -27,8 +27,9 @@ export interface CacheItem {
   context: string
 }
 
-/** A post as ranking keeps it in memory: immutable for its id, apart from the counts (refreshed every build). */
+/** A post as ranking keeps it in memory: immutable for its id, apart from the counts (kept current by the change log). */
 interface CachedPost {
+  id: number
   post: AgentPost
   /**
    * static scores by instance slot (Shared.slots): a number; null = drop; NaN = none stored (the agent had no
@@ -37,6 +38,44 @@ interface CachedPost {
   scores: (number | null | undefined)[]
   /** the build that last used it (older ones are evicted) */
   used: number
+  /** how many candidate lists hold it (a post in a list is never evicted: the list keeps its counts current) */
+  refs: number
+}
+
+/**
+ * The newest `max` posts of one window (a feed's windowHours), newest first, kept current from the change log
+ * (`post_changes`): a build reads what changed since the list's `seq` instead of every candidate again.
+ */
+interface CandidateList {
+  max: number
+  items: CachedPost[]
+  ids: Set<number>
+  /** the post_changes row the list is current with */
+  seq: number
+  /** the list held `max` posts when last filled or trimmed: older posts of the window may exist past its tail */
+  full: boolean
+  usedAt: number
+  /**
+   * static scores by instance slot, aligned with `items` (read up to items.length), encoded as ranking reads them
+   * (encodeScores) plus NOT_LOOKED_UP: kept in step with the items, so a build reads them without touching every post
+   */
+  cols: Map<number, Float64Array>
+}
+
+/** In a list's column: the post's stored scores were not read yet. */
+const NOT_LOOKED_UP = Infinity
+
+/** A cached post's static score for a slot, as a list's column holds it. */
+function columnCode(v: number | null | undefined): number {
+  return v === undefined ? NOT_LOOKED_UP : v === null ? DROP_CODE : v
+}
+
+/** A column with room for `n` entries (its first `keep` copied from `col`). */
+function grown(col: Float64Array, n: number, keep: number): Float64Array {
+  if (col.length >= n) return col
+  const out = new Float64Array(Math.max(1024, Math.ceil(n * 1.25)))
+  out.set(col.subarray(0, keep))
+  return out
 }
 
 /** Everything FeedCache keeps in memory, shared by every FeedCache on one connection. */
@@ -47,11 +86,22 @@ interface Shared {
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
+  /** candidate lists by `${windowHours}:${max}` */
+  lists: Map<string, CandidateList>
   /** the newest snapshot per (feed, key), as read at `at` */
   latest: Map<string, { at: number; snap: SnapshotInfo | undefined }>
-  /** pages served, with the snapshot version they were read at */
-  pages: Map<string, { version: number; items: CacheItem[] }>
+  /** pages served, with the post_deletions row they were checked against */
+  pages: Map<string, { checked: number; items: CacheItem[] }>
+  /** snapshots' items as parsed (least recently used first) */
+  snapshots: Map<number, StoredItem[]>
+  /** URIs of posts deleted (post_deletions rows read by this connection), with their row */
+  deleted: Map<string, number>
+  /** the post_deletions row `deleted` is current with (-1: not read yet) */
+  deletionSeq: number
 }
+
+/** A snapshot's item as stored: [post uri, score, feedContext] (rank = position + 1). */
+type StoredItem = [string, number, string]
 
 const shared = new WeakMap<Sqlite, Shared>()
 
@@ -59,27 +109,39 @@ const shared = new WeakMap<Sqlite, Shared>()
 export const LATEST_TTL_MS = 1000
 const MAX_PAGES = 20_000
 const MAX_LATEST = 50_000
+const MAX_PARSED_SNAPSHOTS = 64
+/** deleted URIs remembered per connection; past this they are forgotten and every cached page is checked again */
+const MAX_DELETED = 200_000
 /** a cached post not used by this many builds is forgotten (when the cache is large) */
 const EVICT_AFTER_BUILDS = 50
 /** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
 const CACHED_POSTS_PER_CANDIDATE = 3
 export const MIN_CACHED_POSTS = 20_000
+/** a candidate list no build used for this long is dropped (its posts may then be evicted) */
+const LIST_IDLE_MS = 10 * 60_000
+/** past this many changes per candidate, reading the list again is cheaper than reading the changes */
+const CHANGES_PER_CANDIDATE = 4
 
-/** Rows as `raw()` arrays: [id, like_count, repost_count] */
-type CountRow = [number, number, number]
-/** [id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent] */
-type PostRow = [number, string, string, number, string, string, string, string, AgentPost['embed'], string | null, string | null, string | null]
+/** Rows as `raw()` arrays: [id, created_at, like_count, repost_count] (created_at null: the post is gone) */
+type CountRow = [number, number | null, number, number]
+/** [id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count] */
+type PostRow = [number, string, string, number, string, string, string, string, AgentPost['embed'], string | null, string | null, string | null, number, number]
+
+/** Newest first; ties by id, larger first. */
+const newerFirst = (a: CachedPost, b: CachedPost) => b.post.createdAt - a.post.createdAt || b.id - a.id
 
 /**
  * Ranked lists per (feed, mix fingerprint), kept in SQLite as numbered
- * snapshots. A refresh writes a new snapshot and leaves the old ones for a
- * while, so a reader paging through an older snapshot sees a consistent list.
+ * snapshots (one row each, the items as one JSON value). A refresh writes a
+ * new snapshot and leaves the old ones for a while, so a reader paging
+ * through an older snapshot sees a consistent list, less any post deleted
+ * since (read from `post_deletions`).
  *
  * In memory (per connection): parsed candidate posts by id with the static
- * scores already looked up, so a rebuild reads only (id, counts) of its
- * candidates plus whatever is new; served pages, checked against their
- * snapshot's version (bumped by a trigger whenever one of its items is
- * deleted) with one primary-key read; and the newest snapshot per list for
+ * scores already looked up, and per feed window the newest candidates, kept
+ * current from the change log (`post_changes`), so a rebuild reads only what
+ * changed since the last one; served pages, checked against the deletions
+ * logged since they were read; and the newest snapshot per list for
  * LATEST_TTL_MS.
  */
 export class FeedCache {
@@ -102,27 +164,35 @@ export class FeedCache {
     this.cacheSize = opts.cacheSize
     this.snapshotTtlMs = opts.snapshotTtlMs
     let sh = shared.get(db)
-    if (!sh) shared.set(db, (sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, latest: new Map(), pages: new Map() }))
+    if (!sh) {
+      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), deleted: new Map(), deletionSeq: -1 }
+      shared.set(db, sh)
+    }
     this.mem = sh
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       latest: p('SELECT id, built_at AS builtAt, size, build_ms AS buildMs FROM feed_snapshots WHERE feed = ? AND fingerprint = ? ORDER BY id DESC LIMIT 1'),
-      version: p('SELECT version FROM feed_snapshots WHERE id = ?').pluck(),
-      candidates: p('SELECT id, like_count, repost_count FROM posts WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?').raw(),
-      postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent
+      // @NOTE one statement per served page: is the snapshot still there, and how far the deletions reach
+      probe: p('SELECT (SELECT 1 FROM feed_snapshots WHERE id = ?), (SELECT max(seq) FROM post_deletions)').raw(),
+      snapshotItems: p('SELECT items FROM feed_snapshots WHERE id = ?').pluck(),
+      // @NOTE two subqueries: min() and max() in one SELECT would scan the table instead of reading both ends
+      changeSpan: p('SELECT (SELECT min(seq) FROM post_changes), (SELECT max(seq) FROM post_changes)').raw(),
+      lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
+      firstDeletion: p('SELECT min(seq) FROM post_deletions').pluck(),
+      deletionsSince: p('SELECT seq, uri FROM post_deletions WHERE seq > ? ORDER BY seq').raw(),
+      candidates: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
+      olderCandidates: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
+      changes: p('SELECT DISTINCT c.post_id, p.created_at, p.like_count, p.repost_count FROM post_changes c LEFT JOIN posts p ON p.id = c.post_id WHERE c.seq > ?').raw(),
+      postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count
         FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
         ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
-      insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms) VALUES (?, ?, ?, ?, ?)'),
-      insertItem: p('INSERT INTO feed_items (snapshot, rank, post_uri, score, context) VALUES (?, ?, ?, ?, ?)'),
-      page: p('SELECT rank, post_uri AS postUri, context FROM feed_items WHERE snapshot = ? AND rank > ? ORDER BY rank LIMIT ?'),
-      allItems: p('SELECT post_uri AS uri, score, context FROM feed_items WHERE snapshot = ? ORDER BY rank'),
+      insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms, items) VALUES (?, ?, ?, ?, ?, ?)'),
       postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
       // @NOTE a snapshot superseded less than a minute ago stays: other processes may still take it for the newest (LATEST_TTL_MS)
       oldSnapshots: p(`SELECT s.id FROM feed_snapshots s WHERE s.built_at < ? AND EXISTS (SELECT 1 FROM feed_snapshots n
         WHERE n.feed = s.feed AND n.fingerprint = s.fingerprint AND n.id > s.id AND n.built_at < ?)`).pluck(),
-      dropItems: p('DELETE FROM feed_items WHERE snapshot = ?'),
       dropSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
     }
   }
@@ -144,7 +214,7 @@ export class FeedCache {
   }
 
   exists(snapshot: number): boolean {
-    return this.st.version.get(snapshot) !== undefined
+    return (this.st.probe.get(snapshot) as [number | null, number | null])[0] !== null
   }
 
   /** Up to `limit` items of a snapshot after `afterRank` ([] when the snapshot is gone). Callers must not change the items. */
@@ -153,18 +223,71 @@ export class FeedCache {
   }
 
   /**
-   * Like page(), but null when the snapshot no longer exists. Served from
-   * memory while the snapshot's version (one primary-key read) is unchanged.
+   * Like page(), but null when the snapshot no longer exists. Posts deleted
+   * since the snapshot was built are left out (the page reaches further down
+   * the list instead). Served from memory while no post of the page was
+   * deleted: one statement per request tells both.
    */
   pageOf(snapshot: number, afterRank: number, limit: number): CacheItem[] | null {
-    const version = this.st.version.get(snapshot) as number | undefined
-    if (version === undefined) return null
+    const [live, lastDeletion] = this.st.probe.get(snapshot) as [number | null, number | null]
+    if (live === null) return null
+    const checked = this.syncDeletions(lastDeletion ?? 0)
     const k = `${snapshot}:${afterRank}:${limit}`
     const hit = this.mem.pages.get(k)
-    if (hit && hit.version === version) return hit.items
-    const items = this.st.page.all(snapshot, afterRank, limit) as CacheItem[]
+    if (hit) {
+      if (hit.checked === checked) return hit.items
+      if (!hit.items.some((it) => (this.mem.deleted.get(it.postUri) ?? -1) > hit.checked)) {
+        hit.checked = checked
+        return hit.items
+      }
+    }
+    const stored = this.storedItems(snapshot)
+    if (!stored) return null
+    const items: CacheItem[] = []
+    for (let i = Math.max(0, afterRank); i < stored.length && items.length < limit; i++) {
+      const [uri, , context] = stored[i]
+      // @NOTE deletions up to `checked` are in the posts table by now, later ones are caught when the page is next served
+      if (this.mem.deleted.has(uri) || !this.st.postExists.get(uri)) continue
+      items.push({ rank: i + 1, postUri: uri, context })
+    }
     if (this.mem.pages.size >= MAX_PAGES) this.mem.pages.clear()
-    this.mem.pages.set(k, { version, items })
+    this.mem.pages.set(k, { checked, items })
+    return items
+  }
+
+  /** Reads the deletions logged since this connection last looked; returns the row it is now current with. */
+  private syncDeletions(last: number): number {
+    const mem = this.mem
+    if (last === mem.deletionSeq) return last
+    const first = Number(this.st.firstDeletion.get() ?? 0)
+    if (mem.deletionSeq < 0 || first > mem.deletionSeq + 1 || last < mem.deletionSeq || mem.deleted.size > MAX_DELETED) {
+      // first look, or rows this connection never saw were trimmed: pages read from here on check every post
+      mem.deleted.clear()
+      mem.pages.clear()
+      mem.deletionSeq = last
+      return last
+    }
+    for (const [seq, uri] of this.st.deletionsSince.all(mem.deletionSeq) as [number, string][]) {
+      mem.deleted.set(uri, seq)
+      if (seq > mem.deletionSeq) mem.deletionSeq = seq
+    }
+    return mem.deletionSeq
+  }
+
+  /** A snapshot's stored items (parsed once, a few snapshots kept), or null when it is gone. */
+  private storedItems(snapshot: number): StoredItem[] | null {
+    const cache = this.mem.snapshots
+    let items = cache.get(snapshot)
+    if (items) {
+      cache.delete(snapshot)
+      cache.set(snapshot, items)
+      return items
+    }
+    const json = this.st.snapshotItems.get(snapshot) as string | undefined
+    if (json === undefined) return null
+    items = JSON.parse(json) as StoredItem[]
+    if (cache.size >= MAX_PARSED_SNAPSHOTS) cache.delete(cache.keys().next().value!)
+    cache.set(snapshot, items)
     return items
   }
 
@@ -180,119 +303,305 @@ export class FeedCache {
 
   /** Ranks the feed's candidates for a mix (nothing stored): the items with their attribution. */
   rank(feed: Feed, mix: ResolvedMix, now = Date.now(), subscriber?: SubscriberContext, limit = this.cacheSize): ListItem[] {
-    const since = now - feed.windowHours * 3_600_000
-    const cached = this.candidates(since, feed.maxCandidates)
-    const posts = cached.map((c) => c.post)
+    return this.rankAt(feed, mix, now, subscriber, limit).items
+  }
+
+  /** rank(), and the post_deletions row its candidates were read at (deletions past it may concern them). */
+  private rankAt(feed: Feed, mix: ResolvedMix, now: number, subscriber: SubscriberContext | undefined, limit: number): { items: ListItem[]; deletionSeq: number } {
+    const { list, deletionSeq } = this.candidates(feed, now)
+    const posts = list.items.map((c) => c.post)
     const columns: ScoreColumn[] = mix.entries.map((e) => ({
       label: e.label,
       weight: e.weight,
       scores: e.inst.dynamic
         ? this.mayRun(e.inst)
-          ? this.host.run(e.inst, posts, now, subscriber)
-          : new Array<Score>(posts.length).fill(null)
-        : this.staticScores(e.inst, cached, now),
+          ? encodeScores(this.host.run(e.inst, posts, now, subscriber))
+          : new Float64Array(posts.length).fill(NaN)
+        : this.staticScores(e.inst, list, now),
     }))
-    return rankCandidates(posts, columns, limit).map((it) => ({
+    const items = rankCandidates(posts, columns, limit).map((it) => ({
       uri: it.uri,
       score: it.score,
       context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
     }))
+    return { items, deletionSeq }
   }
 
   /**
-   * The newest `max` posts since `since`, newest first: ids and counts from
-   * SQLite, the rest from memory (posts not seen before are read in one query).
+   * The feed's candidates: the newest `maxCandidates` posts of its window,
+   * newest first, with current counts. Read whole the first time (and after
+   * long idleness), then kept current from the change log; posts not seen
+   * before are read in one query. One read transaction, so the list, the
+   * counts and the deletion row returned agree.
    */
-  private candidates(since: number, max: number): CachedPost[] {
+  private candidates(feed: Feed, now: number): { list: CandidateList; deletionSeq: number } {
     const mem = this.mem
     const build = ++mem.builds
-    const rows = this.st.candidates.all(since, max) as CountRow[]
+    const since = now - feed.windowHours * 3_600_000
+    const max = feed.maxCandidates
+    const key = `${feed.windowHours}:${max}`
+    const { list, deletionSeq } = this.db.transaction(() => {
+      const [first, last] = this.st.changeSpan.get() as [number | null, number | null]
+      const seq = last ?? 0
+      let list = mem.lists.get(key)
+      const behind = list ? seq - list.seq : 0
+      // @NOTE a gap (rows trimmed before this list read them) or a long backlog: read the list again
+      if (!list || (first !== null && first > list.seq + 1) || behind < 0 || behind > CHANGES_PER_CANDIDATE * max) {
+        if (list) this.dropList(key, list)
+        list = { max, items: [], ids: new Set(), seq, full: false, usedAt: now, cols: new Map() }
+        this.fill(list, this.st.candidates.all(since, max) as CountRow[], build)
+        list.full = list.items.length >= max
+        mem.lists.set(key, list)
+      } else if (behind > 0) {
+        this.applyChanges(list, this.st.changes.all(list.seq) as CountRow[], since, build)
+        list.seq = seq
+      }
+      this.trim(list, since, build)
+      return { list, deletionSeq: Number(this.st.lastDeletion.get() ?? 0) }
+    })()
+    list.usedAt = now
+    // @NOTE posts in a list are never evicted, so they are not marked used here (50,000 writes to scattered objects);
+    // a post is marked when it leaves a list
+    for (const [k, l] of mem.lists) if (now - l.usedAt > LIST_IDLE_MS) this.dropList(k, l)
+    this.evict(build, list.items.length)
+    return { list, deletionSeq }
+  }
+
+  /** Adds rows (newest first, none of them in the list yet) to the end of a list. */
+  private fill(list: CandidateList, rows: CountRow[], build: number): void {
+    const got = this.load(rows, build)
+    const from = list.items.length
+    for (const c of got) {
+      list.items.push(c)
+      list.ids.add(c.id)
+      c.refs++
+    }
+    for (const [slot, col] of list.cols) {
+      const out = grown(col, list.items.length, from)
+      for (let i = from; i < list.items.length; i++) out[i] = columnCode(list.items[i].scores[slot])
+      list.cols.set(slot, out)
+    }
+  }
+
+  /** The cached posts of rows (in their order; gone ones left out), reading the ones not cached yet, with the rows' counts. */
+  private load(rows: CountRow[], build: number): CachedPost[] {
+    const mem = this.mem
     const missing: number[] = []
-    for (const r of rows) if (!mem.posts.has(r[0])) missing.push(r[0])
-    if (missing.length) {
-      for (const r of this.st.postsById.all(JSON.stringify(missing)) as PostRow[]) {
+    for (const r of rows) if (r[1] !== null && !mem.posts.has(r[0])) missing.push(r[0])
+    // @NOTE in id order: new posts sit together at the end of the table
+    missing.sort((a, b) => a - b)
+    for (let i = 0; i < missing.length; i += 10_000) {
+      for (const r of this.st.postsById.all(JSON.stringify(missing.slice(i, i + 10_000))) as PostRow[]) {
         mem.posts.set(r[0], {
+          id: r[0],
           post: {
             uri: r[1],
             author: r[2],
             createdAt: r[3],
             text: r[4],
-            langs: JSON.parse(r[5]),
-            tags: JSON.parse(r[6]),
-            labels: JSON.parse(r[7]),
+            langs: parseList(r[5]),
+            tags: parseList(r[6]),
+            labels: parseList(r[7]),
             embed: r[8],
             quote: r[9],
             replyRoot: r[10],
             replyParent: r[11],
-            likeCount: 0,
-            repostCount: 0,
+            likeCount: r[12],
+            repostCount: r[13],
           },
           scores: [],
           used: build,
+          refs: 0,
         })
       }
     }
     const out: CachedPost[] = []
-    for (const [id, likes, reposts] of rows) {
-      const c = mem.posts.get(id)
-      if (!c) continue // deleted between the two reads
+    for (const [id, createdAt, likes, reposts] of rows) {
+      const c = createdAt === null ? undefined : mem.posts.get(id)
+      if (!c) continue
       c.post.likeCount = likes
       c.post.repostCount = reposts
       c.used = build
       out.push(c)
     }
-    // @NOTE when builds come seldom and the newest posts change between them, most of each candidate list is new:
-    // "unused for 50 builds" alone kept up to 50 lists' worth of posts (the 30-minute soak's refresh worker grew by
-    // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
-    mem.maxRows = Math.max(rows.length, Math.floor(mem.maxRows * 0.98))
-    const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
-    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
-      for (const [id, c] of mem.posts) if (build - c.used > k) mem.posts.delete(id)
-    }
     return out
   }
 
-  /** Scores computed at ingest (read once per post, then kept with it), with any missing ones computed now and saved. */
-  private staticScores(inst: AgentInstance, cached: CachedPost[], now: number): Score[] {
+  /** Applies logged changes (current rows of the posts that changed) to a list: counts, deletions, new posts. */
+  private applyChanges(list: CandidateList, rows: CountRow[], since: number, build: number): void {
+    const mem = this.mem
+    const gone = new Set<number>()
+    const fresh: CountRow[] = []
+    const tail = list.items[list.items.length - 1]
+    for (const r of rows) {
+      const [id, createdAt, likes, reposts] = r
+      if (list.ids.has(id)) {
+        if (createdAt === null) gone.add(id)
+        else {
+          const c = mem.posts.get(id)!
+          c.post.likeCount = likes
+          c.post.repostCount = reposts
+        }
+      } else if (createdAt !== null && createdAt >= since) {
+        // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
+        if (!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id)) fresh.push(r)
+      }
+    }
+    if (gone.size) {
+      const cols = [...list.cols.values()]
+      const items = list.items
+      let w = 0
+      for (let r = 0; r < items.length; r++) {
+        const c = items[r]
+        if (gone.has(c.id)) {
+          list.ids.delete(c.id)
+          c.refs--
+          c.used = build
+          continue
+        }
+        if (w !== r) {
+          items[w] = c
+          for (const col of cols) col[w] = col[r]
+        }
+        w++
+      }
+      items.length = w
+    }
+    if (fresh.length) {
+      const added = this.load(fresh, build).sort(newerFirst)
+      for (const c of added) {
+        list.ids.add(c.id)
+        c.refs++
+      }
+      mergeNewest(list, added)
+    }
+    // deletions left a full list short: the posts just past its tail move up
+    if (list.full && list.items.length < list.max) {
+      const last = list.items[list.items.length - 1]
+      const before = last ? last.post.createdAt : Number.MAX_SAFE_INTEGER
+      const ties = last ? list.items.filter((c) => c.post.createdAt === before).length : 0
+      const need = list.max - list.items.length
+      const rows2 = (this.st.olderCandidates.all(since, before, need + ties) as CountRow[]).filter((r) => !list.ids.has(r[0]))
+      this.fill(list, rows2.slice(0, need), build)
+      if (list.items.length < list.max) list.full = false
+    }
+  }
+
+  /** Drops posts that left the window and cuts the list to its size. */
+  private trim(list: CandidateList, since: number, build: number): void {
+    let end = list.items.length
+    while (end > 0 && list.items[end - 1].post.createdAt < since) end--
+    // @NOTE everything past a post that left the window is older still: nothing of the window lies past the tail now
+    if (end < list.items.length) list.full = false
+    if (end > list.max) {
+      end = list.max
+      list.full = true
+    }
+    if (end === list.items.length) return
+    for (let i = end; i < list.items.length; i++) {
+      const c = list.items[i]
+      list.ids.delete(c.id)
+      c.refs--
+      c.used = build
+    }
+    list.items.length = end
+  }
+
+  private dropList(key: string, list: CandidateList): void {
+    const build = this.mem.builds
+    for (const c of list.items) {
+      c.refs--
+      c.used = build
+    }
+    this.mem.lists.delete(key)
+  }
+
+  /** Keeps the cache of posts bounded: posts no list holds go, least recently used first. */
+  private evict(build: number, rows: number): void {
+    const mem = this.mem
+    // @NOTE when builds come seldom and the newest posts change between them, most of each candidate list is new:
+    // "unused for 50 builds" alone kept up to 50 lists' worth of posts (the 30-minute soak's refresh worker grew by
+    // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
+    mem.maxRows = Math.max(rows, Math.floor(mem.maxRows * 0.98))
+    const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
+    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
+      for (const [id, c] of mem.posts) if (c.refs === 0 && build - c.used > k) mem.posts.delete(id)
+    }
+  }
+
+  /**
+   * Scores computed at ingest, as the list's column for the instance: read
+   * from SQLite once per post (then kept with it, and in the column), with
+   * any missing ones computed now and saved.
+   */
+  private staticScores(inst: AgentInstance, list: CandidateList, now: number): Float64Array {
     const key = inst.key
     const slot = this.slot(key)
-    const unknown: CachedPost[] = []
-    for (const c of cached) if (c.scores[slot] === undefined) unknown.push(c)
+    const items = list.items
+    const n = items.length
+    let col = list.cols.get(slot)
+    if (!col) {
+      col = grown(new Float64Array(0), n, 0)
+      for (let i = 0; i < n; i++) col[i] = columnCode(items[i].scores[slot])
+      list.cols.set(slot, col)
+    }
+    const unknown: number[] = []
+    for (let i = 0; i < n; i++) if (col[i] === NOT_LOOKED_UP) unknown.push(i)
     if (unknown.length) {
-      // every stored score of these posts (all instances: other mixes need them next)
-      const byUri = new Map(unknown.map((c) => [c.post.uri, c]))
-      for (let i = 0; i < unknown.length; i += 10_000) {
-        const uris = JSON.stringify(unknown.slice(i, i + 10_000).map((c) => c.post.uri))
-        for (const [uri, instance, score] of this.st.storedScores.all(uris) as [string, string, number | null][]) {
-          const c = byUri.get(uri)
-          if (c) c.scores[this.slot(instance)] = score
+      const lookup = unknown.map((i) => items[i]).filter((c) => c.scores[slot] === undefined)
+      if (lookup.length && this.runsHere(inst)) {
+        // @NOTE a static in-process agent is a pure function of the post: scoring it here costs less than reading its
+        // stored score (~1 µs a post against a random read of agent_scores, ~10 µs); null (no opinion) stays NaN
+        const got = this.host.run(inst, lookup.map((c) => c.post), now)
+        lookup.forEach((c, j) => {
+          const v = got[j]
+          c.scores[slot] = v === null ? NaN : v === DROP ? null : v
+        })
+      } else if (lookup.length) {
+        // every stored score of these posts (all instances: other mixes need them next), in key order
+        const byUri = new Map(lookup.map((c) => [c.post.uri, c]))
+        const sorted = [...byUri.keys()].sort()
+        for (let i = 0; i < sorted.length; i += 10_000) {
+          for (const [uri, instance, score] of this.st.storedScores.all(JSON.stringify(sorted.slice(i, i + 10_000))) as [string, string, number | null][]) {
+            const c = byUri.get(uri)
+            if (c) c.scores[this.slot(instance)] = score
+          }
         }
       }
-      for (const c of unknown) if (c.scores[slot] === undefined) c.scores[slot] = NaN
+      for (const i of unknown) {
+        const c = items[i]
+        if (c.scores[slot] === undefined) c.scores[slot] = NaN
+        col[i] = columnCode(c.scores[slot])
+      }
     }
-    const still = this.mayRun(inst) ? cached.filter((c) => Number.isNaN(c.scores[slot])) : []
+    const still: number[] = []
+    // @NOTE NaN: no score stored (the agent had no opinion), asked again
+    if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i]) still.push(i)
     if (still.length) {
-      const got = this.host.run(inst, still.map((c) => c.post), now)
+      const got = this.host.run(inst, still.map((i) => items[i].post), now)
       if (got.some((v) => v !== null)) {
         this.db
           .transaction(() => {
-            still.forEach((c, j) => {
+            still.forEach((i, j) => {
               const v = got[j]
               // @NOTE "no opinion" (null) is not stored: the next build asks again
               if (v === null) return
+              const c = items[i]
               c.scores[slot] = v === DROP ? null : v
+              col[i] = columnCode(c.scores[slot])
               this.st.saveScore.run(key, c.post.uri, v === DROP ? null : v)
             })
           })
           .immediate()
       }
     }
-    const out = new Array<Score>(cached.length)
-    for (let i = 0; i < cached.length; i++) {
-      const v = cached[i].scores[slot]
-      out[i] = v === undefined || Number.isNaN(v) ? null : v === null ? DROP : v
-    }
-    return out
+    return col.subarray(0, n)
+  }
+
+  /** Whether ranking here runs an instance itself rather than reading its stored scores: in-process agents it may run. */
+  private runsHere(inst: AgentInstance): boolean {
+    const kind = this.host.kindOf(inst.def.id)
+    return (kind === 'builtin' || kind === 'installed') && this.mayRun(inst)
   }
 
   private slot(key: string): number {
@@ -308,18 +617,27 @@ export class FeedCache {
    */
   build(feed: Feed, mix: ResolvedMix, now = Date.now(), opts: { key?: string; subscriber?: SubscriberContext } = {}): SnapshotInfo {
     const t0 = performance.now()
-    const items = this.rank(feed, mix, now, opts.subscriber)
-    return this.store(feed, opts.key ?? mix.fingerprint, items, now, performance.now() - t0)
+    const { items, deletionSeq } = this.rankAt(feed, mix, now, opts.subscriber, this.cacheSize)
+    return this.store(feed, opts.key ?? mix.fingerprint, items, now, performance.now() - t0, deletionSeq)
   }
 
-  /** Stores a ranked list as a new snapshot. */
-  store(feed: Feed, key: string, items: ListItem[], now = Date.now(), buildMs = 0): SnapshotInfo {
+  /**
+   * Stores a ranked list as a new snapshot. `checkedAt`: the post_deletions
+   * row the items were known live at (then only later deletions are looked
+   * up); without it every item is looked up.
+   */
+  store(feed: Feed, key: string, items: ListItem[], now = Date.now(), buildMs = 0, checkedAt?: number): SnapshotInfo {
     const { id, size } = this.db
       .transaction(() => {
-        // @NOTE candidates were read before this transaction: a post deleted in between (by the writer in another process) stays out
-        const live = items.filter((it) => this.st.postExists.get(it.uri))
-        const sid = Number(this.st.insertSnapshot.run(feed.uri, key, now, live.length, buildMs).lastInsertRowid)
-        live.forEach((it, i) => this.st.insertItem.run(sid, i + 1, it.uri, it.score, it.context))
+        // @NOTE the items were ranked before this transaction: a post deleted in between (by the writer in another process) stays out
+        let live: ListItem[]
+        if (checkedAt === undefined) live = items.filter((it) => this.st.postExists.get(it.uri))
+        else {
+          const gone = new Set((this.st.deletionsSince.all(checkedAt) as [number, string][]).map((r) => r[1]))
+          live = gone.size ? items.filter((it) => !gone.has(it.uri)) : items
+        }
+        const json = JSON.stringify(live.map((it): StoredItem => [it.uri, it.score, it.context]))
+        const sid = Number(this.st.insertSnapshot.run(feed.uri, key, now, live.length, buildMs, json).lastInsertRowid)
         return { id: sid, size: live.length }
       })
       .immediate()
@@ -329,9 +647,10 @@ export class FeedCache {
     return snap
   }
 
-  /** Every item of a snapshot, in order. */
+  /** Every item of a snapshot still live, in order. */
   items(snapshot: number): ListItem[] {
-    return (this.st.allItems.all(snapshot) as { uri: string; score: number; context: string }[])
+    const stored = this.storedItems(snapshot) ?? []
+    return stored.filter(([uri]) => !this.mem.deleted.has(uri) && this.st.postExists.get(uri)).map(([uri, score, context]) => ({ uri, score, context }))
   }
 
   postExists(uri: string): boolean {
@@ -342,11 +661,53 @@ export class FeedCache {
   prune(now = Date.now()): number {
     const ids = this.st.oldSnapshots.all(now - this.snapshotTtlMs, now - 60_000) as number[]
     this.db.transaction(() => {
-      for (const id of ids) {
-        this.st.dropItems.run(id)
-        this.st.dropSnapshot.run(id)
-      }
+      for (const id of ids) this.st.dropSnapshot.run(id)
     })()
     return ids.length
   }
+}
+
+/** A stored JSON array of strings (langs, tags, labels): most are empty or one of a few language lists. */
+function parseList(json: string): string[] {
+  if (json === '[]') return []
+  let v = listCache.get(json)
+  if (v === undefined) {
+    v = JSON.parse(json) as string[]
+    if (json.length <= 32) {
+      if (listCache.size >= 1000) listCache.clear()
+      listCache.set(json, v)
+    }
+  }
+  // @NOTE a copy: agents get their own arrays
+  return v.slice()
+}
+const listCache = new Map<string, string[]>()
+
+/** Merges posts sorted newest first into a list (sorted the same way), columns included. */
+function mergeNewest(list: CandidateList, b: CachedPost[]): void {
+  const a = list.items
+  const n = a.length + b.length
+  const items = new Array<CachedPost>(n)
+  // where each merged entry comes from: i >= 0 is a[i], ~j is b[j]
+  const from = new Int32Array(n)
+  let i = 0
+  let j = 0
+  for (let k = 0; k < n; k++) {
+    if (j >= b.length || (i < a.length && newerFirst(a[i], b[j]) <= 0)) {
+      from[k] = i
+      items[k] = a[i++]
+    } else {
+      from[k] = ~j
+      items[k] = b[j++]
+    }
+  }
+  for (const [slot, col] of list.cols) {
+    const out = new Float64Array(Math.max(1024, Math.ceil(n * 1.25)))
+    for (let k = 0; k < n; k++) {
+      const f = from[k]
+      out[k] = f >= 0 ? col[f] : columnCode(b[~f].scores[slot])
+    }
+    list.cols.set(slot, out)
+  }
+  list.items = items
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { DROP } from '../score/sdk.ts'
-import { rankCandidates } from './rank.ts'
+import { encodeScores, kthLargest, rankCandidates } from './rank.ts'
 
 const c = (uri: string, createdAt = 0) => ({ uri, createdAt })
 
@@ -41,5 +41,34 @@ describe('rankCandidates', () => {
     const out = rankCandidates(cands, [{ label: 'r', weight: 100, scores: cands.map((_, i) => i) }], 5)
     expect(out.map((i) => i.uri)).toEqual(['p19', 'p18', 'p17', 'p16', 'p15'])
     expect(out[0].contributions[0]).toEqual({ label: 'r', value: 100 })
+  })
+
+  it('ranks encoded columns exactly as the scores agents answer', () => {
+    let seed = 3
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    const cands = Array.from({ length: 3000 }, (_, i) => c(`p${i}`, Math.floor(rnd() * 100)))
+    const pick = (): number | null | typeof DROP => {
+      const r = rnd()
+      return r < 0.05 ? DROP : r < 0.15 ? null : Math.round(rnd() * 20) / 4
+    }
+    const columns = [40, -15, 25].map((weight, j) => ({ label: `a${j}`, weight, scores: cands.map(pick) }))
+    const plain = rankCandidates(cands, columns, 100)
+    const encoded = rankCandidates(cands, columns.map((col) => ({ ...col, scores: encodeScores(col.scores) })), 100)
+    expect(encoded).toEqual(plain)
+    expect(plain).toHaveLength(100)
+    // the attributions add up to the total
+    for (const it of plain) expect(it.contributions.reduce((s, x) => s + x.value, 0)).toBeCloseTo(it.score, 9)
+  })
+
+  it('selects the k-th largest value as a full sort would, duplicates included', () => {
+    let seed = 11
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    for (const [len, distinct] of [[1, 1], [2, 2], [10, 3], [1000, 7], [5000, 100000], [4096, 1]]) {
+      const values = Float64Array.from({ length: len }, () => Math.floor(rnd() * distinct) - distinct / 2)
+      const sorted = [...values].sort((a, b) => b - a)
+      for (const k of [1, 2, Math.ceil(len / 3), len].filter((k) => k >= 1 && k <= len)) {
+        expect(kthLargest(Float64Array.from(values), k)).toBe(sorted[k - 1])
+      }
+    }
   })
 })

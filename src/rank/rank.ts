@@ -4,7 +4,23 @@ import { DROP, type Score } from '../score/sdk.ts'
 export interface ScoreColumn {
   label: string
   weight: number
-  scores: Score[]
+  /** as agents answer, or encoded (see encodeScores) */
+  scores: Score[] | Float64Array
+}
+
+/** In an encoded column: the agent drops the post. (Agents' scores are finite, so the infinities are free.) */
+export const DROP_CODE = -Infinity
+
+/**
+ * Scores as one typed array, the form ranking reads fastest: a number as
+ * itself, DROP as DROP_CODE, null (no opinion) as NaN.
+ */
+export function encodeScores(scores: Score[], out = new Float64Array(scores.length)): Float64Array {
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i]
+    out[i] = typeof v === 'number' ? v : v === DROP ? DROP_CODE : NaN
+  }
+  return out
 }
 
 export interface Candidate {
@@ -29,38 +45,45 @@ export function rankCandidates(candidates: Candidate[], columns: ScoreColumn[], 
   const n = candidates.length
   const dropped = new Uint8Array(n)
   const total = new Float64Array(n)
-  const norm: Float64Array[] = []
-  for (const col of columns) {
+  // what a column adds to a post: weight · (score − min) / span (0 for no opinion), also for the attributions below
+  const cols = columns.map((col) => ({ scores: col.scores instanceof Float64Array ? col.scores : encodeScores(col.scores), min: 0, span: 0, weight: col.weight }))
+  for (const col of cols) {
+    const scores = col.scores
     let min = Infinity
     let max = -Infinity
     for (let i = 0; i < n; i++) {
-      const v = col.scores[i]
-      if (v === DROP) dropped[i] = 1
-      else if (typeof v === 'number') {
+      const v = scores[i]
+      if (v === DROP_CODE) dropped[i] = 1
+      else if (v === v) {
         if (v < min) min = v
         if (v > max) max = v
       }
     }
-    const span = max - min
-    const out = new Float64Array(n)
-    for (let i = 0; i < n; i++) {
-      const v = col.scores[i]
-      if (typeof v !== 'number') continue
-      const x = span > 0 ? (v - min) / span : Math.min(1, Math.max(0, v))
-      out[i] = col.weight * x
-      total[i] += out[i]
+    col.min = min
+    col.span = max - min
+    const w = col.weight
+    if (col.span > 0) {
+      const scale = w / col.span
+      for (let i = 0; i < n; i++) {
+        const v = scores[i]
+        // @NOTE NaN (no opinion) and dropped posts add nothing
+        if (v === v && v !== DROP_CODE) total[i] += (v - min) * scale
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = scores[i]
+        if (v === v && v !== DROP_CODE) total[i] += w * Math.min(1, Math.max(0, v))
+      }
     }
-    norm.push(out)
   }
   let order: number[] = []
   for (let i = 0; i < n; i++) if (!dropped[i]) order.push(i)
-  // @NOTE only the best `limit` are kept: those with a total at least the limit-th largest (a numeric typed-array
-  // sort, far cheaper than sorting every candidate with the comparator) are sorted; the result is the same
+  // @NOTE only the best `limit` are kept: those with a total at least the limit-th largest (found by selection, far
+  // cheaper than sorting every candidate with the comparator) are sorted; the result is the same
   if (order.length > 2 * limit && limit > 0) {
     const totals = new Float64Array(order.length)
     for (let k = 0; k < order.length; k++) totals[k] = total[order[k]]
-    totals.sort()
-    const threshold = totals[totals.length - limit]
+    const threshold = kthLargest(totals, limit)
     order = order.filter((i) => total[i] >= threshold)
   }
   order.sort((a, b) => total[b] - total[a] || candidates[b].createdAt - candidates[a].createdAt || (candidates[a].uri < candidates[b].uri ? 1 : -1))
@@ -68,6 +91,46 @@ export function rankCandidates(candidates: Candidate[], columns: ScoreColumn[], 
   return top.map((i) => ({
     uri: candidates[i].uri,
     score: total[i],
-    contributions: columns.map((c, j) => ({ label: c.label, value: norm[j][i] })),
+    contributions: columns.map((c, j) => ({ label: c.label, value: contribution(cols[j], i) })),
   }))
+}
+
+/** What one column added to post i's total (the same arithmetic as the total's). */
+function contribution(col: { scores: Float64Array; min: number; span: number; weight: number }, i: number): number {
+  const v = col.scores[i]
+  if (v !== v || v === DROP_CODE) return 0
+  return col.span > 0 ? (v - col.min) * (col.weight / col.span) : col.weight * Math.min(1, Math.max(0, v))
+}
+
+/** The k-th largest value of `a` (1 ≤ k ≤ a.length), in linear expected time; reorders `a`. */
+export function kthLargest(a: Float64Array, k: number): number {
+  // the (length − k)-th smallest, by quickselect with a median-of-three pivot
+  const target = a.length - k
+  let lo = 0
+  let hi = a.length - 1
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1
+    // median of a[lo], a[mid], a[hi] into a[mid]
+    if (a[mid] < a[lo]) swap(a, mid, lo)
+    if (a[hi] < a[lo]) swap(a, hi, lo)
+    if (a[hi] < a[mid]) swap(a, hi, mid)
+    const pivot = a[mid]
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while (a[i] < pivot) i++
+      while (a[j] > pivot) j--
+      if (i <= j) swap(a, i++, j--)
+    }
+    if (target <= j) hi = j
+    else if (target >= i) lo = i
+    else break
+  }
+  return a[target]
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i]
+  a[i] = a[j]
+  a[j] = t
 }

@@ -106,7 +106,11 @@ export const mixes = sqliteTable(
   (t) => [primaryKey({ columns: [t.subscriber, t.feed, t.source] })],
 )
 
-/** One ranked list per (feed, mix fingerprint) build; kept a while so cursors stay valid. */
+/**
+ * One ranked list per (feed, mix fingerprint) build; kept a while so cursors stay valid. The items are one JSON
+ * value (written once, never changed): a build stores one row, not a row per item. Posts deleted after the build
+ * are left out when a page is read (see `postDeletions`).
+ */
 export const feedSnapshots = sqliteTable(
   'feed_snapshots',
   {
@@ -116,23 +120,31 @@ export const feedSnapshots = sqliteTable(
     builtAt: integer('built_at').notNull(),
     size: integer('size').notNull(),
     buildMs: real('build_ms').notNull(),
-    /** bumped (by a trigger) whenever an item of this snapshot is deleted: in-memory copies of its pages compare it */
+    /** unused since items are one value (kept: SQLite cannot drop a column cheaply) */
     version: integer('version').notNull().default(0),
+    /** JSON array of [post uri, score, feedContext], best first (rank = position + 1) */
+    items: text('items').notNull().default('[]'),
   },
   (t) => [index('feed_snapshots_key').on(t.feed, t.fingerprint, t.id)],
 )
 
-export const feedItems = sqliteTable(
-  'feed_items',
-  {
-    snapshot: integer('snapshot').notNull(),
-    rank: integer('rank').notNull(),
-    postUri: text('post_uri').notNull(),
-    score: real('score').notNull(),
-    context: text('context').notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.snapshot, t.rank] }), index('feed_items_post').on(t.postUri)],
-)
+/**
+ * Every change to `posts` (insert and delete, by triggers; count changes, by the writer): readers that keep posts in memory
+ * (ranking) read what changed since they last looked instead of every candidate again. Retention trims the old end.
+ */
+export const postChanges = sqliteTable('post_changes', {
+  seq: integer('seq').primaryKey(),
+  postId: integer('post_id').notNull(),
+})
+
+/**
+ * URIs of deleted posts, appended by a trigger on `posts`: a server holding ranked lists in memory leaves these
+ * out. Retention trims the old end.
+ */
+export const postDeletions = sqliteTable('post_deletions', {
+  seq: integer('seq').primaryKey(),
+  uri: text('uri').notNull(),
+})
 
 /** Ingest cursors, one per source. */
 export const cursors = sqliteTable('cursors', {

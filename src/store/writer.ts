@@ -3,6 +3,7 @@ import { COLLECTIONS, parseAtUri, tidTimeMs } from '../ingest/events.ts'
 import type { Score } from '../score/sdk.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import type { Sqlite } from './db.ts'
+import { PostChanges, PostLog } from './post-log.ts'
 
 /** A scored batch on its way to SQLite. */
 export interface StoreBatch {
@@ -66,9 +67,13 @@ export class BatchWriter {
   private readonly db: Sqlite
   private readonly st
   private readonly tx: (b: StoreBatch) => WriteResult
+  private readonly log: PostLog
+  /** what the batch being applied changed in `posts` (logged at its end, inside its savepoint) */
+  private readonly changed = new PostChanges()
 
   constructor(db: Sqlite) {
     this.db = db
+    this.log = new PostLog(db)
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       isTombstoned: p('SELECT 1 FROM tombstones WHERE uri = ?').pluck(),
@@ -81,14 +86,13 @@ export class BatchWriter {
         VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts)`),
       deletePostId: p('DELETE FROM posts WHERE id = ?'),
       dropScores: p('DELETE FROM agent_scores WHERE post_uri = ?'),
-      dropItems: p('DELETE FROM feed_items WHERE post_uri = ?'),
-      deletePost: p('DELETE FROM posts WHERE uri = ?'),
       tombstone: p('INSERT INTO tombstones (uri, at) VALUES (?, ?) ON CONFLICT(uri) DO NOTHING'),
       insertEngagement: p('INSERT INTO engagements (uri, kind, author, subject) VALUES (?, ?, ?, ?) ON CONFLICT(uri) DO NOTHING'),
       getEngagement: p('SELECT kind, subject FROM engagements WHERE uri = ?'),
       deleteEngagement: p('DELETE FROM engagements WHERE uri = ?'),
       bumpLike: p('UPDATE posts SET like_count = max(0, like_count + ?) WHERE uri = ?'),
       bumpRepost: p('UPDATE posts SET repost_count = max(0, repost_count + ?) WHERE uri = ?'),
+      postId: p('SELECT id FROM posts WHERE uri = ?').pluck(),
       isSubscriber: p('SELECT 1 FROM mixes WHERE subscriber = ? LIMIT 1').pluck(),
       insertFollow: p('INSERT INTO follows (uri, author, subject) VALUES (?, ?, ?) ON CONFLICT(uri) DO NOTHING'),
       deleteFollow: p('DELETE FROM follows WHERE uri = ?'),
@@ -108,7 +112,6 @@ export class BatchWriter {
       dropRecordMix: p(`DELETE FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`),
       markInactive: p('INSERT INTO inactive_accounts (did, status, at) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, at = excluded.at'),
       markActive: p('DELETE FROM inactive_accounts WHERE did = ?'),
-      purgeItems: p('DELETE FROM feed_items WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
       purgeScores: p('DELETE FROM agent_scores WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
       // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
@@ -158,6 +161,8 @@ export class BatchWriter {
     const st = this.st
     const now = Date.now()
     const r: WriteResult = { posts: 0, deleted: 0, likes: 0, reposts: 0, follows: 0, mixes: 0, accounts: 0, skipped: 0, scores: 0 }
+    const changed = this.changed
+    changed.clear()
     for (const e of b.events) {
       switch (e.t) {
         case 'post':
@@ -172,7 +177,7 @@ export class BatchWriter {
             break
           }
           if (st.insertEngagement.run(e.uri, e.t, e.author, e.subject).changes) {
-            ;(e.t === 'like' ? st.bumpLike : st.bumpRepost).run(1, e.subject)
+            if ((e.t === 'like' ? st.bumpLike : st.bumpRepost).run(1, e.subject).changes) changed.counted.add(e.subject)
             if (e.t === 'like') r.likes++
             else r.reposts++
           }
@@ -192,9 +197,12 @@ export class BatchWriter {
         case 'delete':
           st.tombstone.run(e.uri, now)
           if (e.collection === COLLECTIONS.post) {
-            st.dropItems.run(e.uri)
             st.dropScores.run(e.uri)
-            if (st.deletePost.run(e.uri).changes) r.deleted++
+            const id = st.postId.get(e.uri) as number | undefined
+            if (id !== undefined && st.deletePostId.run(id).changes) {
+              changed.removed(id, e.uri)
+              r.deleted++
+            }
           } else if (e.collection === COLLECTIONS.follow) {
             st.deleteFollow.run(e.uri)
           } else if (e.collection === COLLECTIONS.mix) {
@@ -207,7 +215,7 @@ export class BatchWriter {
             const g = st.getEngagement.get(e.uri) as { kind: string; subject: string } | undefined
             if (g) {
               st.deleteEngagement.run(e.uri)
-              ;(g.kind === 'like' ? st.bumpLike : st.bumpRepost).run(-1, g.subject)
+              if ((g.kind === 'like' ? st.bumpLike : st.bumpRepost).run(-1, g.subject).changes) changed.counted.add(g.subject)
             }
           }
           break
@@ -215,8 +223,8 @@ export class BatchWriter {
           r.accounts++
           if (!e.active && INACTIVE.has(e.status ?? '')) {
             st.markInactive.run(e.did, e.status, now)
-            st.purgeItems.run(e.did)
             st.purgeScores.run(e.did)
+            this.log.deletingAuthor(e.did)
             r.deleted += st.purgePosts.run(e.did).changes
           } else if (e.active) {
             st.markActive.run(e.did)
@@ -232,6 +240,7 @@ export class BatchWriter {
       if (ok === undefined) live.set(uri, (ok = !!st.postExists.get(uri)))
       if (ok) r.scores += st.upsertScore.run(key, uri, score === 'drop' ? null : score).changes
     }
+    this.log.flush(changed)
     st.settled.run(b.id)
     st.bumpCounter.run('events_stored', b.events.length)
     st.bumpCounter.run('posts_stored', r.posts)
@@ -277,10 +286,11 @@ export class BatchWriter {
       // an edit: the post is stored again under a new id (readers cache posts by id), keeping its counts; scores were for the old text
       st.dropScores.run(e.uri)
       st.deletePostId.run(old.id)
+      this.changed.inserted(old.id)
     }
     // a new post counts the likes and reposts that arrived before it (or that outlived a purge of its author)
     const counts = old ?? (st.engagementCounts.get(e.uri) as { likes: number; reposts: number })
-    st.insertPost.run({
+    const { lastInsertRowid } = st.insertPost.run({
       uri: e.uri,
       cid: e.cid,
       author: e.author,
@@ -297,6 +307,7 @@ export class BatchWriter {
       likes: counts.likes,
       reposts: counts.reposts,
     })
+    this.changed.inserted(Number(lastInsertRowid))
     return true
   }
 }

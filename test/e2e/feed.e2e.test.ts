@@ -458,7 +458,7 @@ describe('skysift end to end: firehose → agents → per-subscriber feeds throu
     await until('the delete to reach SQLite', () => !postsInDb().has(gone))
     timings.deleteMs = Math.round(performance.now() - t)
     expect(ctx.db.sqlite.prepare('SELECT 1 FROM tombstones WHERE uri = ?').pluck().get(gone)).toBe(1)
-    expect(ctx.db.sqlite.prepare('SELECT count(*) FROM feed_items WHERE post_uri = ?').pluck().get(gone)).toBe(0)
+    expect(ctx.db.sqlite.prepare('SELECT count(*) FROM post_deletions WHERE uri = ?').pluck().get(gone)).toBe(1)
 
     // straight from us (the AppView would hide a post it cannot hydrate, so this is the real proof)
     expect(skeletonKeys(await skeleton(feedUri.science, aliceToken))).toEqual(without(EXPECT.scienceAlice, DELETED))
