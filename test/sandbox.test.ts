@@ -209,6 +209,51 @@ describe('calls of several chunks (one round trip for all of them)', () => {
   }, 60_000)
 })
 
+describe('answers cross back as float64s', () => {
+  const inline = (body: string) =>
+    `export default { id: 'answers', version: '1', title: 'Answers', description: 'for tests', api: 1, needs: ['text'], scoreBatch(posts, ctx) { ${body} } }`
+  const mixed = [0, -0, 1.5, -2.25, 1e-300, 1.7976931348623157e308, Number.MIN_VALUE, null, 'drop', 42, 0.1 + 0.2]
+
+  it('keeps every finite number exactly, null and "drop", also after the agent tampered with typed arrays', async () => {
+    const a = await load(
+      inline(`const out = ${JSON.stringify(mixed)}.map((v) => (v === null ? null : v === 'drop' ? 'drop' : Number(v)))
+        out[1] = -0
+        Object.defineProperty(Float64Array.prototype, '0', { set() {}, get() { return 7 }, configurable: true })
+        Object.defineProperty(ArrayBuffer.prototype, 'byteLength', { get() { return 0 }, configurable: true })
+        globalThis.Float64Array = function () { return [666] }
+        globalThis.ArrayBuffer = function () { return {} }
+        return out`),
+    )
+    for (let i = 0; i < 2; i++) {
+      const got = a.scoreBatch(posts(mixed.length), { options: {}, now: NOW })
+      expect(got).toEqual(mixed)
+      expect(Object.is(got[1], -0)).toBe(true)
+    }
+  })
+
+  it.each([
+    ['-Infinity', 'return posts.map((p, i) => (i === 2 ? -Infinity : 1))', /^entry 2 is -Infinity, not a finite number, "drop" or null$/],
+    ['a boolean', 'return posts.map((p, i) => (i === 0 ? true : 1))', /^entry 0 is a boolean, not a finite number/],
+    ['a bigint', 'return posts.map((p, i) => (i === 1 ? 1n : 1))', /^entry 1 is a bigint/],
+    ['"DROP"', "return posts.map((p, i) => (i === 1 ? 'DROP' : 1))", /^entry 1 is a string/],
+    ['too many entries', 'return posts.map(() => 1).concat([1])', /^output has 4 entries for 3 posts$/],
+    ['not an array', 'return new Float64Array(posts.length)', /^output is not an array \(got object\)$/],
+  ])('refuses %s', async (_what, body, message) => {
+    const a = await load(inline(body))
+    const { err } = thrown(() => a.scoreBatch(posts(3), { options: {}, now: NOW }))
+    expect(err.kind).toBe('output')
+    expect(err.message).toMatch(message)
+  })
+
+  it('refuses an answer larger than maxOutputBytes (8 bytes a post)', async () => {
+    const a = await load(inline('return posts.map(() => 1)'), { maxOutputBytes: 1024, batchSize: 200 })
+    expect(a.scoreBatch(posts(128), { options: {}, now: NOW })).toHaveLength(128)
+    const { err } = thrown(() => a.scoreBatch(posts(129), { options: {}, now: NOW }))
+    expect(err.kind).toBe('output')
+    expect(err.message).toBe('output is larger than 1024 bytes')
+  })
+})
+
 describe('loading refuses', () => {
   const meta = (extra: string, body = 'scoreBatch(posts) { return posts.map(() => 1) }') =>
     `export default { id: 'bad-one', version: '1', title: 'T', description: 'D', api: 1, needs: ['text'], ${extra} ${body} }`

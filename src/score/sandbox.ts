@@ -13,9 +13,10 @@ import { SDK_API_VERSION, type AgentContext, type AgentDefinition, type AgentPos
  * Containment, from the inside out:
  *  - QuickJS has no host functions at all: no console, timers, I/O or
  *    modules; `Date` is frozen at the host's `now`. Data crosses the
- *    boundary only as JSON text, so nothing the agent does to its own
- *    prototypes or globals can reach the host's objects. Posts carry only
- *    uri, createdAt and the fields the agent's needs ask for.
+ *    boundary only as JSON text (posts in) and float64s (scores out), so
+ *    nothing the agent does to its own prototypes or globals can reach the
+ *    host's objects. Posts carry only uri, createdAt and the fields the
+ *    agent's needs ask for.
  *  - Per batch: a deadline (QuickJS interrupt handler), a memory cap (the
  *    WebAssembly memory itself cannot grow past it; see newCappedModule)
  *    and a stack limit, each turned into an Error naming what happened.
@@ -139,15 +140,18 @@ const errText = (err: unknown) => String((err as Error)?.message ?? err).slice(0
 /**
  * Evaluated first in every context: captures the intrinsics the host relies
  * on before agent code can replace them, freezes the clock, and returns the
- * three entry points. Output is built by hand, so a polluted
- * `Object.prototype.toJSON` or `Array.prototype.join` changes nothing.
+ * three entry points. `run` checks the agent's answer and returns it as an
+ * ArrayBuffer of float64s (a score, NaN for null, Infinity for "drop"), or a
+ * string that says what was wrong with it. The buffer is filled by index
+ * (typed arrays do not consult prototypes for that), so polluted
+ * prototypes change nothing.
  */
 const PRELUDE = `(() => {
   'use strict'
   const O = Object, R = Reflect, A = Array
   const parse = JSON.parse, stringify = JSON.stringify, isArray = A.isArray
   const apply = R.apply, construct = R.construct, create = O.create, defineProperty = O.defineProperty
-  const join = A.prototype.join, slice = String.prototype.slice, toStr = String
+  const slice = String.prototype.slice, toStr = String, AB = ArrayBuffer, F64 = Float64Array
   const TE = TypeError, PromiseCtor = Promise, RealDate = Date, dateToString = RealDate.prototype.toString
   const META_KEYS = ['id', 'version', 'title', 'description', 'author', 'api', 'options', 'needs', 'prefilter']
   let now = __NOW__
@@ -206,22 +210,36 @@ const PRELUDE = `(() => {
     }
     const len = out.length
     if (len !== n) return '#' + len
-    const parts = new A(n)
+    const buf = new AB(8 * n)
+    const f = new F64(buf)
     for (let i = 0; i < n; i++) {
       const v = out[i]
-      if (v === null) parts[i] = 'null'
-      else if (v === 'drop') parts[i] = '"drop"'
-      else if (typeof v === 'number') parts[i] = v === v && v !== Infinity && v !== -Infinity ? '' + v : '"!' + v + '"'
-      else parts[i] = '"!' + typeof v + '"'
+      if (typeof v === 'number') {
+        if (v !== v || v === Infinity || v === -Infinity) return '@' + i + ' ' + v
+        f[i] = v
+      } else if (v === null) f[i] = NaN
+      else if (v === 'drop') f[i] = Infinity
+      else return '@' + i + ' ' + typeof v
     }
-    return '[' + apply(join, parts, [',']) + ']'
+    return buf
   }
 
   return { install, run, describe }
 })()`
 
 type FailKind = 'deadline' | 'memory' | 'stack' | 'threw' | 'output'
-type CallResult = { ok: true; out: string } | { ok: false; kind: FailKind; error: string }
+/** A batch's answer: its scores as float64 bytes (see PRELUDE), or a classified failure. */
+type CallResult = { ok: true; out: Uint8Array } | { ok: false; kind: FailKind; error: string }
+
+/** Says what was wrong with an answer, from what PRELUDE's run returned instead of scores. */
+function outputError(why: string, n: number): string {
+  if (why.startsWith('!')) return `output is not an array (got ${why.slice(1)})`
+  if (why.startsWith('#')) return `output has ${why.slice(1)} entries for ${n} posts`
+  const m = /^@(\d+) (.*)$/s.exec(why)
+  if (!m) return 'the sandbox returned no output'
+  const what = /^(-?Infinity|NaN|undefined)$/.test(m[2]) ? m[2] : `a${/^[aeiou]/.test(m[2]) ? 'n' : ''} ${m[2]}`
+  return `entry ${m[1]} is ${what}, not a finite number, "drop" or null`
+}
 
 /** The private parts of quickjs-emscripten used to copy strings in fast (no per-character JS loop). */
 interface QuickJSInternals {
@@ -444,7 +462,7 @@ class AgentVM {
     throw new Error("the agent's code did not finish loading (top-level await is not supported)")
   }
 
-  /** Runs one batch (the payload is `{"now":…,"options":…,"posts":[…]}`, as text or UTF-8). Returns the output text or a classified failure. */
+  /** Runs one batch (the payload is `{"now":…,"options":…,"posts":[…]}`, as text or UTF-8). Returns its scores' bytes or a classified failure. */
   call(payload: string | Uint8Array, n: number): CallResult {
     const { ctx } = this.vm
     this.vm.arm(this.limits.deadlineMs)
@@ -458,10 +476,16 @@ class AgentVM {
         return f
       }
       try {
-        if (ctx.typeof(r.value) !== 'string') return { ok: false, kind: 'output', error: 'the sandbox returned no output' }
-        const out = ctx.getString(r.value)
-        if (out.length > this.limits.maxOutputBytes) return { ok: false, kind: 'output', error: `output is larger than ${this.limits.maxOutputBytes} bytes` }
-        return { ok: true, out }
+        if (ctx.typeof(r.value) === 'string') return { ok: false, kind: 'output', error: outputError(ctx.getString(r.value), n) }
+        const view = ctx.getArrayBuffer(r.value)
+        try {
+          const out = view.value.slice()
+          if (out.length !== 8 * n) return { ok: false, kind: 'output', error: 'the sandbox returned no output' }
+          if (out.length > this.limits.maxOutputBytes) return { ok: false, kind: 'output', error: `output is larger than ${this.limits.maxOutputBytes} bytes` }
+          return { ok: true, out }
+        } finally {
+          view.dispose()
+        }
       } finally {
         r.value.dispose()
       }
@@ -560,12 +584,12 @@ const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
 
 /**
- * Writes texts at byte offset `at` (a multiple of 4): a table of Int32s per
- * text (its UTF-8 length, then its `extra` number when given), then the texts
- * back to back. Grows the buffer as needed; returns the end offset, or -1
- * when it cannot fit.
+ * Writes texts (as UTF-8) or bytes at byte offset `at` (a multiple of 4): a
+ * table of Int32s per item (its length in bytes, then its `extra` number
+ * when given), then the items back to back. Grows the buffer as needed;
+ * returns the end offset, or -1 when it cannot fit.
  */
-function writeFrame(buf: SharedArrayBuffer, at: number, texts: readonly string[], extra?: readonly number[]): number {
+function writeFrame(buf: SharedArrayBuffer, at: number, texts: readonly (string | Uint8Array)[], extra?: readonly number[]): number {
   const cols = extra ? 2 : 1
   /** grows the buffer to hold `end` bytes; false when it may not grow that far */
   const room = (end: number) => {
@@ -578,6 +602,13 @@ function writeFrame(buf: SharedArrayBuffer, at: number, texts: readonly string[]
   if (!room(pos)) return -1
   const lens: number[] = []
   for (const text of texts) {
+    if (typeof text !== 'string') {
+      if (!room(pos + text.length)) return -1
+      new Uint8Array(buf, pos, text.length).set(text)
+      lens.push(text.length)
+      pos += text.length
+      continue
+    }
     // UTF-8 takes at most 3 bytes per UTF-16 unit: with that much room one encodeInto always finishes
     if (!room(pos + text.length * 3) && !room(pos + text.length)) return -1
     const { read, written } = utf8.encodeInto(text, new Uint8Array(buf, pos, buf.byteLength - pos))
@@ -643,7 +674,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
     last = seq
     let res: CallResult | { ok: false; kind: 'crashed'; error: string } = { ok: false, kind: 'crashed', error: 'empty request' }
     let fatal = false
-    const outs: string[] = []
+    const outs: Uint8Array[] = []
     const reqEnd = DATA + Atomics.load(ctl, C_LEN)
     try {
       const req = readFrame(buf, DATA, Atomics.load(ctl, C_CHUNKS), true)
@@ -845,11 +876,11 @@ class Sandbox {
 
   /**
    * One synchronous round trip into the worker for all the chunks of a call
-   * (payload texts and their post counts); returns each chunk's output text,
-   * or throws a SandboxError for the first chunk that failed. Waits at most
+   * (payload texts and their post counts); returns each chunk's scores, or
+   * throws a SandboxError for the first chunk that failed. Waits at most
    * deadline + grace for the worker to finish a chunk.
    */
-  call(payloads: readonly string[], posts: readonly number[]): string[] {
+  call(payloads: readonly string[], posts: readonly number[]): Score[][] {
     const h = this.h
     if (this.closed) throw new SandboxError('closed', 'the sandbox is closed')
     if (this.broken) throw new SandboxError('crashed', this.broken)
@@ -886,13 +917,14 @@ class Sandbox {
     }
     const kind = KINDS[Atomics.load(ctl, C_KIND)] ?? 'crashed'
     const at = Atomics.load(ctl, C_RESP_AT)
-    const texts = readFrame(h.buf, at, kind === 'ok' ? payloads.length : 1, false).bytes.map((b) => fromUtf8.decode(b))
+    const { bytes } = readFrame(h.buf, at, kind === 'ok' ? payloads.length : 1, false)
     if (kind === 'ok') {
       this.consecutiveFaults = 0
-      return texts
+      return bytes.map((b, k) => scores(b, posts[k]))
     }
-    if (kind === 'crashed') this.fault(h, texts[0])
-    throw new SandboxError(kind, texts[0])
+    const why = fromUtf8.decode(bytes[0])
+    if (kind === 'crashed') this.fault(h, why)
+    throw new SandboxError(kind, why)
   }
 
   async close(): Promise<void> {
@@ -1043,35 +1075,20 @@ export function sandboxPayload(fields: string[], posts: readonly AgentPost[], op
   return `{"now":${now},"options":${optionsJson},"posts":${JSON.stringify(posts, fields)}}`
 }
 
-/** Describes a bad output entry as the VM encoded it ("!NaN", "!string", …). */
-function badEntry(v: unknown): string | null {
-  if (v === null || v === 'drop') return null
-  if (typeof v === 'number') return Number.isFinite(v) ? null : String(v)
-  if (typeof v === 'string' && v.startsWith('!')) {
-    const t = v.slice(1)
-    if (/^(-?Infinity|NaN|undefined)$/.test(t)) return t
-    return `a${/^[aeiou]/.test(t) ? 'n' : ''} ${t}`
-  }
-  return `a ${typeof v}`
-}
-
-/** Checks one chunk's output text and returns its scores. */
-function decode(out: string, n: number): Score[] {
-  if (out.startsWith('!')) throw new SandboxError('output', `output is not an array (got ${out.slice(1)})`)
-  if (out.startsWith('#')) throw new SandboxError('output', `output has ${out.slice(1)} entries for ${n} posts`)
-  let arr: unknown
-  try {
-    arr = JSON.parse(out)
-  } catch {
-    throw new SandboxError('output', 'output is not valid JSON')
-  }
-  if (!Array.isArray(arr)) throw new SandboxError('output', 'output is not an array')
-  if (arr.length !== n) throw new SandboxError('output', `output has ${arr.length} entries for ${n} posts`)
+/** One chunk's scores from the float64s the VM wrote (NaN for null, Infinity for "drop"); checked again here, since the bytes crossed from the worker. */
+function scores(bytes: Uint8Array, n: number): Score[] {
+  if (bytes.length !== 8 * n) throw new SandboxError('output', `output has ${Math.floor(bytes.length / 8)} entries for ${n} posts`)
+  const f = new Float64Array(n)
+  new Uint8Array(f.buffer).set(bytes)
+  const out = new Array<Score>(n)
   for (let i = 0; i < n; i++) {
-    const bad = badEntry(arr[i])
-    if (bad) throw new SandboxError('output', `entry ${i} is ${bad}, not a finite number, "drop" or null`)
+    const v = f[i]
+    if (v !== v) out[i] = null
+    else if (v === Infinity) out[i] = 'drop'
+    else if (v === -Infinity) throw new SandboxError('output', `entry ${i} is -Infinity, not a finite number, "drop" or null`)
+    else out[i] = v
   }
-  return arr as Score[]
+  return out
 }
 
 /**
@@ -1139,9 +1156,7 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
         let chars = 0
         const send = () => {
           sandbox.stats.chunks += payloads.length
-          sandbox.call(payloads, counts).forEach((t, k) => {
-            for (const v of decode(t, counts[k])) out.push(v)
-          })
+          for (const chunk of sandbox.call(payloads, counts)) for (const v of chunk) out.push(v)
           payloads = []
           counts = []
           chars = 0
