@@ -6,6 +6,8 @@ import { silentLogger } from '../src/logger.ts'
 import { FeedCache, MIN_CACHED_POSTS } from '../src/rank/feed-cache.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
+import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import { Retention, retentionPolicy } from '../src/ops/retention.ts'
 import { postEvent } from './support/builders.ts'
 import { tempDir } from './support/resources.ts'
 
@@ -100,5 +102,108 @@ describe('FeedCache memory', () => {
     // 40,000 posts went through; "unused for 50 builds" alone would keep 25,000 of them
     expect(largest).toBeLessThanOrEqual(MIN_CACHED_POSTS)
     expect(cache.cachedPosts()).toBeGreaterThanOrEqual(500)
+  })
+
+  /**
+   * Drives the writer through every kind of change, round after round, and
+   * compares what a long-lived cache ranks (its candidate lists kept current
+   * from the change log) with what a cache on a fresh connection ranks (one
+   * full read): they must agree exactly.
+   */
+  it('keeps its candidate lists equal to a fresh read through new posts, likes, unlikes, deletes, edits, purges and time', async () => {
+    const file = ctx.config.dbPath
+    const writer = new BatchWriter(ctx.db.sqlite)
+    // a small list in a short window: it is full, deletions leave it short, and posts age out of it
+    const feed = { ...ctx.feeds[0], maxCandidates: 40, windowHours: 2 }
+    const warm = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    let seed = 5
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    const authors = ['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb', 'did:plc:cccccccccccccccccccccccc', 'did:plc:dddddddddddddddddddddddd']
+    const live: PostEvent[] = []
+    const likes: { uri: string; subject: string }[] = []
+    const t0 = Date.now()
+    let made = 0
+    const compare = (now: number) => {
+      const fresh = openDb(file)
+      try {
+        const cold = new FeedCache(fresh.sqlite, ctx.host, silentLogger, ctx.config)
+        const expected = cold.rank(feed, feed.defaults, now)
+        expect(expected.length).toBeGreaterThan(0)
+        expect(warm.rank(feed, feed.defaults, now)).toEqual(expected)
+      } finally {
+        fresh.close()
+      }
+    }
+    for (let round = 0; round < 40; round++) {
+      const now = t0 + round * 4 * 60_000
+      const events: IngestEvent[] = []
+      // new posts, some already outside the window, some sharing a creation time
+      const tie = now - Math.floor(rnd() * 90) * 60_000
+      for (let k = 0; k < 6; k++) {
+        const p = postEvent({ author: authors[Math.floor(rnd() * authors.length)], text: `post ${made++} about cats`, createdAt: k < 2 ? tie : now - Math.floor(rnd() * 150 * 60_000) })
+        live.push(p)
+        events.push(p)
+      }
+      // likes and unlikes of live posts
+      for (let k = 0; k < 8 && live.length; k++) {
+        const subject = live[Math.floor(rnd() * live.length)].uri
+        const like = { uri: `at://did:plc:liker${made}x${k}/app.bsky.feed.like/3l${round}x${k}`, subject }
+        likes.push(like)
+        events.push({ t: 'like', uri: like.uri, author: `did:plc:liker${made}x${k}`, subject })
+      }
+      if (likes.length > 4 && rnd() < 0.7) {
+        const [gone] = likes.splice(Math.floor(rnd() * likes.length), 1)
+        events.push({ t: 'delete', uri: gone.uri, collection: 'app.bsky.feed.like' })
+      }
+      // a delete and an edit
+      if (live.length > 10) {
+        const [gone] = live.splice(Math.floor(rnd() * live.length), 1)
+        events.push({ t: 'delete', uri: gone.uri, collection: 'app.bsky.feed.post' })
+        const edited = live[Math.floor(rnd() * live.length)]
+        events.push({ ...edited, cid: `bafyreiedited${round}`, text: `${edited.text} (edited)` })
+      }
+      // now and then an account goes away with every post of it
+      if (round % 13 === 12) {
+        const did = authors.shift()!
+        events.push({ t: 'account', did, active: false, status: 'takendown' })
+        for (let i = live.length - 1; i >= 0; i--) if (live[i].author === did) live.splice(i, 1)
+      }
+      writer.write({ id: `round-${round}`, events, scores: [], eventTime: now })
+      compare(now)
+    }
+    // retention trims the log past where the warm cache read it: it reads its list whole again, and still agrees
+    const policy = { ...retentionPolicy([feed], { snapshotTtlMs: ctx.config.snapshotTtlMs }), changeLogMs: 60_000 }
+    const retention = new Retention(ctx.db.sqlite, silentLogger, policy, { pauseMs: 0 })
+    const later = t0 + 40 * 4 * 60_000
+    await retention.run(later)
+    writer.write({ id: 'after-mark', events: [postEvent({ author: authors[0], text: 'cats again', createdAt: later - 60_000 })], scores: [], eventTime: later })
+    const trimmed = await retention.run(later + 120_000)
+    expect(trimmed.logRows).toBeGreaterThan(100)
+    expect(ctx.db.sqlite.prepare('SELECT count(*) FROM post_changes').pluck().get()).toBe(1)
+    writer.write({ id: 'after-trim', events: [postEvent({ author: authors[0], text: 'more cats', createdAt: later - 30_000 })], scores: [], eventTime: later })
+    compare(later)
+  })
+
+  it('still serves an edited post (an edit is not a deletion) and stops serving a deleted one', () => {
+    const writer = new BatchWriter(ctx.db.sqlite)
+    writer.write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
+    const feed = ctx.feeds[0]
+    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const snap = cache.build(feed, feed.defaults)
+    const page = cache.page(snap.id, 0, 6).map((i) => i.postUri)
+    expect(page).toHaveLength(6)
+    const [edited, deleted] = [posts[1], posts[4]]
+    new BatchWriter(other.sqlite).write({
+      id: 'b',
+      events: [{ ...edited, cid: 'bafyreiedited', text: 'edited' }, { t: 'delete', uri: deleted.uri, collection: 'app.bsky.feed.post' }],
+      scores: [],
+      eventTime: Date.now(),
+    })
+    const after = cache.page(snap.id, 0, 6).map((i) => i.postUri)
+    expect(after).toEqual(page.filter((u) => u !== deleted.uri))
+    // a snapshot built after the delete leaves it out too, and the edit is in it
+    const next = cache.build(feed, feed.defaults)
+    expect(cache.items(next.id).map((i) => i.uri)).toEqual(expect.arrayContaining([edited.uri]))
+    expect(cache.items(next.id).map((i) => i.uri)).not.toContain(deleted.uri)
   })
 })

@@ -309,16 +309,27 @@ export class FeedCache {
   /** rank(), and the post_deletions row its candidates were read at (deletions past it may concern them). */
   private rankAt(feed: Feed, mix: ResolvedMix, now: number, subscriber: SubscriberContext | undefined, limit: number): { items: ListItem[]; deletionSeq: number } {
     const { list, deletionSeq } = this.candidates(feed, now)
-    const posts = list.items.map((c) => c.post)
-    const columns: ScoreColumn[] = mix.entries.map((e) => ({
-      label: e.label,
-      weight: e.weight,
-      scores: e.inst.dynamic
-        ? this.mayRun(e.inst)
-          ? encodeScores(this.host.run(e.inst, posts, now, subscriber))
-          : new Float64Array(posts.length).fill(NaN)
-        : this.staticScores(e.inst, list, now),
-    }))
+    // static columns first: a post any of them drops is out whatever the rest say, so the rest only see the others
+    const fixed = new Map<number, Float64Array>()
+    mix.entries.forEach((e, j) => {
+      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
+    })
+    const keep = survivors(list.items.length, [...fixed.values()])
+    const posts = keep ? Array.from(keep, (i) => list.items[i].post) : list.items.map((c) => c.post)
+    const columns: ScoreColumn[] = mix.entries.map((e, j) => {
+      const col = fixed.get(j)
+      return {
+        label: e.label,
+        weight: e.weight,
+        scores: col
+          ? keep
+            ? gather(col, keep)
+            : col
+          : this.mayRun(e.inst)
+            ? encodeScores(this.host.run(e.inst, posts, now, subscriber))
+            : new Float64Array(posts.length).fill(NaN),
+      }
+    })
     const items = rankCandidates(posts, columns, limit).map((it) => ({
       uri: it.uri,
       score: it.score,
@@ -665,6 +676,31 @@ export class FeedCache {
     })()
     return ids.length
   }
+}
+
+/** The positions no column drops, or null when none is dropped (then every position stays). */
+function survivors(n: number, cols: Float64Array[]): Int32Array | null {
+  if (!cols.length) return null
+  const out = new Int32Array(n)
+  let m = 0
+  for (let i = 0; i < n; i++) {
+    let dropped = false
+    for (const col of cols) {
+      if (col[i] === DROP_CODE) {
+        dropped = true
+        break
+      }
+    }
+    if (!dropped) out[m++] = i
+  }
+  return m === n ? null : out.subarray(0, m)
+}
+
+/** col[i] for each i of `at`. */
+function gather(col: Float64Array, at: Int32Array): Float64Array {
+  const out = new Float64Array(at.length)
+  for (let k = 0; k < at.length; k++) out[k] = col[at[k]]
+  return out
 }
 
 /** A stored JSON array of strings (langs, tags, labels): most are empty or one of a few language lists. */

@@ -40,6 +40,9 @@ export interface RankedItem {
  * every agent: an agent at weight w moves a post by at most w points. Any
  * DROP removes the post; null counts as zero. Ties go to the newer post.
  * Pure: the same input always gives the same list.
+ *
+ * (FeedCache passes only the candidates no static agent dropped, so the
+ * normalization is over the posts that can be shown.)
  */
 export function rankCandidates(candidates: Candidate[], columns: ScoreColumn[], limit: number): RankedItem[] {
   const n = candidates.length
