@@ -182,7 +182,8 @@ export class FeedCache {
       deletionsSince: p('SELECT seq, uri FROM post_deletions WHERE seq > ? ORDER BY seq').raw(),
       candidates: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
       olderCandidates: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
-      changes: p('SELECT DISTINCT c.post_id, p.created_at, p.like_count, p.repost_count FROM post_changes c LEFT JOIN posts p ON p.id = c.post_id WHERE c.seq > ?').raw(),
+      // @NOTE not DISTINCT (a temporary b-tree): a post logged twice reads the same current row twice, and applying it twice changes nothing
+      changes: p('SELECT c.post_id, p.created_at, p.like_count, p.repost_count FROM post_changes c LEFT JOIN posts p ON p.id = c.post_id WHERE c.seq > ?').raw(),
       postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count
         FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),
@@ -443,6 +444,7 @@ export class FeedCache {
     const mem = this.mem
     const gone = new Set<number>()
     const fresh: CountRow[] = []
+    const queued = new Set<number>()
     const tail = list.items[list.items.length - 1]
     for (const r of rows) {
       const [id, createdAt, likes, reposts] = r
@@ -455,7 +457,10 @@ export class FeedCache {
         }
       } else if (createdAt !== null && createdAt >= since) {
         // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
-        if (!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id)) fresh.push(r)
+        if ((!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id)) && !queued.has(id)) {
+          queued.add(id)
+          fresh.push(r)
+        }
       }
     }
     if (gone.size) {
