@@ -729,25 +729,31 @@ function mergeNewest(list: CandidateList, b: CachedPost[]): void {
   const a = list.items
   const n = a.length + b.length
   const items = new Array<CachedPost>(n)
-  // where each merged entry comes from: i >= 0 is a[i], ~j is b[j]
+  // where each merged entry comes from, up to the last of `b` (i >= 0 is a[i], ~j is b[j]); the rest is a's tail
   const from = new Int32Array(n)
   let i = 0
   let j = 0
-  for (let k = 0; k < n; k++) {
-    if (j >= b.length || (i < a.length && newerFirst(a[i], b[j]) <= 0)) {
+  let k = 0
+  while (j < b.length) {
+    if (i < a.length && newerFirst(a[i], b[j]) <= 0) {
       from[k] = i
-      items[k] = a[i++]
+      items[k++] = a[i++]
     } else {
       from[k] = ~j
-      items[k] = b[j++]
+      items[k++] = b[j++]
     }
   }
+  const head = k
+  const tail = i
+  while (i < a.length) items[k++] = a[i++]
   for (const [slot, col] of list.cols) {
     const out = new Float64Array(Math.max(1024, Math.ceil(n * 1.25)))
-    for (let k = 0; k < n; k++) {
-      const f = from[k]
-      out[k] = f >= 0 ? col[f] : columnCode(b[~f].scores[slot])
+    for (let q = 0; q < head; q++) {
+      const f = from[q]
+      out[q] = f >= 0 ? col[f] : columnCode(b[~f].scores[slot])
     }
+    // @NOTE new posts are nearly always the newest: most of a merge is a's tail, copied in one go
+    out.set(col.subarray(tail, a.length), head)
     list.cols.set(slot, out)
   }
   list.items = items
