@@ -189,6 +189,46 @@ describe('calls of several chunks (one round trip for all of them)', () => {
     expect(a.sandboxStats().failures.input).toBe(0)
   }, 60_000)
 
+  it('chunks stream to the worker one after another: any chunk size arrives whole and in order', async () => {
+    const a = await load(inline('return posts.map((p, i) => posts.length * 1000 + i + p.text.length / 1e6)'), { batchSize: 120 })
+    const ps = posts(307)
+    const want = ps.map((p, j) => {
+      const size = j < 240 ? 120 : 67
+      return size * 1000 + (j % 120) + p.text.length / 1e6
+    })
+    expect(a.scoreBatch(ps, { options: {}, now: NOW })).toEqual(want)
+    expect(a.sandboxStats().chunks).toBe(3)
+  })
+
+  it('a later chunk of a streamed call still has its own deadline, and its output is still checked', async () => {
+    const a = await load(
+      inline("if (posts.some((p) => p.text === 'LOOP')) for (;;) {} return posts.some((p) => p.text === 'SHORT') ? posts.slice(1).map(() => 1) : posts.map(() => 1)"),
+      { batchSize: 120 },
+    )
+    const ps = posts(360)
+    const loop = thrown(() => a.scoreBatch(ps.map((p, i) => (i === 250 ? { ...p, text: 'LOOP' } : p)), { options: {}, now: NOW }))
+    expect(loop.err.kind).toBe('deadline')
+    expect(loop.ms).toBeLessThan(BOUND + 1000)
+    await a.whenReady(20_000)
+    const short = thrown(() => a.scoreBatch(ps.map((p, i) => (i === 130 ? { ...p, text: 'SHORT' } : p)), { options: {}, now: NOW }))
+    expect(short.err.kind).toBe('output')
+    expect(short.err.message).toBe('output has 119 entries for 120 posts')
+    expect(a.scoreBatch(ps, { options: {}, now: NOW })).toEqual(ps.map(() => 1))
+  })
+
+  it('a single chunk larger than the channel is refused, and the sandbox answers the next call', async () => {
+    const a = await load(
+      `export default { id: 'whole', version: '1', title: 'Whole', description: 'for tests', api: 1, needs: ['text', 'candidates'], scoreBatch(posts) { return posts.map(() => 1) } }`,
+    )
+    const long = 'x'.repeat(9_990)
+    const ps = posts(7000).map((p, i) => ({ ...p, text: `${long}${String(i).padStart(10, '0')}` }))
+    const { err } = thrown(() => a.scoreBatch(ps, { options: {}, now: NOW }))
+    expect(err.kind).toBe('input')
+    expect(err.message).toMatch(/larger than/)
+    await a.whenReady(20_000)
+    expect(a.scoreBatch(posts(3), { options: {}, now: NOW })).toEqual([1, 1, 1])
+  }, 60_000)
+
   it('is not cut off when its chunks together take longer than one chunk may', async () => {
     // each post costs a fixed amount of QuickJS work; measure a chunk on this machine first
     const work = 'return posts.map((p) => { let x = 0; for (let i = 0; i < 100000; i++) x = (x + i * 7) % 1000003; return x % 2 })'

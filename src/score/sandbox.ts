@@ -42,7 +42,8 @@ import { SDK_API_VERSION, type AgentContext, type AgentDefinition, type AgentPos
  * Cost: about 25 MB of memory per loaded agent (a worker plus a 16 MB
  * WebAssembly memory) and a few hundred ms to load; a scoreBatch call is
  * one round trip between threads (two thread wake-ups, ~0.1–0.2 ms on a
- * virtual machine) for all its chunks, up to 4 Mi characters of payload.
+ * virtual machine) for all its chunks, up to about 12 MiB of payload; the
+ * worker starts on the first chunk while the host encodes the next.
  */
 
 // ---------------------------------------------------------------------------
@@ -540,33 +541,38 @@ class AgentVM {
 // the worker, and how the host talks to it
 //
 // One growable SharedArrayBuffer per worker: a few Int32 control words, then
-// a data area that holds the request and then the response. A request is all
-// the chunks of one scoreBatch call (UTF-8 JSON each, after a table of their
-// lengths and post counts): the host writes it and bumps REQ; the worker,
-// blocked in Atomics.wait, runs the chunks one after another (each with its
-// own deadline), bumps DONE after each, writes the outputs (or the first
-// failure) after the request and bumps RESP; the host, blocked in
-// Atomics.wait with a timeout, reads it. One round trip per call, however
-// many chunks, and no event loop on either side is involved.
+// a data area that holds the request and then the response. A request is
+// the chunks of one scoreBatch call, streamed: each chunk's payload (UTF-8
+// JSON) after two Int32s (its length, its posts). The host bumps REQ and PUB
+// once the first chunk is written, PUB again after each further chunk, and
+// marks PUB closed after the last. The worker, blocked in Atomics.wait, runs
+// each chunk as soon as it is there (each with its own deadline), bumps DONE
+// after each, and once the request is closed writes the outputs (or the
+// first failure) after it and bumps RESP; the host, blocked in Atomics.wait
+// with a timeout, reads them. So the worker's QuickJS work on one chunk
+// overlaps the host's encoding of the next; still one round trip per call,
+// however many chunks, and no event loop on either side is involved.
 
-const WORKER_TAG = 'skysift-sandbox/3'
+const WORKER_TAG = 'skysift-sandbox/4'
 const C_REQ = 0 // seq of the latest request
 const C_RESP = 1 // seq of the latest response
 const C_STATUS = 2 // BOOTING | READY | FAILED
-const C_LEN = 3 // request bytes (table included)
+const C_LEN = 3 // request bytes, set before PUB is closed
 const C_KIND = 4 // response kind, an index into KINDS
-const C_CHUNKS = 5 // chunks in the request
+const C_PUB = 5 // chunks of the current request written so far, | CLOSED after the last
 const C_DONE = 6 // chunks of the current request the worker has finished (the host watches it for progress)
 const C_RESP_AT = 7 // where the response starts, bytes from the start of the buffer
 const DATA = 64 // data area offset, bytes
+const CLOSED = 1 << 29 // in PUB: the host has written all of the request
+const COUNT = CLOSED - 1
 const BOOTING = 0
 const READY = 1
 const FAILED = 2
 const KINDS = ['ok', 'deadline', 'memory', 'stack', 'threw', 'output', 'crashed'] as const
 type Kind = (typeof KINDS)[number]
 const MAX_CHANNEL_BYTES = 64 * MiB
-/** payload text one round trip carries at most (more chunks go in further round trips), well inside MAX_CHANNEL_BYTES as UTF-8 */
-const ROUND_TRIP_CHARS = 4 * MiB
+/** a round trip starts no further chunk once its request is this large (more chunks go in further round trips), well inside MAX_CHANNEL_BYTES */
+const ROUND_TRIP_BYTES = 12 * MiB
 
 interface WorkerInit {
   tag: typeof WORKER_TAG
@@ -583,61 +589,77 @@ type LoadMessage = { type: 'loaded'; meta: string } | { type: 'load-error'; erro
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
 
+/** Grows the buffer to hold `end` bytes; false when it may not grow that far. */
+function room(buf: SharedArrayBuffer, end: number): boolean {
+  if (end <= buf.byteLength) return true
+  if (end > buf.maxByteLength) return false
+  buf.grow(Math.min(buf.maxByteLength, Math.max(end, buf.byteLength * 2)))
+  return true
+}
+
+/**
+ * Writes one chunk of a request at byte offset `at` (a multiple of 4): its
+ * UTF-8 length and `posts` as Int32s, then the text. Returns where the next
+ * chunk goes, or -1 when it cannot fit.
+ */
+function writeItem(buf: SharedArrayBuffer, at: number, text: string, posts: number): number {
+  const start = at + 8
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: with that much room one encodeInto always finishes
+  if (!room(buf, start + text.length * 3) && !room(buf, start + text.length)) return -1
+  const { read, written } = utf8.encodeInto(text, new Uint8Array(buf, start, buf.byteLength - start))
+  if (read !== text.length) return -1
+  const head = new Int32Array(buf, at, 2)
+  head[0] = written
+  head[1] = posts
+  return (start + written + 3) & ~3
+}
+
+/** One chunk of a request, as writeItem wrote it at `at`. */
+function readItem(buf: SharedArrayBuffer, at: number): { bytes: Uint8Array; posts: number; next: number } {
+  const head = new Int32Array(buf, at, 2)
+  const len = head[0]
+  return { bytes: new Uint8Array(buf, at + 8, len), posts: head[1], next: (at + 8 + len + 3) & ~3 }
+}
+
 /**
  * Writes texts (as UTF-8) or bytes at byte offset `at` (a multiple of 4): a
- * table of Int32s per item (its length in bytes, then its `extra` number
- * when given), then the items back to back. Grows the buffer as needed;
- * returns the end offset, or -1 when it cannot fit.
+ * table of their lengths in bytes as Int32s, then the items back to back.
+ * Grows the buffer as needed; returns the end offset, or -1 when it cannot
+ * fit.
  */
-function writeFrame(buf: SharedArrayBuffer, at: number, texts: readonly (string | Uint8Array)[], extra?: readonly number[]): number {
-  const cols = extra ? 2 : 1
-  /** grows the buffer to hold `end` bytes; false when it may not grow that far */
-  const room = (end: number) => {
-    if (end <= buf.byteLength) return true
-    if (end > buf.maxByteLength) return false
-    buf.grow(Math.min(buf.maxByteLength, Math.max(end, buf.byteLength * 2)))
-    return true
-  }
-  let pos = at + 4 * cols * texts.length
-  if (!room(pos)) return -1
+function writeFrame(buf: SharedArrayBuffer, at: number, texts: readonly (string | Uint8Array)[]): number {
+  let pos = at + 4 * texts.length
+  if (!room(buf, pos)) return -1
   const lens: number[] = []
   for (const text of texts) {
     if (typeof text !== 'string') {
-      if (!room(pos + text.length)) return -1
+      if (!room(buf, pos + text.length)) return -1
       new Uint8Array(buf, pos, text.length).set(text)
       lens.push(text.length)
       pos += text.length
       continue
     }
     // UTF-8 takes at most 3 bytes per UTF-16 unit: with that much room one encodeInto always finishes
-    if (!room(pos + text.length * 3) && !room(pos + text.length)) return -1
+    if (!room(buf, pos + text.length * 3) && !room(buf, pos + text.length)) return -1
     const { read, written } = utf8.encodeInto(text, new Uint8Array(buf, pos, buf.byteLength - pos))
     if (read !== text.length) return -1
     lens.push(written)
     pos += written
   }
-  const table = new Int32Array(buf, at, cols * texts.length)
-  lens.forEach((len, i) => {
-    table[cols * i] = len
-    if (extra) table[cols * i + 1] = extra[i]
-  })
+  new Int32Array(buf, at, texts.length).set(lens)
   return pos
 }
 
-/** Reads what writeFrame wrote: each text's bytes (views into the buffer) and its extra number. */
-function readFrame(buf: SharedArrayBuffer, at: number, n: number, withExtra: boolean): { bytes: Uint8Array[]; extra: number[] } {
-  const cols = withExtra ? 2 : 1
-  const table = new Int32Array(buf, at, cols * n)
-  let pos = at + 4 * cols * n
+/** Reads what writeFrame wrote: each item's bytes (views into the buffer). */
+function readFrame(buf: SharedArrayBuffer, at: number, n: number): Uint8Array[] {
+  const table = new Int32Array(buf, at, n)
+  let pos = at + 4 * n
   const bytes: Uint8Array[] = []
-  const extra: number[] = []
   for (let i = 0; i < n; i++) {
-    const len = table[cols * i]
-    bytes.push(new Uint8Array(buf, pos, len))
-    if (withExtra) extra.push(table[cols * i + 1])
-    pos += len
+    bytes.push(new Uint8Array(buf, pos, table[i]))
+    pos += table[i]
   }
-  return { bytes, extra }
+  return bytes
 }
 
 async function workerMain(init: WorkerInit): Promise<void> {
@@ -672,26 +694,44 @@ async function workerMain(init: WorkerInit): Promise<void> {
     const seq = Atomics.load(ctl, C_REQ)
     if (seq === last) continue
     last = seq
-    let res: CallResult | { ok: false; kind: 'crashed'; error: string } = { ok: false, kind: 'crashed', error: 'empty request' }
+    let failure: { kind: Exclude<Kind, 'ok'>; error: string } | null = null
     let fatal = false
     const outs: Uint8Array[] = []
-    const reqEnd = DATA + Atomics.load(ctl, C_LEN)
+    let seen = 0 // chunks of the request read so far
+    /** waits until chunk `seen` is written (true) or the request is over (false) */
+    const next = (): boolean => {
+      for (;;) {
+        const pub = Atomics.load(ctl, C_PUB)
+        if ((pub & COUNT) > seen) return true
+        if (pub & CLOSED) return false
+        Atomics.wait(ctl, C_PUB, pub)
+      }
+    }
     try {
-      const req = readFrame(buf, DATA, Atomics.load(ctl, C_CHUNKS), true)
-      for (let k = 0; k < req.bytes.length; k++) {
-        res = vm ? vm.call(req.bytes[k], req.extra[k]) : { ok: false, kind: 'crashed', error: broken ?? 'the sandbox is unavailable' }
-        if (!res.ok) break
-        outs.push(res.out)
-        Atomics.store(ctl, C_DONE, k + 1)
+      if (!vm) failure = { kind: 'crashed', error: broken ?? 'the sandbox is unavailable' }
+      else {
+        for (let at = DATA; !failure && next(); seen++) {
+          const chunk = readItem(buf, at)
+          at = chunk.next
+          const res = vm.call(chunk.bytes, chunk.posts)
+          if (!res.ok) failure = res
+          else {
+            outs.push(res.out)
+            Atomics.store(ctl, C_DONE, outs.length)
+          }
+        }
+        if (!failure && seen === 0) failure = { kind: 'crashed', error: 'empty request' }
       }
     } catch (err) {
       // an exception from the WebAssembly side itself (a trap, the native stack): the instance cannot be trusted any more
       fatal = true
-      res = { ok: false, kind: 'crashed', error: `the sandbox crashed: ${errText(err)}` }
+      failure = { kind: 'crashed', error: `the sandbox crashed: ${errText(err)}` }
     }
-    const respAt = (reqEnd + 7) & ~7
-    let kind: Kind = res.ok ? 'ok' : res.kind
-    if (writeFrame(buf, respAt, res.ok ? outs : [res.error]) < 0) {
+    // the response goes after the request, so the host must have finished writing it
+    for (let pub = Atomics.load(ctl, C_PUB); !(pub & CLOSED); pub = Atomics.load(ctl, C_PUB)) Atomics.wait(ctl, C_PUB, pub)
+    const respAt = (DATA + Atomics.load(ctl, C_LEN) + 7) & ~7
+    let kind: Kind = failure?.kind ?? 'ok'
+    if (writeFrame(buf, respAt, failure ? [failure.error] : outs) < 0) {
       kind = 'output'
       writeFrame(buf, respAt, ['output is too large'])
     }
@@ -701,7 +741,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
     Atomics.notify(ctl, C_RESP)
     if (fatal) process.exit(1)
     // a batch that failed half way may have left the agent's state inconsistent: start again from the source
-    if (!res.ok && res.kind !== 'output' && vm) {
+    if (failure && failure.kind !== 'output' && vm) {
       try {
         vm.dispose()
       } catch {
@@ -875,25 +915,43 @@ class Sandbox {
   }
 
   /**
-   * One synchronous round trip into the worker for all the chunks of a call
-   * (payload texts and their post counts); returns each chunk's scores, or
-   * throws a SandboxError for the first chunk that failed. Waits at most
-   * deadline + grace for the worker to finish a chunk.
+   * One synchronous round trip into the worker for the first chunks of a
+   * call (all of them unless they fill ROUND_TRIP_BYTES); `payload` gives a
+   * chunk's payload text, built only when it is its turn to be written.
+   * Returns each chunk's scores, or throws a SandboxError for the first
+   * chunk that failed. Waits at most deadline + grace for the worker to
+   * finish a chunk once the request is written.
    */
-  call(payloads: readonly string[], posts: readonly number[]): Score[][] {
+  call(chunks: readonly (readonly AgentPost[])[], payload: (posts: readonly AgentPost[]) => string): Score[][] {
     const h = this.h
     if (this.closed) throw new SandboxError('closed', 'the sandbox is closed')
     if (this.broken) throw new SandboxError('crashed', this.broken)
     if (!h || Atomics.load(h.ctl, C_STATUS) !== READY) throw new SandboxError('restarting', `the sandbox is restarting after: ${this.lastFault || 'a fault'}`)
-    const end = writeFrame(h.buf, DATA, payloads, posts)
-    if (end < 0) throw new SandboxError('input', `the batch is larger than ${MAX_CHANNEL_BYTES} bytes`)
-    const { ctl } = h
-    const seq = ++h.seq
-    Atomics.store(ctl, C_LEN, end - DATA)
-    Atomics.store(ctl, C_CHUNKS, payloads.length)
+    const { ctl, buf } = h
+    const seq = h.seq + 1
     Atomics.store(ctl, C_DONE, 0)
-    Atomics.store(ctl, C_REQ, seq)
-    Atomics.notify(ctl, C_REQ)
+    Atomics.store(ctl, C_PUB, 0)
+    // each chunk is the worker's as soon as PUB counts it; one that does not fit any more goes in the next round trip
+    let at = DATA
+    let sent = 0
+    for (const chunk of chunks) {
+      if (sent > 0 && at - DATA > ROUND_TRIP_BYTES) break
+      const next = writeItem(buf, at, payload(chunk), chunk.length)
+      if (next < 0) {
+        if (sent === 0) throw new SandboxError('input', `the batch is larger than ${MAX_CHANNEL_BYTES} bytes`)
+        break
+      }
+      at = next
+      Atomics.store(ctl, C_PUB, ++sent)
+      if (sent === 1) {
+        h.seq = seq
+        Atomics.store(ctl, C_REQ, seq)
+        Atomics.notify(ctl, C_REQ)
+      } else Atomics.notify(ctl, C_PUB)
+    }
+    Atomics.store(ctl, C_LEN, at - DATA)
+    Atomics.store(ctl, C_PUB, sent | CLOSED)
+    Atomics.notify(ctl, C_PUB)
     const hard = this.limits.deadlineMs + graceMs(this.limits.deadlineMs)
     let since = performance.now()
     let done = 0
@@ -916,11 +974,15 @@ class Sandbox {
       Atomics.wait(ctl, C_RESP, resp, left)
     }
     const kind = KINDS[Atomics.load(ctl, C_KIND)] ?? 'crashed'
-    const at = Atomics.load(ctl, C_RESP_AT)
-    const { bytes } = readFrame(h.buf, at, kind === 'ok' ? payloads.length : 1, false)
+    if (kind === 'ok' && Atomics.load(ctl, C_DONE) !== sent) {
+      const why = 'the sandbox answered for the wrong number of chunks'
+      this.fault(h, why)
+      throw new SandboxError('crashed', why)
+    }
+    const bytes = readFrame(buf, Atomics.load(ctl, C_RESP_AT), kind === 'ok' ? sent : 1)
     if (kind === 'ok') {
       this.consecutiveFaults = 0
-      return bytes.map((b, k) => scores(b, posts[k]))
+      return bytes.map((b, k) => scores(b, chunks[k].length))
     }
     const why = fromUtf8.decode(bytes[0])
     if (kind === 'crashed') this.fault(h, why)
@@ -1149,27 +1211,17 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
       const opts = encodeOptions(ctx.options)
       const size = whole ? posts.length : lim.batchSize
       try {
-        // chunks go in as few round trips as fit ROUND_TRIP_CHARS of payload (the shared buffer is bounded)
+        const chunks: AgentPost[][] = []
+        for (let i = 0; i < posts.length; i += size) chunks.push(size >= posts.length ? posts : posts.slice(i, i + size))
+        const payload = (chunk: readonly AgentPost[]) => sandboxPayload(fields, chunk, opts, now)
+        // as few round trips as the shared buffer (bounded) allows
         const out: Score[] = []
-        let payloads: string[] = []
-        let counts: number[] = []
-        let chars = 0
-        const send = () => {
-          sandbox.stats.chunks += payloads.length
-          for (const chunk of sandbox.call(payloads, counts)) for (const v of chunk) out.push(v)
-          payloads = []
-          counts = []
-          chars = 0
+        for (let done = 0; done < chunks.length; ) {
+          const got = sandbox.call(done ? chunks.slice(done) : chunks, payload)
+          sandbox.stats.chunks += got.length
+          done += got.length
+          for (const chunk of got) for (const v of chunk) out.push(v)
         }
-        for (let i = 0; i < posts.length; i += size) {
-          const chunk = size >= posts.length ? posts : posts.slice(i, i + size)
-          const payload = sandboxPayload(fields, chunk, opts, now)
-          if (payloads.length && chars + payload.length > ROUND_TRIP_CHARS) send()
-          payloads.push(payload)
-          counts.push(chunk.length)
-          chars += payload.length
-        }
-        send()
         return out
       } catch (err) {
         const kind = err instanceof SandboxError ? err.kind : 'crashed'
