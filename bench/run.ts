@@ -32,7 +32,8 @@
  *        --subscribers N (100000; 0 skips the signed-in phase)  --mixes M (1000)
  *        --auth-readers R (2000: signed-in readers in the load, each with its own token and DID document)
  *        --no-sandbox  --seed S (1)  --timeout S (1800)
- *        --cpu-prof DIR (profile the score worker children; `node --cpu-prof bench/run.ts` profiles this process)
+ *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
+ *        --cpu-prof DIR (profile the ingest and score worker children; `node --cpu-prof bench/run.ts` profiles this process)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -54,7 +55,9 @@ import { producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
 import { FeedCache } from '../src/rank/feed-cache.ts'
 import type { ResolvedMix } from '../src/rank/mix.ts'
 import { redisAnswers } from '../src/redis-server.ts'
+import type { IngestStats } from '../src/ingest/ingester.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../src/runtime.ts'
+import type { IngestMessage } from '../src/stages.ts'
 import type { AgentInstance } from '../src/score/host.ts'
 import { InstanceRegistry } from '../src/score/instance-registry.ts'
 import { MixStore } from '../src/store/mixes.ts'
@@ -70,6 +73,7 @@ import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMi
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
 const SCORE_WORKER_ENTRY = here('../workers/score.ts')
+const INGEST_ENTRY = here('../workers/ingest.ts')
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 const PAGE_LIMIT = 30
 
@@ -92,6 +96,7 @@ const { values: flags } = parseArgs({
     'refresh-candidates': { type: 'string' },
     'auth-readers': { type: 'string' },
     'no-sandbox': { type: 'boolean' },
+    'ingest-child': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -133,6 +138,7 @@ let tmpDir: string | null = null
 let ctx: AppContext | null = null
 const parts: Running[] = []
 const scoreChildren: ChildProcess[] = []
+let ingestChild: ChildProcess | null = null
 let plcChild: ChildProcess | null = null
 let bareServer: ServerType | null = null
 let rssTimer: NodeJS.Timeout | null = null
@@ -155,6 +161,10 @@ function cleanup(): Promise<void> {
         s.close(() => r())
         ;(s as { closeAllConnections?: () => void }).closeAllConnections?.()
       }))
+    }
+    if (ingestChild) {
+      const c = ingestChild
+      await step('stop ingest', () => stopChild(c))
     }
     await step('stop score workers', () => Promise.all(scoreChildren.map((c) => stopChild(c))))
     if (ctx) {
@@ -201,6 +211,43 @@ async function deleteRedisKeys(): Promise<number> {
 
 interface Output {
   [k: string]: unknown
+}
+
+/** The ingest stage of the run: its counters, and when the replay has been read and queued. */
+interface IngestStage {
+  stats(): IngestStats
+  /** resolves when reading starts */
+  started: Promise<void>
+  done: Promise<void>
+  /** the process it runs in, when not this one */
+  child: ChildProcess | null
+}
+
+/** Starts the ingest in this process, next to the store writer as `npm start` runs it, or with --ingest-child in a process of its own. */
+function startIngestStage(env: NodeJS.ProcessEnv, profArgv: string[]): IngestStage {
+  if (!flags['ingest-child']) {
+    const ing = startIngest(ctx!)
+    parts.push(ing)
+    return { stats: () => ing.ingester.stats, started: Promise.resolve(), done: ing.done, child: null }
+  }
+  const child = fork(INGEST_ENTRY, [], { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, ...profArgv] })
+  ingestChild = child
+  let stats: IngestStats = { received: 0, queued: 0, rejected: 0, batches: 0, lastCursor: null, lastEventTime: null, pausedForBackpressureMs: 0, redisErrors: 0, rewinds: 0 }
+  let started!: () => void
+  const start = new Promise<void>((r) => (started = r))
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('message', (m: IngestMessage) => {
+      if (m?.type !== 'ingest') return
+      stats = m.stats
+      started()
+      if (m.done) resolve()
+    })
+    child.on('exit', (code, signal) => {
+      if (!cleaned) reject(new Error(`the ingest process exited early (${signal ?? code})`))
+    })
+  })
+  done.catch(() => {})
+  return { stats: () => stats, started: Promise.race([start, done]), done, child }
 }
 
 async function main(): Promise<Output> {
@@ -312,8 +359,9 @@ async function main(): Promise<Output> {
       writes.maxMs = Math.max(writes.maxMs, d)
     }
   }
+  const profArgv = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : []
   if (workers > 0) {
-    const execArgv = flags['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(flags['cpu-prof'])] : []
+    const execArgv = profArgv
     for (let i = 0; i < workers; i++) {
       // the flags src/stages.ts starts score workers with
       const child = fork(SCORE_WORKER_ENTRY, [], { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, '--max-semi-space-size=16', ...execArgv] })
@@ -358,16 +406,19 @@ async function main(): Promise<Output> {
     const cpu0 = { main: process.cpuUsage(), kids: scoreChildren.map((c) => procCpuSeconds(c.pid!) ?? 0), redis: await redisCpu() }
     const loopDelay = monitorEventLoopDelay({ resolution: 10 })
     loopDelay.enable()
+    const ing = startIngestStage(env, profArgv)
+    // @NOTE timed from the child's first message (reading starts): loading its modules is start-up, not ingest
+    await ing.started
     const t0 = performance.now()
-    const ing = startIngest(ctx)
-    parts.push(ing)
+    const ingestCpu0 = ing.child ? (procCpuSeconds(ing.child.pid!) ?? 0) : 0
     let tQueued: number | null = null
     void ing.done.then(() => (tQueued = performance.now()))
     let lastProgress = { at: Date.now(), key: '' }
     let lastLog = 0
-    while (!(tQueued !== null && stored() >= ing.ingester.stats.queued)) {
+    while (!(tQueued !== null && stored() >= ing.stats().queued)) {
       await sleep(20)
-      const s = ing.ingester.stats
+      if (ing.child && (ing.child.exitCode !== null || ing.child.signalCode !== null)) throw new Error('the ingest process exited during the run')
+      const s = ing.stats()
       const key = `${s.received}/${stored()}`
       if (key !== lastProgress.key) lastProgress = { at: Date.now(), key }
       else if (Date.now() - lastProgress.at > 60_000) throw new Error(`ingest made no progress for 60 s (read ${s.received}, queued ${s.queued}, stored ${stored()})`)
@@ -388,8 +439,9 @@ async function main(): Promise<Output> {
       return (u.user + u.system) / 1e6
     })()
     const kidsCpuS = scoreChildren.map((c, i) => (procCpuSeconds(c.pid!) ?? 0) - cpu0.kids[i])
+    const ingestCpuS = ing.child ? (procCpuSeconds(ing.child.pid!) ?? 0) - ingestCpu0 : 0
     const redisCpuS = (await redisCpu()) - cpu0.redis
-    const st = ing.ingester.stats
+    const st = ing.stats()
     if (st.rejected) log(`note: the ingester rejected ${st.rejected} events`)
     const ingestEps = prep.lines / ingestS
     log(`ingest done: ${prep.lines} events (${st.queued} queued) durable in ${round(ingestS, 2)} s → ${Math.round(ingestEps)} events/s`)
@@ -400,6 +452,7 @@ async function main(): Promise<Output> {
     const sqliteAfterIngest = fileSize(dbPath) + fileSize(`${dbPath}-wal`)
     const rssAfterIngest = process.memoryUsage.rss()
     const workerRss = scoreChildren.map((c) => procPeakRssMb(c.pid!))
+    const ingestRss = ing.child ? procPeakRssMb(ing.child.pid!) : null
 
     // -- 7. a realistic store, written straight through the writer (child process)
     let storeGen: { posts: number; likes: number; ms: number } | null = null
@@ -548,13 +601,15 @@ async function main(): Promise<Output> {
       ingest_vs_json_parse: round(ingestEps / prep.jsonParseEventsPerS, 4),
       decode_events_per_s: Math.round(prep.decodeEventsPerS),
       replay_source_events_per_s: Math.round(prep.replaySourceEventsPerS),
+      ingest_process: ing.child ? 'child process' : 'in-process',
       ingest_cpu_pct: {
         main: round((100 * mainCpuS) / ingestS),
+        ...(ing.child ? { ingest: round((100 * ingestCpuS) / ingestS) } : {}),
         score_workers: kidsCpuS.map((s) => round((100 * s) / ingestS)),
         redis: round((100 * redisCpuS) / ingestS),
       },
       // CPU seconds all processes spent per 100,000 events: unlike events/s, hardly moved by other work on the machine
-      ingest_cpu_s_per_100k_events: round(((mainCpuS + kidsCpuS.reduce((a, b) => a + b, 0) + redisCpuS) * 100_000) / prep.lines, 2),
+      ingest_cpu_s_per_100k_events: round(((mainCpuS + ingestCpuS + kidsCpuS.reduce((a, b) => a + b, 0) + redisCpuS) * 100_000) / prep.lines, 2),
       ingest_backpressure_ms: st.pausedForBackpressureMs,
       ingest_store_busy_pct: round((100 * writes.ms) / (ingestS * 1000)),
       ingest_store_write_ms: { transactions: writes.n, jobs: writes.jobs, mean: round(writes.ms / Math.max(1, writes.n), 1), per_job: round(writes.ms / Math.max(1, writes.jobs), 1), max: round(writes.maxMs, 1) },
@@ -596,6 +651,7 @@ async function main(): Promise<Output> {
       snapshots_built_during_load: { anonymous: anon.snapshotsBuilt, auth: auth?.snapshotsBuilt ?? null },
       rss_mb: mb(maxRss),
       rss_after_ingest_mb: mb(rssAfterIngest),
+      ingest_rss_mb: ingestRss,
       score_worker_rss_mb: kidsRss.length ? kidsRss : workerRss,
       score_worker_idle_rss_mb: idleWorkerRss,
       sqlite_mb: mb(sqliteEnd),
@@ -640,7 +696,7 @@ function table(o: Output): string {
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
     ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
-    ['memory', `main max RSS ${o.rss_mb} MB; score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
+    ['memory', `main max RSS ${o.rss_mb} MB; ${o.ingest_rss_mb === null ? '' : `ingest ${o.ingest_rss_mb} MB; `}score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
     [
       'sandboxed agent',
       o.sandbox_posts_per_s === null

@@ -4,6 +4,7 @@ import { readConfig, type Config } from './config.ts'
 import { AppContext } from './context.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
+import type { IngestStats } from './ingest/ingester.ts'
 import { startProcessReport } from './ops/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
@@ -11,6 +12,19 @@ const ENTRY = {
   score: fileURLToPath(new URL('../workers/score.ts', import.meta.url)),
   refresh: fileURLToPath(new URL('../workers/refresh.ts', import.meta.url)),
 }
+
+/**
+ * A message an ingest process sends its parent over IPC (when it has one): its counters, once when reading starts,
+ * then every INGEST_MESSAGE_MS and when a replay has ended (`done`).
+ */
+export interface IngestMessage {
+  type: 'ingest'
+  stats: IngestStats
+  done: boolean
+}
+
+/** How often an ingest child tells its parent its counters. */
+const INGEST_MESSAGE_MS = 500
 
 /** Runs stages in this process until SIGTERM/SIGINT, then stops them in order. */
 export async function runStages(roles: Role[], overrides: Partial<Config> = {}, opts: { childScoreWorkers?: number; childRefresh?: boolean; log?: Logger } = {}): Promise<void> {
@@ -55,7 +69,13 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   if (roles.includes('ingest')) {
     const ing = startIngest(ctx)
     parts.push(ing)
+    const tell = (done: boolean) => process.send?.({ type: 'ingest', stats: ing.ingester.stats, done } satisfies IngestMessage)
+    const teller = process.send ? setInterval(() => tell(false), INGEST_MESSAGE_MS) : null
+    teller?.unref()
+    tell(false)
     void ing.done.then(() => {
+      if (teller) clearInterval(teller)
+      tell(true)
       if (!stopping && config.source.kind === 'replay') log.info({ ...ing.ingester.stats }, 'replay finished; still serving')
     })
   }
