@@ -69,7 +69,8 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   if (roles.includes('ingest')) {
     const ing = startIngest(ctx)
     parts.push(ing)
-    const tell = (done: boolean) => process.send?.({ type: 'ingest', stats: ing.ingester.stats, done } satisfies IngestMessage)
+    // @NOTE only while the channel is open: sending on a closed one emits an error that would end the process
+    const tell = (done: boolean) => process.connected && process.send?.({ type: 'ingest', stats: ing.ingester.stats, done } satisfies IngestMessage)
     const teller = process.send ? setInterval(() => tell(false), INGEST_MESSAGE_MS) : null
     teller?.unref()
     tell(false)
