@@ -24,7 +24,7 @@ import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { startCheckpointer } from './store/checkpointer.ts'
-import { BatchWriter, type StoreBatch } from './store/writer.ts'
+import { BatchWriter, scoreEntries, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
 import { retentionPolicy, startRetention } from './ops/retention.ts'
@@ -165,7 +165,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
       const instances = await registry.active()
       const batch = await scoreBatch(ctx.host, instances, job.data)
       await storeQueue.add('batch', batch, { jobId: job.data.id })
-      return { events: batch.events.length, scores: batch.scores.length }
+      return { events: batch.events.length, scores: [...scoreEntries(batch)].filter(([, , s]) => s !== null).length }
     },
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency, maxStalledCount: MAX_STALLED },
   )
@@ -210,7 +210,8 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
   const writer = countEventKinds(ctx.db.sqlite, new BatchWriter(ctx.db.sqlite))
   const retention = startRetention(ctx.db.sqlite, log.child({ part: 'retention' }), retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }))
   const checkpointer = startCheckpointer(ctx.db.sqlite, log)
-  const wellFormed = (d: StoreBatch | undefined) => !!d && Array.isArray(d.events) && Array.isArray(d.scores)
+  const wellFormed = (d: StoreBatch | undefined) =>
+    !!d && Array.isArray(d.events) && Array.isArray(d.scores) && (d.postScores === undefined || (Array.isArray(d.postScores.keys) && Array.isArray(d.postScores.rows)))
   const worker: Worker<StoreBatch> = new Worker<StoreBatch>(
     QUEUE.store,
     async (job: Job<StoreBatch>, token?: string) => {

@@ -13,7 +13,7 @@ import { silentLogger } from '../src/logger.ts'
 import { agentSync, createServeApp, startRefresh } from '../src/runtime.ts'
 import { scoreBatch } from '../src/score/score-stage.ts'
 import type { AgentPost } from '../src/score/sdk.ts'
-import { BatchWriter } from '../src/store/writer.ts'
+import { BatchWriter, scoreEntries } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
 import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
 import { postEvent } from './support/builders.ts'
@@ -153,7 +153,7 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     await waitFor(() => worker.host.kindOf(id) === 'remote', 'the worker to load the remote agent')
     const inst = worker.host.instance(id, {})
     const batch = await scoreBatch(worker.host, [inst], { id: 'j1', source: 's', eventTime: Date.now(), events: [post('Does anyone know a good telescope?'), post('I bought a telescope.')] })
-    const scores = batch.scores.filter(([, key]) => key === inst.key).map(([, , v]) => v)
+    const scores = [...scoreEntries(batch)].filter(([, key]) => key === inst.key).map(([, , v]) => v)
     expect(scores).toHaveLength(2)
     expect(scores[0]).toBeGreaterThan(scores[1] as number)
 

@@ -155,6 +155,22 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(db.sqlite.inTransaction).toBe(false)
   })
 
+  it('stores scores sent one row per post (instance keys once, posts by their index in the batch)', () => {
+    const b: StoreBatch = {
+      ...batch([post('1'), like('l1', postUri('1')), post('2')]),
+      // the like's row points at no post: left out; null is no opinion (not stored); 'drop' is stored as NULL
+      postScores: { keys: ['k:a', 'k:b'], rows: [[0, 0.5, null], [1, 1, 1], [2, 'drop', 2]] },
+    }
+    writer.write(b)
+    writer.write(b)
+    const rows = db.sqlite.prepare('SELECT post_uri, instance, score FROM agent_scores ORDER BY post_uri, instance').raw().all()
+    expect(rows).toEqual([
+      [postUri('1'), 'k:a', 0.5],
+      [postUri('2'), 'k:a', null],
+      [postUri('2'), 'k:b', 2],
+    ])
+  })
+
   it('rolls back the whole batch when a statement fails', () => {
     const broken = batch([post('1'), { ...post('2'), text: null as unknown as string }])
     expect(() => writer.write(broken)).toThrow()

@@ -1,6 +1,6 @@
 import type { PostEvent } from '../ingest/events.ts'
 import type { EventsJob } from '../queue.ts'
-import type { StoreBatch } from '../store/writer.ts'
+import type { PostScores, StoreBatch } from '../store/writer.ts'
 import type { AgentHost, AgentInstance } from './host.ts'
 import type { AgentPost } from './sdk.ts'
 
@@ -31,14 +31,16 @@ export function agentPostFromEvent(e: PostEvent): AgentPost {
  */
 export async function scoreBatch(host: AgentHost, instances: AgentInstance[], job: EventsJob, now = Date.now()): Promise<StoreBatch> {
   const posts: AgentPost[] = []
-  for (const e of job.events) if (e.t === 'post') posts.push(agentPostFromEvent(e))
-  const scores: StoreBatch['scores'] = []
+  const at: number[] = []
+  job.events.forEach((e, i) => {
+    if (e.t !== 'post') return
+    posts.push(agentPostFromEvent(e))
+    at.push(i)
+  })
+  const postScores: PostScores = { keys: instances.map((i) => i.key), rows: [] }
   if (posts.length) {
     const outs = await Promise.all(instances.map((inst) => (host.isAsync(inst) ? host.runAsync(inst, posts, now) : host.run(inst, posts, now))))
-    instances.forEach((inst, k) => {
-      const out = outs[k]
-      for (let i = 0; i < posts.length; i++) if (out[i] !== null) scores.push([posts[i].uri, inst.key, out[i]])
-    })
+    for (let i = 0; i < posts.length; i++) postScores.rows.push([at[i], ...outs.map((out) => out[i])])
   }
-  return { id: job.id, events: job.events, scores, eventTime: job.eventTime }
+  return { id: job.id, events: job.events, scores: [], postScores, eventTime: job.eventTime }
 }

@@ -10,10 +10,37 @@ export interface StoreBatch {
   /** source + cursor range: the same batch always has the same id */
   id: string
   events: IngestEvent[]
-  /** static agent scores: [post uri, agent instance key, score] */
+  /** static agent scores as [post uri, agent instance key, score] (jobs queued before `postScores` existed, tests) */
   scores: [string, string, Score][]
+  /** static agent scores as score workers send them (see PostScores) */
+  postScores?: PostScores
   /** event time (ms) of the newest event in the batch */
   eventTime: number
+}
+
+/**
+ * A batch's static agent scores, one row per scored post: `keys` names the
+ * agent instances once, and a row is the post's index in the batch's
+ * `events` followed by one score per key. A store job is serialized twice
+ * (score worker, store writer) and passes through Redis, so this leaves out
+ * the post URI and instance key that every [uri, key, score] repeats.
+ */
+export interface PostScores {
+  keys: string[]
+  rows: [number, ...Score[]][]
+}
+
+/** Every static score of a batch as [post uri, agent instance key, score], whichever form it came in. */
+export function* scoreEntries(b: StoreBatch): Generator<[string, string, Score]> {
+  yield* b.scores
+  if (!b.postScores) return
+  const { keys, rows } = b.postScores
+  for (const row of rows) {
+    const e = b.events[row[0]]
+    // @NOTE a row that does not point at a post of the batch is not a score of anything: left out
+    if (e?.t !== 'post') continue
+    for (let k = 0; k < keys.length; k++) yield [e.uri, keys[k], row[k + 1] ?? null]
+  }
 }
 
 export interface WriteResult {
@@ -233,7 +260,7 @@ export class BatchWriter {
       }
     }
     const live = new Map<string, boolean>()
-    for (const [uri, key, score] of b.scores) {
+    for (const [uri, key, score] of scoreEntries(b)) {
       // @NOTE NULL stores a drop; "no opinion" (a failed agent run) is not stored, so the next refresh asks again
       if (score === null) continue
       let ok = live.get(uri)
