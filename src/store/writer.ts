@@ -212,7 +212,8 @@ export class BatchWriter {
         }
         case 'follow':
           // @NOTE both directions: who subscribers follow, and who follows them (for "mutual")
-          if (!st.isTombstoned.get(e.uri) && (st.isSubscriber.get(e.author) || st.isSubscriber.get(e.subject))) {
+          // @NOTE the subscriber lookups first: most follows involve no subscriber, and they are cheaper than the tombstone's
+          if ((st.isSubscriber.get(e.author) || st.isSubscriber.get(e.subject)) && !st.isTombstoned.get(e.uri)) {
             st.insertFollow.run(e.uri, e.author, e.subject)
             r.follows++
           } else r.skipped++
