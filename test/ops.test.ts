@@ -20,6 +20,7 @@ import { formatStatus, mergeAgents } from '../src/ops/status.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { ADMIN_COOKIE, signAdminSession, verifyAdminSession } from '../src/serve/admin.ts'
 import { openDb, type Db } from '../src/store/db.ts'
+import { engagementKey } from '../src/store/engagement-key.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { queuePrefix, tempDir } from './support/resources.ts'
 import { tid } from './support/builders.ts'
@@ -82,12 +83,14 @@ describe('retention: bounded SQLite', () => {
     writer.write({ id: 'seed', events: [...all, ...likes], scores: all.map((p) => [p.uri, 'keyword:abc', 1]), eventTime: now })
     const sql = db.sqlite
     // an orphan engagement and an orphan score (their post was deleted outside the writer's view)
-    sql.prepare("INSERT INTO engagements (uri, kind, author, subject) VALUES ('at://x/app.bsky.feed.like/orphan', 'like', 'did:plc:x', 'at://gone/app.bsky.feed.post/1')").run()
+    sql.prepare("INSERT INTO engagements (key, kind, subject) VALUES (?, 'like', 'at://gone/app.bsky.feed.post/1')").run(engagementKey('at://x/app.bsky.feed.like/orphan'))
     sql.prepare("INSERT INTO agent_scores (instance, post_uri, score) VALUES ('keyword:abc', 'at://gone/app.bsky.feed.post/1', 0.5)").run()
     // likes waiting for their post: one minted 10 minutes before the newest event (may still come), one 2 hours before (never will)
-    const waiting = sql.prepare("INSERT INTO engagements (uri, kind, author, subject) VALUES (?, 'like', 'did:plc:x', ?)")
-    waiting.run('at://x/app.bsky.feed.like/waits', `at://did:plc:late/app.bsky.feed.post/${tid(now - 10 * 60_000)}`)
-    waiting.run('at://x/app.bsky.feed.like/stale', `at://did:plc:late/app.bsky.feed.post/${tid(now - 2 * HOUR)}`)
+    const waitFor = (rkey: string, subject: string, eventTime: number) =>
+      writer.write({ id: rkey, events: [{ t: 'like', uri: `at://x/app.bsky.feed.like/${rkey}`, author: 'did:plc:x', subject }], scores: [], eventTime })
+    waitFor('waits', `at://did:plc:late/app.bsky.feed.post/${tid(now - 10 * 60_000)}`, now)
+    waitFor('stale', `at://did:plc:late/app.bsky.feed.post/${tid(now - 2 * HOUR)}`, now - 2 * HOUR)
+    expect(count('SELECT count(*) FROM waiting_engagements')).toBe(2)
     // tombstones: old ones first (rowids grow with time), then recent ones
     const tomb = sql.prepare('INSERT INTO tombstones (uri, at) VALUES (?, ?)')
     for (let i = 0; i < 700; i++) tomb.run(`at://d/app.bsky.feed.like/old${i}`, now - 40 * HOUR)
@@ -116,8 +119,11 @@ describe('retention: bounded SQLite', () => {
     expect(count('SELECT count(*) FROM posts WHERE uri = ?', edge.uri)).toBe(1)
     expect(count('SELECT count(*) FROM agent_scores')).toBe(newPosts.length + 1)
     expect(count('SELECT count(*) FROM engagements')).toBe(newPosts.length + 1 + 1)
-    expect(count("SELECT count(*) FROM engagements WHERE uri = 'at://x/app.bsky.feed.like/waits'")).toBe(1)
-    expect(r.orphanEngagements).toBe(2)
+    expect(count('SELECT count(*) FROM engagements WHERE key = ?', engagementKey('at://x/app.bsky.feed.like/waits'))).toBe(1)
+    expect(count('SELECT count(*) FROM waiting_engagements')).toBe(1)
+    // the expired posts' likes, the orphan, and the like that waited too long; its waiting row
+    expect(r.orphanEngagements).toBe(oldPosts.length + 2)
+    expect(r.engagements).toBe(1)
     expect(r.orphanScores).toBe(1)
     expect(count('SELECT sum(like_count) FROM posts')).toBe(newPosts.length + 1)
     expect(r.tombstones).toBe(700)
@@ -134,7 +140,7 @@ describe('retention: bounded SQLite', () => {
     expect(count("SELECT value FROM counters WHERE name = 'retention_last_run'")).toBe(now)
     // a second pass finds nothing more
     const again = await retention.run(now)
-    expect(again.posts + again.tombstones + again.snapshots + again.orphanEngagements + again.orphanScores).toBe(0)
+    expect(again.posts + again.tombstones + again.snapshots + again.engagements + again.orphanEngagements + again.orphanScores).toBe(0)
   })
 
   it('stops at its budget and finishes on later passes, in small transactions', async () => {

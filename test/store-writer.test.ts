@@ -2,6 +2,7 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { openDb, type Db } from '../src/store/db.ts'
+import { engagementKey } from '../src/store/engagement-key.ts'
 import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
 import { tempDir } from './support/resources.ts'
 import { postEvent, tid } from './support/builders.ts'
@@ -114,6 +115,33 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(count('SELECT count(*) FROM posts WHERE author = ?', alice)).toBe(0)
     writer.write(batch([{ t: 'account', did: alice, active: true, status: null }, post('5')]))
     expect(count('SELECT count(*) FROM posts WHERE author = ?', alice)).toBe(1)
+  })
+
+  it('counts a purged post\'s likes again when it comes back, less those taken back meanwhile, once', () => {
+    const p = post(tid(Date.now() - 60_000))
+    writer.write(batch([p, like('l1', p.uri), like('l2', p.uri), like('l3', p.uri), { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject: p.uri }]))
+    writer.write(batch([{ t: 'account', did: alice, active: false, status: 'deactivated' }]))
+    expect(count('SELECT count(*) FROM posts')).toBe(0)
+    writer.write(batch([del(uri(bob, 'app.bsky.feed.like', 'l2'), 'app.bsky.feed.like')]))
+    // the create delivered again after the account is back (a replayed batch)
+    const back = batch([{ t: 'account', did: alice, active: true, status: null }, p, like('l1', p.uri)])
+    writer.write(back)
+    writer.write(back)
+    expect(likes(p.uri)).toBe(2)
+    expect(count('SELECT repost_count FROM posts WHERE uri = ?', p.uri)).toBe(1)
+    expect(count('SELECT count(*) FROM waiting_engagements')).toBe(0)
+    // what was counted there is counted down there
+    writer.write(batch([del(uri(bob, 'app.bsky.feed.like', 'l3'), 'app.bsky.feed.like')]))
+    expect(likes(p.uri)).toBe(1)
+  })
+
+  it('keeps one compact row per like: no author, no URI, the post\'s likes waiting only until it is stored', () => {
+    const rkey = tid(Date.now() - 60_000)
+    writer.write(batch([like('l1', postUri(rkey)), like('l2', postUri(rkey))]))
+    expect(count('SELECT count(*) FROM waiting_engagements WHERE subject = ?', postUri(rkey))).toBe(2)
+    writer.write(batch([post(rkey)]))
+    expect(count('SELECT count(*) FROM waiting_engagements')).toBe(0)
+    expect(db.sqlite.prepare('SELECT kind, subject FROM engagements WHERE key = ?').get(engagementKey(uri(bob, 'app.bsky.feed.like', 'l1')))).toEqual({ kind: 'like', subject: postUri(rkey) })
   })
 
   it('applies an edit and forgets scores computed for the old text', () => {

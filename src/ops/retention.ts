@@ -47,11 +47,13 @@ export interface RetentionResult {
   scores: number
   /** rows trimmed from the change logs (post_changes, post_deletions) */
   logRows: number
+  /** likes and reposts that waited for a post that never came, and counts purged posts left (rows of waiting_engagements) */
   engagements: number
   tombstones: number
   rejected: number
   interactions: number
   snapshots: number
+  /** likes and reposts of posts no longer stored (expired, deleted, purged) */
   orphanEngagements: number
   orphanScores: number
   /** true when the budget ran out before everything due was pruned */
@@ -107,6 +109,12 @@ export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 
  * key) from its oldest end, so a run costs what it deletes, not the table
  * size. Afterwards the WAL is checkpointed (TRUNCATE when it grew large).
  */
+/** The smallest engagement key (where the engagement sweep starts over). */
+const MIN_KEY = -(2n ** 63n)
+
+/** How many more engagements than scores or tombstones a pass sweeps: expired posts' likes are removed only by the sweep. */
+const ENGAGEMENT_SWEEP_FACTOR = 5
+
 export class Retention {
   private readonly db: Sqlite
   private readonly log: Logger
@@ -116,7 +124,7 @@ export class Retention {
   private readonly st
   private readonly postLog: PostLog
   /** where the orphan sweeps continue (primary keys), wrapping around at the end */
-  private sweep = { tombstones: '', engagements: '', scores: ['', ''] as [string, string] } // scores: [post uri, instance]
+  private sweep = { tombstones: '', engagements: MIN_KEY, scores: ['', ''] as [string, string] } // engagements: key; scores: [post uri, instance]
   /** the change logs' newest rows as seen by earlier passes: rows at or below a mark older than changeLogMs go */
   private marks: { at: number; changes: number; deletions: number }[] = []
   private running: Promise<RetentionResult> | null = null
@@ -133,7 +141,6 @@ export class Retention {
     this.st = {
       oldPosts: p('SELECT id, uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').raw(),
       scoresOf: p('DELETE FROM agent_scores WHERE post_uri = ?'),
-      engagementsOf: p('DELETE FROM engagements WHERE subject = ?'),
       deletePost: p('DELETE FROM posts WHERE id = ?'),
       // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
       tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
@@ -143,9 +150,12 @@ export class Retention {
       oldInteractions: p('DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE at < ? ORDER BY at LIMIT ?)'),
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
-      engagementWindow: p(`SELECT e.uri AS uri, e.subject AS subject, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.uri > ? ORDER BY e.uri LIMIT ?`),
+      // @NOTE keys are 64-bit: read as BigInt
+      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
+      waitingWindow: p(`SELECT DISTINCT subject FROM waiting_engagements WHERE subject > ? ORDER BY subject LIMIT ?`).pluck(),
+      dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = waiting_engagements.subject)'),
       lastEventTime: p(`SELECT value FROM counters WHERE name = 'last_event_time'`).pluck(),
-      deleteEngagement: p('DELETE FROM engagements WHERE uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)'),
+      deleteEngagement: p('DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)'),
       // @NOTE in primary-key order (post first), so a window is a range read, not a sort of the whole table
       scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
         FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
@@ -200,7 +210,7 @@ export class Retention {
       const changes = new PostChanges()
       for (const [id, uri] of rows) {
         r.scores += this.st.scoresOf.run(uri).changes
-        r.engagements += this.st.engagementsOf.run(uri).changes
+        // @NOTE its likes and reposts (keyed by their own URIs, with no index on the post) go with the orphan sweep, step 6
         if (this.st.deletePost.run(id).changes) {
           changes.removed(id, uri)
           r.posts++
@@ -251,15 +261,26 @@ export class Retention {
     // 6. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
     // a like of a post not stored yet may still be waiting for it (judged against the newest stored event, as the writer does)
     const lastEvent = (this.st.lastEventTime.get() as number | undefined) ?? now
-    for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
+    // (engagements of expired posts too: ENGAGEMENT_SWEEP_FACTOR times the rows of the other sweeps, each a lookup)
+    for (let seen = 0; seen < this.opts.sweepRows * ENGAGEMENT_SWEEP_FACTOR && budgetLeft(); ) {
       const n = await tx(() => {
-        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { uri: string; subject: string; live: number }[]
-        for (const row of rows) if (!row.live && !mayAwaitPost(row.subject, lastEvent)) r.orphanEngagements += this.st.deleteEngagement.run(row.uri).changes
-        this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].uri : ''
+        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { key: bigint; subject: string; live: bigint }[]
+        for (const row of rows) if (!row.live && !mayAwaitPost(row.subject, lastEvent)) r.orphanEngagements += this.st.deleteEngagement.run(row.key).changes
+        this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].key + 1n : MIN_KEY
         return rows.length
       })
       seen += n
       if (n < batchSize * 4) break
+    }
+    // likes waiting for a post that never came, and counts a purged post left (rows by post: few)
+    for (let after = '', more = true; more && budgetLeft(); ) {
+      await tx(() => {
+        const subjects = this.st.waitingWindow.all(after, batchSize) as string[]
+        for (const subject of subjects) if (!mayAwaitPost(subject, lastEvent)) r.engagements += this.st.dropWaiting.run(subject).changes
+        more = subjects.length === batchSize
+        if (more) after = subjects[subjects.length - 1]
+        return subjects.length
+      })
     }
     for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
       const n = await tx(() => {

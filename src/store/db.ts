@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
+import { engagementKey } from './engagement-key.ts'
 import * as schema from './schema.ts'
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url))
@@ -40,6 +41,8 @@ export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
   }
   sqlite.pragma('cache_size = -64000')
   sqlite.pragma('temp_store = MEMORY')
+  // the key of a like or repost, for migrations that rekey stored ones (drizzle/0007_compact_engagements.sql)
+  sqlite.function('engagement_key', { deterministic: true }, (uri: unknown) => engagementKey(String(uri)))
   const orm = drizzle(sqlite, { schema })
   if (!opts.readonly) migrateWithRetry(orm)
   let closed = false

@@ -34,16 +34,37 @@ export const posts = sqliteTable(
   (t) => [index('posts_created_at').on(t.createdAt, t.likeCount, t.repostCount), index('posts_author').on(t.author)],
 )
 
-/** Likes and reposts of stored posts, so an unlike can be counted down once. */
-export const engagements = sqliteTable(
-  'engagements',
+/**
+ * Every like and repost the writer has counted (or is holding for a post
+ * not stored yet), so a replay is not counted twice and an unlike is counted
+ * down once. The counts themselves are in `posts`. `key` is a 64-bit hash of
+ * the engagement's URI (engagementKey in writer.ts): one integer b-tree, with
+ * rows a third the size of a URI-keyed row, and no index on `subject` (the
+ * likes of a post not stored yet wait in `waiting_engagements` instead).
+ */
+export const engagements = sqliteTable('engagements', {
+  key: integer('key').primaryKey(),
+  kind: text('kind', { enum: ['like', 'repost'] }).notNull(),
+  /** the post liked or reposted */
+  subject: text('subject').notNull(),
+})
+
+/**
+ * Likes and reposts of posts not stored (yet), by post: the post counts them
+ * when it is stored, and they go. `key` is the engagement's key; 0 holds `n`
+ * engagements a purged post had counted (its author's account went
+ * inactive), so the post counts them again if it comes back. WITHOUT ROWID
+ * (see drizzle/0007_compact_engagements.sql): a post's rows are one range.
+ */
+export const waitingEngagements = sqliteTable(
+  'waiting_engagements',
   {
-    uri: text('uri').primaryKey(),
-    kind: text('kind', { enum: ['like', 'repost'] }).notNull(),
-    author: text('author').notNull(),
     subject: text('subject').notNull(),
+    key: integer('key').notNull(),
+    kind: text('kind', { enum: ['like', 'repost'] }).notNull(),
+    n: integer('n').notNull().default(1),
   },
-  (t) => [index('engagements_subject').on(t.subject)],
+  (t) => [primaryKey({ columns: [t.subject, t.key, t.kind] })],
 )
 
 /** Follows made by subscribers (the only follow graph personal agents need). */

@@ -3,6 +3,7 @@ import { COLLECTIONS, parseAtUri, tidTimeMs } from '../ingest/events.ts'
 import type { Score } from '../score/sdk.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import type { Sqlite } from './db.ts'
+import { engagementKey } from './engagement-key.ts'
 import { PostChanges, PostLog } from './post-log.ts'
 
 /** A scored batch on its way to SQLite. */
@@ -107,16 +108,26 @@ export class BatchWriter {
       isInactive: p('SELECT 1 FROM inactive_accounts WHERE did = ?').pluck(),
       postRow: p('SELECT id, cid, like_count AS likes, repost_count AS reposts FROM posts WHERE uri = ?'),
       postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
-      engagementCounts: p(`SELECT count(*) FILTER (WHERE kind = 'like') AS likes, count(*) FILTER (WHERE kind = 'repost') AS reposts FROM engagements WHERE subject = ?`),
+      waitingCounts: p(`SELECT coalesce(sum(n) FILTER (WHERE kind = 'like'), 0) AS likes, coalesce(sum(n) FILTER (WHERE kind = 'repost'), 0) AS reposts
+        FROM waiting_engagements WHERE subject = ?`),
+      dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ?'),
       // @NOTE a plain INSERT: a post already stored is looked up first (INSERT … ON CONFLICT would rewrite the row on every replay)
       insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count)
         VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts)`),
       deletePostId: p('DELETE FROM posts WHERE id = ?'),
       dropScores: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       tombstone: p('INSERT INTO tombstones (uri, at) VALUES (?, ?) ON CONFLICT(uri) DO NOTHING'),
-      insertEngagement: p('INSERT INTO engagements (uri, kind, author, subject) VALUES (?, ?, ?, ?) ON CONFLICT(uri) DO NOTHING'),
-      getEngagement: p('SELECT kind, subject FROM engagements WHERE uri = ?'),
-      deleteEngagement: p('DELETE FROM engagements WHERE uri = ?'),
+      insertEngagement: p('INSERT INTO engagements (key, kind, subject) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING'),
+      getEngagement: p('SELECT kind, subject FROM engagements WHERE key = ?'),
+      deleteEngagement: p('DELETE FROM engagements WHERE key = ?'),
+      await: p('INSERT INTO waiting_engagements (subject, key, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+      unwait: p('DELETE FROM waiting_engagements WHERE subject = ? AND key = ? AND kind = ?'),
+      uncarry: p('UPDATE waiting_engagements SET n = n - 1 WHERE subject = ? AND key = 0 AND kind = ? AND n > 0'),
+      // @NOTE the counts of an author's posts, kept before a purge: the post counts them again if it comes back
+      carryPurged: p(`INSERT INTO waiting_engagements (subject, key, kind, n)
+        SELECT * FROM (SELECT uri, 0, 'like', like_count FROM posts WHERE author = @did AND like_count > 0
+          UNION ALL SELECT uri, 0, 'repost', repost_count FROM posts WHERE author = @did AND repost_count > 0) WHERE true
+        ON CONFLICT(subject, key, kind) DO UPDATE SET n = n + excluded.n`),
       bumpLike: p('UPDATE posts SET like_count = max(0, like_count + ?) WHERE uri = ?'),
       bumpRepost: p('UPDATE posts SET repost_count = max(0, repost_count + ?) WHERE uri = ?'),
       postId: p('SELECT id FROM posts WHERE uri = ?').pluck(),
@@ -198,13 +209,20 @@ export class BatchWriter {
           break
         case 'like':
         case 'repost': {
-          // @NOTE a like of a post not stored yet waits for it (see PENDING_ENGAGEMENT_MS); the post counts it when it comes
-          if (st.isTombstoned.get(e.uri) || (!st.postExists.get(e.subject) && !mayAwaitPost(e.subject, b.eventTime))) {
+          if (st.isTombstoned.get(e.uri)) {
             r.skipped++
             break
           }
-          if (st.insertEngagement.run(e.uri, e.t, e.author, e.subject).changes) {
-            if ((e.t === 'like' ? st.bumpLike : st.bumpRepost).run(1, e.subject).changes) changed.counted.add(e.subject)
+          const stored = !!st.postExists.get(e.subject)
+          // @NOTE a like of a post not stored yet waits for it (see PENDING_ENGAGEMENT_MS); the post counts it when it comes
+          if (!stored && !mayAwaitPost(e.subject, b.eventTime)) {
+            r.skipped++
+            break
+          }
+          const key = engagementKey(e.uri)
+          if (st.insertEngagement.run(key, e.t, e.subject).changes) {
+            if (!stored) st.await.run(e.subject, key, e.t)
+            else if ((e.t === 'like' ? st.bumpLike : st.bumpRepost).run(1, e.subject).changes) changed.counted.add(e.subject)
             if (e.t === 'like') r.likes++
             else r.reposts++
           }
@@ -240,10 +258,15 @@ export class BatchWriter {
               this.settleRecordMix(old.author, old.feed, now)
             }
           } else {
-            const g = st.getEngagement.get(e.uri) as { kind: string; subject: string } | undefined
+            const key = engagementKey(e.uri)
+            const g = st.getEngagement.get(key) as { kind: string; subject: string } | undefined
             if (g) {
-              st.deleteEngagement.run(e.uri)
-              if ((g.kind === 'like' ? st.bumpLike : st.bumpRepost).run(-1, g.subject).changes) changed.counted.add(g.subject)
+              st.deleteEngagement.run(key)
+              // counted down where it was counted: still waiting for its post, in the post, or in the counts a purged post left
+              if (!st.unwait.run(g.subject, key, g.kind).changes) {
+                if ((g.kind === 'like' ? st.bumpLike : st.bumpRepost).run(-1, g.subject).changes) changed.counted.add(g.subject)
+                else st.uncarry.run(g.subject, g.kind)
+              }
             }
           }
           break
@@ -251,6 +274,7 @@ export class BatchWriter {
           r.accounts++
           if (!e.active && INACTIVE.has(e.status ?? '')) {
             st.markInactive.run(e.did, e.status, now)
+            st.carryPurged.run({ did: e.did })
             st.purgeScores.run(e.did)
             this.log.deletingAuthor(e.did)
             r.deleted += st.purgePosts.run(e.did).changes
@@ -317,7 +341,8 @@ export class BatchWriter {
       this.changed.inserted(old.id)
     }
     // a new post counts the likes and reposts that arrived before it (or that outlived a purge of its author)
-    const counts = old ?? (st.engagementCounts.get(e.uri) as { likes: number; reposts: number })
+    const counts = old ?? (st.waitingCounts.get(e.uri) as { likes: number; reposts: number })
+    if (!old) st.dropWaiting.run(e.uri)
     const { lastInsertRowid } = st.insertPost.run({
       uri: e.uri,
       cid: e.cid,

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3'
 import type { Queue } from 'bullmq'
 import { expect } from 'vitest'
+import { engagementKey } from '../../../src/store/engagement-key.ts'
 import type { Model } from './model.ts'
 
 export interface StoreCheck {
@@ -85,11 +86,13 @@ export function checkStore(db: Database.Database, model: Model): StoreCheck {
     // also a purged author's post that comes back (reactivation, then an update or a re-delivered create): it counts the likes still stored
     out.inconsistentCounts.push(`${r.uri}: like_count ${r.likes}, engagements ${counted.get(r.uri) ?? 0}`)
   }
-  for (const e of db.prepare("SELECT uri, subject FROM engagements WHERE kind = 'like'").iterate() as Iterable<{ uri: string; subject: string }>) {
+  // stored likes are keyed by a hash of their URI: the model's likes by the same key
+  const modelLikes = new Map([...model.likes].map(([uri, l]) => [engagementKey(uri), { uri, subject: l.subject }]))
+  for (const e of db.prepare("SELECT key, subject FROM engagements WHERE kind = 'like'").safeIntegers().iterate() as Iterable<{ key: bigint; subject: string }>) {
     // likes of a post deleted since stay in `engagements` (nothing counts them any more)
     const author = stored.get(e.subject)?.author
     if (author === undefined || model.accountAuthors.has(author)) continue
-    if (model.likes.get(e.uri)?.subject !== e.subject) out.phantomLikes.push(e.uri)
+    if (modelLikes.get(e.key)?.subject !== e.subject) out.phantomLikes.push(`key ${e.key} on ${e.subject}`)
   }
   return out
 }
@@ -170,11 +173,11 @@ export async function accounting(db: Database.Database, model: Model, storeQueue
     if (j.first < maxFirst) reordered++
     maxFirst = Math.max(maxFirst, j.first)
   }
-  const stored = new Set(db.prepare("SELECT uri FROM engagements WHERE kind = 'like'").pluck().all() as string[])
+  const stored = new Set(db.prepare("SELECT key FROM engagements WHERE kind = 'like'").pluck().safeIntegers().all() as bigint[])
   const missing: string[] = []
   for (const [uri, l] of model.likes) {
     const post = model.posts.get(l.subject)!
-    if (model.accountAuthors.has(post.author) || stored.has(uri)) continue
+    if (model.accountAuthors.has(post.author) || stored.has(engagementKey(uri))) continue
     missing.push(`${uri} (line ${l.line}) on ${l.subject} (line ${post.line})`)
   }
   return { storeJobs: jobs.length, rerunJobs: rerun.length, uncoveredEventLines, duplicateBound, reordered, likesMissing: missing }
