@@ -115,6 +115,8 @@ describe('FeedCache memory', () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     // a small list in a short window: it is full, deletions leave it short, and posts age out of it
     const feed = { ...ctx.feeds[0], maxCandidates: 40, windowHours: 2 }
+    // a second window over the same posts, whose list shares cached posts (and their score columns' sources) with the first
+    const narrow = { ...ctx.feeds[0], maxCandidates: 15, windowHours: 1 }
     const warm = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
     let seed = 5
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
@@ -127,9 +129,11 @@ describe('FeedCache memory', () => {
       const fresh = openDb(file)
       try {
         const cold = new FeedCache(fresh.sqlite, ctx.host, silentLogger, ctx.config)
-        const expected = cold.rank(feed, feed.defaults, now)
-        expect(expected.length).toBeGreaterThan(0)
-        expect(warm.rank(feed, feed.defaults, now)).toEqual(expected)
+        for (const f of [feed, narrow]) {
+          const expected = cold.rank(f, f.defaults, now)
+          expect(expected.length).toBeGreaterThan(0)
+          expect(warm.rank(f, f.defaults, now)).toEqual(expected)
+        }
       } finally {
         fresh.close()
       }
@@ -205,5 +209,22 @@ describe('FeedCache memory', () => {
     const next = cache.build(feed, feed.defaults)
     expect(cache.items(next.id).map((i) => i.uri)).toEqual(expect.arrayContaining([edited.uri]))
     expect(cache.items(next.id).map((i) => i.uri)).not.toContain(deleted.uri)
+  })
+
+  it("shows a post again once it is stored again (its account came back after a takedown)", () => {
+    const writer = new BatchWriter(ctx.db.sqlite)
+    const did = 'did:plc:returningreturningreturn'
+    const theirs = postEvent({ author: did, minutesAgo: 1, text: 'back again' })
+    writer.write({ id: 'a', events: [...posts, theirs], scores: [], eventTime: Date.now() })
+    const feed = ctx.feeds[0]
+    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
+    // taken down: gone at once from the list already served, and from the next one
+    new BatchWriter(other.sqlite).write({ id: 'b', events: [{ t: 'account', did, active: false, status: 'takendown' }], scores: [], eventTime: Date.now() })
+    expect(cache.page(cache.latest(feed.uri, feed.defaults.fingerprint)!.id, 0, 10).map((i) => i.postUri)).not.toContain(theirs.uri)
+    expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).not.toContain(theirs.uri)
+    // reinstated, and the post replayed: the next list shows it again
+    new BatchWriter(other.sqlite).write({ id: 'c', events: [{ t: 'account', did, active: true, status: null }, theirs], scores: [], eventTime: Date.now() })
+    expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
   })
 })

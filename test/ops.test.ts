@@ -111,6 +111,8 @@ describe('retention: bounded SQLite', () => {
     const idle = mk('mixB', 49 * HOUR)
     const oldItemSnap = mk('mixC', 30 * 60_000, [newPosts[0].uri, newPosts[1].uri, oldPosts[0].uri])
 
+    const oldIds = oldPosts.map((p) => sql.prepare('SELECT id FROM posts WHERE uri = ?').pluck().get(p.uri) as number)
+    const loggedBefore = count('SELECT coalesce(max(seq), 0) FROM post_changes')
     const retention = new Retention(sql, silentLogger, policy, { batchSize: 100, pauseMs: 0 })
     const r = await retention.run(now)
     expect(r.partial).toBe(false)
@@ -134,8 +136,9 @@ describe('retention: bounded SQLite', () => {
     expect(snaps).toEqual([fresh, overlayNew, oldItemSnap])
     expect(snaps).not.toContain(overlayOld)
     expect(snaps).not.toContain(idle)
-    // the old post's deletion is logged for servers holding that list
-    expect(sql.prepare('SELECT count(*) FROM post_deletions WHERE uri = ?').pluck().get(oldPosts[0].uri)).toBe(1)
+    // ranking lists learn the expired posts are gone; an expiry is not a deletion (the posts still exist on the network)
+    expect(sql.prepare('SELECT post_id FROM post_changes WHERE seq > ? ORDER BY post_id').pluck().all(loggedBefore)).toEqual([...oldIds].sort((a, b) => a - b))
+    expect(count('SELECT count(*) FROM post_deletions')).toBe(0)
     expect(count("SELECT value FROM counters WHERE name = 'retention_posts'")).toBe(oldPosts.length)
     expect(count("SELECT value FROM counters WHERE name = 'retention_last_run'")).toBe(now)
     // a second pass finds nothing more

@@ -102,6 +102,12 @@ const emptyResult = (): RetentionResult => ({
 /** Counter names (in `counters`) retention adds to: `retention_<key>`. */
 export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'orphanEngagements', 'orphanScores'] as const
 
+/** The smallest engagement key (where the engagement sweep starts over). */
+const MIN_KEY = -(2n ** 63n)
+
+/** How many more engagements than scores or tombstones a pass sweeps: expired posts' likes are removed only by the sweep. */
+const ENGAGEMENT_SWEEP_FACTOR = 5
+
 /**
  * Keeps the SQLite file bounded: deletes what no feed can rank any more, in
  * small transactions on the writer's own connection, with pauses between
@@ -109,12 +115,6 @@ export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 
  * key) from its oldest end, so a run costs what it deletes, not the table
  * size. Afterwards the WAL is checkpointed (TRUNCATE when it grew large).
  */
-/** The smallest engagement key (where the engagement sweep starts over). */
-const MIN_KEY = -(2n ** 63n)
-
-/** How many more engagements than scores or tombstones a pass sweeps: expired posts' likes are removed only by the sweep. */
-const ENGAGEMENT_SWEEP_FACTOR = 5
-
 export class Retention {
   private readonly db: Sqlite
   private readonly log: Logger
@@ -204,15 +204,28 @@ export class Retention {
       r.partial = true
     }
 
+    // 0. the change logs' old end (a mark per pass says how far they reached at the time); first, so a long catch-up
+    // of the other steps cannot starve it
+    this.marks.push({ at: now, changes: Number(this.st.lastChange.get() ?? 0), deletions: Number(this.st.lastDeletion.get() ?? 0) })
+    let cut: (typeof this.marks)[number] | undefined
+    while (this.marks.length > 1 && this.marks[0].at <= now - pol.changeLogMs) cut = this.marks.shift()
+    if (cut) {
+      const rows = batchSize * 20
+      await drain(() => this.count('logRows', r, this.st.trimChanges.run(cut.changes, rows).changes), rows)
+      await drain(() => this.count('logRows', r, this.st.trimDeletions.run(cut.deletions, rows).changes), rows)
+    }
+
     // 1. posts past every window, with what hangs off them
     await drain(() => {
       const rows = this.st.oldPosts.all(now - pol.postsMs, batchSize) as [number, string][]
       const changes = new PostChanges()
       for (const [id, uri] of rows) {
         r.scores += this.st.scoresOf.run(uri).changes
-        // @NOTE its likes and reposts (keyed by their own URIs, with no index on the post) go with the orphan sweep, step 6
+        // @NOTE its likes and reposts (keyed by their own URIs, with no index on the post) go with the orphan sweep, step 5
+        // @NOTE an expired post is not a deletion (it still exists on the network): ranking lists learn it is gone,
+        // pages already served may keep it until they are read again (a page read from a snapshot checks every post)
         if (this.st.deletePost.run(id).changes) {
-          changes.removed(id, uri)
+          changes.touched(id)
           r.posts++
         }
       }
@@ -248,17 +261,7 @@ export class Retention {
       return ids.length
     }, snapBatch)
 
-    // 5. the change logs' old end (a mark per pass says how far they reached at the time)
-    this.marks.push({ at: now, changes: Number(this.st.lastChange.get() ?? 0), deletions: Number(this.st.lastDeletion.get() ?? 0) })
-    let cut: (typeof this.marks)[number] | undefined
-    while (this.marks.length > 1 && this.marks[0].at <= now - pol.changeLogMs) cut = this.marks.shift()
-    if (cut) {
-      const rows = batchSize * 20
-      await drain(() => this.count('logRows', r, this.st.trimChanges.run(cut.changes, rows).changes), rows)
-      await drain(() => this.count('logRows', r, this.st.trimDeletions.run(cut.deletions, rows).changes), rows)
-    }
-
-    // 6. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
+    // 5. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
     // a like of a post not stored yet may still be waiting for it (judged against the newest stored event, as the writer does)
     const lastEvent = (this.st.lastEventTime.get() as number | undefined) ?? now
     // (engagements of expired posts too: ENGAGEMENT_SWEEP_FACTOR times the rows of the other sweeps, each a lookup)
@@ -293,14 +296,14 @@ export class Retention {
       if (n < batchSize * 4) break
     }
 
-    // 7. totals for status and metrics
+    // 6. totals for status and metrics
     this.db.transaction(() => {
       for (const k of RETENTION_COUNTERS) if (r[k]) this.st.bump.run(`retention_${k}`, r[k])
       this.st.bump.run('retention_runs', 1)
       this.st.setMax.run('retention_last_run', now)
     })()
 
-    // 8. WAL: a PASSIVE checkpoint never waits; TRUNCATE (which waits for readers) only when the file has grown large
+    // 7. WAL: a PASSIVE checkpoint never waits; TRUNCATE (which waits for readers) only when the file has grown large
     r.wal = this.checkpoint()
     r.ms = Math.round(performance.now() - t0)
     const total = RETENTION_COUNTERS.reduce((s, k) => s + r[k], 0)

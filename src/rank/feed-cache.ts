@@ -52,7 +52,11 @@ interface CandidateList {
   ids: Set<number>
   /** the post_changes row the list is current with */
   seq: number
-  /** the list held `max` posts when last filled or trimmed: older posts of the window may exist past its tail */
+  /**
+   * the list held `max` posts when last filled or trimmed: older posts of the window may exist past its tail.
+   * When false the list holds every post of the window, so every new post of the window joins it and a deletion
+   * leaves nothing to take up.
+   */
   full: boolean
   usedAt: number
   /**
@@ -94,6 +98,8 @@ interface Shared {
   pages: Map<string, { checked: number; items: CacheItem[] }>
   /** snapshots' items as parsed (least recently used first) */
   snapshots: Map<number, StoredItem[]>
+  /** items in `snapshots` */
+  parsedItems: number
   /** URIs of posts deleted (post_deletions rows read by this connection), with their row */
   deleted: Map<string, number>
   /** the post_deletions row `deleted` is current with (-1: not read yet) */
@@ -110,6 +116,8 @@ export const LATEST_TTL_MS = 1000
 const MAX_PAGES = 20_000
 const MAX_LATEST = 50_000
 const MAX_PARSED_SNAPSHOTS = 64
+/** items of parsed snapshots kept at most (a snapshot holds up to SKYSIFT_CACHE_SIZE) */
+const MAX_PARSED_ITEMS = 100_000
 /** deleted URIs remembered per connection; past this they are forgotten and every cached page is checked again */
 const MAX_DELETED = 200_000
 /** a cached post not used by this many builds is forgotten (when the cache is large) */
@@ -165,7 +173,7 @@ export class FeedCache {
     this.snapshotTtlMs = opts.snapshotTtlMs
     let sh = shared.get(db)
     if (!sh) {
-      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), deleted: new Map(), deletionSeq: -1 }
+      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1 }
       shared.set(db, sh)
     }
     this.mem = sh
@@ -178,7 +186,6 @@ export class FeedCache {
       // @NOTE two subqueries: min() and max() in one SELECT would scan the table instead of reading both ends
       changeSpan: p('SELECT (SELECT min(seq) FROM post_changes), (SELECT max(seq) FROM post_changes)').raw(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
-      firstDeletion: p('SELECT min(seq) FROM post_deletions').pluck(),
       deletionsSince: p('SELECT seq, uri FROM post_deletions WHERE seq > ? ORDER BY seq').raw(),
       candidates: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
       olderCandidates: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
@@ -247,8 +254,9 @@ export class FeedCache {
     const items: CacheItem[] = []
     for (let i = Math.max(0, afterRank); i < stored.length && items.length < limit; i++) {
       const [uri, , context] = stored[i]
-      // @NOTE deletions up to `checked` are in the posts table by now, later ones are caught when the page is next served
-      if (this.mem.deleted.has(uri) || !this.st.postExists.get(uri)) continue
+      // @NOTE the posts table decides (a post deleted and stored again, after its account came back, is shown);
+      // deletions past `checked` are caught when the page is next served
+      if (!this.st.postExists.get(uri)) continue
       items.push({ rank: i + 1, postUri: uri, context })
     }
     if (this.mem.pages.size >= MAX_PAGES) this.mem.pages.clear()
@@ -260,15 +268,20 @@ export class FeedCache {
   private syncDeletions(last: number): number {
     const mem = this.mem
     if (last === mem.deletionSeq) return last
-    const first = Number(this.st.firstDeletion.get() ?? 0)
-    if (mem.deletionSeq < 0 || first > mem.deletionSeq + 1 || last < mem.deletionSeq || mem.deleted.size > MAX_DELETED) {
-      // first look, or rows this connection never saw were trimmed: pages read from here on check every post
+    const reset = () => {
+      // first look, rows this connection never saw were trimmed, or too many to remember: pages read from here on
+      // check every post
       mem.deleted.clear()
       mem.pages.clear()
       mem.deletionSeq = last
       return last
     }
-    for (const [seq, uri] of this.st.deletionsSince.all(mem.deletionSeq) as [number, string][]) {
+    if (mem.deletionSeq < 0 || last < mem.deletionSeq || last - mem.deletionSeq + mem.deleted.size > MAX_DELETED) return reset()
+    const rows = this.st.deletionsSince.all(mem.deletionSeq) as [number, string][]
+    // @NOTE sequence numbers are contiguous (only the old end is ever trimmed): a first row past the next one means
+    // retention trimmed rows this connection had not read
+    if (rows.length && rows[0][0] !== mem.deletionSeq + 1) return reset()
+    for (const [seq, uri] of rows) {
       mem.deleted.set(uri, seq)
       if (seq > mem.deletionSeq) mem.deletionSeq = seq
     }
@@ -287,7 +300,12 @@ export class FeedCache {
     const json = this.st.snapshotItems.get(snapshot) as string | undefined
     if (json === undefined) return null
     items = JSON.parse(json) as StoredItem[]
-    if (cache.size >= MAX_PARSED_SNAPSHOTS) cache.delete(cache.keys().next().value!)
+    this.mem.parsedItems += items.length
+    for (const [id, old] of cache) {
+      if (cache.size < MAX_PARSED_SNAPSHOTS && this.mem.parsedItems <= MAX_PARSED_ITEMS) break
+      cache.delete(id)
+      this.mem.parsedItems -= old.length
+    }
     cache.set(snapshot, items)
     return items
   }
@@ -563,12 +581,15 @@ export class FeedCache {
     }
     const unknown: number[] = []
     for (let i = 0; i < n; i++) if (col[i] === NOT_LOOKED_UP) unknown.push(i)
+    /** posts scored here just now (not asked again below when the agent had no opinion) */
+    let scoredNow: Set<CachedPost> | null = null
     if (unknown.length) {
       const lookup = unknown.map((i) => items[i]).filter((c) => c.scores[slot] === undefined)
       if (lookup.length && this.runsHere(inst)) {
         // @NOTE a static in-process agent is a pure function of the post: scoring it here costs less than reading its
         // stored score (~1 µs a post against a random read of agent_scores, ~10 µs); null (no opinion) stays NaN
         const got = this.host.run(inst, lookup.map((c) => c.post), now)
+        scoredNow = new Set(lookup)
         lookup.forEach((c, j) => {
           const v = got[j]
           c.scores[slot] = v === null ? NaN : v === DROP ? null : v
@@ -592,7 +613,7 @@ export class FeedCache {
     }
     const still: number[] = []
     // @NOTE NaN: no score stored (the agent had no opinion), asked again
-    if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i]) still.push(i)
+    if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i] && !scoredNow?.has(items[i])) still.push(i)
     if (still.length) {
       const got = this.host.run(inst, still.map((i) => items[i].post), now)
       if (got.some((v) => v !== null)) {
@@ -650,7 +671,7 @@ export class FeedCache {
         if (checkedAt === undefined) live = items.filter((it) => this.st.postExists.get(it.uri))
         else {
           const gone = new Set((this.st.deletionsSince.all(checkedAt) as [number, string][]).map((r) => r[1]))
-          live = gone.size ? items.filter((it) => !gone.has(it.uri)) : items
+          live = gone.size ? items.filter((it) => !gone.has(it.uri) || this.st.postExists.get(it.uri)) : items
         }
         const json = JSON.stringify(live.map((it): StoredItem => [it.uri, it.score, it.context]))
         const sid = Number(this.st.insertSnapshot.run(feed.uri, key, now, live.length, buildMs, json).lastInsertRowid)
@@ -666,7 +687,7 @@ export class FeedCache {
   /** Every item of a snapshot still live, in order. */
   items(snapshot: number): ListItem[] {
     const stored = this.storedItems(snapshot) ?? []
-    return stored.filter(([uri]) => !this.mem.deleted.has(uri) && this.st.postExists.get(uri)).map(([uri, score, context]) => ({ uri, score, context }))
+    return stored.filter(([uri]) => this.st.postExists.get(uri)).map(([uri, score, context]) => ({ uri, score, context }))
   }
 
   postExists(uri: string): boolean {

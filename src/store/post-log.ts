@@ -44,14 +44,15 @@ export class PostLog {
 
 /** What one batch changed in `posts`, for PostLog.flush. */
 export class PostChanges {
-  /** ids inserted or deleted (an edit: both) */
+  /** ids inserted or gone (an edit: both) */
   ids: number[] = []
   /** URIs of posts whose counts changed */
   counted = new Set<string>()
   /** URIs of posts deleted */
   deleted: string[] = []
 
-  inserted(id: number): void {
+  /** A post inserted, or gone from `posts` without being deleted on the network (an edit's old id, an expiry). */
+  touched(id: number): void {
     this.ids.push(id)
   }
 

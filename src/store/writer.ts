@@ -338,7 +338,7 @@ export class BatchWriter {
       // an edit: the post is stored again under a new id (readers cache posts by id), keeping its counts; scores were for the old text
       st.dropScores.run(e.uri)
       st.deletePostId.run(old.id)
-      this.changed.inserted(old.id)
+      this.changed.touched(old.id)
     }
     // a new post counts the likes and reposts that arrived before it (or that outlived a purge of its author)
     const counts = old ?? (st.waitingCounts.get(e.uri) as { likes: number; reposts: number })
@@ -360,7 +360,7 @@ export class BatchWriter {
       likes: counts.likes,
       reposts: counts.reposts,
     })
-    this.changed.inserted(Number(lastInsertRowid))
+    this.changed.touched(Number(lastInsertRowid))
     return true
   }
 }
