@@ -5,7 +5,7 @@ import { DROP, type AgentPost, type Score, type SubscriberContext } from '../sco
 import type { Sqlite } from '../store/db.ts'
 import { encodeFeedContext } from './feed-context.ts'
 import type { ResolvedMix } from './mix.ts'
-import { DROP_CODE, encodeScores, rankCandidates, type ScoreColumn } from './rank.ts'
+import { DROP_CODE, rankCandidates, type ScoreColumn } from './rank.ts'
 
 export interface SnapshotInfo {
   id: number
@@ -345,7 +345,7 @@ export class FeedCache {
             ? gather(col, keep)
             : col
           : this.mayRun(e.inst)
-            ? encodeScores(this.host.run(e.inst, posts, now, subscriber))
+            ? this.host.runColumn(e.inst, posts, now, subscriber)
             : new Float64Array(posts.length).fill(NaN),
       }
     })

@@ -33,6 +33,17 @@ describe('AgentHost', () => {
     expect(host.stats.get('good')).toMatchObject({ calls: 1, posts: 3, strikes: 0 })
   })
 
+  it('gives ranking the same scores as a typed column, and the same strikes for bad output', () => {
+    const cols = new AgentHost(new Map([...bad, ['nulls', agent('nulls', (ps) => ps.map((_, i) => (i === 1 ? null : -0.5)))]]), silentLogger)
+    expect([...cols.runColumn(cols.instance('good'), posts, 0)]).toEqual([-Infinity, 1, 2])
+    expect([...cols.runColumn(cols.instance('nulls'), posts, 0)]).toEqual([-0.5, NaN, -0.5])
+    for (const id of ['thrower', 'short', 'nan', 'words']) {
+      expect([...cols.runColumn(cols.instance(id), posts, 0)]).toEqual([NaN, NaN, NaN])
+      expect(cols.stats.get(id)?.strikes).toBe(1)
+    }
+    expect(cols.stats.get('good')).toMatchObject({ calls: 1, posts: 3, strikes: 0 })
+  })
+
   it('refuses an agent built for another SDK API version', () => {
     expect(() => new AgentHost(new Map([['old', agent('old', () => [], 0)]]), silentLogger)).toThrow(/SDK API 0/)
   })

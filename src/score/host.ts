@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts'
 import type { LabelerLabels } from './labelers.ts'
 import { canonicalJson, MAX_OPTIONS_DEPTH, nestedDeeperThan, shortHash } from '../util/canonical.ts'
 import { mediaOf } from './agents/media.ts'
+import { DROP_CODE } from '../rank/rank.ts'
 import {
   DROP,
   isDynamic,
@@ -205,18 +206,43 @@ export class AgentHost {
   run(inst: AgentInstance, posts: AgentPost[], now: number, subscriber?: SubscriberContext): Score[] {
     const sel = this.select(inst, posts)
     if (!sel || isAsync(inst.def)) return new Array<Score>(posts.length).fill(null)
+    const { st, t0, out } = this.call(inst, sel.posts, now, subscriber)
+    return this.finish(inst, st, t0, sel, posts.length, out)
+  }
+
+  /**
+   * run(), with the scores as one typed array as ranking reads them (a
+   * number, NaN for no opinion, −Infinity for drop), checked and encoded in
+   * one pass; never throws.
+   */
+  runColumn(inst: AgentInstance, posts: AgentPost[], now: number, subscriber?: SubscriberContext): Float64Array {
+    const col = new Float64Array(posts.length).fill(NaN)
+    const sel = this.select(inst, posts)
+    if (!sel || isAsync(inst.def)) return col
+    const { st, t0, out } = this.call(inst, sel.posts, now, subscriber)
+    this.account(st, t0, sel.posts.length)
+    const problem = out instanceof Error ? `failed: ${out.message}` : encodeChecked(out, sel.posts.length, col, sel.idx)
+    if (problem) {
+      this.strike(inst, st, problem)
+      col.fill(NaN)
+    }
+    return col
+  }
+
+  /** Calls a synchronous agent (the labels it needs added); an exception becomes the Error returned. */
+  private call(inst: AgentInstance, posts: AgentPost[], now: number, subscriber?: SubscriberContext): { st: AgentStats; t0: number; out: unknown } {
     const st = this.statsFor(inst.def.id)
     const t0 = performance.now()
     const def = inst.def as AgentDefinition
     const labelers = this.opts.labels ? (def.labelersWith?.(inst.options) ?? []) : []
-    const input = labelers.length ? this.withLabelerLabels(sel.posts, labelers) : sel.posts
+    const input = labelers.length ? this.withLabelerLabels(posts, labelers) : posts
     let out: unknown
     try {
       out = def.scoreBatch(input, { options: inst.options, now, ...(subscriber ? { subscriber } : {}) })
     } catch (err) {
       out = err instanceof Error ? err : new Error(String(err))
     }
-    return this.finish(inst, st, t0, sel, posts.length, out)
+    return { st, t0, out }
   }
 
   /** Scores a batch, awaiting asynchronous agents within the host's deadline; never throws. */
@@ -266,12 +292,7 @@ export class AgentHost {
   }
 
   private finish(inst: AgentInstance, st: AgentStats, t0: number, sel: { posts: AgentPost[]; idx: number[] | null }, n: number, out: unknown): Score[] {
-    const ms = performance.now() - t0
-    st.calls++
-    st.posts += sel.posts.length
-    st.totalMs += ms
-    st.recentMs.push(ms)
-    if (st.recentMs.length > RECENT) st.recentMs.shift()
+    this.account(st, t0, sel.posts.length)
     const problem = out instanceof Error ? `failed: ${out.message}` : checkScores(out, sel.posts.length)
     if (problem) {
       this.strike(inst, st, problem)
@@ -282,6 +303,16 @@ export class AgentHost {
     const full = new Array<Score>(n).fill(null)
     sel.idx.forEach((i, j) => (full[i] = scores[j]))
     return full
+  }
+
+  /** Counts a call of `posts` posts that started at t0. */
+  private account(st: AgentStats, t0: number, posts: number): void {
+    const ms = performance.now() - t0
+    st.calls++
+    st.posts += posts
+    st.totalMs += ms
+    st.recentMs.push(ms)
+    if (st.recentMs.length > RECENT) st.recentMs.shift()
   }
 
   private statsFor(id: string): AgentStats {
@@ -349,6 +380,28 @@ export function optionsJsonSchema(def: AnyAgent): unknown {
   }
   schemaCache.set(def.options, out)
   return out
+}
+
+/**
+ * checkScores and encoding in one pass: writes each score into `into` (at
+ * idx[j], or j) as ranking reads it (NaN for null, DROP_CODE for DROP).
+ * Returns why the output is unacceptable, or null.
+ */
+function encodeChecked(out: unknown, expected: number, into: Float64Array, idx: number[] | null): string | null {
+  if (!Array.isArray(out)) return 'output is not an array'
+  if (out.length !== expected) return `output has ${out.length} entries for ${expected} posts`
+  for (let j = 0; j < out.length; j++) {
+    const v = out[j]
+    const at = idx ? idx[j] : j
+    if (typeof v === 'number') {
+      // @NOTE v - v is 0 for every finite number and NaN for NaN and ±Infinity
+      if (v - v !== 0) return `entry ${j} is not a finite number, "drop" or null`
+      into[at] = v
+    } else if (v === null) into[at] = NaN
+    else if (v === DROP) into[at] = DROP_CODE
+    else return `entry ${j} is not a finite number, "drop" or null`
+  }
+  return null
 }
 
 /** Why an agent's output is unacceptable, or null when it is fine. */
