@@ -14,8 +14,11 @@
  *                saved mixes (--mixes distinct ones).
  *   3. refresh — FeedCache.build of a 5-agent mix (4 of the reader's + the
  *                science feed's topic filter) over --refresh-candidates
- *                candidates (refresh_ms), and of each example feed as
- *                configured (refresh_by_feed).
+ *                candidates, over an unchanged store (refresh_ms) and with
+ *                30 s of new posts and likes written between builds
+ *                (refresh_churn_ms; bench/refresh.ts), and of each example
+ *                feed as configured, with new posts between builds
+ *                (refresh_by_feed).
  *   4. serve   — getFeedSkeleton under autocannon (64 connections): anonymous
  *                readers paging both feeds, then --auth-readers signed-in
  *                subscribers with their own saved mixes, then a bare Hono
@@ -478,14 +481,16 @@ async function main(): Promise<Output> {
       return performance.now() - t
     }
     const appCtx = ctx
-    const timeRefresh = async (feed: Feed, mix: ResolvedMix, runs = 5) => {
-      const t = await timeBuilds(appCtx, cache, feed, mix, runs, LIVE_CHURN_POSTS)
-      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: t.first_ms, median_ms: t.median_ms, churn_posts: LIVE_CHURN_POSTS, churn_likes: t.churn_likes }
+    const timeRefresh = async (feed: Feed, mix: ResolvedMix, runs = 5, churn = LIVE_CHURN_POSTS) => {
+      const t = await timeBuilds(appCtx, cache, feed, mix, runs, churn)
+      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: t.first_ms, median_ms: t.median_ms, median_cpu_ms: t.median_cpu_ms, churn_posts: churn, churn_likes: t.churn_likes }
     }
-    // the issue's scenario: 5 agents over REFRESH_CANDIDATES candidates (the science feed's window, more candidates)
+    // the issue's scenario: 5 agents over REFRESH_CANDIDATES candidates (the science feed's window, more candidates),
+    // over an unchanged store (as earlier rounds measured it), then with 30 s of new posts between builds
     const bigFeed: Feed = { ...science, maxCandidates: REFRESH_CANDIDATES }
-    const big = await timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 7)
-    log(`refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms; ${big.churn_posts} new posts and ${big.churn_likes} likes between builds)`)
+    const big = await timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 11, 0)
+    const bigChurn = await timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 11)
+    log(`refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms); with ${bigChurn.churn_posts} new posts and ${bigChurn.churn_likes} likes between builds ${bigChurn.median_ms} ms`)
     const refresh = []
     for (const { feed, mix } of refreshMixes) refresh.push(await timeRefresh(feed, mix))
     for (const r of refresh) log(`refresh ${r.feed} as configured: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
@@ -621,12 +626,15 @@ async function main(): Promise<Output> {
       store_gen_posts_per_s: storeGen ? Math.round(storeGen.posts / (storeGen.ms / 1000)) : null,
       store_gen_events_per_s: storeGen ? Math.round((storeGen.posts + storeGen.likes) / (storeGen.ms / 1000)) : null,
       refresh_ms: big.median_ms,
+      refresh_cpu_ms: big.median_cpu_ms,
       refresh_first_ms: big.first_ms,
       refresh_candidates: big.candidates,
       refresh_agents: big.agents,
       refresh_feed: big.feed,
-      refresh_churn_posts: big.churn_posts,
-      refresh_churn_likes: big.churn_likes,
+      refresh_churn_ms: bigChurn.median_ms,
+      refresh_churn_cpu_ms: bigChurn.median_cpu_ms,
+      refresh_churn_posts: bigChurn.churn_posts,
+      refresh_churn_likes: bigChurn.churn_likes,
       refresh_by_feed: refresh,
       serve_rps: Math.round(anon.rps),
       serve_p50_ms: anon.p50Ms,
@@ -691,7 +699,8 @@ function table(o: Output): string {
     ['ingest CPU', `${JSON.stringify(o.ingest_cpu_pct)} %; ${o.ingest_cpu_s_per_100k_events} CPU s per 100k events`],
     ['store writer', `busy ${o.ingest_store_busy_pct}% of ingest; ${JSON.stringify(o.ingest_store_write_ms)} ms/transaction; event-loop delay ${JSON.stringify(o.ingest_event_loop_delay_ms)} ms`],
     ['store (generated)', o.store_gen_posts_per_s === null ? `${o.store_posts} posts` : `${o.store_posts} posts; written at ${o.store_gen_posts_per_s} posts/s (${o.store_gen_events_per_s} events/s with likes)`],
-    ['refresh', `${o.refresh_ms} ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed}; first ${o.refresh_first_ms} ms)`],
+    ['refresh', `${o.refresh_ms} ms, ${o.refresh_cpu_ms} CPU ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed}; first ${o.refresh_first_ms} ms)`],
+    ['refresh, changing', `${o.refresh_churn_ms} ms, ${o.refresh_churn_cpu_ms} CPU ms (${o.refresh_churn_posts} new posts and ${o.refresh_churn_likes} likes between builds)`],
     ['refresh, as configured', (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; ')],
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
     ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
