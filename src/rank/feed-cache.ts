@@ -221,10 +221,6 @@ export class FeedCache {
     this.mem.latest.clear()
   }
 
-  exists(snapshot: number): boolean {
-    return (this.st.probe.get(snapshot) as [number | null, number | null])[0] !== null
-  }
-
   /** Up to `limit` items of a snapshot after `afterRank` ([] when the snapshot is gone). Callers must not change the items. */
   page(snapshot: number, afterRank: number, limit: number): CacheItem[] {
     return this.pageOf(snapshot, afterRank, limit) ?? []
@@ -335,20 +331,13 @@ export class FeedCache {
     })
     const keep = survivors(list.items.length, [...fixed.values()])
     const posts = keep ? Array.from(keep, (i) => list.items[i].post) : list.items.map((c) => c.post)
-    const columns: ScoreColumn[] = mix.entries.map((e, j) => {
+    const scoresOf = (inst: AgentInstance, j: number): Float64Array => {
       const col = fixed.get(j)
-      return {
-        label: e.label,
-        weight: e.weight,
-        scores: col
-          ? keep
-            ? gather(col, keep)
-            : col
-          : this.mayRun(e.inst)
-            ? this.host.runColumn(e.inst, posts, now, subscriber)
-            : new Float64Array(posts.length).fill(NaN),
-      }
-    })
+      if (col) return keep ? gather(col, keep) : col
+      // @NOTE an agent this process may not run (sandboxed, in the serving process) has no opinion here
+      return this.mayRun(inst) ? this.host.runColumn(inst, posts, now, subscriber) : new Float64Array(posts.length).fill(NaN)
+    }
+    const columns: ScoreColumn[] = mix.entries.map((e, j) => ({ label: e.label, weight: e.weight, scores: scoresOf(e.inst, j) }))
     const items = rankCandidates(posts, columns, limit).map((it) => ({
       uri: it.uri,
       score: it.score,

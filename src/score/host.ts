@@ -383,7 +383,7 @@ export function optionsJsonSchema(def: AnyAgent): unknown {
 }
 
 /**
- * checkScores and encoding in one pass: writes each score into `into` (at
+ * Checks an agent's output and encodes it in one pass: writes each score into `into` (at
  * idx[j], or j) as ranking reads it (NaN for null, DROP_CODE for DROP).
  * Returns why the output is unacceptable, or null.
  */
@@ -404,14 +404,7 @@ function encodeChecked(out: unknown, expected: number, into: Float64Array, idx: 
   return null
 }
 
-/** Why an agent's output is unacceptable, or null when it is fine. */
+/** Why an agent's output is unacceptable, or null when it is fine (the checks ranking's encoding makes). */
 export function checkScores(out: unknown, expected: number): string | null {
-  if (!Array.isArray(out)) return 'output is not an array'
-  if (out.length !== expected) return `output has ${out.length} entries for ${expected} posts`
-  for (let i = 0; i < out.length; i++) {
-    const v = out[i]
-    if (v === null || v === DROP) continue
-    if (typeof v !== 'number' || !Number.isFinite(v)) return `entry ${i} is not a finite number, "drop" or null`
-  }
-  return null
+  return encodeChecked(out, expected, new Float64Array(expected), null)
 }
