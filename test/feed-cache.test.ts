@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
-import { FeedCache, MIN_CACHED_POSTS } from '../src/rank/feed-cache.ts'
+import { FeedCache, MIN_CACHED_POSTS, RECHECK_MS } from '../src/rank/feed-cache.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
@@ -31,22 +31,32 @@ describe('FeedCache memory', () => {
 
   const posts = Array.from({ length: 6 }, (_, i) => postEvent({ minutesAgo: 10 - i, text: `post ${i}` }))
 
-  it('serves a page from memory until an item of its snapshot is deleted, by any connection', () => {
-    new BatchWriter(ctx.db.sqlite).write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
+  it('serves a page from memory until an item of its snapshot is deleted: through its own connection at once, by another within RECHECK_MS', () => {
+    const writer = new BatchWriter(ctx.db.sqlite)
+    writer.write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
     const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
     const snap = cache.build(feed, feed.defaults)
-    const page = cache.page(snap.id, 0, 3)
-    expect(cache.page(snap.id, 0, 3)).toBe(page) // the same array: from memory
-    const gone = page[1].postUri
-    // another process's writer honours a delete
-    new BatchWriter(other.sqlite).write({ id: 'd', events: [{ t: 'delete', uri: gone, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
-    const after = cache.page(snap.id, 0, 3)
+    let t = 1e9 // pageOf's clock, moved by hand
+    const page = cache.pageOf(snap.id, 0, 3, t)!
+    expect(cache.pageOf(snap.id, 0, 3, t + 1)).toBe(page) // the same array: from memory
+    // this process's writer deletes one: gone from the next page at once
+    writer.write({ id: 'd1', events: [{ t: 'delete', uri: page[0].postUri, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    const mine = cache.pageOf(snap.id, 0, 3, t + 2)!
+    expect(mine.map((i) => i.postUri)).not.toContain(page[0].postUri)
+    expect(mine).toHaveLength(3)
+    // another process's writer deletes one: still served until RECHECK_MS has passed since the last look, then gone
+    const gone = mine[1].postUri
+    t += 2 + RECHECK_MS
+    expect(cache.pageOf(snap.id, 0, 3, t)).toBe(mine) // a look (RECHECK_MS passed since the last one): nothing new
+    new BatchWriter(other.sqlite).write({ id: 'd2', events: [{ t: 'delete', uri: gone, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    expect(cache.pageOf(snap.id, 0, 3, t + RECHECK_MS - 1)).toBe(mine)
+    const after = cache.pageOf(snap.id, 0, 3, t + RECHECK_MS)!
     expect(after.map((i) => i.postUri)).not.toContain(gone)
     expect(after).toHaveLength(3)
     // a snapshot that was removed is gone, not served from memory
     other.sqlite.prepare('DELETE FROM feed_snapshots WHERE id = ?').run(snap.id)
-    expect(cache.pageOf(snap.id, 0, 3)).toBeNull()
+    expect(cache.pageOf(snap.id, 0, 3, t + 2 * RECHECK_MS)).toBeNull()
   })
 
   it("ranks with what it keeps in memory and still sees new posts, counts, edits and another process's new snapshots", () => {
@@ -192,7 +202,8 @@ describe('FeedCache memory', () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     writer.write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    // @NOTE looks at the store on every request (recheckMs 0): what is checked here is what it sees, not when
+    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, { ...ctx.config, recheckMs: 0 })
     const snap = cache.build(feed, feed.defaults)
     const page = cache.page(snap.id, 0, 6).map((i) => i.postUri)
     expect(page).toHaveLength(6)
@@ -217,7 +228,8 @@ describe('FeedCache memory', () => {
     const theirs = postEvent({ author: did, minutesAgo: 1, text: 'back again' })
     writer.write({ id: 'a', events: [...posts, theirs], scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    // @NOTE looks at the store on every request (recheckMs 0): what is checked here is what it sees, not when
+    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, { ...ctx.config, recheckMs: 0 })
     expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
     // taken down: gone at once from the list already served, and from the next one
     new BatchWriter(other.sqlite).write({ id: 'b', events: [{ t: 'account', did, active: false, status: 'takendown' }], scores: [], eventTime: Date.now() })

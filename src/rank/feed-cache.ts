@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts'
 import type { AgentHost, AgentInstance } from '../score/host.ts'
 import { DROP, type AgentPost, type Score, type SubscriberContext } from '../score/sdk.ts'
 import type { Sqlite } from '../store/db.ts'
+import { deletionsLoggedHere } from '../store/post-log.ts'
 import { encodeFeedContext } from './feed-context.ts'
 import type { ResolvedMix } from './mix.ts'
 import { DROP_CODE, rankCandidates, type ScoreColumn } from './rank.ts'
@@ -104,6 +105,8 @@ interface Shared {
   deleted: Map<string, number>
   /** the post_deletions row `deleted` is current with (-1: not read yet) */
   deletionSeq: number
+  /** what the last probe read, when: the newest post_deletions row, and which snapshots exist (see RECHECK_MS) */
+  probed: { at: number; lastDeletion: number; live: Map<number, boolean>; localDeletions: number }
 }
 
 /** A snapshot's item as stored: [post uri, score, feedContext] (rank = position + 1). */
@@ -113,6 +116,11 @@ const shared = new WeakMap<Sqlite, Shared>()
 
 /** How long latest() trusts what it read: another process's new snapshot is seen this much later at most (this process's at once). */
 export const LATEST_TTL_MS = 1000
+/**
+ * How long a served page trusts the last look at the store: a post deleted (or a snapshot removed) is left out of
+ * pages at most this much later. One look per interval instead of one statement per request.
+ */
+export const RECHECK_MS = 20
 const MAX_PAGES = 20_000
 const MAX_LATEST = 50_000
 const MAX_PARSED_SNAPSHOTS = 64
@@ -158,22 +166,29 @@ export class FeedCache {
   private readonly log: Logger
   private readonly cacheSize: number
   private readonly snapshotTtlMs: number
+  private readonly recheckMs: number
   private readonly mem: Shared
   private readonly st
 
   /** whether ranking may call an agent in this process (otherwise only its stored scores count) */
   private readonly mayRun: (inst: AgentInstance) => boolean
 
-  constructor(db: Sqlite, host: AgentHost, log: Logger, opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean }) {
+  constructor(
+    db: Sqlite,
+    host: AgentHost,
+    log: Logger,
+    opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean; recheckMs?: number },
+  ) {
     this.db = db
     this.host = host
     this.log = log
     this.mayRun = opts.mayRun ?? (() => true)
     this.cacheSize = opts.cacheSize
     this.snapshotTtlMs = opts.snapshotTtlMs
+    this.recheckMs = opts.recheckMs ?? RECHECK_MS
     let sh = shared.get(db)
     if (!sh) {
-      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1 }
+      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
       shared.set(db, sh)
     }
     this.mem = sh
@@ -230,12 +245,27 @@ export class FeedCache {
    * Like page(), but null when the snapshot no longer exists. Posts deleted
    * since the snapshot was built are left out (the page reaches further down
    * the list instead). Served from memory while no post of the page was
-   * deleted: one statement per request tells both.
+   * deleted: one statement tells both, asked at most once per RECHECK_MS
+   * (per snapshot) however many requests come meanwhile.
    */
-  pageOf(snapshot: number, afterRank: number, limit: number): CacheItem[] | null {
-    const [live, lastDeletion] = this.st.probe.get(snapshot) as [number | null, number | null]
-    if (live === null) return null
-    const checked = this.syncDeletions(lastDeletion ?? 0)
+  pageOf(snapshot: number, afterRank: number, limit: number, now = performance.now()): CacheItem[] | null {
+    const probed = this.mem.probed
+    // @NOTE a deletion made through this connection is seen at once (the writer next to the server)
+    const local = deletionsLoggedHere(this.db)
+    const fresh = now - probed.at < this.recheckMs && local === probed.localDeletions
+    let live = fresh ? probed.live.get(snapshot) : undefined
+    if (live === undefined) {
+      const [exists, lastDeletion] = this.st.probe.get(snapshot) as [number | null, number | null]
+      if (!fresh) {
+        probed.at = now
+        probed.localDeletions = local
+        probed.live.clear()
+      }
+      probed.lastDeletion = lastDeletion ?? 0
+      probed.live.set(snapshot, (live = exists !== null))
+    }
+    if (!live) return null
+    const checked = this.syncDeletions(probed.lastDeletion)
     const k = `${snapshot}:${afterRank}:${limit}`
     const hit = this.mem.pages.get(k)
     if (hit) {
@@ -689,6 +719,7 @@ export class FeedCache {
     this.db.transaction(() => {
       for (const id of ids) this.st.dropSnapshot.run(id)
     })()
+    if (ids.length) this.mem.probed.at = -Infinity
     return ids.length
   }
 }

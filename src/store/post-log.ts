@@ -13,9 +13,11 @@ import type { Sqlite } from './db.ts'
  * under a new id) is not a deletion of its URI.
  */
 export class PostLog {
+  private readonly db: Sqlite
   private readonly st
 
   constructor(db: Sqlite) {
+    this.db = db
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       ids: p('INSERT INTO post_changes (post_id) SELECT value FROM json_each(?)'),
@@ -31,7 +33,10 @@ export class PostLog {
     if (changes.ids.length) this.st.ids.run(JSON.stringify(changes.ids))
     // @NOTE looked up after the updates: the posts exist (a count bump of a post not stored changes nothing)
     if (changes.counted.size) this.st.uris.run(JSON.stringify([...changes.counted]))
-    if (changes.deleted.length) this.st.deletions.run(JSON.stringify(changes.deleted))
+    if (changes.deleted.length) {
+      this.st.deletions.run(JSON.stringify(changes.deleted))
+      noteDeletions(this.db)
+    }
     changes.clear()
   }
 
@@ -39,7 +44,24 @@ export class PostLog {
   deletingAuthor(did: string): void {
     this.st.authorIds.run(did)
     this.st.authorUris.run(did)
+    noteDeletions(this.db)
   }
+}
+
+const localDeletions = new WeakMap<Sqlite, number>()
+
+function noteDeletions(db: Sqlite): void {
+  localDeletions.set(db, (localDeletions.get(db) ?? 0) + 1)
+}
+
+/**
+ * How many times deletions were logged through this connection (by this
+ * process): readers that look at `post_deletions` only now and then look
+ * again at once when this moves. Counted before the commit, so a rollback
+ * only costs them a needless look.
+ */
+export function deletionsLoggedHere(db: Sqlite): number {
+  return localDeletions.get(db) ?? 0
 }
 
 /** What one batch changed in `posts`, for PostLog.flush. */
