@@ -20,6 +20,8 @@ export class UsageCounter {
   private readonly feeds: Feed[]
   private pending = new Map<string, number>()
   private readonly idsOf = new Map<string, string[]>()
+  /** per page served (its contexts array, which serving keeps while the page is cached): how many items each agent moved */
+  private readonly perPage = new WeakMap<string[], [string, number][]>()
 
   constructor(db: Sqlite, feeds: Feed[]) {
     this.feeds = feeds
@@ -34,18 +36,27 @@ export class UsageCounter {
     }
   }
 
-  /** Counts the agents that moved each served item (from its feedContext; decoded once per distinct context). */
+  /** Counts the agents that moved each served item. `contexts` must not change once passed (pages are immutable). */
   served(contexts: string[]): void {
-    for (const c of contexts) {
-      let ids = this.idsOf.get(c)
-      if (!ids) {
-        const a = decodeFeedContext(c)
-        ids = a ? a.contributions.map(({ label }) => label.replace(/#\d+$/, '')) : []
-        if (this.idsOf.size >= 50_000) this.idsOf.clear()
-        this.idsOf.set(c, ids)
-      }
-      for (const id of ids) this.pending.set(id, (this.pending.get(id) ?? 0) + 1)
+    let counts = this.perPage.get(contexts)
+    if (!counts) {
+      const byId = new Map<string, number>()
+      for (const c of contexts) for (const id of this.agentsOf(c)) byId.set(id, (byId.get(id) ?? 0) + 1)
+      this.perPage.set(contexts, (counts = [...byId]))
     }
+    for (const [id, n] of counts) this.pending.set(id, (this.pending.get(id) ?? 0) + n)
+  }
+
+  /** The agents that moved an item, from its feedContext (decoded once per distinct context). */
+  private agentsOf(context: string): string[] {
+    let ids = this.idsOf.get(context)
+    if (!ids) {
+      const a = decodeFeedContext(context)
+      ids = a ? a.contributions.map(({ label }) => label.replace(/#\d+$/, '')) : []
+      if (this.idsOf.size >= 50_000) this.idsOf.clear()
+      this.idsOf.set(context, ids)
+    }
+    return ids
   }
 
   flush(): void {
