@@ -1,7 +1,7 @@
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost, AgentInstance } from '../score/host.ts'
-import { DROP, type AgentPost, type Score, type SubscriberContext } from '../score/sdk.ts'
+import { DROP, scoresColumns, type AgentPost, type PostColumns, type Score, type SubscriberContext } from '../score/sdk.ts'
 import type { Sqlite } from '../store/db.ts'
 import { deletionsLoggedHere } from '../store/post-log.ts'
 import { encodeFeedContext } from './feed-context.ts'
@@ -62,10 +62,16 @@ interface CandidateList {
   usedAt: number
   /**
    * static scores by instance slot, aligned with `items` (read up to items.length), encoded as ranking reads them
-   * (encodeScores) plus NOT_LOOKED_UP: kept in step with the items, so a build reads them without touching every post
+   * (encodeScores) plus NOT_LOOKED_UP: kept in step with the items, so a build reads them without touching every post;
+   * and under TIME, LIKES and REPOSTS (once an agent scored columns from them) the posts' createdAt and current counts
    */
   cols: Map<number, Float64Array>
 }
+
+/** Slots of a list's columns that hold the posts' own figures (agents' slots are 0 and up). */
+const TIME = -1
+const LIKES = -2
+const REPOSTS = -3
 
 /** In a list's column: the post's stored scores were not read yet. */
 const NOT_LOOKED_UP = Infinity
@@ -73,6 +79,12 @@ const NOT_LOOKED_UP = Infinity
 /** A cached post's static score for a slot, as a list's column holds it. */
 function columnCode(v: number | null | undefined): number {
   return v === undefined ? NOT_LOOKED_UP : v === null ? DROP_CODE : v
+}
+
+/** What a list's column holds for a post: its static score for an agent's slot, or its own figure (TIME, LIKES, REPOSTS). */
+function cellOf(c: CachedPost, slot: number): number {
+  if (slot >= 0) return columnCode(c.scores[slot])
+  return slot === TIME ? c.post.createdAt : slot === LIKES ? c.post.likeCount : c.post.repostCount
 }
 
 /** A column with room for `n` entries (its first `keep` copied from `col`). */
@@ -360,15 +372,30 @@ export class FeedCache {
       if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
     })
     const keep = survivors(list.items.length, [...fixed.values()])
-    const posts = keep ? Array.from(keep, (i) => list.items[i].post) : list.items.map((c) => c.post)
+    const m = keep ? keep.length : list.items.length
+    // @NOTE the survivors' post objects only when an agent reads them: agents that score columns, and ranking itself
+    // (which reads only ties and the top), need not touch every post
+    let posts: AgentPost[] | null = null
+    const postsNow = () => (posts ??= keep ? Array.from(keep, (i) => list.items[i].post) : list.items.map((c) => c.post))
+    let figures: PostColumns | null = null
+    const figuresNow = (): PostColumns => {
+      if (figures) return figures
+      const [time, likes, reposts] = [TIME, LIKES, REPOSTS].map((slot) => {
+        const col = this.figureColumn(list, slot)
+        return keep ? gather(col, keep) : col.subarray(0, m)
+      })
+      return (figures = { length: m, createdAt: time, likeCount: likes, repostCount: reposts })
+    }
     const scoresOf = (inst: AgentInstance, j: number): Float64Array => {
       const col = fixed.get(j)
       if (col) return keep ? gather(col, keep) : col
       // @NOTE an agent this process may not run (sandboxed, in the serving process) has no opinion here
-      return this.mayRun(inst) ? this.host.runColumn(inst, posts, now, subscriber) : new Float64Array(posts.length).fill(NaN)
+      if (!this.mayRun(inst)) return new Float64Array(m).fill(NaN)
+      return (scoresColumns(inst.def) && this.host.runColumns(inst, figuresNow(), now)) || this.host.runColumn(inst, postsNow(), now, subscriber)
     }
     const columns: ScoreColumn[] = mix.entries.map((e, j) => ({ label: e.label, weight: e.weight, scores: scoresOf(e.inst, j) }))
-    const items = rankCandidates(posts, columns, limit).map((it) => ({
+    const view = { length: m, at: (i: number) => list.items[keep ? keep[i] : i]?.post }
+    const items = rankCandidates(view, columns, limit).map((it) => ({
       uri: it.uri,
       score: it.score,
       context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
@@ -427,7 +454,7 @@ export class FeedCache {
     }
     for (const [slot, col] of list.cols) {
       const out = grown(col, list.items.length, from)
-      for (let i = from; i < list.items.length; i++) out[i] = columnCode(list.items[i].scores[slot])
+      for (let i = from; i < list.items.length; i++) out[i] = cellOf(list.items[i], slot)
       list.cols.set(slot, out)
     }
   }
@@ -483,6 +510,8 @@ export class FeedCache {
     const fresh: CountRow[] = []
     const queued = new Set<number>()
     const tail = list.items[list.items.length - 1]
+    let likeCol = list.cols.get(LIKES)
+    let repostCol = list.cols.get(REPOSTS)
     for (const r of rows) {
       const [id, createdAt, likes, reposts] = r
       if (list.ids.has(id)) {
@@ -491,6 +520,16 @@ export class FeedCache {
           const c = mem.posts.get(id)!
           c.post.likeCount = likes
           c.post.repostCount = reposts
+          const at = likeCol ? positionOf(list, c) : -1
+          if (at >= 0) {
+            likeCol![at] = likes
+            repostCol![at] = reposts
+          } else if (likeCol) {
+            // @NOTE cannot happen while the list keeps its order; should it, the columns are made again from the posts
+            this.log.warn({ post: id }, 'a candidate list lost its order; its columns of counts are rebuilt')
+            for (const slot of [TIME, LIKES, REPOSTS]) list.cols.delete(slot)
+            likeCol = repostCol = undefined
+          }
         }
       } else if (createdAt !== null && createdAt >= since) {
         // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
@@ -654,6 +693,18 @@ export class FeedCache {
     return col.subarray(0, n)
   }
 
+  /** A list's column of its posts' createdAt, like or repost counts (slot TIME, LIKES, REPOSTS), made the first time it is asked for. */
+  private figureColumn(list: CandidateList, slot: number): Float64Array {
+    let col = list.cols.get(slot)
+    if (!col) {
+      const n = list.items.length
+      col = grown(new Float64Array(0), n, 0)
+      for (let i = 0; i < n; i++) col[i] = cellOf(list.items[i], slot)
+      list.cols.set(slot, col)
+    }
+    return col
+  }
+
   /** Whether ranking here runs an instance itself rather than reading its stored scores: in-process agents it may run. */
   private runsHere(inst: AgentInstance): boolean {
     const kind = this.host.kindOf(inst.def.id)
@@ -742,6 +793,20 @@ function survivors(n: number, cols: Float64Array[]): Int32Array | null {
   return m === n ? null : out.subarray(0, m)
 }
 
+/** Where a post of the list sits, or -1 (the list is newest first, ties by id, larger first; its TIME column must exist). */
+function positionOf(list: CandidateList, c: CachedPost): number {
+  const time = list.cols.get(TIME)!
+  const t = c.post.createdAt
+  let lo = 0
+  let hi = list.items.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (time[mid] > t || (time[mid] === t && list.items[mid].id > c.id)) lo = mid + 1
+    else hi = mid
+  }
+  return list.items[lo] === c ? lo : -1
+}
+
 /** col[i] for each i of `at`. */
 function gather(col: Float64Array, at: Int32Array): Float64Array {
   const out = new Float64Array(at.length)
@@ -791,7 +856,7 @@ function mergeNewest(list: CandidateList, b: CachedPost[]): void {
     const out = new Float64Array(Math.max(1024, Math.ceil(n * 1.25)))
     for (let q = 0; q < head; q++) {
       const f = from[q]
-      out[q] = f >= 0 ? col[f] : columnCode(b[~f].scores[slot])
+      out[q] = f >= 0 ? col[f] : cellOf(b[~f], slot)
     }
     // @NOTE new posts are nearly always the newest: most of a merge is a's tail, copied in one go
     out.set(col.subarray(tail, a.length), head)

@@ -1,4 +1,4 @@
-import { DROP, type Score } from '../score/sdk.ts'
+import { DROP, DROP_CODE, type Score } from '../score/sdk.ts'
 
 /** One agent's scores for every candidate, with the subscriber's weight. */
 export interface ScoreColumn {
@@ -9,7 +9,7 @@ export interface ScoreColumn {
 }
 
 /** In an encoded column: the agent drops the post. (Agents' scores are finite, so the infinities are free.) */
-export const DROP_CODE = -Infinity
+export { DROP_CODE }
 
 /**
  * Scores as one typed array, the form ranking reads fastest: a number as
@@ -28,6 +28,12 @@ export interface Candidate {
   createdAt: number
 }
 
+/** Candidates by position: an array, or a view that fetches the few that ranking reads (ties and the top) when asked. */
+export interface Candidates {
+  readonly length: number
+  at(i: number): Candidate | undefined
+}
+
 export interface RankedItem {
   uri: string
   score: number
@@ -44,7 +50,7 @@ export interface RankedItem {
  * (FeedCache passes only the candidates no static agent dropped, so the
  * normalization is over the posts that can be shown.)
  */
-export function rankCandidates(candidates: Candidate[], columns: ScoreColumn[], limit: number): RankedItem[] {
+export function rankCandidates(candidates: Candidates, columns: ScoreColumn[], limit: number): RankedItem[] {
   const n = candidates.length
   const dropped = new Uint8Array(n)
   const total = new Float64Array(n)
@@ -89,10 +95,11 @@ export function rankCandidates(candidates: Candidate[], columns: ScoreColumn[], 
     const threshold = kthLargest(totals, limit)
     order = order.filter((i) => total[i] >= threshold)
   }
-  order.sort((a, b) => total[b] - total[a] || candidates[b].createdAt - candidates[a].createdAt || (candidates[a].uri < candidates[b].uri ? 1 : -1))
+  const at = (i: number) => candidates.at(i)!
+  order.sort((a, b) => total[b] - total[a] || at(b).createdAt - at(a).createdAt || (at(a).uri < at(b).uri ? 1 : -1))
   const top = order.slice(0, limit)
   return top.map((i) => ({
-    uri: candidates[i].uri,
+    uri: at(i).uri,
     score: total[i],
     contributions: columns.map((c, j) => ({ label: c.label, value: contribution(cols[j], i) })),
   }))

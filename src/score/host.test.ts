@@ -44,6 +44,30 @@ describe('AgentHost', () => {
     expect(cols.stats.get('good')).toMatchObject({ calls: 1, posts: 3, strikes: 0 })
   })
 
+  it('checks what an agent scoring columns returns like any other output, and never calls it with a prefilter', () => {
+    const columnar = (id: string, scoreColumns: NonNullable<AgentDefinition['scoreColumns']>, extra: Partial<AgentDefinition> = {}) =>
+      defineAgent({ ...agent(id, (ps) => ps.map(() => 1)), needs: ['time'], scoreColumns, ...extra })
+    const host = new AgentHost(
+      new Map([
+        ['ok', columnar('ok', (c) => Float64Array.from(c.createdAt, (t, i) => (i === 0 ? -Infinity : i === 1 ? NaN : t / 1000)))],
+        ['plain', columnar('plain', (c) => [...c.createdAt] as never)],
+        ['long', columnar('long', (c) => new Float64Array(c.length + 1))],
+        ['inf', columnar('inf', (c) => new Float64Array(c.length).fill(Infinity))],
+        ['throws', columnar('throws', () => { throw new Error('kaboom') })],
+        ['filtered', columnar('filtered', () => { throw new Error('must not be called') }, { prefilter: { langs: ['en'] } })],
+      ]),
+      silentLogger,
+    )
+    const cols = { length: 3, createdAt: Float64Array.of(1000, 2000, 3000), likeCount: new Float64Array(3), repostCount: new Float64Array(3) }
+    expect([...host.runColumns(host.instance('ok'), cols, 0)!]).toEqual([-Infinity, NaN, 3])
+    for (const [id, why] of [['plain', /not a Float64Array/], ['long', /4 entries for 3 posts/], ['inf', /entry 0/], ['throws', /kaboom/]] as const) {
+      expect([...host.runColumns(host.instance(id), cols, 0)!]).toEqual([NaN, NaN, NaN])
+      expect(host.stats.get(id)).toMatchObject({ strikes: 1, lastError: expect.stringMatching(why) })
+    }
+    expect(host.runColumns(host.instance('filtered'), cols, 0)).toBeNull()
+    expect(host.stats.get('ok')).toMatchObject({ calls: 1, posts: 3, strikes: 0 })
+  })
+
   it('refuses an agent built for another SDK API version', () => {
     expect(() => new AgentHost(new Map([['old', agent('old', () => [], 0)]]), silentLogger)).toThrow(/SDK API 0/)
   })

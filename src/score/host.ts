@@ -3,16 +3,18 @@ import type { Logger } from '../logger.ts'
 import type { LabelerLabels } from './labelers.ts'
 import { canonicalJson, MAX_OPTIONS_DEPTH, nestedDeeperThan, shortHash } from '../util/canonical.ts'
 import { mediaOf } from './agents/media.ts'
-import { DROP_CODE } from '../rank/rank.ts'
 import {
   DROP,
+  DROP_CODE,
   isDynamic,
+  scoresColumns,
   SDK_API_VERSION,
   type AgentDefinition,
   type AgentKind,
   type AgentPost,
   type AgentPrefilter,
   type AsyncAgentDefinition,
+  type PostColumns,
   type Score,
   type SubscriberContext,
 } from './sdk.ts'
@@ -229,6 +231,32 @@ export class AgentHost {
     return col
   }
 
+  /**
+   * runColumn() from the posts' time and engagement columns, through the
+   * agent's scoreColumns, its output checked; never throws. Null when the
+   * agent does not score columns (see scoresColumns): then call runColumn.
+   */
+  runColumns(inst: AgentInstance, columns: PostColumns, now: number): Float64Array | null {
+    const def = inst.def
+    if (!scoresColumns(def)) return null
+    if (this.disabled.has(inst.def.id) || columns.length === 0) return new Float64Array(columns.length).fill(NaN)
+    const st = this.statsFor(inst.def.id)
+    const t0 = performance.now()
+    let out: unknown
+    try {
+      out = def.scoreColumns(columns, { options: inst.options, now })
+    } catch (err) {
+      out = err instanceof Error ? err : new Error(String(err))
+    }
+    this.account(st, t0, columns.length)
+    const problem = out instanceof Error ? `failed: ${out.message}` : checkColumn(out, columns.length)
+    if (problem) {
+      this.strike(inst, st, problem)
+      return new Float64Array(columns.length).fill(NaN)
+    }
+    return out as Float64Array
+  }
+
   /** Calls a synchronous agent (the labels it needs added); an exception becomes the Error returned. */
   private call(inst: AgentInstance, posts: AgentPost[], now: number, subscriber?: SubscriberContext): { st: AgentStats; t0: number; out: unknown } {
     const st = this.statsFor(inst.def.id)
@@ -400,6 +428,18 @@ function encodeChecked(out: unknown, expected: number, into: Float64Array, idx: 
     } else if (v === null) into[at] = NaN
     else if (v === DROP) into[at] = DROP_CODE
     else return `entry ${j} is not a finite number, "drop" or null`
+  }
+  return null
+}
+
+/** Why a scoreColumns output is unacceptable (see AgentDefinition.scoreColumns), or null when it is fine. */
+function checkColumn(out: unknown, expected: number): string | null {
+  if (!(out instanceof Float64Array)) return 'scoreColumns output is not a Float64Array'
+  if (out.length !== expected) return `output has ${out.length} entries for ${expected} posts`
+  for (let j = 0; j < out.length; j++) {
+    const v = out[j]
+    // @NOTE finite numbers, NaN (no opinion) and DROP_CODE pass; +Infinity does not
+    if (v - v !== 0 && v === v && v !== DROP_CODE) return `entry ${j} is not a finite number, NaN or -Infinity`
   }
   return null
 }

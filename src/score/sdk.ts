@@ -56,6 +56,19 @@ export interface AgentPost {
   repostCount: number
 }
 
+/**
+ * The time and engagement of a list of posts as typed columns (entry i is
+ * the i-th post), for agents that read nothing else (see
+ * AgentDefinition.scoreColumns).
+ */
+export interface PostColumns {
+  readonly length: number
+  /** ms since epoch */
+  readonly createdAt: Float64Array
+  readonly likeCount: Float64Array
+  readonly repostCount: Float64Array
+}
+
 export interface AgentContext<O> {
   /** options, already validated against the agent's schema */
   options: O
@@ -102,6 +115,15 @@ export interface AgentDefinition<O = any> {
   /** labelers (DIDs) whose labels the host should add to posts' `labels`, for these options */
   labelersWith?(options: O): string[]
   scoreBatch(posts: AgentPost[], ctx: AgentContext<O>): Score[]
+  /**
+   * Optional, for agents that need only 'time' and 'engagement' and have no
+   * prefilter: the same scores as scoreBatch, from typed columns instead of
+   * post objects, which the host can hand over while ranking without
+   * touching every post. Returns one entry per post: a finite number, NaN for
+   * no opinion, or -Infinity for DROP. Must agree with scoreBatch (the host
+   * uses either).
+   */
+  scoreColumns?(cols: PostColumns, ctx: AgentContext<O>): Float64Array
 }
 
 /**
@@ -116,6 +138,20 @@ export interface AsyncAgentDefinition<O = any> extends Omit<AgentDefinition<O>, 
 export function defineAgent<O>(def: AgentDefinition<O>): AgentDefinition<O> {
   return def
 }
+
+/** In a column of scores (scoreColumns): DROP. */
+export const DROP_CODE = -Infinity
+
+/** Needs an agent may have and still be scored from PostColumns. */
+const COLUMN_NEEDS: readonly Need[] = ['time', 'engagement']
+
+/** True when the host may call the agent's scoreColumns instead of scoreBatch. */
+export const scoresColumns = (def: AgentDefinition | AsyncAgentDefinition): def is AgentDefinition & Required<Pick<AgentDefinition, 'scoreColumns'>> =>
+  typeof def.scoreColumns === 'function' &&
+  !('scoreBatchAsync' in def) &&
+  !def.prefilter &&
+  !def.labelersWith &&
+  def.needs.every((n) => COLUMN_NEEDS.includes(n))
 
 /** True when an agent's output depends on time or engagement, so it cannot be cached per post. */
 export const isDynamic = (def: AgentDefinition): boolean => def.needs.some((n) => DYNAMIC_NEEDS.includes(n))

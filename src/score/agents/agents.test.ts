@@ -215,3 +215,34 @@ describe('follows', () => {
     expect(host.isPersonal(host.instance('follows'))).toBe(true)
   })
 })
+
+describe('agents that score columns', () => {
+  it('give from typed columns exactly what they give from posts, for every built-in that offers it', () => {
+    let seed = 7
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const posts = Array.from({ length: 500 }, () =>
+      post({ createdAt: now - rnd() * 72 * HOUR + (rnd() < 0.05 ? HOUR : 0), likeCount: Math.floor(rnd() ** 3 * 5000), repostCount: Math.floor(rnd() ** 4 * 800) }),
+    )
+    const cols = {
+      length: posts.length,
+      createdAt: Float64Array.from(posts, (p) => p.createdAt),
+      likeCount: Float64Array.from(posts, (p) => p.likeCount),
+      repostCount: Float64Array.from(posts, (p) => p.repostCount),
+    }
+    const columnar = [...BUILTIN_AGENTS.values()].filter((a) => 'scoreColumns' in a && a.scoreColumns)
+    expect(columnar.map((a) => a.id).sort()).toEqual(['engagement', 'recency'])
+    for (const [id, options] of [
+      ['recency', {}],
+      ['recency', { halfLifeHours: 0.5 }],
+      ['engagement', {}],
+      ['engagement', { repostWeight: 3, minAgeMinutes: 90 }],
+    ] as const) {
+      const inst = host.instance(id, options)
+      const fromColumns = host.runColumns(inst, cols, now)
+      expect(fromColumns, id).not.toBeNull()
+      expect([...fromColumns!]).toEqual([...host.runColumn(inst, posts, now)])
+    }
+    // agents without the column form are scored from posts
+    expect(host.runColumns(host.instance('language', { langs: ['en'] }), cols, now)).toBeNull()
+  })
+})

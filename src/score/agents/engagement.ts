@@ -22,4 +22,10 @@ export default defineAgent({
       return (p.likeCount + options.repostWeight * p.repostCount) / hours
     })
   },
+  scoreColumns({ length, createdAt, likeCount, repostCount }, { options, now }) {
+    const floor = options.minAgeMinutes / 60
+    const out = new Float64Array(length)
+    for (let i = 0; i < length; i++) out[i] = (likeCount[i] + options.repostWeight * repostCount[i]) / Math.max(floor, (now - createdAt[i]) / HOUR)
+    return out
+  },
 })

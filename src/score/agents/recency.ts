@@ -16,4 +16,10 @@ export default defineAgent({
     const k = Math.LN2 / (options.halfLifeHours * HOUR)
     return posts.map((p) => Math.exp(-k * Math.max(0, now - p.createdAt)))
   },
+  scoreColumns({ length, createdAt }, { options, now }) {
+    const k = Math.LN2 / (options.halfLifeHours * HOUR)
+    const out = new Float64Array(length)
+    for (let i = 0; i < length; i++) out[i] = Math.exp(-k * Math.max(0, now - createdAt[i]))
+    return out
+  },
 })
