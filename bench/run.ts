@@ -49,7 +49,6 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
-import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { EXAMPLE_FEEDS_FILE, readConfig, type Config } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
@@ -70,7 +69,7 @@ import type { PlcInput } from './plc.ts'
 import type { PrepareInput, PrepareResult } from './prepare.ts'
 import type { SandboxBenchResult } from './sandbox.ts'
 import type { StoreGenInput } from './store-gen-child.ts'
-import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import { deleteRedisKeys, fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
 import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
 
@@ -179,7 +178,7 @@ function cleanup(): Promise<void> {
       await step('stop PLC stand-in', () => stopChild(c, 2000))
     }
     await step('delete Redis keys', async () => {
-      const n = await deleteRedisKeys()
+      const n = await deleteRedisKeys(redisUrl, prefix)
       log(`deleted ${n} Redis keys under ${prefix}:`)
     })
     if (tmpDir) {
@@ -188,24 +187,6 @@ function cleanup(): Promise<void> {
     }
   })()
   return cleaned
-}
-
-async function deleteRedisKeys(): Promise<number> {
-  const r = new Redis({ ...redisOptions(redisUrl), maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
-  r.on('error', () => {})
-  try {
-    await r.connect()
-    let n = 0
-    let cursor = '0'
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) n += await r.unlink(...keys)
-    } while (cursor !== '0')
-    return n
-  } finally {
-    r.disconnect()
-  }
 }
 
 // ---------------------------------------------------------------------------

@@ -12,9 +12,17 @@
  *          are the size of a real window rather than an empty file
  * --checkpointer  checkpoint on a thread of its own, as startStore does
  * --pragma  extra PRAGMAs on the writer's connection (experiments)
+ * --through-redis  the store stage as `npm start` runs it: the jobs are first
+ *          queued in Redis (untimed, under a prefix of their own, removed at
+ *          the end), then startStore takes them (BullMQ, grouped
+ *          transactions, checkpointer, retention) with nothing else in the
+ *          process; also reports the process's CPU seconds per 100k events.
+ *          What this process can do is a ceiling for the whole chain, whose
+ *          every event passes through it.
  *
  * Prints one JSON line: events/s, ms per transaction, file size.
  */
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -30,8 +38,10 @@ import type { AgentInstance } from '../src/score/host.ts'
 import { startCheckpointer } from '../src/store/checkpointer.ts'
 import { openDb } from '../src/store/db.ts'
 import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
+import { producerQueue, QUEUE } from '../src/queue.ts'
+import { startStore } from '../src/runtime.ts'
 import { generateStore } from './store-gen.ts'
-import { fileSize, mb, round } from './util.ts'
+import { deleteRedisKeys, fileSize, mb, round } from './util.ts'
 import { extraInstances } from './workload.ts'
 
 export interface WriterBenchInput {
@@ -45,6 +55,8 @@ export interface WriterBenchInput {
   pragmas?: string[]
   /** checkpoint on a thread of its own, as startStore does */
   checkpointer?: boolean
+  /** the store stage taking the jobs from Redis (startStore) instead of BatchWriter called directly */
+  throughRedis?: boolean
 }
 
 export interface WriterBenchResult {
@@ -54,10 +66,13 @@ export interface WriterBenchResult {
   prefill_posts: number
   static_agents_per_post: number
   writer_events_per_s: number
-  transactions: number
-  ms_per_transaction: number
+  /** null with --through-redis (the store stage groups jobs as they come) */
+  transactions: number | null
+  ms_per_transaction: number | null
   ms_per_job: number
   sqlite_mb: number
+  /** with --through-redis: this process's CPU (user + system) per 100k events stored */
+  cpu_s_per_100k_events?: number
 }
 
 /** The static instances the bench scores every post with (the feeds' defaults and a few more). */
@@ -112,6 +127,11 @@ export async function writerBench(input: WriterBenchInput): Promise<WriterBenchR
     }
     const jobs = await storeJobs(ctx, instances, input.events, input.batch, input.seed ?? 1)
     const total = jobs.reduce((s, j) => s + j.events.length, 0)
+    if (input.throughRedis) {
+      db.close()
+      await cp?.stop()
+      return await throughRedis(file, jobs, total, input, instances.length)
+    }
     let txs = 0
     const t0 = performance.now()
     for (let i = 0; i < jobs.length; i += input.group) {
@@ -137,16 +157,53 @@ export async function writerBench(input: WriterBenchInput): Promise<WriterBenchR
     }
   } finally {
     await cp?.stop()
-    db.close()
+    if (db.sqlite.open) db.close()
     await ctx.close()
     if (dir) fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The store stage alone (startStore, as `npm start` runs it) taking `jobs` from Redis, timed until all are stored. */
+async function throughRedis(file: string, jobs: StoreBatch[], total: number, input: WriterBenchInput, agents: number): Promise<WriterBenchResult> {
+  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
+  const prefix = `skysift-writer-bench-${process.pid}-${randomBytes(3).toString('hex')}`
+  const ctx = new AppContext(readConfig({}, { dbPath: file, feedsFile: EXAMPLE_FEEDS_FILE, redisUrl, queuePrefix: prefix }), pino({ level: 'warn' }, pino.destination(2)))
+  const queue = producerQueue<StoreBatch>(QUEUE.store, redisUrl, prefix)
+  let store: ReturnType<typeof startStore> | null = null
+  try {
+    for (let i = 0; i < jobs.length; i += 50) await queue.addBulk(jobs.slice(i, i + 50).map((j) => ({ name: 'batch', data: j, opts: { jobId: j.id } })))
+    const stored = ctx.db.sqlite.prepare(`SELECT value FROM counters WHERE name = 'events_stored'`).pluck()
+    const c0 = process.cpuUsage()
+    const t0 = performance.now()
+    store = startStore(ctx)
+    while (Number(stored.get() ?? 0) < total) await new Promise((r) => setTimeout(r, 5))
+    const ms = performance.now() - t0
+    const cpu = process.cpuUsage(c0)
+    return {
+      events: total,
+      batch: input.batch,
+      group: 0,
+      prefill_posts: input.prefill,
+      static_agents_per_post: agents,
+      writer_events_per_s: Math.round(total / (ms / 1000)),
+      transactions: null,
+      ms_per_transaction: null,
+      ms_per_job: round(ms / jobs.length, 2),
+      sqlite_mb: mb(fileSize(file) + fileSize(`${file}-wal`)),
+      cpu_s_per_100k_events: round((cpu.user + cpu.system) / 1e6 / (total / 100_000), 2),
+    }
+  } finally {
+    await store?.stop()
+    await queue.close()
+    await ctx.close()
+    await deleteRedisKeys(redisUrl, prefix)
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { events: { type: 'string' }, batch: { type: 'string' }, group: { type: 'string' }, prefill: { type: 'string' }, db: { type: 'string' }, seed: { type: 'string' }, pragma: { type: 'string', multiple: true }, checkpointer: { type: 'boolean' } },
+    options: { events: { type: 'string' }, batch: { type: 'string' }, group: { type: 'string' }, prefill: { type: 'string' }, db: { type: 'string' }, seed: { type: 'string' }, pragma: { type: 'string', multiple: true }, checkpointer: { type: 'boolean' }, 'through-redis': { type: 'boolean' } },
   })
   const r = await writerBench({
     events: Number(values.events ?? 200_000),
@@ -157,6 +214,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     seed: Number(values.seed ?? 1),
     pragmas: values.pragma,
     checkpointer: values.checkpointer,
+    throughRedis: values['through-redis'],
   })
   console.log(JSON.stringify(r))
 }
