@@ -153,7 +153,8 @@ export class BatchWriter {
       purgeScores: p('DELETE FROM agent_scores WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
       // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
-      upsertScore: p('INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?) ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score'),
+      upsertScores: p(`INSERT INTO agent_scores (instance, post_uri, score) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
+        ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
       settled: p('DELETE FROM pending_batches WHERE id = ?'),
       bumpCounter: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       maxCounter: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
@@ -285,13 +286,17 @@ export class BatchWriter {
       }
     }
     const live = new Map<string, boolean>()
+    const rows: [string, string, number | null][] = []
     for (const [uri, key, score] of scoreEntries(b)) {
       // @NOTE NULL stores a drop; "no opinion" (a failed agent run) is not stored, so the next refresh asks again
       if (score === null) continue
       let ok = live.get(uri)
       if (ok === undefined) live.set(uri, (ok = !!st.postExists.get(uri)))
-      if (ok) r.scores += st.upsertScore.run(key, uri, score === 'drop' ? null : score).changes
+      if (ok) rows.push([key, uri, score === 'drop' ? null : score])
     }
+    // @NOTE one statement for the batch's scores (a JSON array of [key, uri, score]): one statement per score (7 a post)
+    // cost the writer a quarter of its time
+    if (rows.length) r.scores += st.upsertScores.run(JSON.stringify(rows)).changes
     this.log.flush(changed)
     st.settled.run(b.id)
     st.bumpCounter.run('events_stored', b.events.length)
