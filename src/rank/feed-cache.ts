@@ -277,7 +277,9 @@ export class FeedCache {
       probed.live.set(snapshot, (live = exists !== null))
     }
     if (!live) return null
-    const checked = this.syncDeletions(probed.lastDeletion)
+    // @NOTE the read may reach past what the probe saw (a deletion committed in between): later requests in this
+    // interval start from there, not from an older row, which syncDeletions would take for a reset log
+    const checked = (probed.lastDeletion = this.syncDeletions(probed.lastDeletion))
     const k = `${snapshot}:${afterRank}:${limit}`
     const hit = this.mem.pages.get(k)
     if (hit) {
