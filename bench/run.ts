@@ -53,7 +53,7 @@ import { pino } from 'pino'
 import { EXAMPLE_FEEDS_FILE, readConfig, type Config } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { Feed } from '../src/feeds.ts'
-import { producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
+import { deleteQueueKeys, producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
 import { FeedCache } from '../src/rank/feed-cache.ts'
 import type { ResolvedMix } from '../src/rank/mix.ts'
 import { redisAnswers } from '../src/redis-server.ts'
@@ -69,7 +69,7 @@ import type { PlcInput } from './plc.ts'
 import type { PrepareInput, PrepareResult } from './prepare.ts'
 import type { SandboxBenchResult } from './sandbox.ts'
 import type { StoreGenInput } from './store-gen-child.ts'
-import { deleteRedisKeys, fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
 import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
 
@@ -178,7 +178,7 @@ function cleanup(): Promise<void> {
       await step('stop PLC stand-in', () => stopChild(c, 2000))
     }
     await step('delete Redis keys', async () => {
-      const n = await deleteRedisKeys(redisUrl, prefix)
+      const n = await deleteQueueKeys(redisUrl, prefix)
       log(`deleted ${n} Redis keys under ${prefix}:`)
     })
     if (tmpDir) {

@@ -37,7 +37,7 @@ import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { EXAMPLE_FEEDS_FILE, readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
-import { producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
+import { deleteQueueKeys, producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
 import { redisAnswers } from '../src/redis-server.ts'
 import { startIngest, startStore, type Running } from '../src/runtime.ts'
 import type { AgentInstance } from '../src/score/host.ts'
@@ -96,20 +96,6 @@ interface RunResult {
   score_cpu_us_per_event: number
   store_write_us_per_event: number
   main_cpu_us_per_event: number
-}
-
-async function deleteKeys(prefix: string): Promise<void> {
-  const r = new Redis({ ...redisOptions(redisUrl), maxRetriesPerRequest: 1 })
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) await r.unlink(...keys)
-    } while (cursor !== '0')
-  } finally {
-    r.disconnect()
-  }
 }
 
 async function redisCpuSeconds(): Promise<number> {
@@ -229,7 +215,7 @@ async function runOnce(file: string, workers: number, tmp: string, profile: 'sta
     await Promise.all(children.map((c) => stopChild(c, 5000)))
     await eventsQueue.close().catch(() => {})
     await ctx.close()
-    await deleteKeys(prefix).catch(() => {})
+    await deleteQueueKeys(redisUrl, prefix).catch(() => {})
     for (const f of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) fs.rmSync(f, { force: true })
   }
 }

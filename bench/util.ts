@@ -1,8 +1,6 @@
 /** Small helpers shared by the benchmark's parent and child processes. */
 import { fork, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import { Redis } from 'ioredis'
-import { redisOptions } from '../src/queue.ts'
 
 /** Progress goes to stderr; stdout is kept for the final JSON line. */
 export function log(msg: string): void {
@@ -142,23 +140,4 @@ export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<
   const t = setTimeout(() => child.kill('SIGKILL'), graceMs)
   await exited
   clearTimeout(t)
-}
-
-/** Deletes every Redis key under `prefix:` (a benchmark's queues); returns how many. */
-export async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<number> {
-  const r = new Redis({ ...redisOptions(redisUrl), maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null })
-  r.on('error', () => {})
-  try {
-    await r.connect()
-    let n = 0
-    let cursor = '0'
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) n += await r.unlink(...keys)
-    } while (cursor !== '0')
-    return n
-  } finally {
-    r.disconnect()
-  }
 }

@@ -38,10 +38,10 @@ import type { AgentInstance } from '../src/score/host.ts'
 import { startCheckpointer } from '../src/store/checkpointer.ts'
 import { openDb } from '../src/store/db.ts'
 import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
-import { producerQueue, QUEUE } from '../src/queue.ts'
+import { deleteQueueKeys, producerQueue, QUEUE } from '../src/queue.ts'
 import { startStore } from '../src/runtime.ts'
 import { generateStore } from './store-gen.ts'
-import { deleteRedisKeys, fileSize, mb, round } from './util.ts'
+import { fileSize, mb, round } from './util.ts'
 import { extraInstances } from './workload.ts'
 
 export interface WriterBenchInput {
@@ -196,7 +196,7 @@ async function throughRedis(file: string, jobs: StoreBatch[], total: number, inp
     await store?.stop()
     await queue.close()
     await ctx.close()
-    await deleteRedisKeys(redisUrl, prefix)
+    await deleteQueueKeys(redisUrl, prefix)
   }
 }
 

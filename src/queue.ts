@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq'
+import { Redis } from 'ioredis'
 import type { IngestEvent } from './ingest/events.ts'
 
 /** Queue names; the full Redis key is `<prefix>:<name>:…`. */
@@ -61,3 +62,26 @@ export function producerQueue<T = unknown>(name: QueueName, redisUrl: string, pr
 
 /** BullMQ refuses ':' in custom ids. */
 export const jobId = (...parts: (string | number)[]) => parts.join('_').replace(/[^A-Za-z0-9._-]/g, '-')
+
+/**
+ * Deletes every Redis key under `prefix:` (all queues of a prefix: a
+ * benchmark's or a test's own); returns how many. Fails fast when Redis
+ * cannot be reached.
+ */
+export async function deleteQueueKeys(redisUrl: string, prefix: string): Promise<number> {
+  const r = new Redis({ ...redisOptions(redisUrl), lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 2000 })
+  r.on('error', () => {})
+  try {
+    await r.connect()
+    let n = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length) n += await r.unlink(...keys)
+    } while (cursor !== '0')
+    return n
+  } finally {
+    r.disconnect()
+  }
+}

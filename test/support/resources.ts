@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Redis } from 'ioredis'
+import { deleteQueueKeys } from '../../src/queue.ts'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -18,17 +18,7 @@ export function queuePrefix(): { prefix: string; cleanup: () => Promise<void> } 
   return {
     prefix,
     async cleanup() {
-      const r = new Redis(REDIS_URL)
-      try {
-        let cursor = '0'
-        do {
-          const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-          cursor = next
-          if (keys.length) await r.del(...keys)
-        } while (cursor !== '0')
-      } finally {
-        r.disconnect()
-      }
+      await deleteQueueKeys(REDIS_URL, prefix)
     },
   }
 }

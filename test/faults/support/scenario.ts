@@ -10,8 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { Queue } from 'bullmq'
-import { Redis } from 'ioredis'
-import { redisOptions } from '../../../src/queue.ts'
+import { deleteQueueKeys, redisOptions } from '../../../src/queue.ts'
 import { killAll } from './procs.ts'
 
 /** FAULTS_FULL=1 runs the sizes the issue asks for; the default is the short CI version. */
@@ -78,29 +77,10 @@ export function createScenario(name: string, opts: { redisUrl?: string; ownRedis
         }
       }
       // a Redis of the scenario's own is gone with its process and its dir
-      if (!opts.ownRedis) await deleteKeys(redisUrl, prefix).catch((err) => process.stderr.write(`[faults ${name}] Redis keys not deleted: ${(err as Error).message}\n`))
+      if (!opts.ownRedis) await deleteQueueKeys(redisUrl, prefix).catch((err) => process.stderr.write(`[faults ${name}] Redis keys not deleted: ${(err as Error).message}\n`))
       if (process.env.FAULTS_KEEP) process.stderr.write(`[faults ${name}] kept ${dir}\n`)
       else fs.rmSync(dir, { recursive: true, force: true })
     },
-  }
-}
-
-/** Deletes every key under `<prefix>:`; returns how many. */
-export async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
-  const r = new Redis({ ...redisOptions(redisUrl), lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 2000 })
-  r.on('error', () => {})
-  try {
-    await r.connect()
-    let n = 0
-    let cursor = '0'
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) n += await r.unlink(...keys)
-    } while (cursor !== '0')
-    return n
-  } finally {
-    r.disconnect()
   }
 }
 
