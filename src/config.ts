@@ -92,6 +92,10 @@ const schema = z.object({
   SKYSIFT_ALLOW_PRIVATE_AGENTS: bool.default(false),
   SKYSIFT_OAUTH_HANDLE_RESOLVER: z.url({ protocol: /^https?$/ }).optional(),
   SKYSIFT_COOKIE_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  SKYSIFT_LABELERS_PER_MIX: int(0, 100).default(10),
+  SKYSIFT_LABELERS_MAX: int(1, 10_000).default(50),
+  SKYSIFT_LABELER_CONCURRENCY: int(1, 64).default(4),
+  SKYSIFT_LABELER_REQUESTS_PER_MIN: int(1, 100_000).default(60),
 })
 
 export interface Config {
@@ -129,6 +133,14 @@ export interface Config {
   oauthHandleResolver: string | undefined
   /** signs web cookies; generated once and kept in SQLite when unset */
   cookieSecret: string | undefined
+  /** distinct labelers one mix may name */
+  labelersPerMix: number
+  /** distinct labelers this server fetches labels from at once */
+  labelersMax: number
+  /** queryLabels requests in flight at once, over all labelers */
+  labelerConcurrency: number
+  /** requests one labeler host gets per minute at most */
+  labelerRequestsPerMin: number
 }
 
 export class ConfigError extends Error {
@@ -197,6 +209,10 @@ export function readConfig(
     allowPrivateAgents: e.SKYSIFT_ALLOW_PRIVATE_AGENTS,
     oauthHandleResolver: e.SKYSIFT_OAUTH_HANDLE_RESOLVER,
     cookieSecret: e.SKYSIFT_COOKIE_SECRET,
+    labelersPerMix: e.SKYSIFT_LABELERS_PER_MIX,
+    labelersMax: e.SKYSIFT_LABELERS_MAX,
+    labelerConcurrency: e.SKYSIFT_LABELER_CONCURRENCY,
+    labelerRequestsPerMin: e.SKYSIFT_LABELER_REQUESTS_PER_MIN,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

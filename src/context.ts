@@ -32,7 +32,7 @@ export class AppContext {
   constructor(config: Readonly<Config>, log: Logger, installed: AnyAgent[] = []) {
     this.config = config
     this.log = log
-    this.host = new AgentHost(BUILTIN_AGENTS, log.child({ sub: 'agents' }))
+    this.host = new AgentHost(BUILTIN_AGENTS, log.child({ sub: 'agents' }), { maxLabelersPerMix: config.labelersPerMix })
     for (const def of installed) {
       if (this.host.kindOf(def.id)) throw new Error(`installed agent ${def.id} has the id of a built-in agent`)
       this.host.add(def, 'installed')
@@ -58,7 +58,13 @@ export class AppContext {
   /** Labels from labelers readers name, attached to the host on first use. */
   get labels(): LabelerLabels {
     if (!this._labels) {
-      this._labels = new LabelerLabels(this.idResolver, this.log.child({ sub: 'labelers' }), { allowPrivateNetwork: this.config.allowInsecureHttp })
+      const c = this.config
+      this._labels = new LabelerLabels(this.idResolver, this.log.child({ sub: 'labelers' }), {
+        allowPrivateNetwork: c.allowInsecureHttp,
+        maxLabelers: c.labelersMax,
+        concurrency: c.labelerConcurrency,
+        perHostPerMinute: c.labelerRequestsPerMin,
+      })
       this.host.attachLabels(this._labels)
     }
     return this._labels

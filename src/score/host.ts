@@ -79,6 +79,8 @@ export interface HostOptions {
   onDisable?: (id: string, reason: string) => void
   /** labels from labelers, for agents that ask for them */
   labels?: LabelerLabels
+  /** distinct labelers one mix may name (each costs requests to a host its owner chose) */
+  maxLabelersPerMix?: number
 }
 
 const RECENT = 256
@@ -127,7 +129,7 @@ export class AgentHost {
 
   constructor(agents: ReadonlyMap<string, AnyAgent>, log: Logger, opts: HostOptions = {}) {
     this.log = log
-    this.opts = { strikeLimit: 5, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, ...opts }
+    this.opts = { strikeLimit: 5, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, maxLabelersPerMix: 10, ...opts }
     for (const def of agents.values()) this.add(def, 'builtin')
   }
 
@@ -188,6 +190,16 @@ export class AgentHost {
   /** True when the agent ranks for one reader (needs `subscriber`): such lists are built per reader. */
   isPersonal(inst: AgentInstance): boolean {
     return inst.def.needs.includes('subscriber')
+  }
+
+  /** The labelers (DIDs) whose labels an instance reads. */
+  labelersOf(inst: AgentInstance): string[] {
+    return isAsync(inst.def) ? [] : ((inst.def as AgentDefinition).labelersWith?.(inst.options) ?? [])
+  }
+
+  /** Distinct labelers one mix may name. */
+  get maxLabelersPerMix(): number {
+    return this.opts.maxLabelersPerMix
   }
 
   isAsync(inst: AgentInstance): boolean {

@@ -1,6 +1,6 @@
 import type { IdResolver } from '@atproto/identity'
 import type { Logger } from '../logger.ts'
-import { createGuardedFetch, type GuardedFetch } from './remote.ts'
+import { createGuardedFetch, readCapped, type GuardedFetch } from './remote.ts'
 
 /** One label as `com.atproto.label.defs#label` carries it. */
 interface Label {
@@ -21,10 +21,44 @@ export interface LabelerOptions {
   /** let labelers live on loopback or private addresses (local networks) */
   allowPrivateNetwork?: boolean
   timeoutMs?: number
+  /** distinct labelers fetched from at once, server-wide; a labeler past it is not fetched until another falls idle */
+  maxLabelers?: number
+  /** queryLabels requests in flight at once, over all labelers */
+  concurrency?: number
+  /** requests one labeler host (the host of its service endpoint) gets per minute at most */
+  perHostPerMinute?: number
+  /** how long a labeler that failed is left alone; doubled for each further failure in a row */
+  backoffMs?: number
+  maxBackoffMs?: number
+}
+
+/** What one labeler costs and how it behaves, for tests and the admin. */
+export interface LabelerStats {
+  requests: number
+  failures: number
+  /** labelers not fetched because the server-wide cap was reached */
+  refused: number
+}
+
+interface LabelerState {
+  did: string
+  /** posts whose labels were asked for and not fetched yet */
+  wanted: Set<string>
+  lastWanted: number
+  inFlight: boolean
+  /** failures in a row */
+  failures: number
+  /** not fetched before this time (backoff, or its host's budget spent) */
+  notBefore: number
 }
 
 const LABELER_SERVICE = '#atproto_labeler'
 const DID_RE = /^did:(plc|web):[a-zA-Z0-9._:%-]{1,200}$/
+const MINUTE = 60_000
+/** posts waiting per labeler at most (the most candidates a feed may rank); more are asked for at the next refresh */
+const MAX_WANTED = 10_000
+/** the most bytes one queryLabels answer may take (250 labels are far less) */
+const MAX_BODY = 1 << 20
 
 /**
  * Labels from labelers a reader names, fetched with
@@ -32,6 +66,13 @@ const DID_RE = /^did:(plc|web):[a-zA-Z0-9._:%-]{1,200}$/
  * Lookups are synchronous (ranking is); what is not cached yet is fetched
  * in the background, so a freshly labelled post is caught by the next
  * refresh of the list.
+ *
+ * Labelers are named by readers and their hosts by DID documents their
+ * owners control, so every cost has a bound: at most `maxLabelers` distinct
+ * labelers at once, `concurrency` requests in flight, one request per
+ * labeler at a time taken in turn (round robin, so a slow or busy labeler
+ * cannot hold up another reader's), `perHostPerMinute` requests per host,
+ * and a labeler that fails is left alone for a growing while.
  */
 export class LabelerLabels {
   private readonly idResolver: IdResolver
@@ -41,13 +82,35 @@ export class LabelerLabels {
   /** key `${labeler} ${uri}` → values and when they were fetched */
   private readonly cache = new Map<string, { vals: string[]; at: number }>()
   private readonly endpoints = new Map<string, { url: string | null; at: number }>()
-  private readonly wanted = new Map<string, Set<string>>()
-  private running: Promise<void> | null = null
+  /** labelers in turn order (a Map keeps insertion order) */
+  private readonly labelers = new Map<string, LabelerState>()
+  /** per host, the times of its requests in the last minute */
+  private readonly hostRequests = new Map<string, number[]>()
+  private readonly perLabeler = new Map<string, LabelerStats>()
+  private readonly idleWaiters: (() => void)[] = []
+  /** the labeler whose turn came last */
+  private lastTurn: string | null = null
+  private inFlight = 0
+  private timer: NodeJS.Timeout | null = null
+  private refusedLoggedAt = 0
+  private closed = false
 
   constructor(idResolver: IdResolver, log: Logger, opts: LabelerOptions = {}) {
     this.idResolver = idResolver
     this.log = log
-    this.opts = { ttlMs: 10 * 60_000, batch: 50, maxEntries: 500_000, allowPrivateNetwork: false, timeoutMs: 3000, ...opts }
+    this.opts = {
+      ttlMs: 10 * MINUTE,
+      batch: 50,
+      maxEntries: 500_000,
+      allowPrivateNetwork: false,
+      timeoutMs: 3000,
+      maxLabelers: 50,
+      concurrency: 4,
+      perHostPerMinute: 60,
+      backoffMs: 30_000,
+      maxBackoffMs: 30 * MINUTE,
+      ...opts,
+    }
     this.fetcher = createGuardedFetch({ allowPrivateNetwork: this.opts.allowPrivateNetwork })
   }
 
@@ -56,50 +119,165 @@ export class LabelerLabels {
     const out = new Map<string, string[]>()
     for (const labeler of labelers) {
       if (!DID_RE.test(labeler)) continue
+      const state = this.admit(labeler, now)
       for (const uri of uris) {
         const hit = this.cache.get(`${labeler} ${uri}`)
-        if (!hit || now - hit.at > this.opts.ttlMs) this.want(labeler, uri)
+        // @NOTE a labeler in backoff is not asked again until its pause ends: its wishes would only pile up
+        if (state && (!hit || now - hit.at > this.opts.ttlMs) && !(state.failures && state.notBefore > now) && state.wanted.size < MAX_WANTED) {
+          state.wanted.add(uri)
+          state.lastWanted = now
+        }
         if (hit?.vals.length) out.set(uri, [...(out.get(uri) ?? []), ...hit.vals])
       }
     }
-    if (this.wanted.size) this.kick()
+    this.pump()
     return out
   }
 
-  /** Resolves when every fetch asked for so far has finished (tests, shutdown). */
-  async idle(): Promise<void> {
-    while (this.running) await this.running
+  /** Requests and failures per labeler so far (refused: labelers turned away by the server-wide cap). */
+  stats(): { labelers: Record<string, LabelerStats>; active: number } {
+    return { labelers: Object.fromEntries([...this.perLabeler].map(([k, v]) => [k, { ...v }])), active: this.labelers.size }
+  }
+
+  /** Resolves when every fetch asked for so far has finished or been given up (tests, shutdown). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   close(): void {
+    this.closed = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    for (const s of this.labelers.values()) s.wanted.clear()
+    this.settleIdle()
     this.fetcher.close?.()
   }
 
-  private want(labeler: string, uri: string): void {
-    let set = this.wanted.get(labeler)
-    if (!set) this.wanted.set(labeler, (set = new Set()))
-    set.add(uri)
-  }
-
-  private kick(): void {
-    if (this.running) return
-    this.running = this.drain().finally(() => {
-      this.running = null
-      if (this.wanted.size) this.kick()
-    })
-  }
-
-  private async drain(): Promise<void> {
-    while (this.wanted.size) {
-      const [labeler, set] = this.wanted.entries().next().value as [string, Set<string>]
-      this.wanted.delete(labeler)
-      const uris = [...set]
-      for (let i = 0; i < uris.length; i += this.opts.batch) {
-        await this.fetchBatch(labeler, uris.slice(i, i + this.opts.batch)).catch((err) =>
-          this.log.warn({ labeler, err: (err as Error).message }, 'cannot fetch labels'),
-        )
+  /** The labeler's state, made when there is room under the server-wide cap; null when there is none. */
+  private admit(did: string, now: number): LabelerState | null {
+    const have = this.labelers.get(did)
+    if (have) return have
+    if (this.labelers.size >= this.opts.maxLabelers) {
+      for (const [k, s] of this.labelers) {
+        if (!s.inFlight && s.wanted.size === 0 && now - s.lastWanted > this.opts.ttlMs) this.labelers.delete(k)
       }
     }
+    if (this.labelers.size >= this.opts.maxLabelers) {
+      this.statsOf(did).refused++
+      if (now - this.refusedLoggedAt > MINUTE) {
+        this.refusedLoggedAt = now
+        this.log.warn({ labeler: did, max: this.opts.maxLabelers }, 'labeler cap reached; labeler not fetched')
+      }
+      return null
+    }
+    const s: LabelerState = { did, wanted: new Set(), lastWanted: now, inFlight: false, failures: 0, notBefore: 0 }
+    this.labelers.set(did, s)
+    return s
+  }
+
+  private statsOf(did: string): LabelerStats {
+    let st = this.perLabeler.get(did)
+    if (!st) {
+      if (this.perLabeler.size >= this.opts.maxLabelers * 4) this.perLabeler.clear()
+      this.perLabeler.set(did, (st = { requests: 0, failures: 0, refused: 0 }))
+    }
+    return st
+  }
+
+  private isIdle(): boolean {
+    if (this.inFlight > 0) return false
+    for (const s of this.labelers.values()) if (s.wanted.size) return false
+    return true
+  }
+
+  private settleIdle(): void {
+    if (!this.isIdle()) return
+    for (const w of this.idleWaiters.splice(0)) w()
+  }
+
+  /** Starts turns while there is room in flight, taking labelers in turn after the one served last. */
+  private pump(): void {
+    if (this.closed) return
+    const now = Date.now()
+    let wake = Infinity
+    while (this.inFlight < this.opts.concurrency) {
+      const next = this.nextReady(now)
+      if (!next.state) {
+        wake = next.wake
+        break
+      }
+      this.lastTurn = next.state.did
+      void this.turn(next.state)
+    }
+    if (wake < Infinity && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null
+        this.pump()
+      }, Math.max(10, wake - now))
+      this.timer.unref()
+    }
+    this.settleIdle()
+  }
+
+  /** The first labeler after the last turn that has work and may be asked now; else when one may be. */
+  private nextReady(now: number): { state: LabelerState | null; wake: number } {
+    const all = [...this.labelers.values()]
+    const start = this.lastTurn === null ? 0 : all.findIndex((s) => s.did === this.lastTurn) + 1
+    let wake = Infinity
+    for (let i = 0; i < all.length; i++) {
+      const s = all[(start + i) % all.length]
+      if (s.inFlight || s.wanted.size === 0) continue
+      if (s.notBefore > now) {
+        wake = Math.min(wake, s.notBefore)
+        continue
+      }
+      return { state: s, wake }
+    }
+    return { state: null, wake }
+  }
+
+  /** One labeler's turn: one queryLabels request for up to `batch` of its posts. */
+  private async turn(s: LabelerState): Promise<void> {
+    s.inFlight = true
+    this.inFlight++
+    const uris = [...s.wanted].slice(0, this.opts.batch)
+    try {
+      const base = await this.endpoint(s.did)
+      const host = base ? new URL(base).host : null
+      if (host && !this.spend(host, s)) return
+      for (const uri of uris) s.wanted.delete(uri)
+      await this.fetchBatch(s.did, base, uris)
+      s.failures = 0
+    } catch (err) {
+      s.failures++
+      const pause = Math.min(this.opts.maxBackoffMs, this.opts.backoffMs * 2 ** (s.failures - 1))
+      s.notBefore = Date.now() + pause
+      s.wanted.clear()
+      this.statsOf(s.did).failures++
+      this.log.warn({ labeler: s.did, failures: s.failures, pauseMs: pause, err: (err as Error).message }, 'cannot fetch labels; labeler paused')
+    } finally {
+      s.inFlight = false
+      this.inFlight--
+      this.pump()
+    }
+  }
+
+  /** Takes one request from the host's budget; when it is spent, the labeler waits until there is room. */
+  private spend(host: string, s: LabelerState): boolean {
+    const now = Date.now()
+    const times = (this.hostRequests.get(host) ?? []).filter((t) => now - t < MINUTE)
+    if (times.length >= this.opts.perHostPerMinute) {
+      this.hostRequests.set(host, times)
+      s.notBefore = times[0] + MINUTE
+      return false
+    }
+    times.push(now)
+    if (!this.hostRequests.has(host) && this.hostRequests.size >= this.opts.maxLabelers * 4) {
+      for (const [h, ts] of this.hostRequests) if (!ts.some((t) => now - t < MINUTE)) this.hostRequests.delete(h)
+    }
+    this.hostRequests.set(host, times)
+    return true
   }
 
   private async endpoint(labeler: string): Promise<string | null> {
@@ -108,12 +286,12 @@ export class LabelerLabels {
     const doc = await this.idResolver.did.resolve(labeler)
     const svc = doc?.service?.find((s) => s.id === LABELER_SERVICE || s.id === `${labeler}${LABELER_SERVICE}`)
     const url = typeof svc?.serviceEndpoint === 'string' ? svc.serviceEndpoint.replace(/\/+$/, '') : null
+    if (this.endpoints.size >= this.opts.maxLabelers * 4) this.endpoints.clear()
     this.endpoints.set(labeler, { url, at: Date.now() })
     return url
   }
 
-  private async fetchBatch(labeler: string, uris: string[]): Promise<void> {
-    const base = await this.endpoint(labeler)
+  private async fetchBatch(labeler: string, base: string | null, uris: string[]): Promise<void> {
     const now = Date.now()
     const found = new Map<string, Label[]>()
     if (base) {
@@ -122,12 +300,16 @@ export class LabelerLabels {
       u.searchParams.append('sources', labeler)
       u.searchParams.set('limit', '250')
       const ac = new AbortController()
-      const t = setTimeout(() => ac.abort(), this.opts.timeoutMs)
+      const t = setTimeout(() => ac.abort(new Error(`no answer in ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs)
+      this.statsOf(labeler).requests++
       try {
         const res = await this.fetcher.fetch(u, { signal: ac.signal, headers: { accept: 'application/json' } })
-        if (!res.ok) throw new Error(`queryLabels answered ${res.status}`)
-        const body = (await res.json()) as { labels?: unknown }
-        for (const l of Array.isArray(body.labels) ? (body.labels as Label[]) : []) {
+        if (!res.ok) {
+          await res.body?.cancel().catch(() => {})
+          throw new Error(`queryLabels answered ${res.status}`)
+        }
+        const body = JSON.parse(await readCapped(res, MAX_BODY, ac.signal)) as { labels?: unknown }
+        for (const l of Array.isArray(body?.labels) ? (body.labels as Label[]) : []) {
           if (!l || l.src !== labeler || typeof l.uri !== 'string' || typeof l.val !== 'string') continue
           const list = found.get(l.uri) ?? []
           list.push(l)
