@@ -92,6 +92,7 @@ const schema = z.object({
   SKYSIFT_ALLOW_PRIVATE_AGENTS: bool.default(false),
   SKYSIFT_OAUTH_HANDLE_RESOLVER: z.url({ protocol: /^https?$/ }).optional(),
   SKYSIFT_COOKIE_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  SKYSIFT_TOKEN_MAX_LIFETIME_S: int(60, 86_400).default(3600),
   SKYSIFT_LABELERS_PER_MIX: int(0, 100).default(10),
   SKYSIFT_LABELERS_MAX: int(1, 10_000).default(50),
   SKYSIFT_LABELER_CONCURRENCY: int(1, 64).default(4),
@@ -133,6 +134,8 @@ export interface Config {
   oauthHandleResolver: string | undefined
   /** signs web cookies; generated once and kept in SQLite when unset */
   cookieSecret: string | undefined
+  /** the longest a service-auth token may live (exp − iat) */
+  tokenMaxLifetimeS: number
   /** distinct labelers one mix may name */
   labelersPerMix: number
   /** distinct labelers this server fetches labels from at once */
@@ -209,6 +212,7 @@ export function readConfig(
     allowPrivateAgents: e.SKYSIFT_ALLOW_PRIVATE_AGENTS,
     oauthHandleResolver: e.SKYSIFT_OAUTH_HANDLE_RESOLVER,
     cookieSecret: e.SKYSIFT_COOKIE_SECRET,
+    tokenMaxLifetimeS: e.SKYSIFT_TOKEN_MAX_LIFETIME_S,
     labelersPerMix: e.SKYSIFT_LABELERS_PER_MIX,
     labelersMax: e.SKYSIFT_LABELERS_MAX,
     labelerConcurrency: e.SKYSIFT_LABELER_CONCURRENCY,

@@ -361,7 +361,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const app = createApp({
     config: ctx.config,
     feeds,
-    auth: new Authenticator(ctx.config.serviceDid, ctx.idResolver, log),
+    auth: new Authenticator(ctx.config.serviceDid, ctx.idResolver, log, ctx.config.tokenMaxLifetimeS),
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,

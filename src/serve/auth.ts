@@ -102,12 +102,44 @@ export async function verifySignatureNative(didKey: string, msg: Uint8Array, sig
   return ecdsaVerify('sha256', msg, { key: k.key, dsaEncoding: 'ieee-p1363' }, sig)
 }
 
+/** The longest a service-auth token may live unless configured (a PDS mints them for at most an hour). */
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 3600
+/** How far ahead of this server's clock a token's `iat` may be. */
+export const TOKEN_CLOCK_SKEW_S = 60
+
+/**
+ * Refuses a token issued in the future (beyond TOKEN_CLOCK_SKEW_S) or
+ * living longer than `maxLifetimeS`: `exp − iat`, or `exp − now` when it
+ * has no `iat`. Reads the payload without verifying it (the signature check
+ * follows), so a token refused here costs no DID resolution. A payload it
+ * cannot read is left to the signature check. Throws with `.error` naming why.
+ */
+export function checkTokenLifetime(jwt: string, maxLifetimeS: number, now = Date.now()): void {
+  let payload: { exp?: unknown; iat?: unknown }
+  try {
+    payload = JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'))
+  } catch {
+    return
+  }
+  if (!payload || typeof payload !== 'object') return
+  const nowS = now / 1000
+  const { exp, iat } = payload
+  if (typeof iat === 'number' && iat > nowS + TOKEN_CLOCK_SKEW_S) {
+    throw Object.assign(new Error(`token issued ${Math.round(iat - nowS)} s in the future`), { error: 'BadJwtIat' })
+  }
+  if (typeof exp !== 'number') return
+  const lifetime = exp - (typeof iat === 'number' ? iat : nowS)
+  if (lifetime > maxLifetimeS) {
+    throw Object.assign(new Error(`token lifetime of ${Math.round(lifetime)} s exceeds the maximum of ${maxLifetimeS} s`), { error: 'BadJwtLifetime' })
+  }
+}
+
 /** How long a signing key read from a DID document is used without asking the resolver again (a bad signature asks at once). */
 const KEY_TTL_MS = 10 * 60_000
 
 /**
- * Verifies service-auth JWTs (signature, audience = our DID, lxm, expiry)
- * with keys from the issuer's DID document.
+ * Verifies service-auth JWTs (lifetime, signature, audience = our DID, lxm,
+ * expiry) with keys from the issuer's DID document.
  */
 export class Authenticator {
   private readonly serviceDid: string
@@ -116,10 +148,13 @@ export class Authenticator {
   /** did → its signing key (did:key) as last resolved */
   private readonly keys = new Map<string, { key: string; at: number }>()
 
-  constructor(serviceDid: string, idResolver: IdResolver, log: Logger) {
+  private readonly maxLifetimeS: number
+
+  constructor(serviceDid: string, idResolver: IdResolver, log: Logger, maxLifetimeS = DEFAULT_MAX_TOKEN_LIFETIME_S) {
     this.serviceDid = serviceDid
     this.idResolver = idResolver
     this.log = log
+    this.maxLifetimeS = maxLifetimeS
   }
 
   /** The requester of a call to `lxm`. Never throws: a bad or missing token is anonymous with a reason. */
@@ -138,6 +173,7 @@ export class Authenticator {
   async verify(authorization: string, lxm: string): Promise<string> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim())
     if (!m) throw Object.assign(new Error('authorization is not a Bearer token'), { error: 'BadAuthorization' })
+    checkTokenLifetime(m[1], this.maxLifetimeS)
     const { verifyJwt } = await xrpcServer()
     const payload = await verifyJwt(m[1], this.serviceDid, lxm, (iss, forceRefresh) => this.signingKey(iss.split('#')[0], forceRefresh), verifySignatureNative)
     return payload.iss.split('#')[0]

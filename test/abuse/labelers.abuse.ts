@@ -10,21 +10,16 @@
  * post leaves their feed, at the cost a baseline reader paid in the same run.
  */
 import type { AddressInfo } from 'node:net'
-import path from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PostEvent } from '../../src/ingest/events.ts'
-import { openDb } from '../../src/store/db.ts'
-import { BatchWriter } from '../../src/store/writer.ts'
-import { freePort, killAll, stage, type Proc } from '../faults/support/procs.ts'
+import type { Proc } from '../faults/support/procs.ts'
 import { postEvent } from '../support/builders.ts'
 import { startIdentities, type TestUser } from '../support/identity.ts'
-import { queuePrefix, REDIS_URL, tempDir, until } from '../support/resources.ts'
+import { until } from '../support/resources.ts'
+import { FRESH as FEED, SERVICE, startServer } from './support/server.ts'
 
-const SERVICE = 'did:web:feeds.test'
-const PUBLISHER = 'did:plc:publisherpublisherpublish'
-const FEED = `at://${PUBLISHER}/app.bsky.feed.generator/fresh`
 const POSTS = 1000
 const BATCH = 50
 const PER_MIX = 6
@@ -112,42 +107,25 @@ describe('abuse: labeler fan-out (real serve and refresh processes, real labeler
   const abusive = () => arrivals.filter((a) => !a.name.startsWith('good'))
 
   beforeAll(async () => {
-    const t = tempDir('skysift-abuse-labelers')
-    const q = queuePrefix()
-    cleanups.push(t.cleanup, q.cleanup)
     const ids = await startIdentities(['attacker', 'reader', 'baseline'])
     users = ids.users
     cleanups.push(ids.close)
-
-    // the newest post is the one the good labelers label, so it heads every first page until dropped
+    // the newest posts are the ones the good labelers label, so they are on every first page until dropped
     posts = Array.from({ length: POSTS }, (_, i) => postEvent({ author: `did:plc:author${String(i % 40).padStart(20, 'a')}`, text: `post ${i}`, minutesAgo: POSTS - i }))
-    const dbPath = path.join(t.dir, 'skysift.db')
-    const db = openDb(dbPath)
-    new BatchWriter(db.sqlite).write({ id: 'seed', events: posts, scores: [], eventTime: Date.now() })
-    db.close()
-
-    const port = await freePort()
-    base = `http://127.0.0.1:${port}`
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      SKYSIFT_DB_PATH: dbPath,
-      REDIS_URL,
-      SKYSIFT_QUEUE_PREFIX: q.prefix,
-      SKYSIFT_PORT: String(port),
-      SKYSIFT_HOST: '127.0.0.1',
-      SKYSIFT_SERVICE_DID: SERVICE,
-      SKYSIFT_PUBLISHER_DID: PUBLISHER,
-      SKYSIFT_ALLOW_INSECURE_HTTP: 'true',
-      SKYSIFT_START_REDIS: 'never',
-      SKYSIFT_LOG_LEVEL: 'info',
-      SKYSIFT_CACHE_TTL_S: '1',
-      SKYSIFT_LABELERS_PER_MIX: String(PER_MIX),
-      SKYSIFT_LABELER_CONCURRENCY: '2',
-      SKYSIFT_LABELER_REQUESTS_PER_MIN: String(PER_HOST_PER_MIN),
-    }
-    procs.push(stage('serve', env, t.dir).start(), stage('refresh', env, t.dir).start())
-    cleanups.push(() => killAll())
-    await until('the server answers', async () => (await fetch(`${base}/xrpc/_health`).catch(() => null))?.ok === true, 60_000)
+    const server = await startServer({
+      stages: ['serve', 'refresh'],
+      posts,
+      env: {
+        SKYSIFT_ALLOW_INSECURE_HTTP: 'true',
+        SKYSIFT_CACHE_TTL_S: '1',
+        SKYSIFT_LABELERS_PER_MIX: String(PER_MIX),
+        SKYSIFT_LABELER_CONCURRENCY: '2',
+        SKYSIFT_LABELER_REQUESTS_PER_MIN: String(PER_HOST_PER_MIN),
+      },
+    })
+    base = server.base
+    procs.push(...server.procs)
+    cleanups.push(server.close)
   })
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c()
