@@ -93,7 +93,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
   const secret = cookieSecret(d.db, d.cookieSecret)
   const names = cookieNames(d.publicUrl)
   const sessions = new WebSessionStore(d.db)
-  const { client, mode } = createOAuthClient(d.db, d.oauth)
+  const { client, mode, close: closeOAuth } = createOAuthClient(d.db, d.oauth)
   const publicOrigin = new URL(d.publicUrl).origin
   const pruner = setInterval(() => {
     try {
@@ -465,6 +465,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     mode,
     close() {
       clearInterval(pruner)
+      closeOAuth()
     },
   }
 }

@@ -1,4 +1,5 @@
 import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, requestLocalLock, type NodeSavedSession, type NodeSavedState, type OAuthClientMetadataInput } from '@atproto/oauth-client-node'
+import { createGuardedFetch } from '../../score/remote.ts'
 import type { Sqlite } from '../../store/db.ts'
 import { oauthSessionStore, oauthStateStore } from './store.ts'
 
@@ -10,7 +11,7 @@ export interface OAuthSetup {
   /** the port the server listens on, for the loopback redirect when publicUrl names none */
   port: number
   plcUrl: string
-  /** allow plain-http PDSs, authorization servers and did:web (local networks only) */
+  /** allow plain-http PDSs, authorization servers and did:web, and hosts on loopback or private addresses (local networks only) */
   allowHttp: boolean
   /** an XRPC service answering com.atproto.identity.resolveHandle (a PDS or AppView); default: DNS and https well-known */
   handleResolver?: string
@@ -65,8 +66,15 @@ export function oauthMode(s: Pick<OAuthSetup, 'publicUrl' | 'port'>): OAuthMode 
   }
 }
 
-export function createOAuthClient(db: Sqlite, s: OAuthSetup): { client: NodeOAuthClient; mode: OAuthMode } {
+/**
+ * The OAuth client. Sign-in fetches from hosts a stranger names (a handle, a
+ * DID document, a server address typed into the form), so unless
+ * `allowHttp` (local networks) every request goes through the SSRF guard
+ * remote agents use: nothing on loopback or private addresses, no redirects.
+ */
+export function createOAuthClient(db: Sqlite, s: OAuthSetup): { client: NodeOAuthClient; mode: OAuthMode; close: () => void } {
   const mode = oauthMode(s)
+  const guard = s.allowHttp ? null : createGuardedFetch({ allowPrivateNetwork: false })
   const client = new NodeOAuthClient({
     clientMetadata: mode.metadata,
     stateStore: oauthStateStore<NodeSavedState>(db),
@@ -75,6 +83,7 @@ export function createOAuthClient(db: Sqlite, s: OAuthSetup): { client: NodeOAut
     plcDirectoryUrl: s.plcUrl,
     allowHttp: s.allowHttp,
     ...(s.handleResolver ? { handleResolver: s.handleResolver } : {}),
+    ...(guard ? { fetch: guard.fetch } : {}),
   })
-  return { client, mode }
+  return { client, mode, close: () => guard?.close() }
 }
