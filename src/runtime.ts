@@ -13,7 +13,7 @@ import { FeedCache } from './rank/feed-cache.ts'
 import { FeedService, listKey } from './rank/feed-service.ts'
 import { resolveMix } from './rank/mix.ts'
 import { UsageCounter } from './rank/usage.ts'
-import { AgentDistribution, AgentStore, AgentSync } from './score/agent-registry.ts'
+import { AgentDistribution, AgentStates, AgentStore, AgentSync } from './score/agent-registry.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
@@ -61,7 +61,7 @@ export function createSource(ctx: AppContext): Source {
   }
 }
 
-type AgentSyncPart = Running & { syncNow(): Promise<void>; store: AgentStore | null; ready: Promise<void> }
+type AgentSyncPart = Running & { syncNow(): Promise<void>; store: AgentStore | null; states: AgentStates; ready: Promise<void> }
 const agentSyncs = new WeakMap<AppContext, AgentSyncPart>()
 
 /**
@@ -75,7 +75,9 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
   if (have) return have
   const log = ctx.log.child({ sub: 'agents' })
   const sync = new AgentSync(ctx.host, log)
-  const dist = new AgentDistribution(ctx.redis(), ctx.config.queuePrefix)
+  const redis = ctx.redis()
+  const dist = new AgentDistribution(redis, ctx.config.queuePrefix)
+  const states = new AgentStates(redis, ctx.config.queuePrefix)
   const store = source === 'store' ? new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
   let seen = ''
   let running: Promise<void> = Promise.resolve()
@@ -102,7 +104,12 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
     await sync.apply(specs)
     seen = sig
   }
-  const syncNow = () => (running = running.then(once).catch((err) => log.debug({ err: (err as Error).message }, 'agent sync failed; will retry')))
+  let stopped = false
+  const failed = (err: unknown) => log.debug({ err: (err as Error).message }, 'agent sync failed; will retry')
+  // @NOTE disabled agents are one view for all processes: this host's disables go out, everyone else's come in
+  const shared = () => (stopped ? undefined : withTimeout(states.sync(ctx.host), 2000).catch(failed))
+  const syncNow = () => (running = running.then(once).catch(failed).then(shared))
+  ctx.host.watchDisable(() => void syncNow())
   // the first sync settles (loaded, or failed and logged) before jobs that may name run-time agents are taken
   const ready = syncNow()
   const timer = setInterval(() => void syncNow(), intervalMs)
@@ -110,9 +117,11 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
   const part = {
     name: 'agents',
     store,
+    states,
     syncNow,
     ready,
     async stop() {
+      stopped = true
       clearInterval(timer)
       await running
       sync.close()
@@ -365,7 +374,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,
-    agents: { host: ctx.host, store: agents.store!, usage, changed: () => agents.syncNow(), allowPrivate: ctx.config.allowPrivateAgents },
+    agents: { host: ctx.host, store: agents.store!, states: agents.states, usage, changed: () => agents.syncNow(), allowPrivate: ctx.config.allowPrivateAgents },
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,

@@ -255,6 +255,63 @@ export class AgentDistribution {
   }
 }
 
+/** An agent's shared state: disabled (by whichever process counted the strikes) or enabled again by the admin, and when. */
+interface SharedState {
+  state: 'disabled' | 'enabled'
+  at: number
+  reason?: string
+}
+
+/**
+ * Which agents are disabled, as one view for every process: a process that
+ * disables an agent (too many strikes) writes it to a Redis hash, the admin's
+ * "enable" writes the agent back as enabled, and every process applies the
+ * hash to its own host (the newest word on an agent wins). So the catalog
+ * and the admin API, which read the serving process's host, say what the
+ * refresh and score workers decided, and an agent disabled anywhere stops
+ * running everywhere.
+ */
+export class AgentStates {
+  private readonly redis: Redis
+  private readonly key: string
+
+  constructor(redis: Redis, prefix: string) {
+    this.redis = redis
+    this.key = `${prefix}:agents:state`
+  }
+
+  /** Marks an agent enabled from now on, in every process. */
+  async enable(id: string, at = Date.now()): Promise<void> {
+    await this.redis.hset(this.key, id, JSON.stringify({ state: 'enabled', at } satisfies SharedState))
+  }
+
+  /** Publishes what this host disabled since the hash last heard of it, and applies the hash to the host. */
+  async sync(host: AgentHost): Promise<void> {
+    const all = await this.redis.hgetall(this.key)
+    const shared = new Map<string, SharedState>()
+    for (const [id, json] of Object.entries(all)) {
+      try {
+        const v = JSON.parse(json) as SharedState
+        if ((v.state === 'disabled' || v.state === 'enabled') && typeof v.at === 'number') shared.set(id, v)
+      } catch {
+        // not ours: ignored
+      }
+    }
+    const local = new Map(host.disabledAgents())
+    const publish: string[] = []
+    for (const [id, d] of local) {
+      const s = shared.get(id)
+      if (!s || s.at < d.at) publish.push(id, JSON.stringify({ state: 'disabled', at: d.at, reason: d.reason } satisfies SharedState))
+    }
+    if (publish.length) await this.redis.hset(this.key, ...publish)
+    for (const [id, s] of shared) {
+      const d = local.get(id)
+      if (s.state === 'disabled' && !d) host.disable(id, s.reason ?? 'disabled', s.at)
+      else if (s.state === 'enabled' && d && d.at <= s.at) host.enable(id)
+    }
+  }
+}
+
 /**
  * Keeps a host's run-time agents in line with a list of approved specs:
  * loads new or changed ones, removes withdrawn ones. A spec that fails to

@@ -216,6 +216,27 @@ export class AgentHost {
     this.strikeTimes.delete(id)
   }
 
+  /** Disables an agent because another process did (see AgentStates); no onDisable call. */
+  disable(id: string, reason: string, at: number): void {
+    if (!this.agentMap.has(id) || this.disabled.has(id)) return
+    this.disabled.set(id, { at, reason })
+    this.log.warn({ agent: id, reason }, 'agent disabled elsewhere')
+  }
+
+  /** Every agent disabled in this process, with when and why. */
+  disabledAgents(): [string, { at: number; reason: string }][] {
+    return [...this.disabled].map(([id, d]) => [id, { ...d }])
+  }
+
+  /** Also tells `fn` when an agent is disabled here (after onDisable). */
+  watchDisable(fn: (id: string, reason: string) => void): void {
+    const prev = this.opts.onDisable
+    this.opts.onDisable = (id, reason) => {
+      prev?.(id, reason)
+      fn(id, reason)
+    }
+  }
+
   /** Scores a batch synchronously; never throws. An asynchronous agent gives no opinion here. */
   run(inst: AgentInstance, posts: AgentPost[], now: number, subscriber?: SubscriberContext): Score[] {
     const sel = this.select(inst, posts)
