@@ -60,6 +60,18 @@ describe('labels from labelers a reader names (a labeler service on a real port)
     labels.close()
   })
 
+  it('fetches from at most maxLabelers labelers at once; the one past the cap is not contacted', async () => {
+    const labels = new LabelerLabels(createIdResolver('http://127.0.0.1:1', true), silentLogger, { allowPrivateNetwork: true, maxLabelers: 1 })
+    const before = queries
+    labels.lookup([labeler], [spam.uri, clean.uri])
+    labels.lookup(['did:web:second-labeler.invalid'], [spam.uri])
+    await labels.idle()
+    expect(queries - before).toBe(1)
+    expect(labels.stats()).toMatchObject({ active: 1, labelers: { [labeler]: { requests: 1, failures: 0 }, 'did:web:second-labeler.invalid': { requests: 0, refused: 1 } } })
+    expect(labels.lookup([labeler], [spam.uri]).get(spam.uri)).toEqual(['spam'])
+    labels.close()
+  })
+
   it('refuses a labeler option that is not a DID', () => {
     const host = new AgentHost(BUILTIN_AGENTS, silentLogger)
     expect(() => host.instance('labels', { labelers: ['https://evil.example'] })).toThrow(/options\.labelers\.0/)

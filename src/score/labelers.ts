@@ -198,7 +198,7 @@ export class LabelerLabels {
 
   /** Starts turns while there is room in flight, taking labelers in turn after the one served last. */
   private pump(): void {
-    if (this.closed) return
+    if (this.closed) return this.settleIdle()
     const now = Date.now()
     let wake = Infinity
     while (this.inFlight < this.opts.concurrency) {
