@@ -10,8 +10,9 @@ import language from './language.ts'
 import media from './media.ts'
 import postType from './post-type.ts'
 import recency from './recency.ts'
+import topics from './topics.ts'
 
 /** The built-in agents, keyed by id. */
 export const BUILTIN_AGENTS: ReadonlyMap<string, AgentDefinition> = new Map(
-  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels, follows].map((a) => [a.id, a as AgentDefinition]),
+  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels, follows, topics].map((a) => [a.id, a as AgentDefinition]),
 )
