@@ -9,6 +9,7 @@ import { decodeCursor, encodeCursor } from './cursor.ts'
 import { explain, type Explanation } from './explain.ts'
 import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
+import { withInterests } from './interests.ts'
 import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
 
@@ -122,14 +123,14 @@ export class FeedService {
   }
 
   /** The mix that applies to a reader: their saved one (else the feed's default), nudged by their feedback. */
-  mixFor(feed: Feed, subscriber: string | null, now = Date.now()): Effective {
+  mixFor(feed: Feed, subscriber: string | null, now = Date.now(), interests: readonly string[] = []): Effective {
     if (!subscriber) {
       let anon = this.anonymous.get(feed.uri)
       if (!anon) this.anonymous.set(feed.uri, (anon = { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: 0 }))
       return anon
     }
     const key = `${subscriber} ${feed.uri}`
-    const signature = `${this.d.interactions?.signature(subscriber, feed.uri) ?? ''}|${this.d.mixes.version(subscriber, feed.uri)}`
+    const signature = `${this.d.interactions?.signature(subscriber, feed.uri) ?? ''}|${this.d.mixes.version(subscriber, feed.uri)}|${interests.join(',')}`
     const hit = this.effective.get(key)
     if (hit && hit.signature === signature && now - hit.at < NUDGE_RECHECK_MS) return hit
     const stored = this.d.mixes.effective(subscriber, feed.uri)
@@ -140,6 +141,15 @@ export class FeedService {
       if (own) {
         base = stored.agents
         mix = own
+      }
+    }
+    // the interests the reader's app forwards: a cold start for readers without a mix, or a `topics` entry left empty
+    const interested = withInterests(base, interests, mix !== feed.defaults)
+    if (interested !== base) {
+      const withTopics = this.resolve(feed, interested)
+      if (withTopics) {
+        base = interested
+        mix = withTopics
       }
     }
     let nudges = base.map(() => 0)
@@ -174,7 +184,7 @@ export class FeedService {
   }
 
   /** One page of a reader's feed. */
-  skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string): Skeleton {
+  skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string, interests: readonly string[] = []): Skeleton {
     let snapshot: number
     let after = 0
     let items: CacheItem[] | null
@@ -188,7 +198,7 @@ export class FeedService {
       if (!items) return { feed: [] }
     } else {
       const first = () => {
-        const { mix, signature } = this.mixFor(feed, subscriber)
+        const { mix, signature } = this.mixFor(feed, subscriber, Date.now(), interests)
         const shared = this.current(feed, mix, subscriber)
         return subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
       }

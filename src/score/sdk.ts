@@ -36,7 +36,20 @@ export interface SubscriberContext {
   follows: ReadonlySet<string>
   /** accounts that follow the reader (as far as this server has seen) */
   followers: ReadonlySet<string>
+  /**
+   * posts (by postKey) liked or reposted within the feed window by accounts
+   * the reader follows, with how many of those accounts did; read lazily
+   */
+  readonly friendEngagement?: ReadonlyMap<number, number>
+  /**
+   * posts (by postKey) liked within the feed window by readers whose likes
+   * overlap the reader's, each summing its likers' overlap weights; posts the
+   * reader liked are left out; read lazily
+   */
+  readonly coLikes?: ReadonlyMap<number, number>
 }
+
+export { postKey } from '../util/uri-hash.ts'
 
 /** A post as agents see it. */
 export interface AgentPost {

@@ -8,6 +8,7 @@ import { parseAtUri } from '../ingest/events.ts'
 import type { Logger } from '../logger.ts'
 import { lexicons as bskyLexicons } from '@atproto/api'
 import { BadCursorError, type FeedService, type MixView } from '../rank/feed-service.ts'
+import { interestsOf } from '../rank/interests.ts'
 import { FEEDBACK_EVENTS } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import type { Authenticator } from './auth.ts'
@@ -166,7 +167,8 @@ export function createApp(d: AppDeps): Hono {
     const who = await d.auth.optional(c.req.header('authorization'), NSID.skeleton)
     const reqId = nextReqId()
     try {
-      const page = d.feeds.skeleton(feed, who.did, limit, cursor)
+      // @NOTE the interests an app forwards count for signed-in readers only (see docs): a stranger's header builds no list
+      const page = d.feeds.skeleton(feed, who.did, limit, cursor, who.did ? interestsOf((h) => c.req.header(h)) : [])
       d.feeds.noteRequest(reqId, feed)
       log.debug({ reqId, feed: feed.rkey, viewer: who.did, anon: who.reason, n: page.feed.length }, 'feed skeleton')
       return c.body(d.feeds.skeletonJson(page, reqId), 200, { 'content-type': 'application/json' })
