@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import type { EmbedKind } from '../ingest/events.ts'
+import { postKey } from '../util/uri-hash.ts'
 
 /**
  * The agent SDK. An agent is a pure batch function: posts in, one score per
@@ -49,7 +50,20 @@ export interface SubscriberContext {
   readonly coLikes?: ReadonlyMap<number, number>
 }
 
-export { postKey } from '../util/uri-hash.ts'
+export { postKey }
+
+const postKeys = new WeakMap<AgentPost, number>()
+
+/**
+ * postKey of a post, remembered with the post object: the host keeps the
+ * objects of a feed's candidates from one build to the next, so a personal
+ * list hashes only the posts that are new to it.
+ */
+export function postKeyOf(p: AgentPost): number {
+  let k = postKeys.get(p)
+  if (k === undefined) postKeys.set(p, (k = postKey(p.uri)))
+  return k
+}
 
 /** A post as agents see it. */
 export interface AgentPost {

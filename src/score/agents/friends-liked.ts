@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { defineAgent, DROP, postKey, SDK_API_VERSION } from '../sdk.ts'
+import { defineAgent, DROP, postKeyOf, SDK_API_VERSION } from '../sdk.ts'
 
 /**
  * Popular with friends: a personal agent over the like graph. A post scores
@@ -24,7 +24,7 @@ export default defineAgent({
     const seen = subscriber?.friendEngagement
     if (!seen) return posts.map(() => null)
     return posts.map((p) => {
-      const n = seen.get(postKey(p.uri)) ?? 0
+      const n = seen.get(postKeyOf(p)) ?? 0
       if (n >= options.minFriends) return Math.log2(1 + n)
       return options.only ? DROP : 0
     })

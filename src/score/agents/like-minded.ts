@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { defineAgent, DROP, postKey, SDK_API_VERSION } from '../sdk.ts'
+import { defineAgent, DROP, postKeyOf, SDK_API_VERSION } from '../sdk.ts'
 
 /**
  * "For You"-style collaborative filtering: a personal agent over the like
@@ -23,7 +23,7 @@ export default defineAgent({
     const co = subscriber?.coLikes
     if (!co || co.size === 0) return posts.map(() => null)
     return posts.map((p) => {
-      const w = co.get(postKey(p.uri))
+      const w = co.get(postKeyOf(p))
       if (w !== undefined) return w
       return options.only ? DROP : 0
     })
