@@ -10,7 +10,7 @@ import { explain, type Explanation } from './explain.ts'
 import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
 import { withInterests } from './interests.ts'
-import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
+import { applyNudges, nudgesOf, overlay, overlayState, strengthOf, type FeedbackEvent, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
 
 export interface SkeletonItem {
@@ -154,7 +154,7 @@ export class FeedService {
     }
     let nudges = base.map(() => 0)
     const acts = this.d.interactions?.active(subscriber, feed.uri, now) ?? []
-    if (acts.some((a) => a.event !== 'seen')) {
+    if (acts.some((a) => strengthOf(a.event) !== 0)) {
       const labels = new Map(base.map((_, i) => [mix.entries[i].label, i]))
       const applied = applyNudges(base, labels, acts, now)
       if (applied.deltas.some((d) => d !== 0)) {
@@ -344,12 +344,14 @@ export class FeedService {
   }
 
   /** Stores feedback; the reader's next first page reflects it. Items whose feed cannot be told are skipped. */
-  addFeedback(subscriber: string, items: { postUri: string; event: 'more' | 'less' | 'seen'; feedContext: string | null; reqId: string | null }[]): number {
+  addFeedback(subscriber: string, items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[], feedUri?: string): number {
     if (!this.d.interactions) return 0
+    // @NOTE the item's own feedContext says best which list it came from; then the request's `feed`, then its reqId
+    const named = feedUri ? this.byUri.get(feedUri) : undefined
     const withFeed = items.flatMap((i) => {
       const rkey = i.feedContext ? decodeFeedContext(i.feedContext)?.feed : undefined
       const viaReq = i.reqId ? this.requests.get(i.reqId) : undefined
-      const feed = rkey ? this.feedByRkey(rkey) : viaReq ? this.byUri.get(viaReq) : this.feeds.length === 1 ? this.feeds[0] : undefined
+      const feed = rkey ? this.feedByRkey(rkey) : named ? named : viaReq ? this.byUri.get(viaReq) : this.feeds.length === 1 ? this.feeds[0] : undefined
       return feed ? [{ ...i, feed: feed.uri }] : []
     })
     return this.d.interactions.add(subscriber, withFeed)

@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts'
 import { lexicons as bskyLexicons } from '@atproto/api'
 import { BadCursorError, type FeedService, type MixView } from '../rank/feed-service.ts'
 import { interestsOf } from '../rank/interests.ts'
-import { FEEDBACK_EVENTS } from '../store/interactions.ts'
+import { storedEvent } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
@@ -247,12 +247,12 @@ export function createApp(d: AppDeps): Hono {
     } catch (err) {
       throw invalidRequest((err as Error).message)
     }
-    const items = ((input as { interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }).interactions ?? []).flatMap((i) => {
-      const event = i.event ? FEEDBACK_EVENTS[i.event] : undefined
-      if (!event || !i.item || !parseAtUri(i.item)) return []
-      return [{ postUri: i.item, event, feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
+    const body = input as { feed?: string; interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }
+    const items = (body.interactions ?? []).flatMap((i) => {
+      if (!i.event || !i.item || !parseAtUri(i.item)) return []
+      return [{ postUri: i.item, event: storedEvent(i.event), feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
     })
-    const stored = d.feeds.addFeedback(who, items)
+    const stored = d.feeds.addFeedback(who, items, body.feed)
     log.debug({ viewer: who, received: items.length, stored }, 'interactions')
     return c.json({})
   })

@@ -288,7 +288,8 @@ export const interactions = sqliteTable(
     subscriber: text('subscriber').notNull(),
     feed: text('feed').notNull(),
     postUri: text('post_uri').notNull(),
-    event: text('event', { enum: ['more', 'less', 'seen'] }).notNull(),
+    /** a short name (FEEDBACK_EVENTS), or an event this version does not know, as sent */
+    event: text('event').notNull(),
     feedContext: text('feed_context'),
     reqId: text('req_id'),
     at: integer('at').notNull(),
