@@ -10,6 +10,8 @@ import { startIngest, startRefresh, startScore, startServe, startStore, stopAll,
 import { until } from '../../support/resources.ts'
 import { freePort, type LocalNetwork, type LocalUser } from './network.ts'
 
+const WARM_UP_SUBJECT = 'did:plc:warmupwarmupwarmupwarmupw'
+
 /** Skysift running in this process against a local network's PDS firehose, with its feeds published by `owner`. */
 export interface LocalSkysift {
   ctx: AppContext
@@ -26,10 +28,11 @@ export interface LocalSkysift {
 
 /**
  * Starts every stage in this process (serve, store, refresh, score, ingest
- * on the PDS firehose), publishes the feeds, and waits until the firehose
- * delivers. SKYSIFT_E2E_LOG=debug (or info/warn) shows Skysift's logs.
+ * on the PDS firehose), publishes the feeds as `owner` (unless `publish` is
+ * false), and waits until the firehose delivers. SKYSIFT_E2E_LOG=debug (or
+ * info/warn) shows Skysift's logs.
  */
-export async function startLocalSkysift(net: LocalNetwork, owner: LocalUser, overrides: Partial<Config> = {}): Promise<LocalSkysift> {
+export async function startLocalSkysift(net: LocalNetwork, owner: LocalUser, opts: { publish?: boolean; config?: Partial<Config> } = {}): Promise<LocalSkysift> {
   const port = await freePort()
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-data-'))
   const prefix = `e2e-${randomBytes(6).toString('hex')}`
@@ -48,7 +51,7 @@ export async function startLocalSkysift(net: LocalNetwork, owner: LocalUser, ove
       allowInsecureHttp: true,
       cacheTtlMs: 500,
       logLevel: process.env.SKYSIFT_E2E_LOG ?? 'silent',
-      ...overrides,
+      ...opts.config,
     },
   )
   const ctx = new AppContext(config, process.env.SKYSIFT_E2E_LOG ? createLogger(process.env.SKYSIFT_E2E_LOG) : silentLogger)
@@ -58,11 +61,15 @@ export async function startLocalSkysift(net: LocalNetwork, owner: LocalUser, ove
   const ingest = startIngest(ctx)
   parts.push(ingest)
   const feeds: Record<string, string> = {}
-  for (const f of ctx.feeds) feeds[f.rkey] = await net.publishFeed(owner, f.rkey, config.serviceDid, f.displayName, { description: f.description })
-  // no saved cursor, so the firehose starts live: make sure it is connected before anyone writes
+  for (const f of ctx.feeds) {
+    feeds[f.rkey] = f.uri
+    if (opts.publish ?? true) await net.publishFeed(owner, f.rkey, config.serviceDid, f.displayName, { description: f.description })
+  }
+  // no saved cursor, so the firehose starts live: make sure it is connected before anyone writes. A follow is in a
+  // collection Skysift reads and is not stored (the owner reads no feed); repeat until one comes through
   await until('the firehose to deliver an event', async () => {
     if (ingest.ingester.stats.received > 0) return true
-    await owner.agent.post({ text: 'warming up the firehose' })
+    await owner.agent.follow(WARM_UP_SUBJECT)
     const by = Date.now() + 2000
     while (Date.now() < by && ingest.ingester.stats.received === 0) await new Promise((r) => setTimeout(r, 100))
     return ingest.ingester.stats.received > 0
