@@ -23,7 +23,10 @@
  *                readers paging both feeds, then --auth-readers signed-in
  *                subscribers with their own saved mixes, then a bare Hono
  *                route with a body of the same size for scale.
- *   5. sandbox — sandboxed agent throughput (bench/sandbox.ts), in a child.
+ *   5. personal — a new reader's first personal list after a backfill-sized
+ *                graph (1,000 follows, 1,000 likes), and a like-minded build
+ *                over --refresh-candidates candidates (bench/personal.ts).
+ *   6. sandbox — sandboxed agent throughput (bench/sandbox.ts), in a child.
  *
  * Everything runs against a fresh temp SQLite file and a unique Redis queue
  * prefix, both removed at the end. Progress goes to stderr, then a short
@@ -70,6 +73,7 @@ import type { PrepareInput, PrepareResult } from './prepare.ts'
 import type { SandboxBenchResult } from './sandbox.ts'
 import type { StoreGenInput } from './store-gen-child.ts'
 import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import { timePersonal } from './personal.ts'
 import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
 
@@ -475,6 +479,9 @@ async function main(): Promise<Output> {
     const refresh = []
     for (const { feed, mix } of refreshMixes) refresh.push(await timeRefresh(feed, mix))
     for (const r of refresh) log(`refresh ${r.feed} as configured: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
+    // personal lists: new readers with a backfill-sized graph, and like-minded over the refresh's candidates (bench/personal.ts)
+    const personal = await timePersonal(ctx, { candidates: REFRESH_CANDIDATES, follows: 1_000, likes: 1_000, readers: 5, runs: 7 })
+    log(`personal: a new reader's first list ${personal.personal_first_list_ms} ms; like-minded over ${personal.personal_candidates} candidates ${personal.like_minded_build_ms} ms (${personal.like_minded_build_cpu_ms} CPU ms; ${personal.like_graph_rows} rows in the like graph)`)
 
     // -- 9. serve ------------------------------------------------------------
     const base = serveRun.url
@@ -617,6 +624,7 @@ async function main(): Promise<Output> {
       refresh_churn_posts: bigChurn.churn_posts,
       refresh_churn_likes: bigChurn.churn_likes,
       refresh_by_feed: refresh,
+      ...personal,
       serve_rps: Math.round(anon.rps),
       serve_p50_ms: anon.p50Ms,
       serve_p99_ms: anon.p99Ms,
@@ -682,6 +690,7 @@ function table(o: Output): string {
     ['store (generated)', o.store_gen_posts_per_s === null ? `${o.store_posts} posts` : `${o.store_posts} posts; written at ${o.store_gen_posts_per_s} posts/s (${o.store_gen_events_per_s} events/s with likes)`],
     ['refresh', `${o.refresh_ms} ms, ${o.refresh_cpu_ms} CPU ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed}; first ${o.refresh_first_ms} ms)`],
     ['refresh, changing', `${o.refresh_churn_ms} ms, ${o.refresh_churn_cpu_ms} CPU ms (${o.refresh_churn_posts} new posts and ${o.refresh_churn_likes} likes between builds)`],
+    ['personal lists', `a new reader's first list ${o.personal_first_list_ms} ms (${o.personal_reader_follows} follows, ${o.personal_reader_likes} likes); like-minded over ${o.personal_candidates} candidates ${o.like_minded_build_ms} ms (${o.like_minded_build_cpu_ms} CPU ms)`],
     ['refresh, as configured', (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; ')],
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
     ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],

@@ -33,6 +33,9 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     post('space station crew photos', 20),
     post('research funding news', 10),
   ]
+  // an author with two older posts, for "open the author"
+  const george = 'did:plc:georgegeorgegeorgegeorgeg'
+  const [g1, g2] = [postEvent({ author: george, text: 'space probes and orbits', minutesAgo: 60 }), postEvent({ author: george, text: 'physics of tides', minutesAgo: 70 })]
   let FEED: string
 
   beforeAll(async () => {
@@ -48,7 +51,7 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     app = served.app
     cleanups.push(() => ctx.close(), served.close)
     FEED = ctx.feeds[1].uri // science: fixed topic filter, default mix recency + engagement
-    new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: posts, scores: [], eventTime: Date.now() })
+    new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: [...posts, g1, g2], scores: [], eventTime: Date.now() })
   })
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c()
@@ -75,7 +78,7 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
 
   it('explains every item of a page, in plain language and on a web page', async () => {
     const items = await page(reader)
-    expect(items).toHaveLength(posts.length)
+    expect(items).toHaveLength(posts.length + 2)
     for (const it of items) {
       const r = await call('GET', 'app.skysift.feed.explainItem', null, { feedContext: it.feedContext })
       expect(r.status).toBe(200)
@@ -158,6 +161,58 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     expect(listed.mixes[0]).toMatchObject({ feed: FEED, source: 'private', agents: [{ agent: 'recency', weight: 40 }] })
     expect((await call('POST', 'app.skysift.feed.deleteMix', reader, { feed: FEED })).body).toEqual({ deleted: true })
     expect((await call('GET', 'app.skysift.feed.getMix', reader, { feed: FEED })).body.source).toBe('default')
+  })
+
+  it('accepts every interaction the app sends (and events it may send later), shows them, and undoes each', async () => {
+    const third = await startIdentities(['third'])
+    cleanups.push(third.close)
+    const who = third.users.third
+    const items = await page(who)
+    const events = ['clickthroughItem', 'clickthroughAuthor', 'clickthroughReposter', 'clickthroughEmbed', 'interactionLike', 'interactionRepost', 'interactionReply', 'interactionQuote', 'interactionShare', 'interactionSeen', 'interactionSomethingNew']
+    // no feedContext and no reqId: the request's `feed` says which feed the items came from
+    const r = await call('POST', 'app.bsky.feed.sendInteractions', who, {
+      feed: FEED,
+      interactions: events.map((e, i) => ({ item: items[i % items.length].post, event: `app.bsky.feed.defs#${e}` })),
+    })
+    expect(r.status).toBe(200)
+    const fb = await call('GET', 'app.skysift.feed.listFeedback', who, { feed: FEED })
+    own.assertValidXrpcOutput('app.skysift.feed.listFeedback', fb.body)
+    expect(fb.body.feedback.map((f: any) => f.event).reverse()).toEqual([
+      'click',
+      'author',
+      'reposter',
+      'embed',
+      'like',
+      'repost',
+      'reply',
+      'quote',
+      'share',
+      'app.bsky.feed.defs#interactionSomethingNew',
+    ])
+    // every one can be undone
+    for (const f of fb.body.feedback) expect((await call('POST', 'app.skysift.feed.undoFeedback', who, { id: f.id })).body).toEqual({ undone: true })
+    expect((await call('GET', 'app.skysift.feed.listFeedback', who, { feed: FEED })).body.feedback.every((f: any) => f.undone)).toBe(true)
+  })
+
+  it('lifts the next post of an author the reader opened from the feed, and nudges agents a little for a like', async () => {
+    const ids = await startIdentities(['fourth'])
+    cleanups.push(ids.close)
+    const who = ids.users.fourth
+    const before = await page(who)
+    expect(before.slice(-2).map((i) => i.post)).toEqual([g1.uri, g2.uri]) // the oldest come last
+    // opened george's profile from his newer post: that post counts as seen, his next one rises to the top
+    await send(who, [{ item: g1.uri, event: 'clickthroughAuthor', feedContext: before[before.length - 2].feedContext }])
+    const after = (await page(who)).map((i) => i.post)
+    expect(after[0]).toBe(g2.uri)
+    expect(after[after.length - 1]).toBe(g1.uri)
+    // a like nudges the agents that lifted the item, by less than a "show more"
+    const mixBefore = (await call('GET', 'app.skysift.feed.getMix', who, { feed: FEED })).body
+    const recency = mixBefore.agents.findIndex((a: any) => a.agent === 'recency')
+    await send(who, [{ item: before[1].post, event: 'interactionLike', feedContext: before[1].feedContext }])
+    const mixAfter = (await call('GET', 'app.skysift.feed.getMix', who, { feed: FEED })).body
+    const moved = mixAfter.nudges[recency] - mixBefore.nudges[recency]
+    expect(moved).toBeGreaterThan(0)
+    expect(moved).toBeLessThan(NUDGE_STEP)
   })
 
   it('requires a token for feedback and refuses malformed interactions', async () => {

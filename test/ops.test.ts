@@ -125,6 +125,8 @@ describe('retention: bounded SQLite', () => {
     expect(count('SELECT count(*) FROM waiting_engagements')).toBe(1)
     // the expired posts' likes, the orphan, and the like that waited too long; its waiting row
     expect(r.orphanEngagements).toBe(oldPosts.length + 2)
+    // the like graph lives as long as the engagements: the kept posts' likes and the one still waiting
+    expect(count('SELECT count(*) FROM like_graph')).toBe(newPosts.length + 1 + 1)
     expect(r.engagements).toBe(1)
     expect(r.orphanScores).toBe(1)
     expect(count('SELECT sum(like_count) FROM posts')).toBe(newPosts.length + 1)

@@ -225,6 +225,24 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
     expect(uris(await skeleton(SCIENCE, { token: await users.alice.token(SERVICE, LXM.skeleton) }))).not.toContain(posts.physics.uri)
   })
 
+  it("applies the interests a reader's app forwards when the reader has no mix of their own, and only for signed-in readers", async () => {
+    const page = async (headers: Record<string, string>, token?: string) => {
+      const res = await app.request(`/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(FRESH)}&limit=3`, {
+        headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      })
+      expect(res.status).toBe(200)
+      return ((await res.json()) as { feed: { post: string }[] }).feed.map((i) => i.post)
+    }
+    const bob = () => users.bob.token(SERVICE, LXM.skeleton)
+    // newest first without interests (the cat post is not the newest)
+    expect((await page({}, await bob()))[0]).not.toBe(posts.cats.uri)
+    // the pets interest lifts the cat post over newer ones; the newer header wins over the older one
+    expect((await page({ 'x-bsky-topics': 'pets,nonsense' }, await bob()))[0]).toBe(posts.cats.uri)
+    expect((await page({ 'x-bsky-topics': 'science', 'x-atproto-bsky-topics': 'Pets' }, await bob()))[0]).toBe(posts.cats.uri)
+    // a stranger's header changes nothing for anonymous readers
+    expect(await page({ 'x-bsky-topics': 'pets' })).toEqual(await page({}))
+  })
+
   it('reports health of SQLite and Redis', async () => {
     const h = await get('/xrpc/_health')
     expect(h.status).toBe(200)

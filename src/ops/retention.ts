@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { Sqlite } from '../store/db.ts'
+import { LikeGraphWriter } from '../store/like-graph.ts'
 import { PostChanges, PostLog } from '../store/post-log.ts'
 import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
 import { mayAwaitPost } from '../store/writer.ts'
@@ -122,6 +123,7 @@ export class Retention {
   readonly policy: RetentionPolicy
   private readonly opts: Required<RetentionOptions>
   private readonly st
+  private readonly likeGraph: LikeGraphWriter
   private readonly postLog: PostLog
   /** where the orphan sweeps continue (primary keys), wrapping around at the end */
   private sweep = { tombstones: '', engagements: MIN_KEY, scores: ['', ''] as [string, string] } // engagements: key; scores: [post uri, instance]
@@ -137,6 +139,7 @@ export class Retention {
     this.file = db.memory ? null : db.name
     this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, tombstoneRows: 200_000, walTruncateBytes: 64 << 20, pauseMs: 2, ...opts }
     this.postLog = new PostLog(db)
+    this.likeGraph = new LikeGraphWriter(db)
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       oldPosts: p('SELECT id, uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').raw(),
@@ -151,7 +154,7 @@ export class Retention {
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
       // @NOTE keys are 64-bit: read as BigInt
-      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
+      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, e.kind AS kind, e.actor AS actor, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
       waitingWindow: p(`SELECT DISTINCT subject FROM waiting_engagements WHERE subject > ? ORDER BY subject LIMIT ?`).pluck(),
       dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = waiting_engagements.subject)'),
       lastEventTime: p(`SELECT value FROM counters WHERE name = 'last_event_time'`).pluck(),
@@ -267,8 +270,12 @@ export class Retention {
     // (engagements of expired posts too: ENGAGEMENT_SWEEP_FACTOR times the rows of the other sweeps, each a lookup)
     for (let seen = 0; seen < this.opts.sweepRows * ENGAGEMENT_SWEEP_FACTOR && budgetLeft(); ) {
       const n = await tx(() => {
-        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { key: bigint; subject: string; live: bigint }[]
-        for (const row of rows) if (!row.live && !mayAwaitPost(row.subject, lastEvent)) r.orphanEngagements += this.st.deleteEngagement.run(row.key).changes
+        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { key: bigint; subject: string; kind: string; actor: bigint | null; live: bigint }[]
+        for (const row of rows) {
+          if (row.live || mayAwaitPost(row.subject, lastEvent) || !this.st.deleteEngagement.run(row.key).changes) continue
+          r.orphanEngagements++
+          this.likeGraph.unlink(row.actor === null ? null : Number(row.actor), row.subject, row.kind)
+        }
         this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].key + 1n : MIN_KEY
         return rows.length
       })

@@ -24,6 +24,7 @@ describe('explain', () => {
     expect(detailFor('keyword', { include: ['a', 'b', 'c', 'd', 'e'] })).toBe('“a”, “b”, “c” and 2 more')
     expect(detailFor('hashtags', { include: ['#space', 'nasa'] })).toBe('“#space”, “#nasa”')
     expect(detailFor('language', { langs: ['en', 'de'] })).toBe('en, de')
+    expect(detailFor('topics', { topics: ['science', 'pets'] })).toBe('about science, pets')
     expect(detailFor('engagement', {})).toBeNull()
   })
 })

@@ -36,6 +36,8 @@ export function detailFor(agent: string, options: Record<string, unknown> | unde
       return Array.isArray(o.kinds) ? o.kinds.join(', ') : 'images, video'
     case 'follows':
       return typeof o.mode === 'string' && o.mode !== 'followed' ? String(o.mode) : 'people you follow'
+    case 'topics':
+      return Array.isArray(o.topics) && o.topics.length ? `about ${o.topics.join(', ')}` : 'your app’s interests'
     case 'recency':
       return typeof o.halfLifeHours === 'number' ? `half-life ${o.halfLifeHours} h` : null
     default:

@@ -9,7 +9,8 @@ import { decodeCursor, encodeCursor } from './cursor.ts'
 import { explain, type Explanation } from './explain.ts'
 import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
-import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
+import { withInterests } from './interests.ts'
+import { applyNudges, nudgesOf, overlay, overlayState, strengthOf, type FeedbackEvent, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
 
 export interface SkeletonItem {
@@ -122,14 +123,14 @@ export class FeedService {
   }
 
   /** The mix that applies to a reader: their saved one (else the feed's default), nudged by their feedback. */
-  mixFor(feed: Feed, subscriber: string | null, now = Date.now()): Effective {
+  mixFor(feed: Feed, subscriber: string | null, now = Date.now(), interests: readonly string[] = []): Effective {
     if (!subscriber) {
       let anon = this.anonymous.get(feed.uri)
       if (!anon) this.anonymous.set(feed.uri, (anon = { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: 0 }))
       return anon
     }
     const key = `${subscriber} ${feed.uri}`
-    const signature = `${this.d.interactions?.signature(subscriber, feed.uri) ?? ''}|${this.d.mixes.version(subscriber, feed.uri)}`
+    const signature = `${this.d.interactions?.signature(subscriber, feed.uri) ?? ''}|${this.d.mixes.version(subscriber, feed.uri)}|${interests.join(',')}`
     const hit = this.effective.get(key)
     if (hit && hit.signature === signature && now - hit.at < NUDGE_RECHECK_MS) return hit
     const stored = this.d.mixes.effective(subscriber, feed.uri)
@@ -142,9 +143,18 @@ export class FeedService {
         mix = own
       }
     }
+    // the interests the reader's app forwards: a cold start for readers without a mix, or a `topics` entry left empty
+    const interested = withInterests(base, interests, mix !== feed.defaults)
+    if (interested !== base) {
+      const withTopics = this.resolve(feed, interested)
+      if (withTopics) {
+        base = interested
+        mix = withTopics
+      }
+    }
     let nudges = base.map(() => 0)
     const acts = this.d.interactions?.active(subscriber, feed.uri, now) ?? []
-    if (acts.some((a) => a.event !== 'seen')) {
+    if (acts.some((a) => strengthOf(a.event) !== 0)) {
       const labels = new Map(base.map((_, i) => [mix.entries[i].label, i]))
       const applied = applyNudges(base, labels, acts, now)
       if (applied.deltas.some((d) => d !== 0)) {
@@ -174,7 +184,7 @@ export class FeedService {
   }
 
   /** One page of a reader's feed. */
-  skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string): Skeleton {
+  skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string, interests: readonly string[] = []): Skeleton {
     let snapshot: number
     let after = 0
     let items: CacheItem[] | null
@@ -188,7 +198,7 @@ export class FeedService {
       if (!items) return { feed: [] }
     } else {
       const first = () => {
-        const { mix, signature } = this.mixFor(feed, subscriber)
+        const { mix, signature } = this.mixFor(feed, subscriber, Date.now(), interests)
         const shared = this.current(feed, mix, subscriber)
         return subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
       }
@@ -334,12 +344,14 @@ export class FeedService {
   }
 
   /** Stores feedback; the reader's next first page reflects it. Items whose feed cannot be told are skipped. */
-  addFeedback(subscriber: string, items: { postUri: string; event: 'more' | 'less' | 'seen'; feedContext: string | null; reqId: string | null }[]): number {
+  addFeedback(subscriber: string, items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[], feedUri?: string): number {
     if (!this.d.interactions) return 0
+    // @NOTE the item's own feedContext says best which list it came from; then the request's `feed`, then its reqId
+    const named = feedUri ? this.byUri.get(feedUri) : undefined
     const withFeed = items.flatMap((i) => {
       const rkey = i.feedContext ? decodeFeedContext(i.feedContext)?.feed : undefined
       const viaReq = i.reqId ? this.requests.get(i.reqId) : undefined
-      const feed = rkey ? this.feedByRkey(rkey) : viaReq ? this.byUri.get(viaReq) : this.feeds.length === 1 ? this.feeds[0] : undefined
+      const feed = rkey ? this.feedByRkey(rkey) : named ? named : viaReq ? this.byUri.get(viaReq) : this.feeds.length === 1 ? this.feeds[0] : undefined
       return feed ? [{ ...i, feed: feed.uri }] : []
     })
     return this.d.interactions.add(subscriber, withFeed)

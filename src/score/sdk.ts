@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import type { EmbedKind } from '../ingest/events.ts'
+import { postKey } from '../util/uri-hash.ts'
 
 /**
  * The agent SDK. An agent is a pure batch function: posts in, one score per
@@ -36,6 +37,32 @@ export interface SubscriberContext {
   follows: ReadonlySet<string>
   /** accounts that follow the reader (as far as this server has seen) */
   followers: ReadonlySet<string>
+  /**
+   * posts (by postKey) liked or reposted within the feed window by accounts
+   * the reader follows, with how many of those accounts did; read lazily
+   */
+  readonly friendEngagement?: ReadonlyMap<number, number>
+  /**
+   * posts (by postKey) liked within the feed window by readers whose likes
+   * overlap the reader's, each summing its likers' overlap weights; posts the
+   * reader liked are left out; read lazily
+   */
+  readonly coLikes?: ReadonlyMap<number, number>
+}
+
+export { postKey }
+
+const postKeys = new WeakMap<AgentPost, number>()
+
+/**
+ * postKey of a post, remembered with the post object: the host keeps the
+ * objects of a feed's candidates from one build to the next, so a personal
+ * list hashes only the posts that are new to it.
+ */
+export function postKeyOf(p: AgentPost): number {
+  let k = postKeys.get(p)
+  if (k === undefined) postKeys.set(p, (k = postKey(p.uri)))
+  return k
 }
 
 /** A post as agents see it. */

@@ -8,7 +8,8 @@ import { parseAtUri } from '../ingest/events.ts'
 import type { Logger } from '../logger.ts'
 import { lexicons as bskyLexicons } from '@atproto/api'
 import { BadCursorError, type FeedService, type MixView } from '../rank/feed-service.ts'
-import { FEEDBACK_EVENTS } from '../store/interactions.ts'
+import { interestsOf } from '../rank/interests.ts'
+import { storedEvent } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
@@ -166,7 +167,8 @@ export function createApp(d: AppDeps): Hono {
     const who = await d.auth.optional(c.req.header('authorization'), NSID.skeleton)
     const reqId = nextReqId()
     try {
-      const page = d.feeds.skeleton(feed, who.did, limit, cursor)
+      // @NOTE the interests an app forwards count for signed-in readers only (see docs): a stranger's header builds no list
+      const page = d.feeds.skeleton(feed, who.did, limit, cursor, who.did ? interestsOf((h) => c.req.header(h)) : [])
       d.feeds.noteRequest(reqId, feed)
       log.debug({ reqId, feed: feed.rkey, viewer: who.did, anon: who.reason, n: page.feed.length }, 'feed skeleton')
       return c.body(d.feeds.skeletonJson(page, reqId), 200, { 'content-type': 'application/json' })
@@ -245,12 +247,12 @@ export function createApp(d: AppDeps): Hono {
     } catch (err) {
       throw invalidRequest((err as Error).message)
     }
-    const items = ((input as { interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }).interactions ?? []).flatMap((i) => {
-      const event = i.event ? FEEDBACK_EVENTS[i.event] : undefined
-      if (!event || !i.item || !parseAtUri(i.item)) return []
-      return [{ postUri: i.item, event, feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
+    const body = input as { feed?: string; interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }
+    const items = (body.interactions ?? []).flatMap((i) => {
+      if (!i.event || !i.item || !parseAtUri(i.item)) return []
+      return [{ postUri: i.item, event: storedEvent(i.event), feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
     })
-    const stored = d.feeds.addFeedback(who, items)
+    const stored = d.feeds.addFeedback(who, items, body.feed)
     log.debug({ viewer: who, received: items.length, stored }, 'interactions')
     return c.json({})
   })

@@ -47,7 +47,32 @@ export const engagements = sqliteTable('engagements', {
   kind: text('kind', { enum: ['like', 'repost'] }).notNull(),
   /** the post liked or reposted */
   subject: text('subject').notNull(),
+  /** who liked or reposted it (`actors.id`); null for rows stored before the like graph was kept */
+  actor: integer('actor'),
 })
+
+/** Compact ids for the accounts in the like graph. */
+export const actors = sqliteTable('actors', {
+  id: integer('id').primaryKey(),
+  did: text('did').notNull().unique(),
+})
+
+/**
+ * Who liked or reposted what, in integers (the like graph): `subject` is the
+ * post's postKey (src/score/sdk.ts), `actor` an `actors.id`, `kind` 0 for a
+ * like and 1 for a repost. A row lives exactly as long as its row in
+ * `engagements`, so the graph covers the feed window. WITHOUT ROWID (see
+ * drizzle/0008_like_graph.sql): both directions are integer b-trees.
+ */
+export const likeGraph = sqliteTable(
+  'like_graph',
+  {
+    subject: integer('subject').notNull(),
+    actor: integer('actor').notNull(),
+    kind: integer('kind').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.subject, t.actor, t.kind] }), index('like_graph_actor').on(t.actor, t.kind, t.subject)],
+)
 
 /**
  * Likes and reposts of posts not stored (yet), by post: the post counts them
@@ -263,7 +288,8 @@ export const interactions = sqliteTable(
     subscriber: text('subscriber').notNull(),
     feed: text('feed').notNull(),
     postUri: text('post_uri').notNull(),
-    event: text('event', { enum: ['more', 'less', 'seen'] }).notNull(),
+    /** a short name (FEEDBACK_EVENTS), or an event this version does not know, as sent */
+    event: text('event').notNull(),
     feedContext: text('feed_context'),
     reqId: text('req_id'),
     at: integer('at').notNull(),

@@ -4,6 +4,7 @@ import type { Score } from '../score/sdk.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import type { Sqlite } from './db.ts'
 import { engagementKey } from './engagement-key.ts'
+import { LikeGraphWriter } from './like-graph.ts'
 import { PostChanges, PostLog } from './post-log.ts'
 
 /** A scored batch on its way to SQLite. */
@@ -98,10 +99,12 @@ export class BatchWriter {
   private readonly log: PostLog
   /** what the batch being applied changed in `posts` (logged at its end, inside its savepoint) */
   private readonly changed = new PostChanges()
+  private readonly likeGraph: LikeGraphWriter
 
   constructor(db: Sqlite) {
     this.db = db
     this.log = new PostLog(db)
+    this.likeGraph = new LikeGraphWriter(db)
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       isTombstoned: p('SELECT 1 FROM tombstones WHERE uri = ?').pluck(),
@@ -117,8 +120,8 @@ export class BatchWriter {
       deletePostId: p('DELETE FROM posts WHERE id = ?'),
       dropScores: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       tombstone: p('INSERT INTO tombstones (uri, at) VALUES (?, ?) ON CONFLICT(uri) DO NOTHING'),
-      insertEngagement: p('INSERT INTO engagements (key, kind, subject) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING'),
-      getEngagement: p('SELECT kind, subject FROM engagements WHERE key = ?'),
+      insertEngagement: p('INSERT INTO engagements (key, kind, subject, actor) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING'),
+      getEngagement: p('SELECT kind, subject, actor FROM engagements WHERE key = ?'),
       deleteEngagement: p('DELETE FROM engagements WHERE key = ?'),
       await: p('INSERT INTO waiting_engagements (subject, key, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       unwait: p('DELETE FROM waiting_engagements WHERE subject = ? AND key = ? AND kind = ?'),
@@ -221,7 +224,9 @@ export class BatchWriter {
             break
           }
           const key = engagementKey(e.uri)
-          if (st.insertEngagement.run(key, e.t, e.subject).changes) {
+          const actor = this.likeGraph.actor(e.author)
+          if (st.insertEngagement.run(key, e.t, e.subject, actor).changes) {
+            this.likeGraph.link(actor, e.subject, e.t)
             if (!stored) st.await.run(e.subject, key, e.t)
             else if ((e.t === 'like' ? st.bumpLike : st.bumpRepost).run(1, e.subject).changes) changed.counted.add(e.subject)
             if (e.t === 'like') r.likes++
@@ -260,9 +265,10 @@ export class BatchWriter {
             }
           } else {
             const key = engagementKey(e.uri)
-            const g = st.getEngagement.get(key) as { kind: string; subject: string } | undefined
+            const g = st.getEngagement.get(key) as { kind: string; subject: string; actor: number | null } | undefined
             if (g) {
               st.deleteEngagement.run(key)
+              this.likeGraph.unlink(g.actor, g.subject, g.kind)
               // counted down where it was counted: still waiting for its post, in the post, or in the counts a purged post left
               if (!st.unwait.run(g.subject, key, g.kind).changes) {
                 if ((g.kind === 'like' ? st.bumpLike : st.bumpRepost).run(-1, g.subject).changes) changed.counted.add(g.subject)

@@ -10,21 +10,14 @@
  * Run: npx vitest run test/e2e/mix-record.e2e.test.ts
  * Set SKYSIFT_E2E_LOG=debug (or info/warn) to see Skysift's logs.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 
 import { lexicons } from '@atproto/api'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { readConfig } from '../../src/config.ts'
-import { AppContext } from '../../src/context.ts'
-import { createLogger, silentLogger } from '../../src/logger.ts'
-import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../src/runtime.ts'
+import type { AppContext } from '../../src/context.ts'
 import { loadSkysiftLexicons } from '../../src/serve/lexicons.ts'
-import { type LocalNetwork, type LocalUser, freePort, startLocalNetwork } from './support/network.ts'
+import { type LocalNetwork, type LocalUser, startLocalNetwork } from './support/network.ts'
+import { type LocalSkysift, startLocalSkysift } from './support/skysift.ts'
 import { until } from '../support/resources.ts'
 
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
@@ -72,11 +65,9 @@ interface SkeletonBody {
 
 describe('app.skysift.feed.mix records: written on the PDS, read from its firehose', () => {
   let net: LocalNetwork
+  let sky: LocalSkysift
   let ctx: AppContext
-  const parts: Running[] = []
-  let serve: Awaited<ReturnType<typeof startServe>>
-  let dataDir: string
-  let prefix: string
+  let serve: LocalSkysift['serve']
   let serviceDid: string
   let alice: LocalUser, carol: LocalUser
   let feed: string
@@ -139,45 +130,13 @@ describe('app.skysift.feed.mix records: written on the PDS, read from its fireho
     alice = await net.createUser('mixalice')
     carol = await net.createUser('mixcarol')
 
-    const port = await freePort()
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-data-'))
-    prefix = `e2e-${randomBytes(6).toString('hex')}`
-    const config = readConfig(
-      {},
-      {
-        port,
-        host: '127.0.0.1',
-        publicUrl: `http://localhost:${port}`,
-        serviceDid: `did:web:localhost%3A${port}`,
-        publisherDid: owner.did,
-        dbPath: path.join(dataDir, 'skysift.db'),
-        queuePrefix: prefix,
-        source: { kind: 'firehose', url: net.pdsWsUrl },
-        plcUrl: net.plcUrl,
-        allowInsecureHttp: true,
-        cacheTtlMs: 500,
-        logLevel: process.env.SKYSIFT_E2E_LOG ?? 'silent',
-      },
-    )
-    serviceDid = config.serviceDid
-    ctx = new AppContext(config, process.env.SKYSIFT_E2E_LOG ? createLogger(process.env.SKYSIFT_E2E_LOG) : silentLogger)
-    serve = await startServe(ctx)
-    parts.push(serve)
-    parts.push(startStore(ctx), startRefresh(ctx), startScore(ctx))
-    const ingest = startIngest(ctx)
-    parts.push(ingest)
+    sky = await startLocalSkysift(net, owner, { publish: false })
+    ctx = sky.ctx
+    serve = sky.serve
+    serviceDid = sky.serviceDid
     const fresh = ctx.feeds.find((f) => f.rkey === 'fresh')!
     feed = fresh.uri
     defaultFp = fresh.defaults.fingerprint
-
-    // the firehose starts live (no saved cursor): make sure it is connected before anything is written
-    await until('the firehose to deliver an event', async () => {
-      if (ingest.ingester.stats.received > 0) return true
-      await owner.agent.follow(carol.did)
-      const seenBy = Date.now() + 2000
-      while (Date.now() < seenBy && ingest.ingester.stats.received === 0) await new Promise((r) => setTimeout(r, 100))
-      return ingest.ingester.stats.received > 0
-    })
 
     const t0 = Date.now()
     for (const [k, p] of Object.entries(POSTS) as [PostKey, (typeof POSTS)[PostKey]][]) {
@@ -191,26 +150,8 @@ describe('app.skysift.feed.mix records: written on the PDS, read from its fireho
   }, STEP_TIMEOUT)
 
   afterAll(async () => {
-    const errors: unknown[] = []
-    if (ctx) await stopAll(ctx, parts).catch((e) => errors.push(e))
-    await net?.close().catch((e) => errors.push(e))
-    if (dataDir) await rm(dataDir, { recursive: true, force: true }).catch((e) => errors.push(e))
-    if (prefix) {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 })
-      try {
-        let cursor = '0'
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500)
-          cursor = next
-          if (found.length) await redis.del(...found)
-        } while (cursor !== '0')
-      } catch (e) {
-        errors.push(e)
-      } finally {
-        redis.disconnect()
-      }
-    }
-    if (errors.length) throw errors[0]
+    await sky?.stop()
+    await net?.close()
   }, STEP_TIMEOUT)
 
   it('serves alice the default until she writes a record, then the newest record; deletes fall back, down to the default', async () => {

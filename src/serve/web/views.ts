@@ -6,6 +6,7 @@ import { html, raw } from 'hono/html'
 import type { HtmlEscapedString } from 'hono/utils/html'
 import type { Feed } from '../../feeds.ts'
 import type { Explanation } from '../../rank/explain.ts'
+import { eventLabel } from '../../rank/feedback.ts'
 import type { MixView } from '../../rank/feed-service.ts'
 import type { MixEntry } from '../../rank/mix.ts'
 import type { AgentUsage } from '../../rank/usage.ts'
@@ -437,13 +438,13 @@ export function settingsPage(p: PageChrome & SettingsModel): Html {
           ? html`<ul class="feedback">
               ${p.feedback.map(
                 (f) => html`<li class="${f.undone ? 'undone' : ''}" id="feedback-${f.id}">
-                  <span class="event">${f.event === 'more' ? 'Show more' : f.event === 'less' ? 'Show less' : f.event}</span>
+                  <span class="event">${eventLabel(f.event)}</span>
                   on “${f.text === null ? 'a post not stored here' : f.text.slice(0, 140) || '(no text)'}” · ${when(f.at)}
                   ${f.nudges.length ? html`<span class="small"> — nudged ${f.nudges.map((n, i) => html`${i ? ', ' : ''}${titles.get(n.label.replace(/#\d+$/, '')) ?? n.label} ${signed(n.delta)}`)}</span>` : ''}
                   ${f.feedContext ? html` <a class="small" href="${whyHref(f.feedContext, f.post)}">Why was it shown?</a>` : ''}
                   ${f.undone
                     ? html`<span class="small muted"> (undone)</span>`
-                    : html`<form method="post" action="/feeds/${p.feed.rkey}/feedback/${String(f.id)}/undo" class="inline">${csrfField(p.csrf)}<button type="submit" class="secondary">Undo<span class="visually-hidden"> ${f.event === 'more' ? 'show more' : 'show less'} from ${new Date(f.at).toISOString().slice(0, 16)}</span></button></form>`}
+                    : html`<form method="post" action="/feeds/${p.feed.rkey}/feedback/${String(f.id)}/undo" class="inline">${csrfField(p.csrf)}<button type="submit" class="secondary">Undo<span class="visually-hidden"> ${eventLabel(f.event).toLowerCase()} from ${new Date(f.at).toISOString().slice(0, 16)}</span></button></form>`}
                 </li>`,
               )}
             </ul>`

@@ -1,0 +1,143 @@
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readConfig } from '../src/config.ts'
+import { AppContext } from '../src/context.ts'
+import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import { silentLogger } from '../src/logger.ts'
+import { FeedCache } from '../src/rank/feed-cache.ts'
+import { FeedService } from '../src/rank/feed-service.ts'
+import { DROP, postKey } from '../src/score/sdk.ts'
+import { FollowGraph } from '../src/store/follow-graph.ts'
+import { LikeGraph } from '../src/store/like-graph.ts'
+import { MixStore } from '../src/store/mixes.ts'
+import { BatchWriter } from '../src/store/writer.ts'
+import { post as agentPost, postEvent, tid } from './support/builders.ts'
+import { tempDir } from './support/resources.ts'
+
+const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
+const [me, twin, stranger, friend, other] = ['me', 'twin', 'stranger', 'friend', 'other'].map(did)
+let n = 0
+const like = (author: string, subject: PostEvent): IngestEvent => ({ t: 'like', uri: `at://${author}/app.bsky.feed.like/${tid(Date.now(), ++n)}`, author, subject: subject.uri })
+const repost = (author: string, subject: PostEvent): IngestEvent => ({ t: 'repost', uri: `at://${author}/app.bsky.feed.repost/${tid(Date.now(), ++n)}`, author, subject: subject.uri })
+const follow = (a: string, s: string): IngestEvent => ({ t: 'follow', uri: `at://${a}/app.bsky.graph.follow/${tid(Date.now(), ++n)}`, author: a, subject: s })
+
+describe('the like graph', () => {
+  let ctx: AppContext
+  let feeds: FeedService
+  let writer: BatchWriter
+  let cleanup: () => void
+  let batch = 0
+  const write = (events: IngestEvent[]) => writer.write({ id: `b${++batch}`, events, scores: [], eventTime: Date.now() })
+
+  // the reader and a like-minded "twin" share two niche posts; a stranger shares nothing with the reader
+  const shared = [postEvent({ minutesAgo: 50, text: 'niche one' }), postEvent({ minutesAgo: 49, text: 'niche two' })]
+  const twinsPick = postEvent({ minutesAgo: 30, text: 'the twin liked this' })
+  const strangersPick = postEvent({ minutesAgo: 30, text: 'the stranger liked this' })
+  const friendsPick = postEvent({ minutesAgo: 40, text: 'a friend reposted this' })
+
+  beforeAll(() => {
+    const t = tempDir()
+    cleanup = t.cleanup
+    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+    writer = new BatchWriter(ctx.db.sqlite)
+    feeds = new FeedService({
+      feeds: ctx.feeds,
+      host: ctx.host,
+      mixes: new MixStore(ctx.db.sqlite),
+      cache: new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
+      graph: new FollowGraph(ctx.db.sqlite),
+      log: silentLogger,
+      cacheTtlMs: 0,
+    })
+    write([...shared, twinsPick, strangersPick, friendsPick])
+    write([
+      ...shared.map((p) => like(me, p)),
+      ...shared.map((p) => like(twin, p)),
+      like(twin, twinsPick),
+      like(stranger, strangersPick),
+      // equally liked: one like each from someone else
+      like(other, twinsPick),
+      like(other, strangersPick),
+    ])
+  })
+  afterAll(async () => {
+    await ctx.close()
+    cleanup()
+  })
+
+  it('keeps who liked what as integers, and forgets an unlike', () => {
+    const graph = new LikeGraph(ctx.db.sqlite)
+    expect(graph.coLikes(me)).toEqual(new Map([[postKey(twinsPick.uri), expect.any(Number)]]))
+    const unlike = like(stranger, shared[0])
+    write([unlike])
+    expect([...graph.coLikes(me).keys()]).toContain(postKey(strangersPick.uri))
+    write([{ t: 'delete', uri: unlike.t === 'like' ? unlike.uri : '', collection: 'app.bsky.feed.like' }])
+    expect([...graph.coLikes(me).keys()]).toEqual([postKey(twinsPick.uri)])
+  })
+
+  it('weights like-minded readers by what they share: rare shared likes and selective likers count more', () => {
+    const graph = new LikeGraph(ctx.db.sqlite)
+    const extra = Array.from({ length: 30 }, (_, i) => postEvent({ minutesAgo: 20, text: `popular ${i}` }))
+    const lurker = did('lurker')
+    // someone who likes everything, including one of the reader's posts
+    write([...extra, ...extra.map((p) => like(lurker, p)), like(lurker, shared[1])])
+    const co = graph.coLikes(me)
+    const lurkers = co.get(postKey(extra[0].uri))!
+    expect(lurkers).toBeGreaterThan(0)
+    expect(co.get(postKey(twinsPick.uri))!).toBeGreaterThan(lurkers * 3)
+    // the reader's own likes are never recommended back
+    expect(co.has(postKey(shared[0].uri))).toBe(false)
+  })
+
+  it('counts the friends who liked or reposted a post, once each', async () => {
+    // follows are kept for subscribers
+    await feeds.putMix(ctx.feeds[0], me, [{ agent: 'recency', weight: 1 }])
+    write([follow(me, friend), follow(me, twin), repost(friend, friendsPick), like(friend, friendsPick)])
+    const seen = new LikeGraph(ctx.db.sqlite).friendEngagement(me)
+    expect(seen.get(postKey(friendsPick.uri))).toBe(1)
+    expect(seen.get(postKey(twinsPick.uri))).toBe(1)
+    expect(seen.has(postKey(strangersPick.uri))).toBe(false)
+  })
+
+  it('like-minded ranks a post liked by a like-minded reader above an equally liked post whose likers share nothing', async () => {
+    const feed = ctx.feeds[0]
+    await feeds.putMix(feed, me, [{ agent: 'like-minded', weight: 100 }])
+    const order = feeds.skeleton(feed, me, 50).feed.map((i) => i.post)
+    expect(order.indexOf(twinsPick.uri)).toBeGreaterThanOrEqual(0)
+    expect(order.indexOf(twinsPick.uri)).toBeLessThan(order.indexOf(strangersPick.uri))
+  })
+
+  it('friends-liked ranks what people you follow engaged with first', async () => {
+    const feed = ctx.feeds[0]
+    await feeds.putMix(feed, me, [{ agent: 'friends-liked', weight: 100, options: { only: true } }])
+    const order = feeds.skeleton(feed, me, 50).feed.map((i) => i.post)
+    expect(new Set(order)).toEqual(new Set([friendsPick.uri, twinsPick.uri, ...shared.map((p) => p.uri)]))
+  })
+})
+
+describe('friends-liked and like-minded as agents', () => {
+  const ctx = new AppContext(readConfig({}, { dbPath: ':memory:' }), silentLogger)
+  const now = Date.now()
+  const posts = [agentPost(), agentPost(), agentPost()]
+  const subscriber = {
+    did: me,
+    follows: new Set<string>(),
+    followers: new Set<string>(),
+    friendEngagement: new Map([[postKey(posts[0].uri), 1], [postKey(posts[1].uri), 3]]),
+    coLikes: new Map([[postKey(posts[2].uri), 0.25]]),
+  }
+  const run = (agent: string, options: Record<string, unknown>, sub?: typeof subscriber) => ctx.host.run(ctx.host.instance(agent, options), posts, now, sub)
+
+  it('friends-liked scores log2(1 + friends), honours minFriends and only, and has no opinion for anonymous readers', () => {
+    expect(run('friends-liked', {}, subscriber)).toEqual([1, 2, 0])
+    expect(run('friends-liked', { minFriends: 2, only: true }, subscriber)).toEqual([DROP, 2, DROP])
+    expect(run('friends-liked', {}, undefined)).toEqual([null, null, null])
+  })
+
+  it('like-minded scores the co-like weight, and has no opinion until the reader has likes to compare', () => {
+    expect(run('like-minded', {}, subscriber)).toEqual([0, 0, 0.25])
+    expect(run('like-minded', { only: true }, subscriber)).toEqual([DROP, DROP, 0.25])
+    expect(run('like-minded', {}, { ...subscriber, coLikes: new Map() })).toEqual([null, null, null])
+    expect(ctx.host.isPersonal(ctx.host.instance('like-minded'))).toBe(true)
+  })
+})
