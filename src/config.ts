@@ -92,6 +92,11 @@ const schema = z.object({
   SKYSIFT_ALLOW_PRIVATE_AGENTS: bool.default(false),
   SKYSIFT_OAUTH_HANDLE_RESOLVER: z.url({ protocol: /^https?$/ }).optional(),
   SKYSIFT_COOKIE_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  SKYSIFT_BACKFILL_MAX_RECORDS: int(0, 100_000).default(1000),
+  SKYSIFT_BACKFILL_CONCURRENCY: int(0, 32).default(2),
+  SKYSIFT_BACKFILL_QUEUE: int(0, 1_000_000).default(1000),
+  SKYSIFT_BACKFILL_TIMEOUT_S: int(1, 600).default(30),
+  SKYSIFT_READER_RETENTION_DAYS: int(1, 3650).default(30),
 })
 
 export interface Config {
@@ -129,6 +134,16 @@ export interface Config {
   oauthHandleResolver: string | undefined
   /** signs web cookies; generated once and kept in SQLite when unset */
   cookieSecret: string | undefined
+  /** records read per collection when a reader's graph is backfilled from their repo (likes: the newest) */
+  backfillMaxRecords: number
+  /** readers' backfills running at once per serving process (0: no backfill) */
+  backfillConcurrency: number
+  /** readers waiting for a backfill at most (more are left to the next look at the pending ones) */
+  backfillQueue: number
+  /** one reader's backfill is given up (and retried later) after this */
+  backfillTimeoutMs: number
+  /** a reader not seen for this long is forgotten, with their graph */
+  readerRetentionMs: number
 }
 
 export class ConfigError extends Error {
@@ -197,6 +212,11 @@ export function readConfig(
     allowPrivateAgents: e.SKYSIFT_ALLOW_PRIVATE_AGENTS,
     oauthHandleResolver: e.SKYSIFT_OAUTH_HANDLE_RESOLVER,
     cookieSecret: e.SKYSIFT_COOKIE_SECRET,
+    backfillMaxRecords: e.SKYSIFT_BACKFILL_MAX_RECORDS,
+    backfillConcurrency: e.SKYSIFT_BACKFILL_CONCURRENCY,
+    backfillQueue: e.SKYSIFT_BACKFILL_QUEUE,
+    backfillTimeoutMs: e.SKYSIFT_BACKFILL_TIMEOUT_S * 1000,
+    readerRetentionMs: e.SKYSIFT_READER_RETENTION_DAYS * 86_400_000,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

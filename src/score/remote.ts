@@ -461,7 +461,7 @@ export function createGuardedFetch(opts: GuardOptions = {}): GuardedFetch {
 }
 
 /** Reads a body as UTF-8, giving up past `max` bytes or when `signal` aborts. */
-async function readCapped(res: Response, max: number, signal?: AbortSignal): Promise<string> {
+export async function readCapped(res: Response, max: number, signal?: AbortSignal): Promise<string> {
   const declared = Number(res.headers.get('content-length'))
   if (Number.isFinite(declared) && declared > max) {
     await res.body?.cancel().catch(() => {})
