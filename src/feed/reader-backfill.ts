@@ -102,6 +102,11 @@ export class ReaderBackfill {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
+  /** Backfills running and readers waiting, now. */
+  stats(): { running: number; waiting: number } {
+    return { running: this.running.size, waiting: this.waiting.size }
+  }
+
   /** A signed-in reader was seen: noted (at most once per touchEveryMs here), and backfilled if their graph never was. */
   seen(did: string, now = Date.now()): void {
     if (this.o.concurrency <= 0 || this.stopped) return

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.ts'
 import type { Sqlite } from './db.ts'
 import { GRAPH_VERSION } from './reader-graph-writer.ts'
+import { PENDING_ENGAGEMENT_MS } from './writer.ts'
 
 export interface ReaderRetentionOptions {
   /** a reader not seen for this long is forgotten */
@@ -17,8 +18,12 @@ export interface ReaderRetentionResult {
   consent: number
 }
 
-/** How long a consent row with every flag false is kept: long enough that an older "true" arriving late still loses to it. */
-export const CONSENT_FALSE_KEEP_MS = 86_400_000
+/**
+ * How long a consent row with every flag false is kept: long enough that an older "true" arriving late (batches are
+ * stored out of order for minutes at most; see PENDING_ENGAGEMENT_MS) still loses to it. Every profile update on the
+ * network leaves such a row, so they do not stay longer.
+ */
+export const CONSENT_FALSE_KEEP_MS = PENDING_ENGAGEMENT_MS
 
 /**
  * Forgets readers not seen for a long time (their row, likes, blocks, block
