@@ -6,6 +6,11 @@ import { CONSENT_VERSION, GRAPH_VERSION } from './reader-graph-writer.ts'
 export const FILTER_RECHECK_MS = 500
 /** Readers whose block sets are kept in memory at most (past this they are read again). */
 const MAX_READERS = 10_000
+/**
+ * A reader's block set is read again at most this often: any reader's block (or a change to a subscribed block
+ * list) moves the one version, and a reader subscribed to a large list should not read it on every request.
+ */
+const BLOCKS_MIN_AGE_MS = 2000
 /** Consent rows are read again from this far before the newest seen (the writer's clock, commits in between). */
 const CONSENT_MARGIN_MS = 10_000
 
@@ -30,9 +35,10 @@ export class ReaderFilter {
   private readonly db: Sqlite
   private readonly st
   private readonly recheckMs: number
+  private readonly blocksMinAgeMs: number
   private readonly hidden = new Set<string>()
   private readonly noUnauth = new Set<string>()
-  private readonly blocked = new Map<string, Set<string>>()
+  private readonly blocked = new Map<string, { set: Set<string>; version: number; at: number }>()
   private checkedAt = -Infinity
   private consentVersion = -1
   private graphVersion = -1
@@ -42,6 +48,7 @@ export class ReaderFilter {
   constructor(db: Sqlite, opts: { recheckMs?: number } = {}) {
     this.db = db
     this.recheckMs = opts.recheckMs ?? FILTER_RECHECK_MS
+    this.blocksMinAgeMs = Math.min(BLOCKS_MIN_AGE_MS, 4 * this.recheckMs)
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       versions: p(`SELECT (SELECT value FROM counters WHERE name = '${CONSENT_VERSION}'), (SELECT value FROM counters WHERE name = '${GRAPH_VERSION}')`).raw(),
@@ -77,10 +84,7 @@ export class ReaderFilter {
         if (at > this.consentSince) this.consentSince = at
       }
     }
-    if ((gv ?? 0) !== this.graphVersion) {
-      this.graphVersion = gv ?? 0
-      this.blocked.clear()
-    }
+    this.graphVersion = gv ?? 0
   }
 
   /** Whether an author asked algorithmic feeds to leave their posts out. */
@@ -98,12 +102,11 @@ export class ReaderFilter {
   /** Everyone the reader blocks (directly or by a block list) or who blocks the reader. */
   blockedFor(reader: string, now = performance.now()): ReadonlySet<string> {
     this.sync(now)
-    let set = this.blocked.get(reader)
-    if (!set) {
-      if (this.blocked.size >= MAX_READERS) this.blocked.clear()
-      set = new Set(this.st.blocked.all({ did: reader }) as string[])
-      this.blocked.set(reader, set)
-    }
+    const have = this.blocked.get(reader)
+    if (have && (have.version === this.graphVersion || now - have.at < this.blocksMinAgeMs)) return have.set
+    if (!have && this.blocked.size >= MAX_READERS) this.blocked.clear()
+    const set = new Set(this.st.blocked.all({ did: reader }) as string[])
+    this.blocked.set(reader, { set, version: this.graphVersion, at: now })
     return set
   }
 
