@@ -107,16 +107,19 @@ export class ReaderBackfill {
     return { running: this.running.size, waiting: this.waiting.size }
   }
 
-  /** A signed-in reader was seen: noted (at most once per touchEveryMs here), and backfilled if their graph never was. */
+  /**
+   * A signed-in reader was seen: noted (at most once per touchEveryMs here; from then on the writer keeps their
+   * follows, blocks and likes), and backfilled if their graph never was (unless the backfill is off).
+   */
   seen(did: string, now = Date.now()): void {
-    if (this.o.concurrency <= 0 || this.stopped) return
+    if (this.stopped) return
     const last = this.touched.get(did)
     if (last !== undefined && now - last < this.o.touchEveryMs) return
     if (this.touched.size >= MAX_TOUCHED) this.touched.clear()
     this.touched.set(did, now)
     try {
       const s = this.d.readers.touch(did, now)
-      if (s.backfilledAt === null && s.nextTryAt <= now && s.claimedUntil <= now) this.schedule(did)
+      if (this.o.concurrency > 0 && s.backfilledAt === null && s.nextTryAt <= now && s.claimedUntil <= now) this.schedule(did)
     } catch (err) {
       // @NOTE never in the way of serving: a busy database only delays the backfill to the next poll
       this.touched.delete(did)
