@@ -175,6 +175,20 @@ describe('consent and blocks: the store and the pages served', () => {
     expect(ctx.db.sqlite.prepare('SELECT subject FROM reader_likes WHERE author = ?').pluck().all(fresh)).toEqual([liked.uri])
   })
 
+  it('a mix record marks its author a reader to backfill, and a new block-list subscription asks for their list again', () => {
+    const state = () => new ReaderStore(ctx.db.sqlite).state(reader)
+    write([{ t: 'mix', uri: uri(reader, 'app.skysift.feed.mix'), author: reader, feed: ctx.feeds[0].uri, agents: [{ agent: 'recency', weight: 10 }], createdAt: Date.now(), rev: '' }])
+    expect(state()).toMatchObject({ backfilledAt: null })
+    expect(new ReaderStore(ctx.db.sqlite).pending(10)).toEqual([reader])
+    // the backfill lands: its marker comes last, after the records, so its own block list does not ask again
+    const list = `at://${other}/app.bsky.graph.list/${tid(Date.now())}`
+    write([{ t: 'listblock', uri: uri(reader, 'app.bsky.graph.listblock'), author: reader, list }, { t: 'reader', did: reader, backfilledAt: 1234 }])
+    expect(state()).toMatchObject({ backfilledAt: 1234 })
+    // a list nobody subscribed to, from the firehose: its members come with another backfill
+    write([{ t: 'listblock', uri: uri(reader, 'app.bsky.graph.listblock'), author: reader, list: `at://${other}/app.bsky.graph.list/${tid(Date.now() + 5)}` }])
+    expect(state()).toMatchObject({ backfilledAt: null })
+  })
+
   it('forgets readers not seen for the retention time, with their graph', () => {
     const readers = new ReaderStore(ctx.db.sqlite)
     const longAgo = Date.now() - 40 * 86_400_000
