@@ -184,6 +184,11 @@ export class ReaderBackfill {
       if (await this.landed(did, started, ac.signal)) {
         log.debug({ did, ms: Date.now() - started }, 'reader graph stored')
         this.d.onLanded?.(did)
+      } else if (!this.stopped) {
+        // @NOTE queued but not stored in time (the store worker is behind or down): it lands when the writer gets to
+        // it; until then the reader waits like after a failure, rather than being fetched again every claim
+        const attempts = readers.failed(did, this.o.retryBaseMs)
+        log.warn({ did, attempts }, 'reader graph not stored in time')
       }
     } catch (err) {
       if (this.stopped) {
