@@ -97,6 +97,11 @@ const schema = z.object({
   SKYSIFT_LABELERS_MAX: int(1, 10_000).default(50),
   SKYSIFT_LABELER_CONCURRENCY: int(1, 64).default(4),
   SKYSIFT_LABELER_REQUESTS_PER_MIN: int(1, 100_000).default(60),
+  SKYSIFT_BACKFILL_MAX_RECORDS: int(0, 100_000).default(1000),
+  SKYSIFT_BACKFILL_CONCURRENCY: int(0, 32).default(2),
+  SKYSIFT_BACKFILL_QUEUE: int(0, 1_000_000).default(1000),
+  SKYSIFT_BACKFILL_TIMEOUT_S: int(1, 600).default(30),
+  SKYSIFT_READER_RETENTION_DAYS: int(1, 3650).default(30),
 })
 
 export interface Config {
@@ -144,6 +149,16 @@ export interface Config {
   labelerConcurrency: number
   /** requests one labeler host gets per minute at most */
   labelerRequestsPerMin: number
+  /** records read per collection when a reader's graph is backfilled from their repo (likes: the newest) */
+  backfillMaxRecords: number
+  /** readers' backfills running at once per serving process (0: no backfill) */
+  backfillConcurrency: number
+  /** readers waiting for a backfill at most (more are left to the next look at the pending ones) */
+  backfillQueue: number
+  /** one reader's backfill is given up (and retried later) after this */
+  backfillTimeoutMs: number
+  /** a reader not seen for this long is forgotten, with their graph */
+  readerRetentionMs: number
 }
 
 export class ConfigError extends Error {
@@ -217,6 +232,11 @@ export function readConfig(
     labelersMax: e.SKYSIFT_LABELERS_MAX,
     labelerConcurrency: e.SKYSIFT_LABELER_CONCURRENCY,
     labelerRequestsPerMin: e.SKYSIFT_LABELER_REQUESTS_PER_MIN,
+    backfillMaxRecords: e.SKYSIFT_BACKFILL_MAX_RECORDS,
+    backfillConcurrency: e.SKYSIFT_BACKFILL_CONCURRENCY,
+    backfillQueue: e.SKYSIFT_BACKFILL_QUEUE,
+    backfillTimeoutMs: e.SKYSIFT_BACKFILL_TIMEOUT_S * 1000,
+    readerRetentionMs: e.SKYSIFT_READER_RETENTION_DAYS * 86_400_000,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

@@ -29,6 +29,9 @@ import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
 import { retentionPolicy, startRetention } from './ops/retention.ts'
 import { createServeOps } from './ops/serve-ops.ts'
+import { startReaderBackfill } from './feed/start-reader-backfill.ts'
+import { ReaderFilter } from './store/reader-filter.ts'
+import { startReaderRetention } from './store/reader-retention.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
 export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
@@ -219,6 +222,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
   const writer = countEventKinds(ctx.db.sqlite, new BatchWriter(ctx.db.sqlite))
   const retention = startRetention(ctx.db.sqlite, log.child({ part: 'retention' }), retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }))
   const checkpointer = startCheckpointer(ctx.db.sqlite, log)
+  const readerRetention = startReaderRetention(ctx.db.sqlite, log.child({ part: 'reader-retention' }), { readerRetentionMs: ctx.config.readerRetentionMs, maxLikes: Math.max(1, ctx.config.backfillMaxRecords) })
   const wellFormed = (d: StoreBatch | undefined) =>
     !!d && Array.isArray(d.events) && Array.isArray(d.scores) && (d.postScores === undefined || (Array.isArray(d.postScores.keys) && Array.isArray(d.postScores.rows)))
   const worker: Worker<StoreBatch> = new Worker<StoreBatch>(
@@ -283,6 +287,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
     writer,
     async stop() {
       clearInterval(pruner)
+      readerRetention.stop()
       await retention.stop()
       await worker.close()
       await checkpointer?.stop()
@@ -342,7 +347,8 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   }, 10_000)
   flusher.unref()
   const ops = createServeOps(ctx)
-  const feeds = new FeedService({
+  const readers = startReaderBackfill(ctx, log.child({ part: 'backfill' }), (did) => feeds.rebuildFor(did))
+  const feeds: FeedService = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
     mixes: new MixStore(ctx.db.sqlite),
@@ -360,6 +366,8 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
     onServed: (contexts) => usage.served(contexts),
     onCacheLookup: ops.cacheLookup,
+    readerFilter: ReaderFilter.of(ctx.db.sqlite),
+    onReader: (did) => readers.backfill.seen(did),
   })
   // subscriber web pages
   const webCfg = ctx.config
@@ -400,6 +408,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
         log.warn({ err: (err as Error).message }, 'usage not saved at close')
       }
       await agents.stop()
+      await readers.close()
       await refreshQueue.close()
     },
   }

@@ -12,7 +12,19 @@ export const COLLECTIONS = {
   follow: 'app.bsky.graph.follow',
   /** a subscriber's public mix for one feed (lexicons/app/skysift/feed/mix.json) */
   mix: 'app.skysift.feed.mix',
+  block: 'app.bsky.graph.block',
+  /** a subscription to a block list (subject: the list's at-uri) */
+  listblock: 'app.bsky.graph.listblock',
+  /** a member of a list, in the list owner's repo */
+  listitem: 'app.bsky.graph.listitem',
+  /** an author's consent to algorithmic feeds (record key `self`) */
+  visibility: 'app.bsky.actor.contentVisibilityDeclaration',
+  /** the author's profile (record key `self`): its self-labels */
+  profile: 'app.bsky.actor.profile',
 } as const
+
+/** The collection of lists (block lists are lists with the moderation purpose). */
+export const LIST_COLLECTION = 'app.bsky.graph.list'
 
 /** The collection of feed generator records a mix record points at. */
 export const FEED_GENERATOR_COLLECTION = 'app.bsky.feed.generator'
@@ -60,6 +72,8 @@ export interface DeleteEvent {
   t: 'delete'
   uri: string
   collection: string
+  /** the repo revision (a TID) of the commit that deleted the record, when the source said (records updated in place order by it) */
+  rev?: string
 }
 
 /** One entry of a mix record, as written (validated for shape, not against the agent catalog). */
@@ -93,7 +107,71 @@ export interface AccountEvent {
   status: string | null
 }
 
-export type IngestEvent = PostEvent | EngagementEvent | FollowEvent | MixEvent | DeleteEvent | AccountEvent
+/** A block (`app.bsky.graph.block`): `author` blocks `subject`. */
+export interface BlockEvent {
+  t: 'block'
+  uri: string
+  author: string
+  subject: string
+}
+
+/** A subscription to a block list (`app.bsky.graph.listblock`). */
+export interface ListBlockEvent {
+  t: 'listblock'
+  uri: string
+  author: string
+  /** at-uri of the `app.bsky.graph.list` */
+  list: string
+}
+
+/** A list member (`app.bsky.graph.listitem`, in the list owner's repo). */
+export interface ListItemEvent {
+  t: 'listitem'
+  uri: string
+  /** at-uri of the list */
+  list: string
+  subject: string
+}
+
+/**
+ * An author's consent state from one of their `self` records: the
+ * `app.bsky.actor.contentVisibilityDeclaration` (`hide`) or the
+ * `!no-unauthenticated` self-label of their `app.bsky.actor.profile`
+ * (`noUnauthenticated`). A deleted record arrives as DeleteEvent.
+ */
+export interface ConsentEvent {
+  t: 'consent'
+  did: string
+  kind: 'visibility' | 'profile'
+  /** hideFromAlgorithmicRecommendations (visibility) or the `!no-unauthenticated` self-label (profile) */
+  value: boolean
+  /** the commit's repo revision; '' when the source did not say */
+  rev: string
+}
+
+/**
+ * Not from a source: a reader's graph backfilled from their repo ends in
+ * this (the batch's last event), so the writer notes when their graph landed.
+ */
+export interface ReaderEvent {
+  t: 'reader'
+  did: string
+  /** ms since epoch the backfill fetched the records at */
+  backfilledAt: number
+}
+
+export type IngestEvent =
+  | PostEvent
+  | EngagementEvent
+  | FollowEvent
+  | MixEvent
+  | DeleteEvent
+  | AccountEvent
+  | BlockEvent
+  | ListBlockEvent
+  | ListItemEvent
+  | ConsentEvent
+  | ReaderEvent
 
 /** An input that could not be turned into an event, with the reason. */
 export interface Rejected {
@@ -334,7 +412,7 @@ export function normalizeCommit(op: {
   const uri = `at://${did}/${collection}/${rkey}`
   const known = WANTED_COLLECTIONS.includes(collection)
   if (!known) return null
-  if (operation === 'delete') return { t: 'delete', uri, collection }
+  if (operation === 'delete') return { t: 'delete', uri, collection, ...(typeof op.rev === 'string' && TID_RE.test(op.rev) ? { rev: op.rev } : {}) }
   if (operation !== 'create' && operation !== 'update') return { reason: `bad operation ${String(operation).slice(0, 20)}` }
   if (typeof op.cid !== 'string' || !CID_RE.test(op.cid)) return { reason: 'bad cid' }
   const record = op.record
@@ -355,6 +433,60 @@ export function normalizeCommit(op: {
     }
     case COLLECTIONS.mix:
       return normalizeMix(did, rkey, record, op.timeMs, op.rev)
+    case COLLECTIONS.block:
+    case COLLECTIONS.listblock:
+    case COLLECTIONS.listitem:
+    case COLLECTIONS.visibility:
+    case COLLECTIONS.profile:
+      return normalizeGraphRecord(did, collection, rkey, record, op.rev)
+  }
+  return null
+}
+
+/** The `!no-unauthenticated` self-label: the author asks apps not to show their account to logged-out readers. */
+export const NO_UNAUTHENTICATED = '!no-unauthenticated'
+
+/**
+ * Validates and normalizes the reader-graph and consent records: blocks,
+ * block-list subscriptions, list members, and an author's `self` records
+ * (visibility declaration, profile self-labels). `null` for a record Skysift
+ * does not use (a consent collection under another record key).
+ */
+export function normalizeGraphRecord(did: string, collection: string, rkey: string, record: Record<string, unknown>, rev?: unknown): IngestEvent | Rejected | null {
+  const uri = `at://${did}/${collection}/${rkey}`
+  const revOf = typeof rev === 'string' && TID_RE.test(rev) ? rev : ''
+  switch (collection) {
+    case COLLECTIONS.block:
+      if (!isDid(record.subject)) return { reason: 'block subject is not a did' }
+      return { t: 'block', uri, author: did, subject: record.subject }
+    case COLLECTIONS.listblock: {
+      const list = isAtUri(record.subject) ? parseAtUri(record.subject) : null
+      if (!list || list.collection !== LIST_COLLECTION) return { reason: 'listblock subject is not an at-uri of a list' }
+      return { t: 'listblock', uri, author: did, list: record.subject as string }
+    }
+    case COLLECTIONS.listitem: {
+      const list = isAtUri(record.list) ? parseAtUri(record.list) : null
+      if (!list || list.collection !== LIST_COLLECTION) return { reason: 'listitem list is not an at-uri of a list' }
+      // @NOTE only the list's owner can add members: an item in another repo names a list it cannot change
+      if (list.did !== did) return { reason: 'listitem names a list of another repo' }
+      if (!isDid(record.subject)) return { reason: 'listitem subject is not a did' }
+      return { t: 'listitem', uri, list: record.list as string, subject: record.subject }
+    }
+    case COLLECTIONS.visibility: {
+      if (rkey !== 'self') return null
+      const hide = record.hideFromAlgorithmicRecommendations
+      if (hide !== undefined && typeof hide !== 'boolean') return { reason: 'hideFromAlgorithmicRecommendations is not a boolean' }
+      return { t: 'consent', did, kind: 'visibility', value: hide === true, rev: revOf }
+    }
+    case COLLECTIONS.profile: {
+      if (rkey !== 'self') return null
+      let noUnauth = false
+      const labels = record.labels
+      if (isObj(labels) && Array.isArray(labels.values)) {
+        noUnauth = labels.values.some((l) => isObj(l) && l.val === NO_UNAUTHENTICATED)
+      }
+      return { t: 'consent', did, kind: 'profile', value: noUnauth, rev: revOf }
+    }
   }
   return null
 }

@@ -155,7 +155,7 @@ describe('decodeJetstream', () => {
       expect(decodeJetstream(commit({ operation: 'delete', collection: 'app.skysift.feed.mix', cid: undefined }))).toEqual({
         ok: true,
         cursor: 1732270000000000,
-        event: { t: 'delete', uri: `at://${did}/app.skysift.feed.mix/3lbhtbbkhgc2y`, collection: 'app.skysift.feed.mix' },
+        event: { t: 'delete', uri: `at://${did}/app.skysift.feed.mix/3lbhtbbkhgc2y`, collection: 'app.skysift.feed.mix', rev: '3lbhtbblzvk2y' },
       })
     })
 

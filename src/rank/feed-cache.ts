@@ -4,6 +4,8 @@ import type { AgentHost, AgentInstance } from '../score/host.ts'
 import { DROP, scoresColumns, type AgentPost, type PostColumns, type Score, type SubscriberContext } from '../score/sdk.ts'
 import type { Sqlite } from '../store/db.ts'
 import { deletionsLoggedHere } from '../store/post-log.ts'
+import { ReaderFilter } from '../store/reader-filter.ts'
+import { withoutAuthors } from './exclude-authors.ts'
 import { encodeFeedContext } from './feed-context.ts'
 import type { ResolvedMix } from './mix.ts'
 import { DROP_CODE, rankCandidates, type ScoreColumn } from './rank.ts'
@@ -224,7 +226,8 @@ export class FeedCache {
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
         ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
       insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms, items) VALUES (?, ?, ?, ?, ?, ?)'),
-      postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
+      // @NOTE an author hiding from algorithmic feeds has no live posts here (their declaration logs them as deletions)
+      postExists: p('SELECT 1 FROM posts p WHERE p.uri = ? AND NOT EXISTS (SELECT 1 FROM author_consent c WHERE c.did = p.author AND c.hide = 1)').pluck(),
       // @NOTE a snapshot superseded less than a minute ago stays: other processes may still take it for the newest (LATEST_TTL_MS)
       oldSnapshots: p(`SELECT s.id FROM feed_snapshots s WHERE s.built_at < ? AND EXISTS (SELECT 1 FROM feed_snapshots n
         WHERE n.feed = s.feed AND n.fingerprint = s.fingerprint AND n.id > s.id AND n.built_at < ?)`).pluck(),
@@ -373,7 +376,8 @@ export class FeedCache {
     mix.entries.forEach((e, j) => {
       if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
     })
-    const keep = survivors(list.items.length, [...fixed.values()])
+    // consent and blocks come before any agent: an excluded author's post is never a candidate
+    const keep = withoutAuthors(survivors(list.items.length, [...fixed.values()]), list.items.length, (i) => list.items[i].post.author, ReaderFilter.of(this.db).excluder(subscriber?.did ?? null))
     const m = keep ? keep.length : list.items.length
     // @NOTE the survivors' post objects only when an agent reads them: agents that score columns, and ranking itself
     // (which reads only ties and the top), need not touch every post

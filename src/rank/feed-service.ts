@@ -2,6 +2,7 @@ import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
 import type { FollowGraph } from '../store/follow-graph.ts'
+import type { ReaderFilter } from '../store/reader-filter.ts'
 import type { InteractionStore, StoredInteraction } from '../store/interactions.ts'
 import type { MixStore, StoredMix } from '../store/mixes.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
@@ -59,9 +60,15 @@ export interface FeedServiceDeps {
   onServed?: (contexts: string[]) => void
   /** told, for every first page, whether its shared list was fresh, stale (served, refresh asked) or missing (built now) */
   onCacheLookup?: (outcome: 'fresh' | 'stale' | 'miss') => void
+  /** which posts a reader may be shown (consent, blocks): pages are filled past the ones they may not */
+  readerFilter?: Pick<ReaderFilter, 'pageFilter'>
+  /** told of every signed-in reader (a request, a saved mix, a web sign-in): their graph is backfilled the first time */
+  onReader?: (did: string) => void
 }
 
 const MAX_CACHED = 10_000
+/** Further reads of a list to fill a page the reader's filter thinned (each reads up to a page). */
+const MAX_FILL_ROUNDS = 8
 /** Nudges decay: a reader's effective mix is recomputed at least this often. */
 const NUDGE_RECHECK_MS = 3_600_000
 
@@ -185,6 +192,7 @@ export class FeedService {
 
   /** One page of a reader's feed. */
   skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string, interests: readonly string[] = []): Skeleton {
+    if (subscriber) this.d.onReader?.(subscriber)
     let snapshot: number
     let after = 0
     let items: CacheItem[] | null
@@ -211,11 +219,53 @@ export class FeedService {
         items = this.d.cache.page(snapshot, 0, limit)
       }
     }
-    const view = this.viewOf(items)
+    const filtered = this.allowed(snapshot, items, subscriber, limit)
+    const view = this.viewOf(filtered.items)
     this.d.onServed?.(view.contexts)
     const out: Skeleton = { feed: view.feed }
-    if (items.length === limit) out.cursor = encodeCursor({ snapshot, rank: items[items.length - 1].rank })
+    if (filtered.nextAfter !== null) out.cursor = encodeCursor({ snapshot, rank: filtered.nextAfter })
     return out
+  }
+
+  /**
+   * A page less the posts the reader may not be shown (consent, blocks),
+   * filled from further down the list. `nextAfter`: the rank the next page
+   * starts after, or null at the end of the list.
+   */
+  private allowed(snapshot: number, items: CacheItem[], subscriber: string | null, limit: number): { items: CacheItem[]; nextAfter: number | null } {
+    const ok = this.d.readerFilter?.pageFilter(subscriber)
+    if (!ok || items.every((i) => ok(i.postUri))) return { items, nextAfter: items.length === limit ? items[items.length - 1].rank : null }
+    // @NOTE the AppView does not refill a page it filtered, so a page short of blocked authors would end short
+    const out = items.filter((i) => ok(i.postUri))
+    let last = items
+    for (let round = 0; out.length < limit && last.length === limit && round < MAX_FILL_ROUNDS; round++) {
+      last = this.d.cache.pageOf(snapshot, last[last.length - 1].rank, limit) ?? []
+      for (const i of last) if (ok(i.postUri)) out.push(i)
+    }
+    if (out.length >= limit) return { items: out.slice(0, limit), nextAfter: out[limit - 1].rank }
+    // a short page: the list ended, or the rounds ran out first (then the next page goes on from the last post looked at)
+    return { items: out, nextAfter: last.length === limit ? last[last.length - 1].rank : null }
+  }
+
+  /** Notes a signed-in reader seen outside a feed request (web sign-in). */
+  readerSeen(did: string): void {
+    this.d.onReader?.(did)
+  }
+
+  /**
+   * Rebuilds the reader's personal lists (their graph changed: a backfill
+   * landed). Lists shared by a mix are not the reader's own; pages of
+   * those are filtered as they are served.
+   */
+  rebuildFor(did: string): number {
+    let n = 0
+    for (const feed of this.feeds) {
+      const { mix } = this.mixFor(feed, did)
+      if (!mix.personal) continue
+      this.refreshLater(feed, mix, did, Date.now(), true)
+      n++
+    }
+    return n
   }
 
   /**
@@ -319,6 +369,7 @@ export class FeedService {
   /** Validates and saves a private mix (throws FieldError naming the bad field). */
   async putMix(feed: Feed, subscriber: string, agents: unknown): Promise<MixView> {
     const mix = resolveMix(this.d.host, agents, feed.base)
+    this.d.onReader?.(subscriber)
     this.d.mixes.put({ subscriber, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
     remember(this.byFingerprint, mix.fingerprint, mix)
     await this.d.registerInstances?.(mix).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'could not register agent instances; they are scored at refresh'))

@@ -331,3 +331,92 @@ export const webSecrets = sqliteTable('web_secrets', {
   value: text('value').notNull(),
   createdAt: integer('created_at').notNull(),
 })
+
+/**
+ * Readers seen (signed-in requests, mixes, web sign-in): whose follows,
+ * blocks and likes the writer keeps, and whose graph was backfilled from
+ * their repo. Readers not seen for SKYSIFT_READER_RETENTION_DAYS are forgotten.
+ */
+export const readers = sqliteTable(
+  'readers',
+  {
+    did: text('did').primaryKey(),
+    firstSeen: integer('first_seen').notNull(),
+    lastSeen: integer('last_seen').notNull(),
+    /** when their graph was backfilled from their repo (null: not yet) */
+    backfilledAt: integer('backfilled_at'),
+    /** failed backfill attempts in a row */
+    attempts: integer('attempts').notNull().default(0),
+    /** a backfill is not tried before this */
+    nextTryAt: integer('next_try_at').notNull().default(0),
+    /** a backfill under way (by some process) until this */
+    claimedUntil: integer('claimed_until').notNull().default(0),
+  },
+  (t) => [index('readers_last_seen').on(t.lastSeen), index('readers_pending').on(t.backfilledAt, t.nextTryAt)],
+)
+
+/** Blocks where either side is a reader (`author` blocks `subject`). */
+export const blocks = sqliteTable(
+  'blocks',
+  {
+    uri: text('uri').primaryKey(),
+    author: text('author').notNull(),
+    subject: text('subject').notNull(),
+  },
+  (t) => [index('blocks_author').on(t.author), index('blocks_subject').on(t.subject)],
+)
+
+/** Readers' subscriptions to block lists. */
+export const listBlocks = sqliteTable(
+  'list_blocks',
+  {
+    uri: text('uri').primaryKey(),
+    author: text('author').notNull(),
+    list: text('list').notNull(),
+  },
+  (t) => [index('list_blocks_author').on(t.author), index('list_blocks_list').on(t.list)],
+)
+
+/** Members of block lists some reader subscribes to. */
+export const listItems = sqliteTable(
+  'list_items',
+  {
+    uri: text('uri').primaryKey(),
+    list: text('list').notNull(),
+    subject: text('subject').notNull(),
+  },
+  (t) => [index('list_items_list').on(t.list, t.subject)],
+)
+
+/** Readers' own recent likes (the newest SKYSIFT_BACKFILL_MAX_RECORDS per reader are kept). */
+export const readerLikes = sqliteTable(
+  'reader_likes',
+  {
+    uri: text('uri').primaryKey(),
+    author: text('author').notNull(),
+    subject: text('subject').notNull(),
+    /** ms since epoch (the like's record key time) */
+    at: integer('at').notNull(),
+  },
+  (t) => [index('reader_likes_author').on(t.author, t.at)],
+)
+
+/**
+ * Authors' consent: `hide` from their app.bsky.actor.contentVisibilityDeclaration
+ * (hideFromAlgorithmicRecommendations), `no_unauth` from the `!no-unauthenticated`
+ * self-label on their profile, each with the repo revision that set it (newer wins;
+ * a deleted record sets false at the delete's revision, which then acts as its tombstone).
+ */
+export const authorConsent = sqliteTable(
+  'author_consent',
+  {
+    did: text('did').primaryKey(),
+    hide: integer('hide').notNull().default(0),
+    hideRev: text('hide_rev').notNull().default(''),
+    noUnauth: integer('no_unauth').notNull().default(0),
+    profileRev: text('profile_rev').notNull().default(''),
+    /** when a flag last changed (readers keeping the flags in memory read the rows changed since they last looked) */
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [index('author_consent_updated').on(t.updatedAt)],
+)

@@ -6,6 +6,7 @@ import type { Sqlite } from './db.ts'
 import { engagementKey } from './engagement-key.ts'
 import { LikeGraphWriter } from './like-graph.ts'
 import { PostChanges, PostLog } from './post-log.ts'
+import { ReaderGraphWriter } from './reader-graph-writer.ts'
 
 /** A scored batch on its way to SQLite. */
 export interface StoreBatch {
@@ -100,11 +101,14 @@ export class BatchWriter {
   /** what the batch being applied changed in `posts` (logged at its end, inside its savepoint) */
   private readonly changed = new PostChanges()
   private readonly likeGraph: LikeGraphWriter
+  /** readers' blocks, block lists and likes; authors' consent */
+  private readonly graph: ReaderGraphWriter
 
   constructor(db: Sqlite) {
     this.db = db
     this.log = new PostLog(db)
     this.likeGraph = new LikeGraphWriter(db)
+    this.graph = new ReaderGraphWriter(db)
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       isTombstoned: p('SELECT 1 FROM tombstones WHERE uri = ?').pluck(),
@@ -134,7 +138,7 @@ export class BatchWriter {
       bumpLike: p('UPDATE posts SET like_count = max(0, like_count + ?) WHERE uri = ?'),
       bumpRepost: p('UPDATE posts SET repost_count = max(0, repost_count + ?) WHERE uri = ?'),
       postId: p('SELECT id FROM posts WHERE uri = ?').pluck(),
-      isSubscriber: p('SELECT 1 FROM mixes WHERE subscriber = ? LIMIT 1').pluck(),
+      isSubscriber: p('SELECT 1 FROM (SELECT ? AS did) r WHERE EXISTS (SELECT 1 FROM mixes WHERE subscriber = r.did) OR EXISTS (SELECT 1 FROM readers WHERE did = r.did)').pluck(),
       insertFollow: p('INSERT INTO follows (uri, author, subject) VALUES (?, ?, ?) ON CONFLICT(uri) DO NOTHING'),
       deleteFollow: p('DELETE FROM follows WHERE uri = ?'),
       mixRecordFeed: p('SELECT author, feed FROM mix_records WHERE uri = ?'),
@@ -213,6 +217,7 @@ export class BatchWriter {
           break
         case 'like':
         case 'repost': {
+          this.graph.like(e, now)
           if (st.isTombstoned.get(e.uri)) {
             r.skipped++
             break
@@ -243,11 +248,13 @@ export class BatchWriter {
           } else r.skipped++
           break
         case 'mix':
+          this.graph.seen(e.author, now)
           if (this.writeMix(e, now)) r.mixes++
           else r.skipped++
           break
         case 'delete':
           st.tombstone.run(e.uri, now)
+          this.graph.deleted(e, now)
           if (e.collection === COLLECTIONS.post) {
             st.dropScores.run(e.uri)
             const id = st.postId.get(e.uri) as number | undefined
@@ -276,6 +283,21 @@ export class BatchWriter {
               }
             }
           }
+          break
+        case 'block':
+          if (!this.graph.block(e)) r.skipped++
+          break
+        case 'listblock':
+          if (!this.graph.listblock(e)) r.skipped++
+          break
+        case 'listitem':
+          if (!this.graph.listitem(e)) r.skipped++
+          break
+        case 'consent':
+          if (!this.graph.consent(e, now)) r.skipped++
+          break
+        case 'reader':
+          this.graph.reader(e, now)
           break
         case 'account':
           r.accounts++

@@ -233,6 +233,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
       const id = sessions.create(session.did, handle)
       setCookie(c, names.session, signValue(secret, 'session', id), { path: '/', httpOnly: true, sameSite: 'Lax', secure: names.secure, maxAge: Math.floor(SESSION_TTL_MS / 1000) })
       log.info({ did: session.did }, 'signed in')
+      d.feeds.readerSeen(session.did)
       return c.redirect(next, 303)
     } catch (err) {
       const denied = params.get('error') === 'access_denied'
