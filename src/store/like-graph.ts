@@ -54,7 +54,7 @@ export class LikeGraphWriter {
 export interface LikeGraphLimits {
   /** followed accounts whose likes count (the newest follows) */
   follows: number
-  /** the reader's own likes that look for like-minded readers */
+  /** the reader's own likes that look for like-minded readers (the newest first) */
   ownLikes: number
   /** likers read per post the reader liked */
   likersPerPost: number
@@ -83,6 +83,9 @@ export class LikeGraph {
       // @NOTE a follow's rkey is a TID: within one author, uri order is time order, newest last
       friendEngagement: p(`WITH f AS (SELECT a.id FROM follows f JOIN actors a ON a.did = f.subject WHERE f.author = ? ORDER BY f.uri DESC LIMIT ?)
         SELECT g.subject, count(DISTINCT g.actor) AS n FROM f JOIN like_graph g ON g.actor = f.id GROUP BY g.subject`).raw(),
+      // @NOTE a reader's own likes, newest first (reader_likes keeps them by time, backfilled and from the firehose), then any
+      // others the like graph holds (likes made before the account read a feed here)
+      readerLikes: p('SELECT subject FROM reader_likes WHERE author = ? ORDER BY at DESC LIMIT ?').pluck(),
       ownLikes: p(`SELECT subject FROM like_graph WHERE actor = ? AND kind = ${LIKE} LIMIT ?`).pluck(),
       likers: p(`SELECT actor FROM like_graph WHERE subject = ? AND kind = ${LIKE} LIMIT ?`).pluck(),
       likesOf: p(`SELECT subject FROM like_graph WHERE actor = ? AND kind = ${LIKE} LIMIT ?`).pluck(),
@@ -109,7 +112,9 @@ export class LikeGraph {
     const me = this.st.actorId.get(did) as number | undefined
     if (me === undefined) return out
     const L = this.limits
-    const mine = this.st.ownLikes.all(me, L.ownLikes) as number[]
+    const own = new Set((this.st.readerLikes.all(did, L.ownLikes) as string[]).map(postKey))
+    for (const post of this.st.ownLikes.all(me, L.ownLikes) as number[]) if (own.size < L.ownLikes) own.add(post)
+    const mine = [...own]
     if (mine.length === 0) return out
     const overlap = new Map<number, number>()
     for (const post of mine) {
