@@ -400,9 +400,19 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
 export async function startServe(ctx: AppContext): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
   const log = ctx.log.child({ sub: 'serve' })
   const { app, feeds, close } = createServeApp(ctx)
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => resolve(s))
-  })
+  let server: ServerType
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => {
+        s.off('error', reject)
+        resolve(s)
+      })
+      s.once('error', reject)
+    })
+  } catch (err) {
+    await close()
+    throw listenError(err as NodeJS.ErrnoException, ctx.config.host, ctx.config.port)
+  }
   const port = (server.address() as AddressInfo).port
   log.info({ port, publicUrl: ctx.config.publicUrl, serviceDid: ctx.config.serviceDid, feeds: ctx.feeds.map((f) => f.uri) }, 'serving')
   return {
@@ -418,6 +428,14 @@ export async function startServe(ctx: AppContext): Promise<Running & { url: stri
       await close()
     },
   }
+}
+
+/** A failed listen as an operator reads it: which address, and which setting to change. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE') return new Error(`port ${port} is already in use on ${host}: stop what is using it, or set SKYSIFT_PORT to a free port`)
+  if (err.code === 'EACCES') return new Error(`no permission to listen on port ${port} (${host}): set SKYSIFT_PORT to a port above 1023`)
+  if (err.code === 'EADDRNOTAVAIL') return new Error(`cannot listen on ${host} (not an address of this machine): set SKYSIFT_HOST`)
+  return new Error(`cannot listen on ${host}:${port}: ${err.message}`)
 }
 
 /** Stops parts in the safe order: ingest first, then workers (finishing their jobs), then the server. */

@@ -51,7 +51,16 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
-  if (roles.includes('serve')) parts.push(await startServe(ctx))
+  if (roles.includes('serve')) {
+    try {
+      parts.push(await startServe(ctx))
+    } catch (err) {
+      // nothing else has started yet: leave nothing behind (a Redis started for this run included)
+      await ctx.close()
+      redisChild?.kill()
+      throw err
+    }
+  }
   if (roles.includes('store')) parts.push(startStore(ctx))
   // @NOTE refreshes run agents, sandboxed ones too: next to the server they go in a process of their own, so a
   // misbehaving agent cannot hold the serving event loop
