@@ -29,6 +29,8 @@ import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
 import { retentionPolicy, startRetention } from './ops/retention.ts'
 import { createServeOps } from './ops/serve-ops.ts'
+import { attachIngest, ingestOf, readProcessReports } from './ops/report.ts'
+import { ingestHealth } from './ops/status.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
 export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
@@ -136,6 +138,7 @@ export function startIngest(ctx: AppContext, source: Source = createSource(ctx))
     downstream: [storeQueue],
     epoch: { redis: ctx.redis(), prefix: ctx.config.queuePrefix },
   })
+  attachIngest(ctx, () => ({ stats: ingester.stats, source: ingester.source.name, state: ingester.source.status }))
   const done = ingester.start()
   return {
     name: 'ingest',
@@ -369,6 +372,13 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,
+    ingest: async () => {
+      const here = ingestOf(ctx)
+      if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })
+      // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing
+      const reports = await readProcessReports(redis, ctx.config.queuePrefix, 1000).catch(() => [])
+      return ingestHealth(reports.find((r) => r.ingest)?.ingest ?? null)
+    },
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {

@@ -5,7 +5,7 @@ import { AppContext } from './context.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
 import type { IngestStats } from './ingest/ingester.ts'
-import { startProcessReport } from './ops/report.ts'
+import { ingestOf, startProcessReport } from './ops/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
 const ENTRY = {
@@ -92,7 +92,7 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   // every process reports what only it sees (agents, ingest, serving) for `skysift status`, /admin and /metrics
   const ingestPart = parts.find((p) => p.name === 'ingest') as ReturnType<typeof startIngest> | undefined
   const reported = roles.filter((r) => (r !== 'score' || childWorkers === 0) && (r !== 'refresh' || !childRefresh))
-  parts.push(startProcessReport(ctx, reported, () => (ingestPart ? { stats: ingestPart.ingester.stats, source: ingestPart.ingester.source.name } : undefined)))
+  parts.push(startProcessReport(ctx, reported, () => (ingestPart ? ingestOf(ctx) : undefined)))
 }
 
 /** A stage in a child process of its own, restarted a second after it exits (until shutdown). */

@@ -2,7 +2,7 @@ import WebSocket from 'ws'
 import type { Logger } from '../logger.ts'
 import { WANTED_COLLECTIONS } from './events.ts'
 import { decodeJetstream } from './jetstream.ts'
-import { backoffMs, sleep, type Sink, type Source } from './source.ts'
+import { backoffMs, sleep, sourceState, type Sink, type Source, type SourceState } from './source.ts'
 
 /** How far before the saved cursor to resume (µs); the writer is idempotent. */
 const REWIND_US = 3_000_000
@@ -21,6 +21,7 @@ export class JetstreamSource implements Source {
   /** a new one per run: a source stopped to be read again from another cursor runs again */
   private abort = new AbortController()
   private ws: WebSocket | null = null
+  status: SourceState = sourceState('connecting')
 
   constructor(url: string, log: Logger) {
     this.url = url
@@ -30,6 +31,7 @@ export class JetstreamSource implements Source {
 
   async run(sink: Sink, cursor: number | undefined): Promise<void> {
     if (this.abort.signal.aborted) this.abort = new AbortController()
+    this.status = sourceState('connecting')
     let last = cursor
     let attempt = 0
     while (!this.abort.signal.aborted) {
@@ -40,9 +42,11 @@ export class JetstreamSource implements Source {
       if (this.abort.signal.aborted) break
       attempt = got > 0 ? 0 : attempt + 1
       const wait = backoffMs(attempt)
-      this.log.warn({ url: this.url, attempt, waitMs: wait }, 'jetstream disconnected; reconnecting')
+      this.status = { ...this.status, state: 'retrying', attempt: Math.max(1, attempt), nextTryAt: Date.now() + wait, since: this.status.state === 'retrying' ? this.status.since : Date.now() }
+      this.log.warn({ url: this.url, attempt, waitMs: wait, err: this.status.lastError }, 'jetstream disconnected; reconnecting')
       await sleep(wait, this.abort.signal)
     }
+    this.status = { ...this.status, state: 'stopped', nextTryAt: null, since: Date.now() }
   }
 
   /** One connection; resolves when it closes, with the number of messages handled. */
@@ -84,13 +88,19 @@ export class JetstreamSource implements Source {
           if (closed && head >= pending.length) resolve(handled)
         }
       }
-      ws.on('open', () => this.log.info({ url: this.url }, 'jetstream connected'))
+      ws.on('open', () => {
+        this.status = sourceState('connected')
+        this.log.info({ url: this.url }, 'jetstream connected')
+      })
       ws.on('message', (data) => {
         pending.push(data.toString())
         if (pending.length - head > PAUSE_AT && !ws.isPaused) ws.pause()
         void drain()
       })
-      ws.on('error', (err) => this.log.warn({ err: err.message }, 'jetstream socket error'))
+      ws.on('error', (err) => {
+        this.status = { ...this.status, lastError: err.message || String(err) }
+        this.log.warn({ err: err.message }, 'jetstream socket error')
+      })
       ws.on('close', () => {
         closed = true
         this.ws = null

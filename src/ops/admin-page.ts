@@ -2,7 +2,7 @@ import { html, raw } from 'hono/html'
 import type { HtmlEscapedString } from 'hono/utils/html'
 import { QUEUE } from '../queue.ts'
 import { series, type Rates, type Sample } from './sampler.ts'
-import { fmtBytes, fmtDuration, type OpsStatus } from './status.ts'
+import { fmtBytes, fmtDuration, sourceStateText, type OpsStatus } from './status.ts'
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>
 
@@ -145,7 +145,7 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
     <main>
       <section class="wide" aria-labelledby="h-ingest">
         <h2 id="h-ingest">Ingest</h2>
-        <p>Source <code>${s.source}</code> · Redis ${s.redis.ok ? html`<span class="ok">ok</span>` : html`<span class="bad">down: ${s.redis.error}</span>`} · store lag ${fmtDuration(s.store.lagS)}</p>
+        <p>Source <code>${s.source}</code>: <span class="${s.sourceState.ingesting || s.sourceState.state === 'finished' ? 'ok' : 'bad'}" id="source-state">${sourceStateText(s.sourceState)}</span> · Redis ${s.redis.ok ? html`<span class="ok">ok</span>` : html`<span class="bad">down: ${s.redis.error}</span>`} · store lag ${fmtDuration(s.store.lagS)}</p>
         <table>
           <tr><th scope="col">cursor of</th><th scope="col">cursor</th><th scope="col" class="n">lag</th><th scope="col" class="n">saved</th></tr>
           ${s.ingest.cursors.length

@@ -16,6 +16,7 @@ import { landingPage, whyPage } from './pages.ts'
 import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
 import type { UsageCounter } from '../rank/usage.ts'
 import type { OpsRoutes } from '../ops/serve-ops.ts'
+import type { IngestHealth } from '../ops/status.ts'
 
 export interface HealthCheck {
   name: string
@@ -30,6 +31,8 @@ export interface AppDeps {
   log: Logger
   version: string
   health: HealthCheck[]
+  /** how the ingest is doing, for the health check (it does not decide `ok`) */
+  ingest?: () => Promise<IngestHealth>
   agents: AdminAgentDeps & { usage: UsageCounter }
   adminToken?: string
   /** operations routes (/metrics, /admin pages, request timing), installed before every other route */
@@ -343,7 +346,10 @@ export function createApp(d: AppDeps): Hono {
         checks[h.name] = (err as Error).message || 'failed'
       }
     }
-    return c.json({ version: d.version, ok, checks }, ok ? 200 : 503)
+    // @NOTE a node that serves is healthy even when its source is unreachable: it still serves what it has, and a load
+    // balancer that took it out would serve nothing at all. `ingesting` says whether new events are coming in.
+    const ingest = d.ingest ? await d.ingest().catch(() => null) : null
+    return c.json({ version: d.version, ok, serving: ok, ...(ingest ? { ingesting: ingest.ingesting, ingest } : {}), checks }, ok ? 200 : 503)
   })
 
   return app
