@@ -372,6 +372,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,
+    notFoundPage: web.notFound,
     ingest: async () => {
       const here = ingestOf(ctx)
       if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })

@@ -12,7 +12,6 @@ import { FEEDBACK_EVENTS } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
-import { landingPage, whyPage } from './pages.ts'
 import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
 import type { UsageCounter } from '../rank/usage.ts'
 import type { OpsRoutes } from '../ops/serve-ops.ts'
@@ -39,6 +38,8 @@ export interface AppDeps {
   ops?: OpsRoutes
   /** subscriber web pages (src/serve/web), mounted at the root */
   web?: Hono
+  /** the page a browser gets for an unknown path outside /xrpc */
+  notFoundPage?: (c: Context) => Response | Promise<Response>
 }
 
 /** Request ids: 16 hex digits, a random per-process prefix and a counter (randomBytes per request cost 5% of serving). */
@@ -91,7 +92,12 @@ export function createApp(d: AppDeps): Hono {
   const app = new Hono()
   const { config, log } = d
   app.onError(errorHandler(log))
-  app.notFound((c) => c.json({ error: 'MethodNotImplemented', message: 'Method Not Implemented' }, 404))
+  app.notFound((c) => {
+    // XRPC clients get XRPC errors; a browser gets a page
+    if (c.req.path.startsWith('/xrpc/')) return c.json({ error: 'MethodNotImplemented', message: 'Method Not Implemented' }, 404)
+    if (d.notFoundPage && c.req.header('accept')?.includes('text/html')) return d.notFoundPage(c)
+    return c.json({ error: 'NotFound', message: 'Not Found' }, 404)
+  })
   d.ops?.install(app)
 
   const findFeed = (uri: string): Feed => {
@@ -141,8 +147,6 @@ export function createApp(d: AppDeps): Hono {
   }
 
   if (d.web) app.route('/', d.web)
-
-  app.get('/', (c) => c.html(landingPage({ feeds: d.feeds.feeds, serviceDid: config.serviceDid, version: d.version })))
 
   app.get('/.well-known/did.json', (c) => {
     if (!config.serviceDid.startsWith('did:web:')) return c.json({ error: 'NotFound', message: 'this service uses a did:plc' }, 404)
@@ -256,13 +260,6 @@ export function createApp(d: AppDeps): Hono {
     const stored = d.feeds.addFeedback(who, items)
     log.debug({ viewer: who, received: items.length, stored }, 'interactions')
     return c.json({})
-  })
-
-  app.get('/why', (c) => {
-    const ctx = c.req.query('ctx') ?? ''
-    const post = c.req.query('post')
-    const e = d.feeds.explain(ctx)
-    return c.html(whyPage({ explanation: e, post: post && parseAtUri(post) ? post : null }), e ? 200 : 400)
   })
 
   app.post(`/xrpc/${NSID.putMix}`, bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 64 KiB' }, 413) }), async (c) => {
