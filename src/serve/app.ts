@@ -78,12 +78,13 @@ function param(c: Context, name: string, required = false): string | undefined {
   return all[0]
 }
 
+const LIMIT_RANGE = 'Error: limit must be an integer from 1 to 100'
+
 function limitParam(c: Context): number {
   const raw = param(c, 'limit')
   if (raw === undefined) return 50
-  if (!/^\d{1,4}$/.test(raw)) throw invalidRequest('Error: limit must be an integer')
-  const n = Number(raw)
-  if (n < 1 || n > 100) throw invalidRequest('Error: limit must be between 1 and 100')
+  const n = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN
+  if (!(n >= 1 && n <= 100)) throw invalidRequest(LIMIT_RANGE)
   return n
 }
 
@@ -142,7 +143,11 @@ export function createApp(d: AppDeps): Hono {
     try {
       return await d.auth.verify(header, lxm)
     } catch (err) {
-      throw new XrpcError(401, (err as { error?: string }).error ?? 'InvalidToken', (err as Error).message)
+      const name = (err as { error?: string }).error
+      if (name) throw new XrpcError(401, name, (err as Error).message)
+      // @NOTE a token that does not parse makes the JWT library throw its parser's error: say what is wrong instead
+      log.debug({ lxm, err: (err as Error).message }, 'unreadable bearer token')
+      throw new XrpcError(401, 'BadJwt', 'the bearer token is not a well-formed service-auth JWT')
     }
   }
 
@@ -224,7 +229,7 @@ export function createApp(d: AppDeps): Hono {
     const feed = findFeed(param(c, 'feed', true))
     const raw = param(c, 'limit')
     const limit = raw === undefined ? 50 : Number(raw)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest('Error: limit must be between 1 and 100')
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest(LIMIT_RANGE)
     const feedback = d.feeds.feedback(feed, who, limit).map((f) => ({
       id: f.id,
       event: f.event,
