@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import type { Hono } from 'hono'
 import { serve, type ServerType } from '@hono/node-server'
@@ -55,7 +56,7 @@ export function createSource(ctx: AppContext): Source {
   const log = ctx.log.child({ sub: 'ingest' })
   switch (s.kind) {
     case 'jetstream':
-      return new JetstreamSource(s.url, log)
+      return new JetstreamSource(s.url, log, { dictionary: ctx.config.jetstreamDictionary ? fs.readFileSync(ctx.config.jetstreamDictionary) : null })
     case 'firehose':
       return new FirehoseSource(s.url, createIdResolver(ctx.config.plcUrl, ctx.config.allowInsecureHttp), log)
     case 'replay':

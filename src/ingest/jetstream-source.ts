@@ -1,3 +1,4 @@
+import { zstdDecompressSync } from 'node:zlib'
 import WebSocket from 'ws'
 import type { Logger } from '../logger.ts'
 import { WANTED_COLLECTIONS } from './events.ts'
@@ -8,6 +9,8 @@ import { backoffMs, sleep, sourceState, type Sink, type Source, type SourceState
 const REWIND_US = 3_000_000
 const PAUSE_AT = 2000
 const RESUME_AT = 200
+/** The largest message accepted, compressed or not. */
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 /**
  * Jetstream v1 over WebSocket. Messages are handled strictly in order; when
@@ -22,11 +25,15 @@ export class JetstreamSource implements Source {
   private abort = new AbortController()
   private ws: WebSocket | null = null
   status: SourceState = sourceState('connecting')
+  /** the zstd dictionary Jetstream compresses with (`compress=true`); null: uncompressed JSON */
+  private readonly dictionary: Buffer | null
 
-  constructor(url: string, log: Logger) {
+  /** With a `dictionary`, asks Jetstream for zstd-compressed messages and decompresses them with it. */
+  constructor(url: string, log: Logger, opts: { dictionary?: Buffer | null } = {}) {
     this.url = url
     this.name = `jetstream:${new URL(url).host}`
     this.log = log
+    this.dictionary = opts.dictionary ?? null
   }
 
   async run(sink: Sink, cursor: number | undefined): Promise<void> {
@@ -38,6 +45,7 @@ export class JetstreamSource implements Source {
       const u = new URL(this.url)
       for (const c of WANTED_COLLECTIONS) u.searchParams.append('wantedCollections', c)
       if (last !== undefined) u.searchParams.set('cursor', String(Math.max(0, last - REWIND_US)))
+      if (this.dictionary) u.searchParams.set('compress', 'true')
       const got = await this.connectOnce(u.toString(), sink, (c) => (last = c))
       if (this.abort.signal.aborted) break
       attempt = got > 0 ? 0 : attempt + 1
@@ -52,9 +60,9 @@ export class JetstreamSource implements Source {
   /** One connection; resolves when it closes, with the number of messages handled. */
   private connectOnce(url: string, sink: Sink, onCursor: (c: number) => void): Promise<number> {
     return new Promise((resolve) => {
-      const ws = new WebSocket(url, { handshakeTimeout: 15_000, maxPayload: 4 * 1024 * 1024 })
+      const ws = new WebSocket(url, { handshakeTimeout: 15_000, maxPayload: MAX_MESSAGE_BYTES })
       this.ws = ws
-      const pending: string[] = []
+      const pending: (string | Buffer)[] = []
       let head = 0
       let running = false
       let handled = 0
@@ -64,7 +72,15 @@ export class JetstreamSource implements Source {
         running = true
         try {
           while (head < pending.length) {
-            const line = pending[head++]
+            const raw = pending[head++]
+            let line: string
+            try {
+              line = typeof raw === 'string' ? raw : this.inflate(raw)
+            } catch (err) {
+              await sink({ cursor: null, timeMs: Date.now(), rejected: `zstd: ${(err as Error).message}`, payload: raw.toString('base64') })
+              handled++
+              continue
+            }
             const d = decodeJetstream(line)
             const timeMs = d.cursor ? Math.floor(d.cursor / 1000) : Date.now()
             if (d.ok) {
@@ -92,8 +108,9 @@ export class JetstreamSource implements Source {
         this.status = sourceState('connected')
         this.log.info({ url: this.url }, 'jetstream connected')
       })
-      ws.on('message', (data) => {
-        pending.push(data.toString())
+      ws.on('message', (data, isBinary) => {
+        // @NOTE binary messages are zstd frames when compression was asked for: decompressed in order, in drain()
+        pending.push(isBinary && this.dictionary ? (data as Buffer) : data.toString())
         if (pending.length - head > PAUSE_AT && !ws.isPaused) ws.pause()
         void drain()
       })
@@ -107,6 +124,11 @@ export class JetstreamSource implements Source {
         if (!running) resolve(handled)
       })
     })
+  }
+
+  /** One compressed message as its JSON text. */
+  private inflate(frame: Buffer): string {
+    return zstdDecompressSync(frame, { dictionary: this.dictionary!, maxOutputLength: MAX_MESSAGE_BYTES }).toString('utf8')
   }
 
   async stop(): Promise<void> {
