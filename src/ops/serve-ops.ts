@@ -12,7 +12,7 @@ import { XrpcError } from '../serve/errors.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { signInPage, statusPage } from './admin-page.ts'
 import { OpsMetrics } from './metrics.ts'
-import { attachServeStats, processReport, type ProcessReport } from './report.ts'
+import { attachServeStats, ingestOf, processReport, type ProcessReport } from './report.ts'
 import { Sampler } from './sampler.ts'
 import { ServeStats, type CacheOutcome } from './serve-stats.ts'
 import { collectStatus, DbStatusReader, type OpsStatus } from './status.ts'
@@ -77,8 +77,9 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
 
   /** This process, fresh: its published report (roles, ingest) with current agent and serving figures. */
   const self = (published?: ProcessReport): ProcessReport => {
-    const now = processReport(ctx, published?.roles ?? ['serve'])
-    return published ? { ...published, at: now.at, rssBytes: now.rssBytes, agents: now.agents, serve: now.serve } : now
+    // an ingest in this process is reported live (its source's state changes between published reports)
+    const now = processReport(ctx, published?.roles ?? ['serve'], ingestOf(ctx))
+    return published ? { ...published, at: now.at, rssBytes: now.rssBytes, agents: now.agents, serve: now.serve, ...(now.ingest ? { ingest: now.ingest } : {}) } : now
   }
   let cached: { at: number; value: Promise<OpsStatus> } | null = null
   const status = (): Promise<OpsStatus> => {
