@@ -30,7 +30,7 @@ import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
 import { retentionPolicy, startRetention } from './ops/retention.ts'
 import { createServeOps } from './ops/serve-ops.ts'
-import { attachIngest, ingestOf, readProcessReports } from './ops/report.ts'
+import { attachIngest, ingestOf, readProcessReports, type IngestReport } from './ops/report.ts'
 import { ingestHealth } from './ops/status.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
@@ -337,6 +337,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   }, 10_000)
   flusher.unref()
   const ops = createServeOps(ctx)
+  let remoteIngest: { at: number; report: Promise<IngestReport | null> } | null = null
   const feeds = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
@@ -377,9 +378,13 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     ingest: async () => {
       const here = ingestOf(ctx)
       if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })
-      // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing
-      const reports = await readProcessReports(redis, ctx.config.queuePrefix, 1000).catch(() => [])
-      return ingestHealth(reports.find((r) => r.ingest)?.ingest ?? null)
+      // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing,
+      // read at most every 2 s however often a load balancer asks
+      if (!remoteIngest || Date.now() - remoteIngest.at > 2000) {
+        const reports = readProcessReports(redis, ctx.config.queuePrefix, 1000).catch(() => [])
+        remoteIngest = { at: Date.now(), report: reports.then((r) => r.find((p) => p.ingest)?.ingest ?? null) }
+      }
+      return ingestHealth(await remoteIngest.report)
     },
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },

@@ -82,6 +82,16 @@ describe('the source state in health, status and /admin', () => {
 
     const metrics = await (await app.request('/metrics')).text()
     expect(metrics).toMatch(/^skysift_ingest_connected 0$/m)
+
+    // a serving process without an ingest of its own reads the ingest's report from Redis
+    const elsewhere = new AppContext(config, silentLogger)
+    cleanups.push(() => elsewhere.close())
+    const served = createServeApp(elsewhere)
+    cleanups.push(() => served.close())
+    const remote = (await (await served.app.request('/xrpc/_health')).json()) as { ingesting: boolean; ingest: { state: string; lastError: string } }
+    expect(remote.ingesting).toBe(false)
+    expect(remote.ingest.state).toBe('retrying')
+    expect(remote.ingest.lastError).toMatch(/ECONNREFUSED/)
   })
 
   it('a replay: status shows the replay (not the configured source), finished, and its lag stops growing', async () => {
