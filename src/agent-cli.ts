@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { ReplaySource } from './ingest/replay-source.ts'
@@ -33,13 +34,45 @@ export interface AgentTestReport {
   lastError: string | null
 }
 
-/** Loads an agent for testing: a built-in id, a sandboxed file, or a module (file or npm package). */
+/**
+ * Loads an agent for testing: a built-in id, a sandboxed file, or a module
+ * (a file, or an npm package). A path that exists is a file. A file that does
+ * not load is named in the error, with the line and column of a syntax error.
+ */
 export async function loadAgentForTest(target: string, sandbox: boolean): Promise<{ def: AnyAgent; kind: string }> {
-  if (sandbox) return { def: await loadSandboxedAgent(fs.readFileSync(target, 'utf8')), kind: 'sandboxed' }
+  const isFile = fs.existsSync(target) && fs.statSync(target).isFile()
+  if (sandbox) {
+    if (!isFile) throw new Error(`${target}: no such file (--sandbox runs one JavaScript file)`)
+    try {
+      return { def: await loadSandboxedAgent(fs.readFileSync(target, 'utf8')), kind: 'sandboxed' }
+    } catch (err) {
+      const msg = (err as Error).message
+      const at = / at line (\d+), column (\d+)$/.exec(msg)
+      throw new Error(at ? `${target}:${at[1]}:${at[2]}: ${msg.slice(0, at.index)}` : `${target}: ${msg}`)
+    }
+  }
   const builtin = BUILTIN_AGENTS.get(target)
-  if (builtin && !fs.existsSync(target)) return { def: builtin, kind: 'builtin' }
-  const [def] = await loadInstalledAgents([target])
-  return { def, kind: 'installed' }
+  if (builtin && !isFile) return { def: builtin, kind: 'builtin' }
+  try {
+    const [def] = await loadInstalledAgents([isFile ? path.resolve(target) : target])
+    return { def, kind: 'installed' }
+  } catch (err) {
+    const syntax = isFile ? syntaxErrorOf(target) : null
+    if (syntax) throw new Error(syntax)
+    throw err
+  }
+}
+
+/** "file:line:column: SyntaxError: …" when Node cannot parse the file, else null (`node --check` knows where). */
+function syntaxErrorOf(file: string): string | null {
+  const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 })
+  if (r.status === 0 || !r.stderr) return null
+  const lines = r.stderr.split('\n')
+  const line = /:(\d+)$/.exec(lines[0] ?? '')?.[1]
+  const caret = lines[2]?.indexOf('^') ?? -1
+  const message = lines.find((l) => /^SyntaxError\b/.test(l))
+  if (!message || !line) return null
+  return `${file}:${line}${caret >= 0 ? `:${caret + 1}` : ''}: ${message}`
 }
 
 const BATCH = 100
@@ -55,9 +88,10 @@ export async function agentTest(target: string, o: AgentTestOptions): Promise<Ag
   if (kind !== 'builtin') host.kindOf(def.id)
   let inst
   try {
-    inst = host.instance(def.id, o.options ?? {}, 'options')
+    inst = host.instance(def.id, o.options ?? {}, '')
   } catch (err) {
-    if (err instanceof FieldError) throw new Error(`bad --options: ${err.message}`)
+    // the host names fields from a mix entry (agents.0.options.x): here they are --options' own
+    if (err instanceof FieldError) throw new Error(`bad --options: ${err.field.replace(/^\.options\.?/, '') || 'options'}: ${err.message.slice(err.field.length + 2)}`)
     throw err
   }
   const total = fs.statSync(o.replay).size
@@ -137,7 +171,9 @@ export function histogram(values: number[], buckets: number): AgentTestReport['h
   }
   if (min === max) return [{ from: min, to: max, count: values.length }]
   const w = (max - min) / buckets
-  const out = Array.from({ length: buckets }, (_, k) => ({ from: min + k * w, to: min + (k + 1) * w, count: 0 }))
+  // bounds rounded to 12 significant digits: 0.1 + 0.2 shows as 0.3, not 0.30000000000000004
+  const bound = (k: number) => (k === buckets ? max : Number((min + k * w).toPrecision(12)))
+  const out = Array.from({ length: buckets }, (_, k) => ({ from: k === 0 ? min : bound(k), to: bound(k + 1), count: 0 }))
   for (const v of values) out[Math.min(buckets - 1, Math.floor((v - min) / w))].count++
   return out
 }

@@ -4,10 +4,11 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ConfigError, readConfig } from './config.ts'
-import { AppContext } from './context.ts'
+import { AppContext, VERSION } from './context.ts'
 import { agentTest, formatReport, scaffoldAgent } from './agent-cli.ts'
 import { writeSyntheticJsonl } from './ingest/synthetic.ts'
 import { AgentStore } from './score/agent-registry.ts'
+import { STRIKE_LIMIT } from './score/host.ts'
 import { createLogger } from './logger.ts'
 import { publishCommand } from './publish.ts'
 import { runStages } from './stages.ts'
@@ -26,9 +27,10 @@ Commands:
                         write synthetic Jetstream JSONL (the live network's mix of events)
 
 Agents:
-  agent test <file|package|builtin-id> --replay <jsonl> [--options <json>] [--sandbox] [--json]
+  agent test <file|package|builtin-id> --replay <jsonl> [--options <json>] [--sandbox] [--json] [--allow-strikes]
                         run an agent on recorded traffic through the server's agent host:
                         posts seen, kept, dropped, score histogram, top 20, cost per post, strikes
+                        (exits 1 when the agent struck, as a server would count it; --allow-strikes: exit 0)
   agent new <id>        scaffold <id>.agent.js (ready for the sandbox) and a test for it
   agent list            run-time agents (sandboxed, remote) and their review status
   agent submit <file>   store an uploaded agent for review (on the server's machine)
@@ -44,6 +46,7 @@ Publishing (log in with SKYSIFT_PUBLISHER_HANDLE / SKYSIFT_PUBLISHER_PASSWORD, a
                         delete one feed's record (--force: an rkey not in the feeds file)
 
   help                  this text
+  --version             the version of Skysift
 
 Configuration comes from the environment (and a .env file); see README.md.`
 
@@ -61,6 +64,8 @@ export async function main(argv: string[]): Promise<void> {
       events: { type: 'string' },
       seed: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+      'allow-strikes': { type: 'boolean' },
       replay: { type: 'string' },
       options: { type: 'string' },
       sandbox: { type: 'boolean' },
@@ -74,6 +79,10 @@ export async function main(argv: string[]): Promise<void> {
     },
   })
   const [cmd = 'help', ...rest] = positionals
+  if (values.version) {
+    process.stdout.write(`skysift ${VERSION}\n`)
+    return
+  }
   if (values.help || cmd === 'help') {
     process.stdout.write(`${HELP}\n`)
     return
@@ -105,7 +114,10 @@ export async function main(argv: string[]): Promise<void> {
     case 'generate': {
       const file = rest[0]
       if (!file) throw new Error('usage: skysift generate <file> [--events N] [--seed S]')
-      await writeSyntheticJsonl(path.resolve(file), { count: Number(values.events ?? 100_000), seed: Number(values.seed ?? 1) })
+      const count = Number(values.events ?? 100_000)
+      if (!Number.isInteger(count) || count < 1) throw new Error('--events must be a whole number above 0')
+      await writeSyntheticJsonl(path.resolve(file), { count, seed: Number(values.seed ?? 1) })
+      process.stdout.write(`wrote ${count.toLocaleString('en-US')} synthetic Jetstream events to ${file}\n`)
       return
     }
     case 'status': {
@@ -131,7 +143,7 @@ async function agentCommand(args: string[], values: Record<string, string | bool
   const [sub, target] = args
   const out = (s: string): void => void process.stdout.write(`${s}\n`)
   if (sub === 'test') {
-    if (!target || typeof values.replay !== 'string') throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox]')
+    if (!target || typeof values.replay !== 'string') throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox] [--json] [--allow-strikes]')
     let options: Record<string, unknown> | undefined
     if (typeof values.options === 'string') {
       try {
@@ -141,7 +153,12 @@ async function agentCommand(args: string[], values: Record<string, string | bool
       }
     }
     const report = await agentTest(target, { replay: values.replay, options, sandbox: values.sandbox === true, progress: process.stderr })
-    return out(values.json ? JSON.stringify(report, null, 2) : formatReport(report))
+    out(values.json ? JSON.stringify(report, null, 2) : formatReport(report))
+    if (report.strikes > 0 && !values['allow-strikes']) {
+      process.stderr.write(`skysift: the agent struck ${report.strikes} time${report.strikes === 1 ? '' : 's'} (a server disables an agent after ${STRIKE_LIMIT} in 10 minutes); last: ${report.lastError ?? 'unknown'}. --allow-strikes exits 0 anyway\n`)
+      process.exitCode = 1
+    }
+    return
   }
   if (sub === 'new') {
     if (!target) throw new Error('usage: skysift agent new <id>')

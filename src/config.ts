@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
@@ -68,6 +69,11 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
     .default('skysift'),
   SKYSIFT_SOURCE: source.prefault(DEFAULT_SOURCE),
+  SKYSIFT_JETSTREAM_DICTIONARY: z
+    .string()
+    .transform((v) => path.resolve(v))
+    .refine((f) => fs.existsSync(f) && fs.statSync(f).isFile(), 'no such file')
+    .optional(),
   SKYSIFT_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   SKYSIFT_SERVICE_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a did:web or did:plc').optional(),
   SKYSIFT_PUBLISHER_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a DID').optional(),
@@ -111,6 +117,8 @@ export interface Config {
   redisUrl: string
   queuePrefix: string
   source: SourceSpec
+  /** the zstd dictionary file a Jetstream source decompresses with (then it asks for compressed messages) */
+  jetstreamDictionary: string | undefined
   publicUrl: string
   serviceDid: string
   publisherDid: string | undefined
@@ -206,6 +214,7 @@ export function readConfig(
     redisUrl: e.REDIS_URL,
     queuePrefix: e.SKYSIFT_QUEUE_PREFIX,
     source: e.SKYSIFT_SOURCE,
+    jetstreamDictionary: e.SKYSIFT_JETSTREAM_DICTIONARY,
     publicUrl,
     serviceDid: e.SKYSIFT_SERVICE_DID ?? didWebFor(publicUrl),
     publisherDid: e.SKYSIFT_PUBLISHER_DID,

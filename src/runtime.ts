@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import type { Hono } from 'hono'
 import { serve, type ServerType } from '@hono/node-server'
@@ -32,6 +33,8 @@ import { createServeOps } from './ops/serve-ops.ts'
 import { startReaderBackfill } from './feed/start-reader-backfill.ts'
 import { ReaderFilter } from './store/reader-filter.ts'
 import { startReaderRetention } from './store/reader-retention.ts'
+import { attachIngest, ingestOf, readProcessReports, type IngestReport } from './ops/report.ts'
+import { ingestHealth } from './ops/status.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
 export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
@@ -56,7 +59,7 @@ export function createSource(ctx: AppContext): Source {
   const log = ctx.log.child({ sub: 'ingest' })
   switch (s.kind) {
     case 'jetstream':
-      return new JetstreamSource(s.url, log)
+      return new JetstreamSource(s.url, log, { dictionary: ctx.config.jetstreamDictionary ? fs.readFileSync(ctx.config.jetstreamDictionary) : null })
     case 'firehose':
       return new FirehoseSource(s.url, createIdResolver(ctx.config.plcUrl, ctx.config.allowInsecureHttp), log)
     case 'replay':
@@ -148,6 +151,7 @@ export function startIngest(ctx: AppContext, source: Source = createSource(ctx))
     downstream: [storeQueue],
     epoch: { redis: ctx.redis(), prefix: ctx.config.queuePrefix },
   })
+  attachIngest(ctx, () => ({ stats: ingester.stats, source: ingester.source.name, state: ingester.source.status }))
   const done = ingester.start()
   return {
     name: 'ingest',
@@ -348,6 +352,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   flusher.unref()
   const ops = createServeOps(ctx)
   const readers = startReaderBackfill(ctx, log.child({ part: 'backfill' }), (did) => feeds.rebuildFor(did))
+  let remoteIngest: { at: number; report: Promise<IngestReport | null> } | null = null
   const feeds: FeedService = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
@@ -386,6 +391,18 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,
+    notFoundPage: web.notFound,
+    ingest: async () => {
+      const here = ingestOf(ctx)
+      if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })
+      // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing,
+      // read at most every 2 s however often a load balancer asks
+      if (!remoteIngest || Date.now() - remoteIngest.at > 2000) {
+        const reports = readProcessReports(redis, ctx.config.queuePrefix, 1000).catch(() => [])
+        remoteIngest = { at: Date.now(), report: reports.then((r) => r.find((p) => p.ingest)?.ingest ?? null) }
+      }
+      return ingestHealth(await remoteIngest.report)
+    },
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {
@@ -418,9 +435,19 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
 export async function startServe(ctx: AppContext): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
   const log = ctx.log.child({ sub: 'serve' })
   const { app, feeds, close } = createServeApp(ctx)
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => resolve(s))
-  })
+  let server: ServerType
+  try {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => {
+        s.off('error', reject)
+        resolve(s)
+      })
+      s.once('error', reject)
+    })
+  } catch (err) {
+    await close()
+    throw listenError(err as NodeJS.ErrnoException, ctx.config.host, ctx.config.port)
+  }
   const port = (server.address() as AddressInfo).port
   log.info({ port, publicUrl: ctx.config.publicUrl, serviceDid: ctx.config.serviceDid, feeds: ctx.feeds.map((f) => f.uri) }, 'serving')
   return {
@@ -436,6 +463,14 @@ export async function startServe(ctx: AppContext): Promise<Running & { url: stri
       await close()
     },
   }
+}
+
+/** A failed listen as an operator reads it: which address, and which setting to change. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE') return new Error(`port ${port} is already in use on ${host}: stop what is using it, or set SKYSIFT_PORT to a free port`)
+  if (err.code === 'EACCES') return new Error(`no permission to listen on port ${port} (${host}): set SKYSIFT_PORT to a port above 1023`)
+  if (err.code === 'EADDRNOTAVAIL') return new Error(`cannot listen on ${host} (not an address of this machine): set SKYSIFT_HOST`)
+  return new Error(`cannot listen on ${host}:${port}: ${err.message}`)
 }
 
 /** Stops parts in the safe order: ingest first, then workers (finishing their jobs), then the server. */

@@ -5,7 +5,7 @@ import { AppContext } from './context.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
 import type { IngestStats } from './ingest/ingester.ts'
-import { startProcessReport } from './ops/report.ts'
+import { ingestOf, startProcessReport } from './ops/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
 const ENTRY = {
@@ -51,7 +51,16 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
-  if (roles.includes('serve')) parts.push(await startServe(ctx))
+  if (roles.includes('serve')) {
+    try {
+      parts.push(await startServe(ctx))
+    } catch (err) {
+      // nothing else has started yet: leave nothing behind (a Redis started for this run included)
+      await ctx.close()
+      redisChild?.kill()
+      throw err
+    }
+  }
   if (roles.includes('store')) parts.push(startStore(ctx))
   // @NOTE refreshes run agents, sandboxed ones too: next to the server they go in a process of their own, so a
   // misbehaving agent cannot hold the serving event loop
@@ -83,7 +92,7 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
   // every process reports what only it sees (agents, ingest, serving) for `skysift status`, /admin and /metrics
   const ingestPart = parts.find((p) => p.name === 'ingest') as ReturnType<typeof startIngest> | undefined
   const reported = roles.filter((r) => (r !== 'score' || childWorkers === 0) && (r !== 'refresh' || !childRefresh))
-  parts.push(startProcessReport(ctx, reported, () => (ingestPart ? { stats: ingestPart.ingester.stats, source: ingestPart.ingester.source.name } : undefined)))
+  parts.push(startProcessReport(ctx, reported, () => (ingestPart ? ingestOf(ctx) : undefined)))
 }
 
 /** A stage in a child process of its own, restarted a second after it exits (until shutdown). */

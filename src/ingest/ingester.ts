@@ -259,7 +259,8 @@ export class Ingester {
     const known = this.epoch !== null || this.epochOf.get(name) !== undefined
     this.epoch = fresh
     if (rewindTo === null) {
-      if (known) this.log.warn({ source: this.source.name }, 'redis was emptied; no batch was waiting, nothing to read again')
+      // @NOTE the usual case after a restart with a Redis that keeps nothing on disk: nothing was lost, so nothing to warn about
+      if (known) this.log.debug({ source: this.source.name }, 'redis was emptied; no batch was waiting, nothing to read again')
       return true
     }
     this.stats.rewinds++

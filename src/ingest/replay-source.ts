@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import { decodeJetstream } from './jetstream.ts'
-import { sleep, type Sink, type Source } from './source.ts'
+import { sleep, sourceState, type Sink, type Source, type SourceState } from './source.ts'
 
 /**
  * Replays a JSONL file of Jetstream events, at full speed or at the pace
@@ -13,6 +13,7 @@ export class ReplaySource implements Source {
   private readonly pace: 'full' | 'recorded'
   /** a new one per run: a source stopped to be read again from another cursor runs again */
   private abort = new AbortController()
+  status: SourceState = sourceState('reading')
 
   constructor(path: string, pace: 'full' | 'recorded' = 'full') {
     this.path = path
@@ -26,6 +27,8 @@ export class ReplaySource implements Source {
     let n = 0
     let firstUs: number | null = null
     const started = Date.now()
+    this.status = sourceState('reading')
+    let ended = false
     try {
       for await (const chunk of lineChunks(stream)) {
         for (const line of chunk) {
@@ -44,8 +47,14 @@ export class ReplaySource implements Source {
           else await sink({ cursor: n, timeMs, rejected: d.reason, payload: line })
         }
       }
+      ended = true
+    } catch (err) {
+      this.status = { ...sourceState('stopped'), lastError: (err as Error).message }
+      throw err
     } finally {
       stream.destroy()
+      if (ended) this.status = sourceState('finished')
+      else if (this.status.state === 'reading') this.status = sourceState('stopped')
     }
   }
 

@@ -2,24 +2,21 @@ import { html, raw } from 'hono/html'
 import type { HtmlEscapedString } from 'hono/utils/html'
 import { QUEUE } from '../queue.ts'
 import { series, type Rates, type Sample } from './sampler.ts'
-import { fmtBytes, fmtDuration, type OpsStatus } from './status.ts'
+import { fmtBytes, fmtDuration, sourceStateText, type OpsStatus } from './status.ts'
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>
 
+/** What the admin pages add to the shared stylesheet (/static/skysift.css): a wide grid of panels. */
 const STYLE = `
-  body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7fb; }
-  header { background: #1d2330; color: #fff; padding: .6rem 1.2rem; display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; }
-  header h1 { font-size: 1.1rem; margin: 0; } header a { color: #cfe0ff; } header form { margin-left: auto; }
-  main { padding: 1rem 1.2rem; display: grid; grid-template-columns: repeat(auto-fit, minmax(26rem, 1fr)); gap: 1rem; }
-  section { background: #fff; border: 1px solid #d8dce6; border-radius: 10px; padding: .4rem 1rem 1rem; overflow-x: auto; }
-  section.wide { grid-column: 1 / -1; }
-  h2 { font-size: 1rem; margin: .5rem 0; }
-  table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-  th, td { text-align: left; padding: .2rem .6rem .2rem 0; border-bottom: 1px solid #eef0f5; vertical-align: top; }
+  main.admin { max-width: none; display: grid; grid-template-columns: repeat(auto-fit, minmax(26rem, 1fr)); gap: 1rem; }
+  main.admin.narrow { display: block; max-width: 26rem; margin: 3rem auto; }
+  main.admin section { background: var(--bg); border: 1px solid var(--line); border-radius: 12px; padding: .4rem 1rem 1rem; overflow-x: auto; }
+  main.admin section.wide { grid-column: 1 / -1; }
+  main.admin > h1 { grid-column: 1 / -1; margin-bottom: 0; }
+  main.admin h2 { font-size: 1.05rem; margin: .5rem 0; }
+  main.admin table { font-variant-numeric: tabular-nums; }
   td.n, th.n { text-align: right; }
-  .bad { color: #a01c1c; font-weight: 600; } .ok { color: #1d6b2f; } .muted { color: #5b6478; }
-  code { background: #f1f3f8; padding: .05rem .3rem; border-radius: 4px; font-size: .9em; word-break: break-all; }
-  button { font: inherit; padding: .25rem .8rem; border-radius: 6px; border: 1px solid #aab; background: #fff; cursor: pointer; }
+  .bad { color: var(--down); font-weight: 600; } .ok { color: var(--up); }
   svg text { font: 11px system-ui, sans-serif; fill: #5b6478; }
   .legend span { display: inline-block; margin-right: 1rem; } .sw { display: inline-block; width: .8rem; height: .25rem; vertical-align: middle; margin-right: .3rem; }
 `
@@ -28,7 +25,8 @@ const num = (n: number | null | undefined, digits = 0) =>
   n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits })
 const ms = (n: number | null) => (n === null ? '–' : `${num(n, n < 10 ? 2 : 1)} ms`)
 
-function page(title: string, body: Html, opts: { refreshS?: number } = {}) {
+/** An admin page: the subscriber pages' stylesheet and top bar, with the admin links. */
+function page(title: string, body: Html, opts: { refreshS?: number; links?: Html } = {}) {
   return html`<!doctype html>
 <html lang="en">
   <head>
@@ -37,9 +35,22 @@ function page(title: string, body: Html, opts: { refreshS?: number } = {}) {
     <meta name="robots" content="noindex" />
     ${opts.refreshS ? html`<meta http-equiv="refresh" content="${opts.refreshS}" />` : ''}
     <title>${title}</title>
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+    <link rel="stylesheet" href="/static/skysift.css" />
     <style>${raw(STYLE)}</style>
   </head>
   <body>
+    <header class="top">
+      <a class="brand" href="/">Skysift</a>
+      <nav aria-label="Main">
+        <ul>
+          <li><a href="/feeds">Feeds</a></li>
+          <li><a href="/agents">Agents</a></li>
+          <li><a href="/admin" aria-current="page">Admin</a></li>
+        </ul>
+      </nav>
+      ${opts.links ? html`<div class="account">${opts.links}</div>` : ''}
+    </header>
     ${body}
   </body>
 </html>`
@@ -49,7 +60,7 @@ function page(title: string, body: Html, opts: { refreshS?: number } = {}) {
 export function signInPage(p: { next: string; error?: string }) {
   return page(
     'Skysift admin — sign in',
-    html`<main style="display:block;max-width:26rem;margin:3rem auto">
+    html`<main class="admin narrow">
       <section>
         <h2>Skysift admin</h2>
         <form method="post" action="/admin/login">
@@ -134,18 +145,11 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
   const shownAgents = s.agents.filter((a) => a.calls || a.strikes || a.status === 'disabled')
   return page(
     'Skysift admin',
-    html`<header>
-      <h1>Skysift ${s.version}</h1>
-      <span>${new Date(s.at).toISOString().replace('T', ' ').slice(0, 19)} UTC</span>
-      <a href="/admin/queues">Queues</a>
-      ${opts.metricsPath ? html`<a href="${opts.metricsPath}">Metrics</a>` : ''}
-      <a href="/admin/api/status">JSON</a>
-      <form method="post" action="/admin/logout"><button type="submit">Sign out</button></form>
-    </header>
-    <main>
+    html`<main class="admin">
+      <h1>Skysift ${s.version} <small class="muted">${new Date(s.at).toISOString().replace('T', ' ').slice(0, 19)} UTC</small></h1>
       <section class="wide" aria-labelledby="h-ingest">
         <h2 id="h-ingest">Ingest</h2>
-        <p>Source <code>${s.source}</code> · Redis ${s.redis.ok ? html`<span class="ok">ok</span>` : html`<span class="bad">down: ${s.redis.error}</span>`} · store lag ${fmtDuration(s.store.lagS)}</p>
+        <p>Source <code>${s.source}</code>: <span class="${s.sourceState.ingesting || s.sourceState.state === 'finished' ? 'ok' : 'bad'}" id="source-state">${sourceStateText(s.sourceState)}</span> · Redis ${s.redis.ok ? html`<span class="ok">ok</span>` : html`<span class="bad">down: ${s.redis.error}</span>`} · store lag ${fmtDuration(s.store.lagS)}</p>
         <table>
           <tr><th scope="col">cursor of</th><th scope="col">cursor</th><th scope="col" class="n">lag</th><th scope="col" class="n">saved</th></tr>
           ${s.ingest.cursors.length
@@ -236,6 +240,12 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
         </table>
       </section>
     </main>`,
-    { refreshS: 10 },
+    {
+      refreshS: 10,
+      links: html`<a href="/admin/queues">Queues</a>
+        ${opts.metricsPath ? html`<a href="${opts.metricsPath}">Metrics</a>` : ''}
+        <a href="/admin/api/status">JSON</a>
+        <form method="post" action="/admin/logout" class="inline"><button type="submit" class="link">Sign out</button></form>`,
+    },
   )
 }

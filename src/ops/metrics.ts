@@ -25,6 +25,7 @@ export class OpsMetrics {
     this.m = {
       build: gauge('skysift_build_info', 'Always 1; the version is a label', ['version']),
       redisUp: gauge('skysift_redis_up', '1 when Redis answered during this scrape'),
+      ingesting: gauge('skysift_ingest_connected', '1 while the reporting ingest is connected to its source or reading its file'),
       ingestLag: gauge('skysift_ingest_lag_seconds', 'Now minus the event time of the newest event covered by the saved cursor', ['source']),
       cursorAge: gauge('skysift_ingest_cursor_age_seconds', 'Time since the source cursor was last saved', ['source']),
       storeLag: gauge('skysift_store_lag_seconds', 'Now minus the event time of the newest stored batch'),
@@ -117,6 +118,7 @@ export class OpsMetrics {
       for (const [labels, v] of values) if (v !== null && Number.isFinite(v)) g.set(labels, v)
     }
     m.redisUp.set(s.redis.ok ? 1 : 0)
+    m.ingesting.set(s.sourceState.ingesting ? 1 : 0)
     resetGauge(m.ingestLag, s.ingest.cursors.map((c) => [{ source: c.source }, c.lagS]))
     resetGauge(m.cursorAge, s.ingest.cursors.map((c) => [{ source: c.source }, c.savedAgoS]))
     resetGauge(m.storeLag, [[{}, s.store.lagS]])

@@ -2,6 +2,7 @@ import os from 'node:os'
 import type { Redis } from 'ioredis'
 import type { AppContext } from '../context.ts'
 import type { IngestStats } from '../ingest/ingester.ts'
+import type { SourceState } from '../ingest/source.ts'
 import type { AgentHost } from '../score/host.ts'
 import { withTimeout } from '../util/timeout.ts'
 import type { ServeReport, ServeStats } from './serve-stats.ts'
@@ -38,8 +39,30 @@ export interface ProcessReport {
   at: number
   rssBytes: number
   agents: AgentReport[]
-  ingest?: IngestStats & { source: string }
+  ingest?: IngestReport
   serve?: ServeReport
+}
+
+/** An ingest's counters, the name of its source and what the source is doing. */
+export type IngestReport = IngestStats & { source: string; state?: SourceState }
+
+/** What an ingest part tells its process's report and the health check. */
+export interface IngestView {
+  stats: IngestStats
+  source: string
+  state?: SourceState
+}
+
+const ingestByCtx = new WeakMap<AppContext, () => IngestView>()
+
+/** The ingest running in this process (set by startIngest), for the health check and the process report. */
+export function attachIngest(ctx: AppContext, view: () => IngestView): void {
+  ingestByCtx.set(ctx, view)
+}
+
+/** The ingest running in this process with this context, if any. */
+export function ingestOf(ctx: AppContext): IngestView | undefined {
+  return ingestByCtx.get(ctx)?.()
 }
 
 export const REPORT_TTL_S = 30
@@ -80,7 +103,7 @@ export function serveStatsOf(ctx: AppContext): ServeStats | undefined {
 const STARTED = Date.now()
 
 /** Builds this process's report. */
-export function processReport(ctx: AppContext, roles: string[], ingest?: { stats: IngestStats; source: string }): ProcessReport {
+export function processReport(ctx: AppContext, roles: string[], ingest?: IngestView): ProcessReport {
   const host = os.hostname()
   return {
     id: `${host}:${process.pid}`,
@@ -92,7 +115,7 @@ export function processReport(ctx: AppContext, roles: string[], ingest?: { stats
     at: Date.now(),
     rssBytes: process.memoryUsage.rss(),
     agents: agentReports(ctx.host),
-    ...(ingest ? { ingest: { ...ingest.stats, source: ingest.source } } : {}),
+    ...(ingest ? { ingest: { ...ingest.stats, source: ingest.source, ...(ingest.state ? { state: { ...ingest.state } } : {}) } } : {}),
     ...(serveStatsOf(ctx) ? { serve: serveStatsOf(ctx)!.report() } : {}),
   }
 }
@@ -105,7 +128,7 @@ export function processReport(ctx: AppContext, roles: string[], ingest?: { stats
 export function startProcessReport(
   ctx: AppContext,
   roles: string[],
-  ingest: () => { stats: IngestStats; source: string } | undefined,
+  ingest: () => IngestView | undefined,
   intervalMs = 10_000,
 ): { name: string; stop(): Promise<void> } {
   const redis = ctx.redis()

@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { HonoAdapter } from '@bull-board/hono'
 import { serveStatic } from '@hono/node-server/serve-static'
 import type { Queue } from 'bullmq'
-import type { Hono } from 'hono'
+import type { Hono, MiddlewareHandler } from 'hono'
 import type { AppContext } from '../context.ts'
 import type { Logger } from '../logger.ts'
 import { producerQueue, QUEUE, type QueueName } from '../queue.ts'
@@ -12,7 +12,7 @@ import { XrpcError } from '../serve/errors.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { signInPage, statusPage } from './admin-page.ts'
 import { OpsMetrics } from './metrics.ts'
-import { attachServeStats, processReport, type ProcessReport } from './report.ts'
+import { attachServeStats, ingestOf, processReport, type ProcessReport } from './report.ts'
 import { Sampler } from './sampler.ts'
 import { ServeStats, type CacheOutcome } from './serve-stats.ts'
 import { collectStatus, DbStatusReader, type OpsStatus } from './status.ts'
@@ -33,6 +33,25 @@ export interface ServeOps extends OpsRoutes {
 }
 
 const STATUS_TTL_MS = 2000
+
+/** Google Fonts links in a page (the queue board's asks for its typeface there). */
+const OUTSIDE_FONTS = /<link\b[^>]*href="https:\/\/fonts\.(?:googleapis|gstatic)\.com[^"]*"[^>]*>\s*/g
+
+/**
+ * The queue board's page without outside requests: its Google Fonts link is
+ * dropped (it falls back to system fonts), so opening it works offline and
+ * tells no third party, and a content security policy keeps anything else it
+ * might ask for in this origin.
+ */
+const selfContained: MiddlewareHandler = async (c, next) => {
+  await next()
+  c.header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; frame-ancestors 'none'")
+  if (!c.res.headers.get('content-type')?.startsWith('text/html')) return
+  const body = (await c.res.text()).replace(OUTSIDE_FONTS, '')
+  const headers = new Headers(c.res.headers)
+  headers.delete('content-length')
+  c.res = new Response(body, { status: c.res.status, headers })
+}
 
 /**
  * Operations for a serving process: `/metrics` (Prometheus), the `/admin`
@@ -58,8 +77,9 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
 
   /** This process, fresh: its published report (roles, ingest) with current agent and serving figures. */
   const self = (published?: ProcessReport): ProcessReport => {
-    const now = processReport(ctx, published?.roles ?? ['serve'])
-    return published ? { ...published, at: now.at, rssBytes: now.rssBytes, agents: now.agents, serve: now.serve } : now
+    // an ingest in this process is reported live (its source's state changes between published reports)
+    const now = processReport(ctx, published?.roles ?? ['serve'], ingestOf(ctx))
+    return published ? { ...published, at: now.at, rssBytes: now.rssBytes, agents: now.agents, serve: now.serve, ...(now.ingest ? { ingest: now.ingest } : {}) } : now
   }
   let cached: { at: number; value: Promise<OpsStatus> } | null = null
   const status = (): Promise<OpsStatus> => {
@@ -112,6 +132,7 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
     app.get('/admin', async (c) => c.html(statusPage(await status(), { metricsPath: config.metricsToken ? null : '/metrics' })))
     app.get('/admin/api/status', async (c) => c.json(await status()))
 
+    app.use('/admin/queues/*', selfContained)
     const board = new HonoAdapter(serveStatic)
     board.setBasePath('/admin/queues')
     createBullBoard({

@@ -7,7 +7,7 @@ import { QUEUE, type QueueName } from '../queue.ts'
 import type { AgentHost } from '../score/host.ts'
 import type { Sqlite } from '../store/db.ts'
 import { withTimeout } from '../util/timeout.ts'
-import { readProcessReports, type ProcessReport } from './report.ts'
+import { readProcessReports, type IngestReport, type ProcessReport } from './report.ts'
 import { RETENTION_COUNTERS } from './retention.ts'
 import { ratesOver, readSamples, type Rates, type Sample } from './sampler.ts'
 import { quantile } from './serve-stats.ts'
@@ -77,10 +77,68 @@ export interface AgentView {
   processes: number
 }
 
+/**
+ * The ingest as the health check and the status pages give it: whether
+ * events are coming in, and what the source is doing.
+ */
+export interface IngestHealth {
+  /** connected to a live source, or reading a file */
+  ingesting: boolean
+  /** the source's name (its cursor key), null when no ingest reports */
+  source: string | null
+  /** the source's state; `unknown` when no ingest process reports */
+  state: SourceStateName | 'unknown'
+  attempt: number
+  nextTryInS: number | null
+  lastError: string | null
+  /** seconds in this state */
+  forS: number | null
+}
+
+type SourceStateName = NonNullable<IngestReport['state']>['state']
+
+/** The ingest's health from its report (null: no ingest process reports). */
+export function ingestHealth(r: Pick<IngestReport, 'source' | 'state'> | null, now = Date.now()): IngestHealth {
+  const st = r?.state
+  if (!r || !st) return { ingesting: false, source: r?.source ?? null, state: 'unknown', attempt: 0, nextTryInS: null, lastError: null, forS: null }
+  return {
+    ingesting: st.state === 'connected' || st.state === 'reading',
+    source: r.source,
+    state: st.state,
+    attempt: st.attempt,
+    nextTryInS: st.nextTryAt === null ? null : Math.max(0, round((st.nextTryAt - now) / 1000, 1)),
+    lastError: st.lastError,
+    forS: round((now - st.since) / 1000, 1),
+  }
+}
+
+/** The source's state in a few words: "connected", "retrying (attempt 3, next try in 12 s): <error>", "replay finished". */
+export function sourceStateText(h: IngestHealth): string {
+  switch (h.state) {
+    case 'unknown':
+      return h.source ? 'state not reported' : 'no ingest process is reporting'
+    case 'retrying':
+      return `not connected, retrying (attempt ${h.attempt}${h.nextTryInS === null ? '' : `, next try in ${fmtDuration(h.nextTryInS)}`})${h.lastError ? `; last error: ${h.lastError}` : ''}`
+    case 'connecting':
+      return 'connecting'
+    case 'connected':
+      return `connected for ${fmtDuration(h.forS)}`
+    case 'reading':
+      return 'reading the file'
+    case 'finished':
+      return `replay finished ${fmtDuration(h.forS)} ago; no new events`
+    case 'stopped':
+      return `stopped${h.lastError ? `; last error: ${h.lastError}` : ''}`
+  }
+}
+
 export interface OpsStatus {
   at: number
   version: string
+  /** the running ingest's source (else the configured one) */
   source: string
+  /** the source's state, from the ingest process's report */
+  sourceState: IngestHealth
   ingest: {
     cursors: CursorStatus[]
     /** lag of the most recently saved cursor */
@@ -150,7 +208,9 @@ export class DbStatusReader {
   cursors(now = Date.now()): CursorStatus[] {
     return (this.st.cursors.all() as { source: string; cursor: string; eventTime: number | null; updatedAt: number }[]).map((r) => ({
       ...r,
-      lagS: r.eventTime ? round((now - r.eventTime) / 1000, 1) : null,
+      // @NOTE a file's cursor stops when the file ends: its lag is how far behind its events were when read, not a
+      // figure that keeps growing after the replay has finished
+      lagS: r.eventTime ? round(((r.source.startsWith('replay:') ? r.updatedAt : now) - r.eventTime) / 1000, 1) : null,
       savedAgoS: round((now - r.updatedAt) / 1000, 1),
     }))
   }
@@ -312,7 +372,8 @@ export async function collectStatus(d: StatusDeps, now = Date.now()): Promise<Op
   return {
     at: now,
     version: d.version,
-    source: sourceLabel(d.source),
+    source: ingestProc ? ingestProc.ingest!.source : sourceLabel(d.source),
+    sourceState: ingestHealth(ingestProc?.ingest ?? null, now),
     ingest: {
       cursors: db.cursors,
       lagS: db.cursors[0]?.lagS ?? null,
@@ -381,7 +442,7 @@ export function formatStatus(s: OpsStatus): string {
   line(`Skysift ${s.version} — status at ${new Date(s.at).toISOString()}`)
   line(`Redis: ${s.redis.ok ? 'ok' : `DOWN (${s.redis.error})`}    SQLite: ${s.sqlite.file} ${fmtBytes(s.sqlite.bytes)} + WAL ${fmtBytes(s.sqlite.walBytes)}`)
   line()
-  line(`Ingest  source ${s.source}`)
+  line(`Ingest  source ${s.source}: ${sourceStateText(s.sourceState)}`)
   if (!s.ingest.cursors.length) line('  no cursor saved yet')
   for (const c of s.ingest.cursors) line(`  ${c.source}: cursor ${c.cursor}, lag ${fmtDuration(c.lagS)}, saved ${fmtDuration(c.savedAgoS)} ago`)
   line(`  last minute: ${ratesLine(s.ingest.rates.minute)}`)

@@ -135,6 +135,9 @@ export const LATEST_TTL_MS = 1000
  * pages at most this much later. One look per interval instead of one statement per request.
  */
 export const RECHECK_MS = 20
+
+/** How long newestPostAt() answers from memory. */
+const NEWEST_POST_MS = 250
 const MAX_PAGES = 20_000
 const MAX_LATEST = 50_000
 const MAX_PARSED_SNAPSHOTS = 64
@@ -182,6 +185,7 @@ export class FeedCache {
   private readonly snapshotTtlMs: number
   private readonly recheckMs: number
   private readonly mem: Shared
+  private newest = { askedAt: -Infinity, value: 0 }
   private readonly st
 
   /** whether ranking may call an agent in this process (otherwise only its stored scores count) */
@@ -228,6 +232,7 @@ export class FeedCache {
       insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms, items) VALUES (?, ?, ?, ?, ?, ?)'),
       // @NOTE an author hiding from algorithmic feeds has no live posts here (their declaration logs them as deletions)
       postExists: p('SELECT 1 FROM posts p WHERE p.uri = ? AND NOT EXISTS (SELECT 1 FROM author_consent c WHERE c.did = p.author AND c.hide = 1)').pluck(),
+      newestPostAt: p('SELECT indexed_at FROM posts ORDER BY id DESC LIMIT 1').pluck(),
       // @NOTE a snapshot superseded less than a minute ago stays: other processes may still take it for the newest (LATEST_TTL_MS)
       oldSnapshots: p(`SELECT s.id FROM feed_snapshots s WHERE s.built_at < ? AND EXISTS (SELECT 1 FROM feed_snapshots n
         WHERE n.feed = s.feed AND n.fingerprint = s.fingerprint AND n.id > s.id AND n.built_at < ?)`).pluck(),
@@ -244,6 +249,12 @@ export class FeedCache {
     if (this.mem.latest.size >= MAX_LATEST) this.mem.latest.clear()
     this.mem.latest.set(k, { at: now, snap })
     return snap
+  }
+
+  /** When the newest post was stored (ms since the epoch; 0 without posts), asked of SQLite at most every NEWEST_POST_MS. */
+  newestPostAt(now = Date.now()): number {
+    if (now - this.newest.askedAt >= NEWEST_POST_MS) this.newest = { askedAt: now, value: (this.st.newestPostAt.get() as number | undefined) ?? 0 }
+    return this.newest.value
   }
 
   /** Forgets what latest() remembers (a snapshot it named is gone). */

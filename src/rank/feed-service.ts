@@ -98,6 +98,11 @@ interface Effective {
  * waved-off ones gone, seen ones lower) → a page. Stale lists are served at
  * once and refreshed in the background.
  */
+/** A list shorter than a default page counts as short: it is rebuilt as soon as posts arrive (see current()). */
+export const SHORT_LIST = 50
+/** A short list is rebuilt at most this often while posts keep arriving. */
+export const SHORT_LIST_REBUILD_MS = 2000
+
 export class FeedService {
   readonly feeds: Feed[]
   private readonly byUri = new Map<string, Feed>()
@@ -315,6 +320,14 @@ export class FeedService {
       this.d.onCacheLookup?.('miss')
       const built = this.build(feed, mix, subscriber, now)
       // @NOTE ranked here without the agents this process may not run (sandboxed ones): a refresh worker completes the list
+      if (!this.d.cache.ranksFully(mix)) this.refreshLater(feed, mix, subscriber, now, true)
+      return built
+    }
+    // @NOTE a short list (built before the posts came, say) is rebuilt at once when posts were stored since it was
+    // built: served until its TTL, it would show readers an empty or near-empty feed while there is more to show
+    if (snap.size < SHORT_LIST && now - snap.builtAt >= SHORT_LIST_REBUILD_MS && this.d.cache.newestPostAt(now) > snap.builtAt) {
+      this.d.onCacheLookup?.('stale')
+      const built = this.build(feed, mix, subscriber, now)
       if (!this.d.cache.ranksFully(mix)) this.refreshLater(feed, mix, subscriber, now, true)
       return built
     }

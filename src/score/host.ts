@@ -34,6 +34,9 @@ export interface AgentInstance {
 }
 
 /** A problem with one field of a request, named by its path. */
+/** Strikes within the strike window (10 minutes) that disable an agent, unless a host is told otherwise. */
+export const STRIKE_LIMIT = 5
+
 export class FieldError extends Error {
   readonly field: string
   constructor(field: string, message: string) {
@@ -129,7 +132,7 @@ export class AgentHost {
 
   constructor(agents: ReadonlyMap<string, AnyAgent>, log: Logger, opts: HostOptions = {}) {
     this.log = log
-    this.opts = { strikeLimit: 5, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, maxLabelersPerMix: 10, ...opts }
+    this.opts = { strikeLimit: STRIKE_LIMIT, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, maxLabelersPerMix: 10, ...opts }
     for (const def of agents.values()) this.add(def, 'builtin')
   }
 

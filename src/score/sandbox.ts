@@ -418,7 +418,7 @@ class AgentVM {
     try {
       const isModule = looksLikeModule(source)
       const r = ctx.evalCode(source, 'agent.js', { type: isModule ? 'module' : 'global' })
-      if (r.error) throw new Error(`the agent's code failed to load: ${this.loadFailure(r.error)}`)
+      if (r.error) throw new Error(`the agent's code failed to load: ${this.loadFailure(r.error, true)}`)
       let target: QuickJSHandle
       if (isModule) {
         const ns = this.settle(r.value)
@@ -496,9 +496,21 @@ class AgentVM {
     }
   }
 
-  private loadFailure(err: QuickJSHandle): string {
+  private loadFailure(err: QuickJSHandle, located = false): string {
+    const at = located ? this.sourceLocation(err) : ''
     const f = this.fail(err)
-    return f.kind === 'threw' ? f.error.replace(/^threw /, '') : f.error
+    return `${f.kind === 'threw' ? f.error.replace(/^threw /, '') : f.error}${at}`
+  }
+
+  /** " at line L, column C" of the agent's source where an error (a syntax error, say) arose, or "". */
+  private sourceLocation(err: QuickJSHandle): string {
+    try {
+      const stack = (this.vm.ctx.dump(err) as { stack?: unknown } | null)?.stack
+      const m = typeof stack === 'string' ? /agent\.js:(\d+):(\d+)/.exec(stack) : null
+      return m ? ` at line ${m[1]}, column ${m[2]}` : ''
+    } catch {
+      return ''
+    }
   }
 
   /** Describes and classifies an exception handle (and disposes it). */

@@ -13,10 +13,10 @@ import { storedEvent } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
-import { landingPage, whyPage } from './pages.ts'
 import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
 import type { UsageCounter } from '../rank/usage.ts'
 import type { OpsRoutes } from '../ops/serve-ops.ts'
+import type { IngestHealth } from '../ops/status.ts'
 
 export interface HealthCheck {
   name: string
@@ -31,12 +31,16 @@ export interface AppDeps {
   log: Logger
   version: string
   health: HealthCheck[]
+  /** how the ingest is doing, for the health check (it does not decide `ok`) */
+  ingest?: () => Promise<IngestHealth>
   agents: AdminAgentDeps & { usage: UsageCounter }
   adminToken?: string
   /** operations routes (/metrics, /admin pages, request timing), installed before every other route */
   ops?: OpsRoutes
   /** subscriber web pages (src/serve/web), mounted at the root */
   web?: Hono
+  /** the page a browser gets for an unknown path outside /xrpc */
+  notFoundPage?: (c: Context) => Response | Promise<Response>
 }
 
 /** Request ids: 16 hex digits, a random per-process prefix and a counter (randomBytes per request cost 5% of serving). */
@@ -75,12 +79,13 @@ function param(c: Context, name: string, required = false): string | undefined {
   return all[0]
 }
 
+const LIMIT_RANGE = 'Error: limit must be an integer from 1 to 100'
+
 function limitParam(c: Context): number {
   const raw = param(c, 'limit')
   if (raw === undefined) return 50
-  if (!/^\d{1,4}$/.test(raw)) throw invalidRequest('Error: limit must be an integer')
-  const n = Number(raw)
-  if (n < 1 || n > 100) throw invalidRequest('Error: limit must be between 1 and 100')
+  const n = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN
+  if (!(n >= 1 && n <= 100)) throw invalidRequest(LIMIT_RANGE)
   return n
 }
 
@@ -89,7 +94,12 @@ export function createApp(d: AppDeps): Hono {
   const app = new Hono()
   const { config, log } = d
   app.onError(errorHandler(log))
-  app.notFound((c) => c.json({ error: 'MethodNotImplemented', message: 'Method Not Implemented' }, 404))
+  app.notFound((c) => {
+    // XRPC clients get XRPC errors; a browser gets a page
+    if (c.req.path.startsWith('/xrpc/')) return c.json({ error: 'MethodNotImplemented', message: 'Method Not Implemented' }, 404)
+    if (d.notFoundPage && c.req.header('accept')?.includes('text/html')) return d.notFoundPage(c)
+    return c.json({ error: 'NotFound', message: 'Not Found' }, 404)
+  })
   d.ops?.install(app)
 
   const findFeed = (uri: string): Feed => {
@@ -134,13 +144,15 @@ export function createApp(d: AppDeps): Hono {
     try {
       return await d.auth.verify(header, lxm)
     } catch (err) {
-      throw new XrpcError(401, (err as { error?: string }).error ?? 'InvalidToken', (err as Error).message)
+      const name = (err as { error?: string }).error
+      if (name) throw new XrpcError(401, name, (err as Error).message)
+      // @NOTE a token that does not parse makes the JWT library throw its parser's error: say what is wrong instead
+      log.debug({ lxm, err: (err as Error).message }, 'unreadable bearer token')
+      throw new XrpcError(401, 'BadJwt', 'the bearer token is not a well-formed service-auth JWT')
     }
   }
 
   if (d.web) app.route('/', d.web)
-
-  app.get('/', (c) => c.html(landingPage({ feeds: d.feeds.feeds, serviceDid: config.serviceDid, version: d.version })))
 
   app.get('/.well-known/did.json', (c) => {
     if (!config.serviceDid.startsWith('did:web:')) return c.json({ error: 'NotFound', message: 'this service uses a did:plc' }, 404)
@@ -219,7 +231,7 @@ export function createApp(d: AppDeps): Hono {
     const feed = findFeed(param(c, 'feed', true))
     const raw = param(c, 'limit')
     const limit = raw === undefined ? 50 : Number(raw)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest('Error: limit must be between 1 and 100')
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw invalidRequest(LIMIT_RANGE)
     const feedback = d.feeds.feedback(feed, who, limit).map((f) => ({
       id: f.id,
       event: f.event,
@@ -255,13 +267,6 @@ export function createApp(d: AppDeps): Hono {
     const stored = d.feeds.addFeedback(who, items, body.feed)
     log.debug({ viewer: who, received: items.length, stored }, 'interactions')
     return c.json({})
-  })
-
-  app.get('/why', (c) => {
-    const ctx = c.req.query('ctx') ?? ''
-    const post = c.req.query('post')
-    const e = d.feeds.explain(ctx)
-    return c.html(whyPage({ explanation: e, post: post && parseAtUri(post) ? post : null }), e ? 200 : 400)
   })
 
   app.post(`/xrpc/${NSID.putMix}`, bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: 'PayloadTooLarge', message: 'request body over 64 KiB' }, 413) }), async (c) => {
@@ -345,7 +350,10 @@ export function createApp(d: AppDeps): Hono {
         checks[h.name] = (err as Error).message || 'failed'
       }
     }
-    return c.json({ version: d.version, ok, checks }, ok ? 200 : 503)
+    // @NOTE a node that serves is healthy even when its source is unreachable: it still serves what it has, and a load
+    // balancer that took it out would serve nothing at all. `ingesting` says whether new events are coming in.
+    const ingest = d.ingest ? await d.ingest().catch(() => null) : null
+    return c.json({ version: d.version, ok, serving: ok, ...(ingest ? { ingesting: ingest.ingesting, ingest } : {}), checks }, ok ? 200 : 503)
   })
 
   return app

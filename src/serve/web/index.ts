@@ -28,7 +28,7 @@ import type { Sqlite } from '../../store/db.ts'
 import { entriesOf, fieldForProblem, optionsForm, problemOf, readMixForm, type FieldProblem, type FormBody, type FormRow } from './forms.ts'
 import { createOAuthClient, type OAuthMode, type OAuthSetup } from './oauth.ts'
 import { cookieSecret, SESSION_TTL_MS, signValue, unsignValue, WebSessionStore, type WebSession } from './store.ts'
-import { agentsPage, feedsPage, messagePage, previewList, renderedFields, settingsPage, signinPage, type CatalogAgent, type FeedbackItem, type PageChrome, type PreviewItem } from './views.ts'
+import { agentsPage, feedsPage, homePage, messagePage, postWebUrl, whyPage, previewList, renderedFields, settingsPage, signinPage, type CatalogAgent, type FeedbackItem, type PageChrome, type PreviewItem } from './views.ts'
 
 export const MIX_COLLECTION = 'app.skysift.feed.mix'
 const PREVIEW_LIMIT = 20
@@ -49,6 +49,8 @@ export interface WebDeps {
 
 export interface Web {
   app: Hono
+  /** the HTML "page not found" for browsers (paths outside /xrpc) */
+  notFound(c: Context): Response | Promise<Response>
   oauth: NodeOAuthClient
   mode: OAuthMode
   close(): void
@@ -57,6 +59,7 @@ export interface Web {
 const STATIC = {
   css: fs.readFileSync(new URL('./static/skysift.css', import.meta.url), 'utf8'),
   js: fs.readFileSync(new URL('./static/skysift.js', import.meta.url), 'utf8'),
+  favicon: fs.readFileSync(new URL('./static/favicon.svg', import.meta.url), 'utf8'),
 }
 
 /** The cookies' names: `__Host-` prefixed (Secure, whole host) when served over https. */
@@ -174,6 +177,30 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     c.header('content-type', 'text/javascript; charset=utf-8')
     return c.body(STATIC.js)
   })
+
+  // @NOTE browsers ask for /favicon.ico whatever the page links: both names serve the SVG
+  for (const icon of ['/favicon.svg', '/favicon.ico']) {
+    app.get(icon, (c) => {
+      c.header('cache-control', 'public, max-age=86400')
+      c.header('content-type', 'image/svg+xml')
+      return c.body(STATIC.favicon)
+    })
+  }
+
+  app.get('/', (c) => {
+    const s = sessionOf(c)
+    return page(c, homePage({ ...chrome(c, 'Feeds where you choose the algorithm', 'home', s), feeds: d.feeds.feeds, agents: catalog() }))
+  })
+
+  app.get('/why', (c) => {
+    const s = sessionOf(c)
+    const e = d.feeds.explain(c.req.query('ctx') ?? '')
+    const post = c.req.query('post')
+    return page(c, whyPage({ ...chrome(c, 'Why am I seeing this?', 'other', s), explanation: e, post: post && postWebUrl(post) ? post : null }), e ? 200 : 400)
+  })
+
+  const notFound = (c: Context) =>
+    page(c, messagePage({ ...chrome(c, 'Page not found', 'other', sessionOf(c)), heading: 'Page not found', message: 'There is no page at this address.' }), 404)
 
   app.get('/feeds', (c) => {
     const s = sessionOf(c)
@@ -462,6 +489,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
 
   return {
     app,
+    notFound,
     oauth: client,
     mode,
     close() {

@@ -17,7 +17,7 @@ type Html = HtmlEscapedString | Promise<HtmlEscapedString>
 
 export interface PageChrome {
   title: string
-  nav: 'feeds' | 'agents' | 'settings' | 'signin' | 'other'
+  nav: 'home' | 'feeds' | 'agents' | 'settings' | 'signin' | 'other'
   session: { did: string; handle: string | null } | null
   csrf: string
   version: string
@@ -47,14 +47,14 @@ function layout(p: PageChrome, body: Html): Html {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${p.title} · Skysift</title>
-    <link rel="icon" href="data:," />
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
     <link rel="stylesheet" href="/static/skysift.css" />
     <script src="/static/skysift.js" defer></script>
   </head>
   <body>
     <a class="skip" href="#main">Skip to content</a>
     <header class="top">
-      <a class="brand" href="/feeds">Skysift</a>
+      <a class="brand" href="/"${current('home')}>Skysift</a>
       <nav aria-label="Main">
         <ul>
           <li><a href="/feeds"${current('feeds')}>Feeds</a></li>
@@ -202,6 +202,61 @@ export function signinPage(p: PageChrome & { next: string; error?: string; handl
         <p class="small">You may also enter the address of your account's server (for example https://bsky.social).</p>
         <button type="submit">Sign in</button>
       </form>`,
+  )
+}
+
+/** The landing page: what this server is, and the feeds it hosts with their default mixes. */
+export function homePage(p: PageChrome & { feeds: Feed[]; agents: CatalogAgent[] }): Html {
+  const titles = new Map(p.agents.map((a) => [a.status.id, a.status.title]))
+  return layout(
+    p,
+    html`<h1>Feeds where you choose the algorithm</h1>
+      <p class="lead">Each feed on this server is ranked by <a href="/agents">agents</a>: small filters and rankers you pick and weigh yourself. Subscribe in any Bluesky app; your mix follows you.</p>
+      <ul class="cards">
+        ${p.feeds.map(
+          (f) => html`<li class="card">
+            <section aria-labelledby="feed-${f.rkey}">
+              <h2 id="feed-${f.rkey}">${f.displayName}</h2>
+              <p>${f.description ?? ''}</p>
+              ${mixTable('Default mix', f.defaults.agents, titles)}
+              <p class="small">Feed URI <code>${f.uri}</code></p>
+              <p><a class="button" href="/feeds/${f.rkey}/settings">Choose your mix<span class="visually-hidden"> for ${f.displayName}</span></a></p>
+            </section>
+          </li>`,
+        )}
+      </ul>`,
+  )
+}
+
+/** The post's page on the Bluesky web app, for an at-uri of a post (null for anything else). */
+export function postWebUrl(uri: string): string | null {
+  const m = /^at:\/\/(did:[a-z]+:[A-Za-z0-9._:%-]+)\/app\.bsky\.feed\.post\/([A-Za-z0-9._:~-]{1,512})$/.exec(uri)
+  return m ? `https://bsky.app/profile/${m[1]}/post/${m[2]}` : null
+}
+
+/** "Why am I seeing this": an item's attribution, in plain language, with a link back to the post. */
+export function whyPage(p: PageChrome & { explanation: Explanation | null; post: string | null }): Html {
+  const e = p.explanation
+  const link = p.post ? postWebUrl(p.post) : null
+  return layout(
+    p,
+    html`<h1>Why am I seeing this?</h1>
+      ${link ? html`<p><a href="${link}" rel="noopener">Open the post on Bluesky</a> <span class="small muted">(<code>${p.post}</code>)</span></p>` : ''}
+      ${e
+        ? html`<p class="lead">${e.text}</p>
+            ${e.reasons.length
+              ? html`<table class="mix">
+                  <caption>How each agent in your mix moved it (out of its weight)</caption>
+                  <thead><tr><th scope="col">Agent</th><th scope="col">Looks for</th><th scope="col">Points</th></tr></thead>
+                  <tbody>
+                    ${e.reasons.map(
+                      (r) => html`<tr><td><a href="/agents#agent-${r.agent}">${r.title}</a></td><td>${r.detail ?? '—'}</td><td class="num ${r.value > 0 ? 'up' : r.value < 0 ? 'down' : ''}">${signed(r.value)}</td></tr>`,
+                    )}
+                  </tbody>
+                </table>`
+              : ''}
+            <p>Change how your feed is ranked on its <a href="/feeds">settings page</a>, or with “show more” / “show less” in your app.</p>`
+        : html`<p>This link does not carry an explanation this server made.</p><p><a href="/feeds">Back to the feeds</a></p>`}`,
   )
 }
 
