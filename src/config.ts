@@ -92,6 +92,13 @@ const schema = z.object({
   SKYSIFT_ALLOW_PRIVATE_AGENTS: bool.default(false),
   SKYSIFT_OAUTH_HANDLE_RESOLVER: z.url({ protocol: /^https?$/ }).optional(),
   SKYSIFT_COOKIE_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  SKYSIFT_AGENT_INSTANCES: int(64, 100_000).default(1000),
+  SKYSIFT_PREVIEW_CANDIDATES: int(100, 100_000).default(2000),
+  SKYSIFT_PREVIEW_QUEUE: int(1, 1000).default(8),
+  SKYSIFT_SUBMIT_PER_AUTHOR_H: int(1, 1000).default(5),
+  SKYSIFT_SUBMIT_PER_H: int(1, 100_000).default(30),
+  SKYSIFT_FEEDBACK_PER_FEED: int(10, 1_000_000).default(2000),
+  SKYSIFT_CURSOR_SECRET: z.string().min(32, 'at least 32 characters').optional(),
 })
 
 export interface Config {
@@ -129,6 +136,20 @@ export interface Config {
   oauthHandleResolver: string | undefined
   /** signs web cookies; generated once and kept in SQLite when unset */
   cookieSecret: string | undefined
+  /** agent instances (an agent with one set of options) a process keeps; the least recently used go first */
+  agentInstances: number
+  /** the newest candidates a preview ranks */
+  previewCandidates: number
+  /** previews waiting their turn (they run one at a time); more are refused with 429 */
+  previewQueue: number
+  /** agent submissions one author may attempt per hour */
+  submitPerAuthorPerHour: number
+  /** agent submissions everyone together may attempt per hour */
+  submitPerHour: number
+  /** interactions kept per reader and feed; the oldest go first */
+  feedbackPerFeed: number
+  /** signs paging cursors; generated once and kept in SQLite when unset */
+  cursorSecret: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -197,6 +218,13 @@ export function readConfig(
     allowPrivateAgents: e.SKYSIFT_ALLOW_PRIVATE_AGENTS,
     oauthHandleResolver: e.SKYSIFT_OAUTH_HANDLE_RESOLVER,
     cookieSecret: e.SKYSIFT_COOKIE_SECRET,
+    agentInstances: e.SKYSIFT_AGENT_INSTANCES,
+    previewCandidates: e.SKYSIFT_PREVIEW_CANDIDATES,
+    previewQueue: e.SKYSIFT_PREVIEW_QUEUE,
+    submitPerAuthorPerHour: e.SKYSIFT_SUBMIT_PER_AUTHOR_H,
+    submitPerHour: e.SKYSIFT_SUBMIT_PER_H,
+    feedbackPerFeed: e.SKYSIFT_FEEDBACK_PER_FEED,
+    cursorSecret: e.SKYSIFT_CURSOR_SECRET,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

@@ -153,7 +153,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
   const log = ctx.log.child({ sub: 'score' })
   const storeQueue = producerQueue<StoreBatch>(QUEUE.store, ctx.config.redisUrl, ctx.config.queuePrefix)
   storeQueue.on('error', (err) => log.debug({ err: err.message }, 'store queue error'))
-  const registry = new InstanceRegistry(ctx.redis(), ctx.config.queuePrefix, ctx.host, log)
+  const registry = new InstanceRegistry(ctx.redis(), ctx.config.queuePrefix, ctx.host, log, undefined, ctx.config.agentInstances)
   const agents = agentSync(ctx, 'redis')
   const worker = new Worker<EventsJob>(
     QUEUE.events,
@@ -320,7 +320,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const refreshQueue: Queue<RefreshJob> = producerQueue<RefreshJob>(QUEUE.refresh, ctx.config.redisUrl, ctx.config.queuePrefix)
   refreshQueue.on('error', (err) => log.debug({ err: err.message }, 'refresh queue error'))
   const redis = ctx.redis()
-  const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log)
+  const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log, undefined, ctx.config.agentInstances)
   const agents = agentSync(ctx, 'store')
   void ctx.labels
   const usage = new UsageCounter(ctx.db.sqlite, ctx.feeds)
@@ -351,6 +351,8 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
     onServed: (contexts) => usage.served(contexts),
     onCacheLookup: ops.cacheLookup,
+    previewCandidates: ctx.config.previewCandidates,
+    previewQueue: ctx.config.previewQueue,
   })
   // subscriber web pages
   const webCfg = ctx.config

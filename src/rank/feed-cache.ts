@@ -1,6 +1,6 @@
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
-import type { AgentHost, AgentInstance } from '../score/host.ts'
+import { DEFAULT_MAX_INSTANCES, type AgentHost, type AgentInstance } from '../score/host.ts'
 import { DROP, scoresColumns, type AgentPost, type PostColumns, type Score, type SubscriberContext } from '../score/sdk.ts'
 import type { Sqlite } from '../store/db.ts'
 import { deletionsLoggedHere } from '../store/post-log.ts'
@@ -98,8 +98,12 @@ function grown(col: Float64Array, n: number, keep: number): Float64Array {
 /** Everything FeedCache keeps in memory, shared by every FeedCache on one connection. */
 interface Shared {
   posts: Map<number, CachedPost>
-  /** a small number per agent instance key, for CachedPost.scores */
+  /** a small number per agent instance key, for CachedPost.scores and lists' columns (least recently used first) */
   slots: Map<string, number>
+  /** the build that last used each slot */
+  slotBuild: Map<number, number>
+  /** slot numbers given up (their instance was evicted), to be used again */
+  freeSlots: number[]
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
@@ -179,6 +183,8 @@ export class FeedCache {
   private readonly cacheSize: number
   private readonly snapshotTtlMs: number
   private readonly recheckMs: number
+  /** instances with a slot (a column in every candidate list, a score in every cached post) at most */
+  private readonly maxSlots: number
   private readonly mem: Shared
   private readonly st
 
@@ -189,7 +195,7 @@ export class FeedCache {
     db: Sqlite,
     host: AgentHost,
     log: Logger,
-    opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean; recheckMs?: number },
+    opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean; recheckMs?: number; agentInstances?: number },
   ) {
     this.db = db
     this.host = host
@@ -198,9 +204,10 @@ export class FeedCache {
     this.cacheSize = opts.cacheSize
     this.snapshotTtlMs = opts.snapshotTtlMs
     this.recheckMs = opts.recheckMs ?? RECHECK_MS
+    this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let sh = shared.get(db)
     if (!sh) {
-      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
+      sh = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
       shared.set(db, sh)
     }
     this.mem = sh
@@ -221,6 +228,7 @@ export class FeedCache {
       postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count
         FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),
+      instanceScores: p('SELECT post_uri, score FROM agent_scores WHERE instance = ? AND post_uri IN (SELECT value FROM json_each(?))').raw(),
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
         ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
       insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms, items) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -363,6 +371,61 @@ export class FeedCache {
   /** Ranks the feed's candidates for a mix (nothing stored): the items with their attribution. */
   rank(feed: Feed, mix: ResolvedMix, now = Date.now(), subscriber?: SubscriberContext, limit = this.cacheSize): ListItem[] {
     return this.rankAt(feed, mix, now, subscriber, limit).items
+  }
+
+  /**
+   * A preview: the mix ranked over at most `maxCandidates` of the feed's newest candidates, leaving nothing behind
+   * (no slot, column or score kept, nothing saved). Static agents run here when they may (else their stored scores
+   * are read); `pause` is awaited before each agent, so a preview holds the event loop for one agent at a time.
+   */
+  async preview(
+    feed: Feed,
+    mix: ResolvedMix,
+    opts: { limit: number; maxCandidates: number; pause: () => Promise<void>; now?: number; subscriber?: SubscriberContext },
+  ): Promise<ListItem[]> {
+    const now = opts.now ?? Date.now()
+    const { list } = this.candidates(feed, now)
+    // @NOTE copied: the shared list may change while this preview waits its turns
+    const all = list.items.slice(0, Math.min(list.items.length, opts.maxCandidates)).map((c) => c.post)
+    const fixed = new Map<number, Float64Array>()
+    for (const [j, e] of mix.entries.entries()) {
+      if (e.inst.dynamic) continue
+      await opts.pause()
+      fixed.set(j, this.previewStatic(e.inst, all, now))
+    }
+    const keep = survivors(all.length, [...fixed.values()])
+    const posts = keep ? Array.from(keep, (i) => all[i]) : all
+    const m = posts.length
+    const columns: ScoreColumn[] = []
+    for (const [j, e] of mix.entries.entries()) {
+      const col = fixed.get(j)
+      let scores: Float64Array
+      if (col) scores = keep ? gather(col, keep) : col
+      else if (!this.mayRun(e.inst)) scores = new Float64Array(m).fill(NaN)
+      else {
+        await opts.pause()
+        scores = (scoresColumns(e.inst.def) && this.host.runColumns(e.inst, figuresOf(posts), now)) || this.host.runColumn(e.inst, posts, now, opts.subscriber)
+      }
+      columns.push({ label: e.label, weight: e.weight, scores })
+    }
+    await opts.pause()
+    return rankCandidates({ length: m, at: (i) => posts[i] }, columns, opts.limit).map((it) => ({
+      uri: it.uri,
+      score: it.score,
+      context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
+    }))
+  }
+
+  /** A static instance's scores for a preview's posts, as ranking reads them: computed here, or read as stored; nothing kept. */
+  private previewStatic(inst: AgentInstance, posts: AgentPost[], now: number): Float64Array {
+    if (this.runsHere(inst)) return this.host.runColumn(inst, posts, now)
+    const col = new Float64Array(posts.length).fill(NaN)
+    const at = new Map(posts.map((p, i) => [p.uri, i]))
+    for (const [uri, score] of this.st.instanceScores.all(inst.key, JSON.stringify(posts.map((p) => p.uri))) as [string, number | null][]) {
+      const i = at.get(uri)
+      if (i !== undefined) col[i] = score === null ? DROP_CODE : score
+    }
+    return col
   }
 
   /** rank(), and the post_deletions row its candidates were read at (deletions past it may concern them). */
@@ -661,7 +724,9 @@ export class FeedCache {
         for (let i = 0; i < sorted.length; i += 10_000) {
           for (const [uri, instance, score] of this.st.storedScores.all(JSON.stringify(sorted.slice(i, i + 10_000))) as [string, string, number | null][]) {
             const c = byUri.get(uri)
-            if (c) c.scores[this.slot(instance)] = score
+            // @NOTE only instances that already have a slot: giving every stored instance one would evict those in use
+            const at = instance === key ? slot : this.mem.slots.get(instance)
+            if (c && at !== undefined) c.scores[at] = score
           }
         }
       }
@@ -713,10 +778,39 @@ export class FeedCache {
     return (kind === 'builtin' || kind === 'installed') && this.mayRun(inst)
   }
 
+  /** The slot of an instance (made now if it has none; the least recently used slot goes when there are maxSlots). */
   private slot(key: string): number {
-    let n = this.mem.slots.get(key)
-    if (n === undefined) this.mem.slots.set(key, (n = this.mem.slots.size))
+    const mem = this.mem
+    let n = mem.slots.get(key)
+    if (n !== undefined) {
+      mem.slots.delete(key)
+    } else {
+      if (mem.slots.size >= this.maxSlots) this.evictSlot()
+      n = mem.freeSlots.pop() ?? mem.slots.size
+    }
+    mem.slots.set(key, n)
+    mem.slotBuild.set(n, mem.builds)
     return n
+  }
+
+  /** Forgets the least recently used slot (not one this build uses): its column in every list and its score in every post. */
+  private evictSlot(): void {
+    const mem = this.mem
+    for (const [key, n] of mem.slots) {
+      if (mem.slotBuild.get(n) === mem.builds) continue
+      mem.slots.delete(key)
+      mem.slotBuild.delete(n)
+      for (const list of mem.lists.values()) list.cols.delete(n)
+      for (const c of mem.posts.values()) if (c.scores.length > n) c.scores[n] = undefined
+      mem.freeSlots.push(n)
+      this.log.debug({ instance: key, slots: mem.slots.size }, 'agent instance column evicted')
+      return
+    }
+  }
+
+  /** Instances holding a slot now (at most SKYSIFT_AGENT_INSTANCES, shared by every FeedCache on this connection). */
+  slotCount(): number {
+    return this.mem.slots.size
   }
 
   /**
@@ -807,6 +901,18 @@ function positionOf(list: CandidateList, c: CachedPost): number {
     else hi = mid
   }
   return list.items[lo] === c ? lo : -1
+}
+
+/** The time and engagement columns of some posts. */
+function figuresOf(posts: AgentPost[]): PostColumns {
+  const n = posts.length
+  const out = { length: n, createdAt: new Float64Array(n), likeCount: new Float64Array(n), repostCount: new Float64Array(n) }
+  posts.forEach((p, i) => {
+    out.createdAt[i] = p.createdAt
+    out.likeCount[i] = p.likeCount
+    out.repostCount[i] = p.repostCount
+  })
+  return out
 }
 
 /** col[i] for each i of `at`. */

@@ -11,6 +11,7 @@ import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.
 import { decodeFeedContext } from './feed-context.ts'
 import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
+import { WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 
 export interface SkeletonItem {
   post: string
@@ -58,7 +59,14 @@ export interface FeedServiceDeps {
   onServed?: (contexts: string[]) => void
   /** told, for every first page, whether its shared list was fresh, stale (served, refresh asked) or missing (built now) */
   onCacheLookup?: (outcome: 'fresh' | 'stale' | 'miss') => void
+  /** the newest candidates a preview ranks (SKYSIFT_PREVIEW_CANDIDATES) */
+  previewCandidates?: number
+  /** previews waiting their turn at most (SKYSIFT_PREVIEW_QUEUE); more are refused */
+  previewQueue?: number
 }
+
+/** Defaults of SKYSIFT_PREVIEW_CANDIDATES and SKYSIFT_PREVIEW_QUEUE. */
+export const PREVIEW_DEFAULTS = { candidates: 2000, queue: 8 }
 
 const MAX_CACHED = 10_000
 /** Nudges decay: a reader's effective mix is recomputed at least this often. */
@@ -102,10 +110,13 @@ export class FeedService {
   private readonly views = new WeakMap<CacheItem[], { feed: SkeletonItem[]; contexts: string[] }>()
   private readonly feedJsons = new WeakMap<SkeletonItem[], string>()
   private readonly anonymous = new Map<string, Effective>()
+  /** previews run one at a time, each yielding the event loop between agents */
+  private readonly previews: WorkQueue
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
     this.feeds = deps.feeds
+    this.previews = new WorkQueue(deps.previewQueue ?? PREVIEW_DEFAULTS.queue)
     for (const f of deps.feeds) {
       this.byUri.set(f.uri, f)
       this.byFingerprint.set(f.defaults.fingerprint, f.defaults)
@@ -275,6 +286,8 @@ export class FeedService {
     const last = this.refreshing.get(key) ?? 0
     if (!complete && now - last < this.d.cacheTtlMs) return
     remember(this.refreshing, key, now)
+    // @NOTE a list still read keeps its instances among those score workers pre-compute (they keep the most recently registered)
+    this.d.registerInstances?.(mix).catch((err) => this.d.log.debug({ err: (err as Error).message }, 'could not register agent instances again'))
     const inline = () => {
       setImmediate(() => {
         try {
@@ -320,12 +333,19 @@ export class FeedService {
     return this.d.mixes.delete(subscriber, feed.uri, 'private')
   }
 
-  /** The first page a mix would produce for this reader, without saving anything. */
-  previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): { feed: SkeletonItem[]; fingerprint: string } {
-    const mix = resolveMix(this.d.host, agents, feed.base)
-    const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
-    const items = this.d.cache.rank(feed, mix, Date.now(), ctx, limit)
-    return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
+  /**
+   * The first page a mix would produce for this reader, without saving or
+   * keeping anything: ranked over the newest SKYSIFT_PREVIEW_CANDIDATES
+   * candidates, one preview at a time. Rejects with QueueFullError when
+   * SKYSIFT_PREVIEW_QUEUE previews already wait, and with FieldError for a bad mix.
+   */
+  async previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): Promise<{ feed: SkeletonItem[]; fingerprint: string }> {
+    const mix = resolveMix(this.d.host, agents, feed.base, { keep: false })
+    return this.previews.run(async () => {
+      const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
+      const items = await this.d.cache.preview(feed, mix, { limit, maxCandidates: this.d.previewCandidates ?? PREVIEW_DEFAULTS.candidates, pause: yieldToLoop, subscriber: ctx })
+      return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
+    })
   }
 
   /** Remembers which feed a response went to, so feedback that names only the request id finds its feed. */

@@ -10,6 +10,7 @@ import { lexicons as bskyLexicons } from '@atproto/api'
 import { BadCursorError, type FeedService, type MixView } from '../rank/feed-service.ts'
 import { FEEDBACK_EVENTS } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
+import { QueueFullError } from '../util/work-queue.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
 import { landingPage, whyPage } from './pages.ts'
@@ -199,9 +200,10 @@ export function createApp(d: AppDeps): Hono {
     const input = (await jsonInput(c, NSID.previewMix)) as { feed: string; agents: unknown; limit?: number }
     const feed = findFeed(input.feed)
     try {
-      return c.json(d.feeds.previewMix(feed, who.did, input.agents, input.limit ?? 30))
+      return c.json(await d.feeds.previewMix(feed, who.did, input.agents, input.limit ?? 30))
     } catch (err) {
       if (err instanceof FieldError) throw new XrpcError(400, 'InvalidMix', err.message)
+      if (err instanceof QueueFullError) throw new XrpcError(429, 'RateLimitExceeded', 'too many previews are waiting; try again in a moment')
       throw err
     }
   })
