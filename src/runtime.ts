@@ -371,6 +371,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,
+    submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {

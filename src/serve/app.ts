@@ -10,7 +10,8 @@ import { lexicons as bskyLexicons } from '@atproto/api'
 import { BadCursorError, type FeedService, type MixView } from '../rank/feed-service.ts'
 import { FEEDBACK_EVENTS } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
-import { QueueFullError } from '../util/work-queue.ts'
+import { RateBudget } from '../util/rate-budget.ts'
+import { QueueFullError, WorkQueue } from '../util/work-queue.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
 import { landingPage, whyPage } from './pages.ts'
@@ -37,7 +38,12 @@ export interface AppDeps {
   ops?: OpsRoutes
   /** subscriber web pages (src/serve/web), mounted at the root */
   web?: Hono
+  /** agent submissions per author and in all per hour (attempts, whatever their outcome) */
+  submitLimits?: { perAuthorPerHour: number; perHour: number }
 }
+
+/** Defaults of SKYSIFT_SUBMIT_PER_AUTHOR_H and SKYSIFT_SUBMIT_PER_H. */
+export const SUBMIT_DEFAULTS = { perAuthorPerHour: 5, perHour: 30 }
 
 /** Request ids: 16 hex digits, a random per-process prefix and a counter (randomBytes per request cost 5% of serving). */
 const REQ_PREFIX = randomBytes(4).toString('hex')
@@ -88,6 +94,10 @@ function limitParam(c: Context): number {
 export function createApp(d: AppDeps): Hono {
   const app = new Hono()
   const { config, log } = d
+  const submitLimits = d.submitLimits ?? SUBMIT_DEFAULTS
+  const submissions = new RateBudget({ perKey: submitLimits.perAuthorPerHour, total: submitLimits.perHour, windowMs: 3_600_000 })
+  // @NOTE a submission loads the agent in a sandbox worker thread to read its metadata: one at a time, a few waiting
+  const submitting = new WorkQueue(2)
   app.onError(errorHandler(log))
   app.notFound((c) => c.json({ error: 'MethodNotImplemented', message: 'Method Not Implemented' }, 404))
   d.ops?.install(app)
@@ -319,13 +329,22 @@ export function createApp(d: AppDeps): Hono {
     }
     const pending = d.agents.store.list().filter((a) => a.submittedBy === who && a.status === 'pending')
     if (pending.length >= MAX_PENDING_PER_AUTHOR) throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
+    const spent = submissions.take(who)
+    if (spent) {
+      log.info({ author: who, scope: spent.scope }, 'agent submission refused: budget spent')
+      c.header('retry-after', String(spent.retryAfterS))
+      const msg = spent.scope === 'key' ? `at most ${submitLimits.perAuthorPerHour} submissions per author per hour` : `at most ${submitLimits.perHour} submissions per hour are taken`
+      throw new XrpcError(429, 'RateLimitExceeded', `${msg}; try again in ${spent.retryAfterS} s`)
+    }
+    let rec
     try {
-      const rec = await d.agents.store.submitSandboxed((input as { source: string }).source, who)
-      log.info({ agent: rec.id, author: who }, 'agent submitted for review')
-      return c.json({ id: rec.id, version: rec.meta.version, status: rec.status })
+      rec = await submitting.run(() => d.agents.store.submitSandboxed((input as { source: string }).source, who))
     } catch (err) {
+      if (err instanceof QueueFullError) throw new XrpcError(429, 'RateLimitExceeded', 'too many submissions are being checked; try again in a moment')
       throw new XrpcError(400, 'InvalidAgent', (err as Error).message)
     }
+    log.info({ agent: rec.id, author: who }, 'agent submitted for review')
+    return c.json({ id: rec.id, version: rec.meta.version, status: rec.status })
   })
 
   if (d.adminToken) {
