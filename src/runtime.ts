@@ -343,7 +343,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
     graph: new FollowGraph(ctx.db.sqlite),
-    interactions: new InteractionStore(ctx.db.sqlite),
+    interactions: new InteractionStore(ctx.db.sqlite, { maxPerFeed: ctx.config.feedbackPerFeed }),
     requestRefresh: async (feed, mix, subscriber, { complete }) => {
       const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber, ...(complete ? { complete } : {}) }
       await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)

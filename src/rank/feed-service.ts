@@ -110,6 +110,8 @@ export class FeedService {
   private readonly views = new WeakMap<CacheItem[], { feed: SkeletonItem[]; contexts: string[] }>()
   private readonly feedJsons = new WeakMap<SkeletonItem[], string>()
   private readonly anonymous = new Map<string, Effective>()
+  /** overlay keys whose reader has no active interaction (so the shared list is served) */
+  private readonly noOverlay = new Map<string, true>()
   /** previews run one at a time, each yielding the event loop between agents */
   private readonly previews: WorkQueue
 
@@ -243,12 +245,18 @@ export class FeedService {
    * feedback changes. Readers without feedback read the shared list.
    */
   private personal(feed: Feed, shared: SnapshotInfo, key: string, subscriber: string, signature: string): SnapshotInfo {
-    if (!this.d.interactions) return shared
-    const acts = this.d.interactions.active(subscriber, feed.uri)
-    if (!acts.length) return shared
+    if (!this.d.interactions || this.d.interactions.count(subscriber, feed.uri) === 0) return shared
+    // @NOTE the cache is asked first: the reader's interactions (up to SKYSIFT_FEEDBACK_PER_FEED) are read only to build an overlay
     const okey = `${key}~${shortHash(subscriber, 10)}~${shared.id}~${shortHash(signature, 8)}`
     const have = this.d.cache.latest(feed.uri, okey)
     if (have) return have
+    if (this.noOverlay.has(okey)) return shared
+    const acts = this.d.interactions.active(subscriber, feed.uri)
+    if (!acts.length) {
+      // only undone or expired ones: nothing to lay over the shared list until the feedback changes
+      remember(this.noOverlay, okey, true)
+      return shared
+    }
     const t0 = performance.now()
     const state = overlayState(acts, Date.now())
     const contextOf = new Map(acts.map((a) => [a.postUri, a.feedContext]))
