@@ -24,6 +24,7 @@ import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { startCheckpointer } from './store/checkpointer.ts'
+import { storedSecret } from './store/secrets.ts'
 import { BatchWriter, scoreEntries, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
@@ -353,6 +354,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     onCacheLookup: ops.cacheLookup,
     previewCandidates: ctx.config.previewCandidates,
     previewQueue: ctx.config.previewQueue,
+    cursorSecret: ctx.config.cursorSecret ?? storedSecret(ctx.db.sqlite, 'cursor'),
   })
   // subscriber web pages
   const webCfg = ctx.config
@@ -371,6 +373,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,
+    viewerOf: web.viewer,
     submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },

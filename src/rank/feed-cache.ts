@@ -113,6 +113,8 @@ interface Shared {
   latest: Map<string, { at: number; snap: SnapshotInfo | undefined }>
   /** pages served, with the post_deletions row they were checked against */
   pages: Map<string, { checked: number; items: CacheItem[] }>
+  /** the feed and list key of snapshots (see snapshotKey) */
+  snapshotKeys: Map<number, { feed: string; key: string }>
   /** snapshots' items as parsed (least recently used first) */
   snapshots: Map<number, StoredItem[]>
   /** items in `snapshots` */
@@ -207,7 +209,7 @@ export class FeedCache {
     this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let sh = shared.get(db)
     if (!sh) {
-      sh = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
+      sh = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshotKeys: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
       shared.set(db, sh)
     }
     this.mem = sh
@@ -217,6 +219,7 @@ export class FeedCache {
       // @NOTE one statement per served page: is the snapshot still there, and how far the deletions reach
       probe: p('SELECT (SELECT 1 FROM feed_snapshots WHERE id = ?), (SELECT max(seq) FROM post_deletions)').raw(),
       snapshotItems: p('SELECT items FROM feed_snapshots WHERE id = ?').pluck(),
+      snapshotKey: p('SELECT feed, fingerprint FROM feed_snapshots WHERE id = ?').raw(),
       // @NOTE two subqueries: min() and max() in one SELECT would scan the table instead of reading both ends
       changeSpan: p('SELECT (SELECT min(seq) FROM post_changes), (SELECT max(seq) FROM post_changes)').raw(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
@@ -249,6 +252,19 @@ export class FeedCache {
     if (this.mem.latest.size >= MAX_LATEST) this.mem.latest.clear()
     this.mem.latest.set(k, { at: now, snap })
     return snap
+  }
+
+  /** The feed and list key a snapshot was built for; undefined when it is gone. (Ids are never reused: AUTOINCREMENT.) */
+  snapshotKey(snapshot: number): { feed: string; key: string } | undefined {
+    // @NOTE remembered once read: a snapshot's id names one list for good (a removed one is caught by pageOf)
+    const keys = this.mem.snapshotKeys
+    let k = keys.get(snapshot)
+    if (k) return k
+    const r = this.st.snapshotKey.get(snapshot) as [string, string] | undefined
+    if (!r) return undefined
+    if (keys.size >= MAX_LATEST) keys.clear()
+    keys.set(snapshot, (k = { feed: r[0], key: r[1] }))
+    return k
   }
 
   /** Forgets what latest() remembers (a snapshot it named is gone). */
@@ -847,6 +863,8 @@ export class FeedCache {
     this.log.debug({ feed: feed.rkey, key, size, buildMs }, 'feed snapshot stored')
     const snap = { id, builtAt: now, size, buildMs }
     this.mem.latest.set(`${feed.uri} ${key}`, { at: Date.now(), snap })
+    if (this.mem.snapshotKeys.size >= MAX_LATEST) this.mem.snapshotKeys.clear()
+    this.mem.snapshotKeys.set(id, { feed: feed.uri, key })
     return snap
   }
 

@@ -5,7 +5,8 @@ import type { FollowGraph } from '../store/follow-graph.ts'
 import type { InteractionStore, StoredInteraction } from '../store/interactions.ts'
 import type { MixStore, StoredMix } from '../store/mixes.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
-import { decodeCursor, encodeCursor } from './cursor.ts'
+import { randomBytes } from 'node:crypto'
+import { decodeCursor, encodeCursor, verifyCursor } from './cursor.ts'
 import { explain, type Explanation } from './explain.ts'
 import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
@@ -63,6 +64,8 @@ export interface FeedServiceDeps {
   previewCandidates?: number
   /** previews waiting their turn at most (SKYSIFT_PREVIEW_QUEUE); more are refused */
   previewQueue?: number
+  /** signs paging cursors (SKYSIFT_CURSOR_SECRET or one kept in SQLite); without it, one made for this process */
+  cursorSecret?: string
 }
 
 /** Defaults of SKYSIFT_PREVIEW_CANDIDATES and SKYSIFT_PREVIEW_QUEUE. */
@@ -114,11 +117,15 @@ export class FeedService {
   private readonly noOverlay = new Map<string, true>()
   /** previews run one at a time, each yielding the event loop between agents */
   private readonly previews: WorkQueue
+  private readonly cursorSecret: string
+  /** readers who were served a mix of their own (nudged by feedback) by its fingerprint, for explain() */
+  private readonly ownMixes = new Map<string, Set<string>>()
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
     this.feeds = deps.feeds
     this.previews = new WorkQueue(deps.previewQueue ?? PREVIEW_DEFAULTS.queue)
+    this.cursorSecret = deps.cursorSecret ?? randomBytes(32).toString('base64url')
     for (const f of deps.feeds) {
       this.byUri.set(f.uri, f)
       this.byFingerprint.set(f.defaults.fingerprint, f.defaults)
@@ -165,6 +172,8 @@ export class FeedService {
         if (nudged) {
           mix = nudged
           nudges = applied.deltas
+          const owners = this.ownMixes.get(mix.fingerprint) ?? remember(this.ownMixes, mix.fingerprint, new Set<string>())
+          if (owners.size < 100) owners.add(subscriber)
         }
       }
     }
@@ -197,6 +206,11 @@ export class FeedService {
       snapshot = c.snapshot
       after = c.rank
       // @NOTE an expired snapshot ends paging rather than restarting it, so nothing repeats
+      const bound = this.d.cache.snapshotKey(snapshot)
+      if (!bound) return { feed: [] }
+      if (bound.feed !== feed.uri || !verifyCursor(this.cursorSecret, c, { feed: feed.uri, list: bound.key, reader: subscriber })) {
+        throw new BadCursorError('cursor not valid for this feed and reader')
+      }
       items = this.d.cache.pageOf(snapshot, after, limit)
       if (!items) return { feed: [] }
     } else {
@@ -217,7 +231,10 @@ export class FeedService {
     const view = this.viewOf(items)
     this.d.onServed?.(view.contexts)
     const out: Skeleton = { feed: view.feed }
-    if (items.length === limit) out.cursor = encodeCursor({ snapshot, rank: items[items.length - 1].rank })
+    if (items.length === limit) {
+      const bound = this.d.cache.snapshotKey(snapshot)
+      if (bound) out.cursor = encodeCursor(this.cursorSecret, { snapshot, rank: items[items.length - 1].rank }, { feed: feed.uri, list: bound.key, reader: subscriber })
+    }
     return out
   }
 
@@ -384,10 +401,14 @@ export class FeedService {
     return this.d.interactions?.undo(subscriber, id) ?? null
   }
 
-  /** "Why am I seeing this": an item's attribution in plain language. */
-  explain(feedContext: string): Explanation | null {
+  /**
+   * "Why am I seeing this": an item's attribution in plain language; null
+   * when it is not ours, or names a mix that is neither a feed's default nor
+   * the requester's own (a private mix's options are only explained to its reader).
+   */
+  explain(feedContext: string, requester: string | null): Explanation | null {
     const a = decodeFeedContext(feedContext)
-    if (!a) return null
+    if (!a || !this.explainable(a.fingerprint, a.feed, requester)) return null
     const mix = this.byFingerprint.get(a.fingerprint) ?? this.mixByFingerprint(a.fingerprint)
     const agents = this.d.host.agents
     return explain(a, (label) => {
@@ -396,6 +417,18 @@ export class FeedService {
       const def = agents.get(id)
       if (!def) return null
       return { agent: id, title: def.title, options: e?.inst.rawOptions }
+    })
+  }
+
+  /** Whether a mix fingerprint may be explained to the requester: a feed's default, or a mix of their own. */
+  private explainable(fp: string, rkey: string | undefined, requester: string | null): boolean {
+    if (this.feeds.some((f) => f.defaults.fingerprint === fp)) return true
+    if (!requester) return false
+    if (this.ownMixes.get(fp)?.has(requester)) return true
+    const feeds = rkey ? this.feeds.filter((f) => f.rkey === rkey) : this.feeds
+    return feeds.some((f) => {
+      const e = this.mixFor(f, requester)
+      return e.mix.fingerprint === fp || e.stored?.fingerprint === fp
     })
   }
 

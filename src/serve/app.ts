@@ -38,6 +38,8 @@ export interface AppDeps {
   ops?: OpsRoutes
   /** subscriber web pages (src/serve/web), mounted at the root */
   web?: Hono
+  /** the reader signed in to the web pages, if any (for /why) */
+  viewerOf?: (c: Context) => string | null
   /** agent submissions per author and in all per hour (attempts, whatever their outcome) */
   submitLimits?: { perAuthorPerHour: number; perHour: number }
 }
@@ -218,9 +220,12 @@ export function createApp(d: AppDeps): Hono {
     }
   })
 
-  app.get(`/xrpc/${NSID.explainItem}`, (c) => {
-    const e = d.feeds.explain(param(c, 'feedContext', true))
-    if (!e) throw new XrpcError(400, 'UnknownContext', 'not a feedContext this server made')
+  app.get(`/xrpc/${NSID.explainItem}`, async (c) => {
+    const feedContext = param(c, 'feedContext', true)
+    // @NOTE a private mix is explained only to its reader: the token (optional) says who asks
+    const who = await d.auth.optional(c.req.header('authorization'), NSID.explainItem)
+    const e = d.feeds.explain(feedContext, who.did)
+    if (!e) throw new XrpcError(400, 'UnknownContext', 'not a feedContext this server made for you')
     return c.json({ reasons: e.reasons.map((r) => ({ agent: r.agent, label: r.label, title: r.title, value: r.value, ...(r.detail ? { detail: r.detail } : {}) })), text: e.text })
   })
 
@@ -270,7 +275,7 @@ export function createApp(d: AppDeps): Hono {
   app.get('/why', (c) => {
     const ctx = c.req.query('ctx') ?? ''
     const post = c.req.query('post')
-    const e = d.feeds.explain(ctx)
+    const e = d.feeds.explain(ctx, d.viewerOf?.(c) ?? null)
     return c.html(whyPage({ explanation: e, post: post && parseAtUri(post) ? post : null }), e ? 200 : 400)
   })
 

@@ -52,6 +52,8 @@ export interface Web {
   app: Hono
   oauth: NodeOAuthClient
   mode: OAuthMode
+  /** the DID signed in to these pages for a request, if any */
+  viewer(c: Context): string | null
   close(): void
 }
 
@@ -465,6 +467,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     app,
     oauth: client,
     mode,
+    viewer: (c: Context) => sessionOf(c)?.did ?? null,
     close() {
       clearInterval(pruner)
     },
