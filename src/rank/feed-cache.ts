@@ -151,6 +151,8 @@ const EVICT_AFTER_BUILDS = 50
 /** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
 const CACHED_POSTS_PER_CANDIDATE = 3
 export const MIN_CACHED_POSTS = 20_000
+/** posts a preview scores with one static agent between two turns of the event loop */
+const PREVIEW_CHUNK = 200
 /** a candidate list no build used for this long is dropped (its posts may then be evicted) */
 const LIST_IDLE_MS = 10 * 60_000
 /** past this many changes per candidate, reading the list again is cheaper than reading the changes */
@@ -392,7 +394,8 @@ export class FeedCache {
   /**
    * A preview: the mix ranked over at most `maxCandidates` of the feed's newest candidates, leaving nothing behind
    * (no slot, column or score kept, nothing saved). Static agents run here when they may (else their stored scores
-   * are read); `pause` is awaited before each agent, so a preview holds the event loop for one agent at a time.
+   * are read), PREVIEW_CHUNK posts at a time; `pause` is awaited before each chunk and each other agent, so a preview
+   * holds the event loop for one such step at a time.
    */
   async preview(
     feed: Feed,
@@ -405,9 +408,7 @@ export class FeedCache {
     const all = list.items.slice(0, Math.min(list.items.length, opts.maxCandidates)).map((c) => c.post)
     const fixed = new Map<number, Float64Array>()
     for (const [j, e] of mix.entries.entries()) {
-      if (e.inst.dynamic) continue
-      await opts.pause()
-      fixed.set(j, this.previewStatic(e.inst, all, now))
+      if (!e.inst.dynamic) fixed.set(j, await this.previewStatic(e.inst, all, now, opts.pause))
     }
     const keep = survivors(all.length, [...fixed.values()])
     const posts = keep ? Array.from(keep, (i) => all[i]) : all
@@ -433,9 +434,17 @@ export class FeedCache {
   }
 
   /** A static instance's scores for a preview's posts, as ranking reads them: computed here, or read as stored; nothing kept. */
-  private previewStatic(inst: AgentInstance, posts: AgentPost[], now: number): Float64Array {
-    if (this.runsHere(inst)) return this.host.runColumn(inst, posts, now)
+  private async previewStatic(inst: AgentInstance, posts: AgentPost[], now: number, pause: () => Promise<void>): Promise<Float64Array> {
     const col = new Float64Array(posts.length).fill(NaN)
+    if (this.runsHere(inst)) {
+      // @NOTE a static agent scores each post alone, so its posts can be taken in chunks
+      for (let i = 0; i < posts.length; i += PREVIEW_CHUNK) {
+        await pause()
+        col.set(this.host.runColumn(inst, posts.slice(i, i + PREVIEW_CHUNK), now), i)
+      }
+      return col
+    }
+    await pause()
     const at = new Map(posts.map((p, i) => [p.uri, i]))
     for (const [uri, score] of this.st.instanceScores.all(inst.key, JSON.stringify(posts.map((p) => p.uri))) as [string, number | null][]) {
       const i = at.get(uri)

@@ -11,7 +11,7 @@ import { BadCursorError, type FeedService, type MixView } from '../rank/feed-ser
 import { FEEDBACK_EVENTS } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import { RateBudget } from '../util/rate-budget.ts'
-import { QueueFullError, WorkQueue } from '../util/work-queue.ts'
+import { QueueFullError, WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
 import { landingPage, whyPage } from './pages.ts'
@@ -69,6 +69,8 @@ const NSID = {
 } as const
 
 const MAX_PENDING_PER_AUTHOR = 5
+/** interactions of one sendInteractions request checked or stored between two turns of the event loop */
+const INTERACTIONS_CHUNK = 100
 
 /** A single query parameter; repeated or missing-but-required parameters are a 400. */
 function param(c: Context, name: string, required: true): string
@@ -257,17 +259,28 @@ export function createApp(d: AppDeps): Hono {
     const input = await c.req.json().catch(() => {
       throw invalidRequest('Error: body is not JSON')
     })
-    try {
-      bskyLexicons.assertValidXrpcInput(NSID.sendInteractions, input)
-    } catch (err) {
-      throw invalidRequest((err as Error).message)
+    // @NOTE a large batch is checked and stored a chunk at a time, letting other requests in between: a page of
+    // 1,000 interactions otherwise holds the event loop for as long as it takes to check them all
+    const all = (input as { interactions?: unknown }).interactions
+    const list = Array.isArray(all) ? all : []
+    for (let at = 0; at === 0 || at < list.length; at += INTERACTIONS_CHUNK) {
+      if (at > 0) await yieldToLoop()
+      try {
+        bskyLexicons.assertValidXrpcInput(NSID.sendInteractions, at === 0 && !Array.isArray(all) ? input : { ...(input as object), interactions: list.slice(at, at + INTERACTIONS_CHUNK) })
+      } catch (err) {
+        throw invalidRequest((err as Error).message.replace(/^Input\/interactions\/(\d+)/, (_, i: string) => `Input/interactions/${at + Number(i)}`))
+      }
     }
-    const items = ((input as { interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }).interactions ?? []).flatMap((i) => {
+    const items = (list as { item?: string; event?: string; feedContext?: string; reqId?: string }[]).flatMap((i) => {
       const event = i.event ? FEEDBACK_EVENTS[i.event] : undefined
       if (!event || !i.item || !parseAtUri(i.item)) return []
       return [{ postUri: i.item, event, feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
     })
-    const stored = d.feeds.addFeedback(who, items)
+    let stored = 0
+    for (let at = 0; at < items.length; at += INTERACTIONS_CHUNK) {
+      if (at > 0) await yieldToLoop()
+      stored += d.feeds.addFeedback(who, items.slice(at, at + INTERACTIONS_CHUNK))
+    }
     log.debug({ viewer: who, received: items.length, stored }, 'interactions')
     return c.json({})
   })
