@@ -68,6 +68,9 @@ export interface FeedServiceDeps {
   cursorSecret?: string
 }
 
+/** The longest rest a preview takes after one step (a step that long is already an outlier). */
+const PREVIEW_MAX_REST_MS = 50
+
 /** Defaults of SKYSIFT_PREVIEW_CANDIDATES and SKYSIFT_PREVIEW_QUEUE. */
 export const PREVIEW_DEFAULTS = { candidates: 2000, queue: 8 }
 
@@ -361,14 +364,22 @@ export class FeedService {
   /**
    * The first page a mix would produce for this reader, without saving or
    * keeping anything: ranked over the newest SKYSIFT_PREVIEW_CANDIDATES
-   * candidates, one preview at a time. Rejects with QueueFullError when
+   * candidates, one preview at a time, taking at most about half of the
+   * event loop while other requests wait. Rejects with QueueFullError when
    * SKYSIFT_PREVIEW_QUEUE previews already wait, and with FieldError for a bad mix.
    */
   async previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): Promise<{ feed: SkeletonItem[]; fingerprint: string }> {
     const mix = resolveMix(this.d.host, agents, feed.base, { keep: false })
     return this.previews.run(async () => {
       const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
-      const items = await this.d.cache.preview(feed, mix, { limit, maxCandidates: this.d.previewCandidates ?? PREVIEW_DEFAULTS.candidates, pause: yieldToLoop, subscriber: ctx })
+      let stepAt = performance.now()
+      const pause = async () => {
+        // @NOTE previews take at most about half of the event loop: after each step a rest as long (short steps only yield)
+        const busy = performance.now() - stepAt
+        await (busy < 1 ? yieldToLoop() : new Promise((resolve) => setTimeout(resolve, Math.min(busy, PREVIEW_MAX_REST_MS))))
+        stepAt = performance.now()
+      }
+      const items = await this.d.cache.preview(feed, mix, { limit, maxCandidates: this.d.previewCandidates ?? PREVIEW_DEFAULTS.candidates, pause, subscriber: ctx })
       return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
     })
   }

@@ -1,12 +1,12 @@
 /**
  * Anonymous previewMix with never-seen options, the way finding 1 of the
  * abuse review grew the serving process by ~1.9 MB a request and moved
- * another reader's median from 2 ms to 346 ms: 120 previews of 16 `keyword`
+ * another reader's median from 2 ms to 346 ms: 80 previews of 16 `keyword`
  * entries each, 4 at a time, against a real serving process.
  *
  * Bounds (SKYSIFT_AGENT_INSTANCES, SKYSIFT_PREVIEW_CANDIDATES, SKYSIFT_PREVIEW_QUEUE):
- *  - the process's RSS after the 120 previews is within 96 MB of the baseline, and the second 60 add
- *    at most 48 MB (a leak of the old size would add ~110 MB there; the heap itself stays flat, the rest is V8 sizing it);
+ *  - the process's RSS after the 80 previews is within 96 MB of the baseline, and the second 40 add
+ *    at most 48 MB (a leak of the old size would add ~75 MB there and ~150 MB in all; the heap itself stays flat, the rest is V8 sizing it);
  *  - an anonymous reader's p50 while the previews run is within 6× and p99 within 12× of the same
  *    reader's alone (the same figures the review found at 173×);
  *  - no thread or open file stays behind; a burst past the queue is refused with 429, never a 5xx.
@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { FRESH, hammer, measure, quantile, report, startServer, type Server } from './support/server.ts'
 
-const PREVIEWS = 120
+const PREVIEWS = 80
 const CLIENTS = 4
 const ENTRIES = 16
 
