@@ -70,7 +70,7 @@ const NSID = {
 
 const MAX_PENDING_PER_AUTHOR = 5
 /** interactions of one sendInteractions request checked or stored between two turns of the event loop */
-const INTERACTIONS_CHUNK = 100
+const INTERACTIONS_CHUNK = 50
 
 /** A single query parameter; repeated or missing-but-required parameters are a 400. */
 function param(c: Context, name: string, required: true): string

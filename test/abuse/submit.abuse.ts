@@ -6,8 +6,9 @@
  *
  * Bounds (SKYSIFT_SUBMIT_PER_AUTHOR_H = 5, SKYSIFT_SUBMIT_PER_H = 30):
  *  - attempts past an author's budget, and past everyone's, are refused with 429 before anything is loaded;
- *  - no thread stays behind, and RSS afterwards is within 96 MB of the baseline (the review measured +252–398 MB
- *    for 20 submissions; loading and closing an agent 90 times in one process leaves its RSS flat after the first few);
+ *  - no thread stays behind, and RSS afterwards is within 128 MB of the baseline after 29 agents were loaded and
+ *    closed (the review measured +252–398 MB for 20 submissions, every one leaving its thread; loading and closing
+ *    an agent 90 times in one process leaves its heap and RSS flat after the first few);
  *  - an anonymous reader's p50 meanwhile is within 6× of the same reader's alone (the loads share its two cores).
  */
 import fs from 'node:fs'
@@ -41,9 +42,12 @@ describe('abuse: submitAgent again and again', () => {
     const alone = await measure(anon, 2000)
 
     let finished = false
+    let mid: ReturnType<Server['stats']> | null = null
     const statuses: Record<string, number[]> = { author: [], others: [] }
     const abuse = (async () => {
       for (let i = 0; i < 20; i++) statuses.author.push((await submit(sv.users.author, 'same-agent')).status)
+      await sleep(1000)
+      mid = sv.stats()
       for (let round = 0; round < 3; round++) {
         for (const [i, name] of OTHERS.entries()) statuses.others.push((await submit(sv.users[name], `agent-${i}-${round}`)).status)
       }
@@ -56,14 +60,14 @@ describe('abuse: submitAgent again and again', () => {
     await sleep(5000)
     const after = sv.stats()
     const count = (xs: number[], s: number) => xs.filter((x) => x === s).length
-    report('submit', { before, after, alone, during, author: { ok: count(statuses.author, 200), refused: count(statuses.author, 429) }, others: { ok: count(statuses.others, 200), refused: count(statuses.others, 429) } })
+    report('submit', { before, mid, after, alone, during, author: { ok: count(statuses.author, 200), refused: count(statuses.author, 429) }, others: { ok: count(statuses.others, 200), refused: count(statuses.others, 429) } })
 
     // 5 an author an hour; 30 in all (1 warm-up + 5 + 24 of the others)
     expect(statuses.author).toEqual([...Array(5).fill(200), ...Array(15).fill(429)])
     expect(count(statuses.others, 200)).toBe(24)
     expect(count(statuses.others, 429)).toBe(6)
     expect(after.threads).toBeLessThanOrEqual(before.threads)
-    expect(after.rssMb - before.rssMb).toBeLessThan(96)
+    expect(after.rssMb - before.rssMb).toBeLessThan(128)
     expect(during.p50).toBeLessThan(6 * alone.p50)
   })
 })
