@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
@@ -5,14 +6,13 @@ import type { FollowGraph } from '../store/follow-graph.ts'
 import type { InteractionStore, StoredInteraction } from '../store/interactions.ts'
 import type { MixStore, StoredMix } from '../store/mixes.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
-import { randomBytes } from 'node:crypto'
+import { WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 import { decodeCursor, encodeCursor, verifyCursor } from './cursor.ts'
 import { explain, type Explanation } from './explain.ts'
 import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
 import { applyNudges, nudgesOf, overlay, overlayState, type Nudge } from './feedback.ts'
 import { resolveMix, type MixEntry, type ResolvedMix } from './mix.ts'
-import { WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 
 export interface SkeletonItem {
   post: string
