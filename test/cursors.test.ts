@@ -101,6 +101,12 @@ describe('paging cursors and explanations belong to the reader they were made fo
     }
     const html = await (await app.request(`/why?ctx=${encodeURIComponent(mine)}`)).text()
     expect(html).not.toContain(SECRET_WORD)
+    // a mix no one saved (a preview's) is explained by its agents' names, without options
+    const preview = await call(app, 'POST', 'app.skysift.feed.previewMix', users.bob, { feed: FEED, agents: [{ agent: 'keyword', weight: 100, options: { include: ['science'] } }], limit: 1 })
+    const unsaved = await explain(null, preview.body.feed[0].feedContext)
+    expect(unsaved.status).toBe(200)
+    expect(unsaved.body.reasons[0]).toMatchObject({ agent: 'keyword', title: 'Keywords' })
+    expect(JSON.stringify(unsaved.body)).not.toContain('“science”')
     const anon = (await page(null, FEED)).body.feed[0].feedContext as string
     expect((await explain(null, anon)).status).toBe(200)
     expect((await explain(users.bob, anon)).status).toBe(200)

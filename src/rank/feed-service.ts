@@ -414,13 +414,18 @@ export class FeedService {
 
   /**
    * "Why am I seeing this": an item's attribution in plain language; null
-   * when it is not ours, or names a mix that is neither a feed's default nor
-   * the requester's own (a private mix's options are only explained to its reader).
+   * when it is not ours, or names a known mix that is neither a feed's
+   * default nor the requester's own (a private mix's options are only
+   * explained to its reader). A mix known to no one here (a preview's) is
+   * explained by its agents' names alone.
    */
   explain(feedContext: string, requester: string | null): Explanation | null {
     const a = decodeFeedContext(feedContext)
-    if (!a || !this.explainable(a.fingerprint, a.feed, requester)) return null
-    const mix = this.byFingerprint.get(a.fingerprint) ?? this.mixByFingerprint(a.fingerprint)
+    if (!a) return null
+    const fp = a.fingerprint
+    let mix: ResolvedMix | undefined
+    if (this.explainable(fp, a.feed, requester)) mix = this.byFingerprint.get(fp) ?? this.mixByFingerprint(fp)
+    else if (this.byFingerprint.has(fp) || this.ownMixes.has(fp) || this.d.mixes.byFingerprint(fp)) return null
     const agents = this.d.host.agents
     return explain(a, (label) => {
       const e = mix?.entries.find((x) => x.label === label)
