@@ -108,6 +108,13 @@ const schema = z.object({
   SKYSIFT_BACKFILL_QUEUE: int(0, 1_000_000).default(1000),
   SKYSIFT_BACKFILL_TIMEOUT_S: int(1, 600).default(30),
   SKYSIFT_READER_RETENTION_DAYS: int(1, 3650).default(30),
+  SKYSIFT_AGENT_INSTANCES: int(64, 100_000).default(1000),
+  SKYSIFT_PREVIEW_CANDIDATES: int(100, 100_000).default(2000),
+  SKYSIFT_PREVIEW_QUEUE: int(1, 1000).default(8),
+  SKYSIFT_SUBMIT_PER_AUTHOR_H: int(1, 1000).default(5),
+  SKYSIFT_SUBMIT_PER_H: int(1, 100_000).default(30),
+  SKYSIFT_FEEDBACK_PER_FEED: int(10, 1_000_000).default(2000),
+  SKYSIFT_CURSOR_SECRET: z.string().min(32, 'at least 32 characters').optional(),
 })
 
 export interface Config {
@@ -167,6 +174,20 @@ export interface Config {
   backfillTimeoutMs: number
   /** a reader not seen for this long is forgotten, with their graph */
   readerRetentionMs: number
+  /** agent instances (an agent with one set of options) a process keeps; the least recently used go first */
+  agentInstances: number
+  /** the newest candidates a preview ranks */
+  previewCandidates: number
+  /** previews waiting their turn (they run one at a time); more are refused with 429 */
+  previewQueue: number
+  /** agent submissions one author may attempt per hour */
+  submitPerAuthorPerHour: number
+  /** agent submissions everyone together may attempt per hour */
+  submitPerHour: number
+  /** interactions kept per reader and feed; the oldest go first */
+  feedbackPerFeed: number
+  /** signs paging cursors; generated once and kept in SQLite when unset */
+  cursorSecret: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -246,6 +267,13 @@ export function readConfig(
     backfillQueue: e.SKYSIFT_BACKFILL_QUEUE,
     backfillTimeoutMs: e.SKYSIFT_BACKFILL_TIMEOUT_S * 1000,
     readerRetentionMs: e.SKYSIFT_READER_RETENTION_DAYS * 86_400_000,
+    agentInstances: e.SKYSIFT_AGENT_INSTANCES,
+    previewCandidates: e.SKYSIFT_PREVIEW_CANDIDATES,
+    previewQueue: e.SKYSIFT_PREVIEW_QUEUE,
+    submitPerAuthorPerHour: e.SKYSIFT_SUBMIT_PER_AUTHOR_H,
+    submitPerHour: e.SKYSIFT_SUBMIT_PER_H,
+    feedbackPerFeed: e.SKYSIFT_FEEDBACK_PER_FEED,
+    cursorSecret: e.SKYSIFT_CURSOR_SECRET,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

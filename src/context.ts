@@ -32,7 +32,7 @@ export class AppContext {
   constructor(config: Readonly<Config>, log: Logger, installed: AnyAgent[] = []) {
     this.config = config
     this.log = log
-    this.host = new AgentHost(BUILTIN_AGENTS, log.child({ sub: 'agents' }), { maxLabelersPerMix: config.labelersPerMix })
+    this.host = new AgentHost(BUILTIN_AGENTS, log.child({ sub: 'agents' }), { maxLabelersPerMix: config.labelersPerMix, maxInstances: config.agentInstances })
     for (const def of installed) {
       if (this.host.kindOf(def.id)) throw new Error(`installed agent ${def.id} has the id of a built-in agent`)
       this.host.add(def, 'installed')

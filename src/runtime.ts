@@ -25,6 +25,7 @@ import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { startCheckpointer } from './store/checkpointer.ts'
+import { storedSecret } from './store/secrets.ts'
 import { BatchWriter, scoreEntries, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
@@ -169,7 +170,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
   const log = ctx.log.child({ sub: 'score' })
   const storeQueue = producerQueue<StoreBatch>(QUEUE.store, ctx.config.redisUrl, ctx.config.queuePrefix)
   storeQueue.on('error', (err) => log.debug({ err: err.message }, 'store queue error'))
-  const registry = new InstanceRegistry(ctx.redis(), ctx.config.queuePrefix, ctx.host, log)
+  const registry = new InstanceRegistry(ctx.redis(), ctx.config.queuePrefix, ctx.host, log, undefined, ctx.config.agentInstances)
   const agents = agentSync(ctx, 'redis')
   const worker = new Worker<EventsJob>(
     QUEUE.events,
@@ -338,7 +339,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const refreshQueue: Queue<RefreshJob> = producerQueue<RefreshJob>(QUEUE.refresh, ctx.config.redisUrl, ctx.config.queuePrefix)
   refreshQueue.on('error', (err) => log.debug({ err: err.message }, 'refresh queue error'))
   const redis = ctx.redis()
-  const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log)
+  const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log, undefined, ctx.config.agentInstances)
   const agents = agentSync(ctx, 'store')
   void ctx.labels
   const usage = new UsageCounter(ctx.db.sqlite, ctx.feeds)
@@ -363,7 +364,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
     graph: new FollowGraph(ctx.db.sqlite),
-    interactions: new InteractionStore(ctx.db.sqlite),
+    interactions: new InteractionStore(ctx.db.sqlite, { maxPerFeed: ctx.config.feedbackPerFeed }),
     requestRefresh: async (feed, mix, subscriber, { complete }) => {
       const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber, ...(complete ? { complete } : {}) }
       await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
@@ -373,6 +374,9 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     onCacheLookup: ops.cacheLookup,
     readerFilter: ReaderFilter.of(ctx.db.sqlite),
     onReader: (did) => readers.backfill.seen(did),
+    previewCandidates: ctx.config.previewCandidates,
+    previewQueue: ctx.config.previewQueue,
+    cursorSecret: ctx.config.cursorSecret ?? storedSecret(ctx.db.sqlite, 'cursor'),
   })
   // subscriber web pages
   const webCfg = ctx.config
@@ -403,6 +407,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
       }
       return ingestHealth(await remoteIngest.report)
     },
+    submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {

@@ -8,6 +8,7 @@ import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { Retention, retentionPolicy } from '../src/ops/retention.ts'
+import { resolveMix } from '../src/rank/mix.ts'
 import { postEvent } from './support/builders.ts'
 import { tempDir } from './support/resources.ts'
 
@@ -238,5 +239,55 @@ describe('FeedCache memory', () => {
     // reinstated, and the post replayed: the next list shows it again
     new BatchWriter(other.sqlite).write({ id: 'c', events: [{ t: 'account', did, active: true, status: null }, theirs], scores: [], eventTime: Date.now() })
     expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
+  })
+
+  describe('agent instances', () => {
+    const many = Array.from({ length: 300 }, (_, i) => postEvent({ minutesAgo: 300 - i, text: `post w${i} here` }))
+    const keyword = (word: string, keep = true) => resolveMix(ctx.host, [{ agent: 'keyword', weight: 100, options: { include: [word] } }], [], { keep })
+
+    it('keeps at most SKYSIFT_AGENT_INSTANCES columns, least recently used out, and ranks right after evicting', async () => {
+      await ctx.close()
+      ctx = new AppContext(readConfig({}, { dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
+      new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
+      const feed = ctx.feeds[0]
+      const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+      const hot = keyword('w7')
+      for (let i = 0; i < 200; i++) {
+        const items = cache.rank(feed, keyword(`w${i}`), Date.now(), undefined, 5)
+        expect(items[0].uri).toBe(many[i].uri)
+        // one mix read all along keeps its column
+        expect(cache.rank(feed, hot, Date.now(), undefined, 1)[0].uri).toBe(many[7].uri)
+        expect(cache.slotCount()).toBeLessThanOrEqual(64)
+        expect(ctx.host.instanceCount).toBeLessThanOrEqual(64)
+      }
+      expect(cache.slotCount()).toBe(64)
+      // an evicted instance ranks as before when it comes back
+      expect(cache.rank(feed, keyword('w3'), Date.now(), undefined, 1)[0].uri).toBe(many[3].uri)
+    })
+
+    it('previews leave nothing behind and rank only the newest candidates they may', async () => {
+      new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
+      const feed = ctx.feeds[0]
+      const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+      cache.build(feed, feed.defaults)
+      const slots = cache.slotCount()
+      const instances = ctx.host.instanceCount
+      const scores = () => ctx.db.sqlite.prepare('SELECT count(*) FROM agent_scores').pluck().get()
+      const stored = scores()
+      let pauses = 0
+      const pause = async () => void pauses++
+      for (let i = 250; i < 300; i++) {
+        const items = await cache.preview(feed, keyword(`w${i}`, false), { limit: 5, maxCandidates: 100, pause })
+        expect(items[0].uri).toBe(many[i].uri)
+      }
+      expect(pauses).toBeGreaterThanOrEqual(100)
+      // a post past the newest 100 is not a candidate of a preview
+      const old = await cache.preview(feed, keyword('w10', false), { limit: 100, maxCandidates: 100, pause })
+      expect(old).toHaveLength(100)
+      expect(old.map((i) => i.uri)).not.toContain(many[10].uri)
+      expect(cache.slotCount()).toBe(slots)
+      expect(ctx.host.instanceCount).toBe(instances)
+      expect(scores()).toBe(stored)
+    })
   })
 })

@@ -69,4 +69,30 @@ describe('migrations on a file written by the previous version', () => {
     expect(likes.get(stored.uri)).toBe(1)
     expect(likes.get(later)).toBe(1)
   })
+
+  it('0009 drops repeated "seen" rows and counts every reader\'s interactions per feed', () => {
+    const t = tempDir()
+    cleanups.push(t.cleanup)
+    const file = path.join(t.dir, 'old.db')
+    const old = new Database(file)
+    old.function('engagement_key', { deterministic: true }, (uri: unknown) => engagementKey(String(uri)))
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(t.dir, '0009_interaction_bounds') })
+    const add = old.prepare('INSERT INTO interactions (subscriber, feed, post_uri, event, at) VALUES (?, ?, ?, ?, ?)')
+    for (const [who, feed, post, event] of [
+      ['a', 'f', 'p1', 'seen'],
+      ['a', 'f', 'p1', 'seen'],
+      ['a', 'f', 'p1', 'more'],
+      ['a', 'g', 'p1', 'seen'],
+      ['b', 'f', 'p2', 'less'],
+    ]) add.run(who, feed, post, event, Date.now())
+    old.close()
+    const db = openDb(file)
+    cleanups.push(() => db.close())
+    expect(db.sqlite.prepare('SELECT subscriber, feed, n FROM interaction_state ORDER BY subscriber, feed').all()).toEqual([
+      { subscriber: 'a', feed: 'f', n: 2 },
+      { subscriber: 'a', feed: 'g', n: 1 },
+      { subscriber: 'b', feed: 'f', n: 1 },
+    ])
+    expect(db.sqlite.prepare("SELECT count(*) FROM interactions WHERE event = 'seen'").pluck().get()).toBe(2)
+  })
 })

@@ -1,16 +1,33 @@
 import { describe, expect, it } from 'vitest'
-import { decodeCursor, encodeCursor } from './cursor.ts'
+import { decodeCursor, encodeCursor, verifyCursor } from './cursor.ts'
 import { decodeFeedContext, encodeFeedContext, MAX_FEED_CONTEXT } from './feed-context.ts'
 
 describe('page cursor', () => {
-  it('round-trips snapshot and rank', () => {
+  const secret = 'a-secret-of-at-least-32-characters!!'
+  const bound = { feed: 'at://did:web:x/app.bsky.feed.generator/a', list: '0123456789abcdef', reader: 'did:plc:alice' }
+
+  it('round-trips snapshot and rank, and verifies for what it was made for', () => {
     for (const c of [{ snapshot: 1, rank: 0 }, { snapshot: 987654321, rank: 50 }, { snapshot: 2 ** 40, rank: 99999 }]) {
-      expect(decodeCursor(encodeCursor(c))).toEqual(c)
+      const d = decodeCursor(encodeCursor(secret, c, bound))!
+      expect({ snapshot: d.snapshot, rank: d.rank }).toEqual(c)
+      expect(verifyCursor(secret, d, bound)).toBe(true)
     }
   })
 
+  it('refuses a cursor for another reader, feed, list, position or secret, and a made-up one', () => {
+    const c = decodeCursor(encodeCursor(secret, { snapshot: 7, rank: 30 }, bound))!
+    expect(verifyCursor(secret, c, { ...bound, reader: 'did:plc:bob' })).toBe(false)
+    expect(verifyCursor(secret, c, { ...bound, reader: null })).toBe(false)
+    expect(verifyCursor(secret, c, { ...bound, feed: 'at://did:web:x/app.bsky.feed.generator/b' })).toBe(false)
+    expect(verifyCursor(secret, c, { ...bound, list: 'fedcba9876543210' })).toBe(false)
+    expect(verifyCursor(secret, { ...c, snapshot: 8 }, bound)).toBe(false)
+    expect(verifyCursor(secret, { ...c, rank: 60 }, bound)).toBe(false)
+    expect(verifyCursor('another-secret-of-at-least-32-chars', c, bound)).toBe(false)
+    expect(verifyCursor(secret, decodeCursor(`7.u.${'A'.repeat(22)}`)!, bound)).toBe(false)
+  })
+
   it('rejects anything that is not one of ours', () => {
-    for (const bad of ['', 'abc', '1.', '.1', '0.5', '1.2.3', '1:2', '-1.2', 'zzzzzzzzzzzz.1', '1.1 ', 'ÿ.1']) {
+    for (const bad of ['', 'abc', '1.', '.1', '0.5', '1.2', '1.2.3', '1:2', '-1.2', 'zzzzzzzzzzzz.1', '1.1 ', 'ÿ.1', `0.5.${'A'.repeat(22)}`, `1.5.${'A'.repeat(21)}`]) {
       expect(decodeCursor(bad)).toBeNull()
     }
   })

@@ -1,6 +1,6 @@
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
-import type { AgentHost, AgentInstance } from '../score/host.ts'
+import { DEFAULT_MAX_INSTANCES, type AgentHost, type AgentInstance } from '../score/host.ts'
 import { DROP, scoresColumns, type AgentPost, type PostColumns, type Score, type SubscriberContext } from '../score/sdk.ts'
 import type { Sqlite } from '../store/db.ts'
 import { deletionsLoggedHere } from '../store/post-log.ts'
@@ -100,8 +100,12 @@ function grown(col: Float64Array, n: number, keep: number): Float64Array {
 /** Everything FeedCache keeps in memory, shared by every FeedCache on one connection. */
 interface Shared {
   posts: Map<number, CachedPost>
-  /** a small number per agent instance key, for CachedPost.scores */
+  /** a small number per agent instance key, for CachedPost.scores and lists' columns (least recently used first) */
   slots: Map<string, number>
+  /** the build that last used each slot */
+  slotBuild: Map<number, number>
+  /** slot numbers given up (their instance was evicted), to be used again */
+  freeSlots: number[]
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
@@ -111,6 +115,8 @@ interface Shared {
   latest: Map<string, { at: number; snap: SnapshotInfo | undefined }>
   /** pages served, with the post_deletions row they were checked against */
   pages: Map<string, { checked: number; items: CacheItem[] }>
+  /** the feed and list key of snapshots (see snapshotKey) */
+  snapshotKeys: Map<number, { feed: string; key: string }>
   /** snapshots' items as parsed (least recently used first) */
   snapshots: Map<number, StoredItem[]>
   /** items in `snapshots` */
@@ -150,6 +156,8 @@ const EVICT_AFTER_BUILDS = 50
 /** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
 const CACHED_POSTS_PER_CANDIDATE = 3
 export const MIN_CACHED_POSTS = 20_000
+/** posts a preview scores with one static agent between two turns of the event loop */
+const PREVIEW_CHUNK = 200
 /** a candidate list no build used for this long is dropped (its posts may then be evicted) */
 const LIST_IDLE_MS = 10 * 60_000
 /** past this many changes per candidate, reading the list again is cheaper than reading the changes */
@@ -184,6 +192,8 @@ export class FeedCache {
   private readonly cacheSize: number
   private readonly snapshotTtlMs: number
   private readonly recheckMs: number
+  /** instances with a slot (a column in every candidate list, a score in every cached post) at most */
+  private readonly maxSlots: number
   private readonly mem: Shared
   private newest = { askedAt: -Infinity, value: 0 }
   private readonly st
@@ -195,7 +205,7 @@ export class FeedCache {
     db: Sqlite,
     host: AgentHost,
     log: Logger,
-    opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean; recheckMs?: number },
+    opts: { cacheSize: number; snapshotTtlMs: number; mayRun?: (inst: AgentInstance) => boolean; recheckMs?: number; agentInstances?: number },
   ) {
     this.db = db
     this.host = host
@@ -204,9 +214,10 @@ export class FeedCache {
     this.cacheSize = opts.cacheSize
     this.snapshotTtlMs = opts.snapshotTtlMs
     this.recheckMs = opts.recheckMs ?? RECHECK_MS
+    this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let sh = shared.get(db)
     if (!sh) {
-      sh = { posts: new Map(), slots: new Map(), builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
+      sh = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshotKeys: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
       shared.set(db, sh)
     }
     this.mem = sh
@@ -216,6 +227,7 @@ export class FeedCache {
       // @NOTE one statement per served page: is the snapshot still there, and how far the deletions reach
       probe: p('SELECT (SELECT 1 FROM feed_snapshots WHERE id = ?), (SELECT max(seq) FROM post_deletions)').raw(),
       snapshotItems: p('SELECT items FROM feed_snapshots WHERE id = ?').pluck(),
+      snapshotKey: p('SELECT feed, fingerprint FROM feed_snapshots WHERE id = ?').raw(),
       // @NOTE two subqueries: min() and max() in one SELECT would scan the table instead of reading both ends
       changeSpan: p('SELECT (SELECT min(seq) FROM post_changes), (SELECT max(seq) FROM post_changes)').raw(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
@@ -227,6 +239,7 @@ export class FeedCache {
       postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count
         FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),
+      instanceScores: p('SELECT post_uri, score FROM agent_scores WHERE instance = ? AND post_uri IN (SELECT value FROM json_each(?))').raw(),
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
         ON CONFLICT(instance, post_uri) DO UPDATE SET score = excluded.score`),
       insertSnapshot: p('INSERT INTO feed_snapshots (feed, fingerprint, built_at, size, build_ms, items) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -255,6 +268,19 @@ export class FeedCache {
   newestPostAt(now = Date.now()): number {
     if (now - this.newest.askedAt >= NEWEST_POST_MS) this.newest = { askedAt: now, value: (this.st.newestPostAt.get() as number | undefined) ?? 0 }
     return this.newest.value
+  }
+
+  /** The feed and list key a snapshot was built for; undefined when it is gone. (Ids are never reused: AUTOINCREMENT.) */
+  snapshotKey(snapshot: number): { feed: string; key: string } | undefined {
+    // @NOTE remembered once read: a snapshot's id names one list for good (a removed one is caught by pageOf)
+    const keys = this.mem.snapshotKeys
+    let k = keys.get(snapshot)
+    if (k) return k
+    const r = this.st.snapshotKey.get(snapshot) as [string, string] | undefined
+    if (!r) return undefined
+    if (keys.size >= MAX_LATEST) keys.clear()
+    keys.set(snapshot, (k = { feed: r[0], key: r[1] }))
+    return k
   }
 
   /** Forgets what latest() remembers (a snapshot it named is gone). */
@@ -377,6 +403,68 @@ export class FeedCache {
   /** Ranks the feed's candidates for a mix (nothing stored): the items with their attribution. */
   rank(feed: Feed, mix: ResolvedMix, now = Date.now(), subscriber?: SubscriberContext, limit = this.cacheSize): ListItem[] {
     return this.rankAt(feed, mix, now, subscriber, limit).items
+  }
+
+  /**
+   * A preview: the mix ranked over at most `maxCandidates` of the feed's newest candidates, leaving nothing behind
+   * (no slot, column or score kept, nothing saved). Static agents run here when they may (else their stored scores
+   * are read), PREVIEW_CHUNK posts at a time; `pause` is awaited before each chunk and each other agent, so a preview
+   * holds the event loop for one such step at a time.
+   */
+  async preview(
+    feed: Feed,
+    mix: ResolvedMix,
+    opts: { limit: number; maxCandidates: number; pause: () => Promise<void>; now?: number; subscriber?: SubscriberContext },
+  ): Promise<ListItem[]> {
+    const now = opts.now ?? Date.now()
+    const { list } = this.candidates(feed, now)
+    // @NOTE copied: the shared list may change while this preview waits its turns
+    const all = list.items.slice(0, Math.min(list.items.length, opts.maxCandidates)).map((c) => c.post)
+    const fixed = new Map<number, Float64Array>()
+    for (const [j, e] of mix.entries.entries()) {
+      if (!e.inst.dynamic) fixed.set(j, await this.previewStatic(e.inst, all, now, opts.pause))
+    }
+    const keep = survivors(all.length, [...fixed.values()])
+    const posts = keep ? Array.from(keep, (i) => all[i]) : all
+    const m = posts.length
+    const columns: ScoreColumn[] = []
+    for (const [j, e] of mix.entries.entries()) {
+      const col = fixed.get(j)
+      let scores: Float64Array
+      if (col) scores = keep ? gather(col, keep) : col
+      else if (!this.mayRun(e.inst)) scores = new Float64Array(m).fill(NaN)
+      else {
+        await opts.pause()
+        scores = (scoresColumns(e.inst.def) && this.host.runColumns(e.inst, figuresOf(posts), now)) || this.host.runColumn(e.inst, posts, now, opts.subscriber)
+      }
+      columns.push({ label: e.label, weight: e.weight, scores })
+    }
+    await opts.pause()
+    return rankCandidates({ length: m, at: (i) => posts[i] }, columns, opts.limit).map((it) => ({
+      uri: it.uri,
+      score: it.score,
+      context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
+    }))
+  }
+
+  /** A static instance's scores for a preview's posts, as ranking reads them: computed here, or read as stored; nothing kept. */
+  private async previewStatic(inst: AgentInstance, posts: AgentPost[], now: number, pause: () => Promise<void>): Promise<Float64Array> {
+    const col = new Float64Array(posts.length).fill(NaN)
+    if (this.runsHere(inst)) {
+      // @NOTE a static agent scores each post alone, so its posts can be taken in chunks
+      for (let i = 0; i < posts.length; i += PREVIEW_CHUNK) {
+        await pause()
+        col.set(this.host.runColumn(inst, posts.slice(i, i + PREVIEW_CHUNK), now), i)
+      }
+      return col
+    }
+    await pause()
+    const at = new Map(posts.map((p, i) => [p.uri, i]))
+    for (const [uri, score] of this.st.instanceScores.all(inst.key, JSON.stringify(posts.map((p) => p.uri))) as [string, number | null][]) {
+      const i = at.get(uri)
+      if (i !== undefined) col[i] = score === null ? DROP_CODE : score
+    }
+    return col
   }
 
   /** rank(), and the post_deletions row its candidates were read at (deletions past it may concern them). */
@@ -676,7 +764,9 @@ export class FeedCache {
         for (let i = 0; i < sorted.length; i += 10_000) {
           for (const [uri, instance, score] of this.st.storedScores.all(JSON.stringify(sorted.slice(i, i + 10_000))) as [string, string, number | null][]) {
             const c = byUri.get(uri)
-            if (c) c.scores[this.slot(instance)] = score
+            // @NOTE only instances that already have a slot: giving every stored instance one would evict those in use
+            const at = instance === key ? slot : this.mem.slots.get(instance)
+            if (c && at !== undefined) c.scores[at] = score
           }
         }
       }
@@ -728,10 +818,39 @@ export class FeedCache {
     return (kind === 'builtin' || kind === 'installed') && this.mayRun(inst)
   }
 
+  /** The slot of an instance (made now if it has none; the least recently used slot goes when there are maxSlots). */
   private slot(key: string): number {
-    let n = this.mem.slots.get(key)
-    if (n === undefined) this.mem.slots.set(key, (n = this.mem.slots.size))
+    const mem = this.mem
+    let n = mem.slots.get(key)
+    if (n !== undefined) {
+      mem.slots.delete(key)
+    } else {
+      if (mem.slots.size >= this.maxSlots) this.evictSlot()
+      n = mem.freeSlots.pop() ?? mem.slots.size
+    }
+    mem.slots.set(key, n)
+    mem.slotBuild.set(n, mem.builds)
     return n
+  }
+
+  /** Forgets the least recently used slot (not one this build uses): its column in every list and its score in every post. */
+  private evictSlot(): void {
+    const mem = this.mem
+    for (const [key, n] of mem.slots) {
+      if (mem.slotBuild.get(n) === mem.builds) continue
+      mem.slots.delete(key)
+      mem.slotBuild.delete(n)
+      for (const list of mem.lists.values()) list.cols.delete(n)
+      for (const c of mem.posts.values()) if (c.scores.length > n) c.scores[n] = undefined
+      mem.freeSlots.push(n)
+      this.log.debug({ instance: key, slots: mem.slots.size }, 'agent instance column evicted')
+      return
+    }
+  }
+
+  /** Instances holding a slot now (at most SKYSIFT_AGENT_INSTANCES, shared by every FeedCache on this connection). */
+  slotCount(): number {
+    return this.mem.slots.size
   }
 
   /**
@@ -768,6 +887,8 @@ export class FeedCache {
     this.log.debug({ feed: feed.rkey, key, size, buildMs }, 'feed snapshot stored')
     const snap = { id, builtAt: now, size, buildMs }
     this.mem.latest.set(`${feed.uri} ${key}`, { at: Date.now(), snap })
+    if (this.mem.snapshotKeys.size >= MAX_LATEST) this.mem.snapshotKeys.clear()
+    this.mem.snapshotKeys.set(id, { feed: feed.uri, key })
     return snap
   }
 
@@ -822,6 +943,18 @@ function positionOf(list: CandidateList, c: CachedPost): number {
     else hi = mid
   }
   return list.items[lo] === c ? lo : -1
+}
+
+/** The time and engagement columns of some posts. */
+function figuresOf(posts: AgentPost[]): PostColumns {
+  const n = posts.length
+  const out = { length: n, createdAt: new Float64Array(n), likeCount: new Float64Array(n), repostCount: new Float64Array(n) }
+  posts.forEach((p, i) => {
+    out.createdAt[i] = p.createdAt
+    out.likeCount[i] = p.likeCount
+    out.repostCount[i] = p.repostCount
+  })
+  return out
 }
 
 /** col[i] for each i of `at`. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
@@ -6,7 +7,8 @@ import type { ReaderFilter } from '../store/reader-filter.ts'
 import type { InteractionStore, StoredInteraction } from '../store/interactions.ts'
 import type { MixStore, StoredMix } from '../store/mixes.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
-import { decodeCursor, encodeCursor } from './cursor.ts'
+import { WorkQueue, yieldToLoop } from '../util/work-queue.ts'
+import { decodeCursor, encodeCursor, verifyCursor } from './cursor.ts'
 import { explain, type Explanation } from './explain.ts'
 import type { CacheItem, FeedCache, ListItem, SnapshotInfo } from './feed-cache.ts'
 import { decodeFeedContext } from './feed-context.ts'
@@ -64,7 +66,19 @@ export interface FeedServiceDeps {
   readerFilter?: Pick<ReaderFilter, 'pageFilter'>
   /** told of every signed-in reader (a request, a saved mix, a web sign-in): their graph is backfilled the first time */
   onReader?: (did: string) => void
+  /** the newest candidates a preview ranks (SKYSIFT_PREVIEW_CANDIDATES) */
+  previewCandidates?: number
+  /** previews waiting their turn at most (SKYSIFT_PREVIEW_QUEUE); more are refused */
+  previewQueue?: number
+  /** signs paging cursors (SKYSIFT_CURSOR_SECRET or one kept in SQLite); without it, one made for this process */
+  cursorSecret?: string
 }
+
+/** The longest rest a preview takes after one step (a step that long is already an outlier). */
+const PREVIEW_MAX_REST_MS = 50
+
+/** Defaults of SKYSIFT_PREVIEW_CANDIDATES and SKYSIFT_PREVIEW_QUEUE. */
+export const PREVIEW_DEFAULTS = { candidates: 2000, queue: 8 }
 
 const MAX_CACHED = 10_000
 /** Further reads of a list to fill a page the reader's filter thinned (each reads up to a page). */
@@ -115,10 +129,19 @@ export class FeedService {
   private readonly views = new WeakMap<CacheItem[], { feed: SkeletonItem[]; contexts: string[] }>()
   private readonly feedJsons = new WeakMap<SkeletonItem[], string>()
   private readonly anonymous = new Map<string, Effective>()
+  /** overlay keys whose reader has no active interaction (so the shared list is served) */
+  private readonly noOverlay = new Map<string, true>()
+  /** previews run one at a time, each yielding the event loop between agents */
+  private readonly previews: WorkQueue
+  private readonly cursorSecret: string
+  /** readers who were served a mix of their own (nudged by feedback) by its fingerprint, for explain() */
+  private readonly ownMixes = new Map<string, Set<string>>()
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
     this.feeds = deps.feeds
+    this.previews = new WorkQueue(deps.previewQueue ?? PREVIEW_DEFAULTS.queue)
+    this.cursorSecret = deps.cursorSecret ?? randomBytes(32).toString('base64url')
     for (const f of deps.feeds) {
       this.byUri.set(f.uri, f)
       this.byFingerprint.set(f.defaults.fingerprint, f.defaults)
@@ -174,6 +197,8 @@ export class FeedService {
         if (nudged) {
           mix = nudged
           nudges = applied.deltas
+          const owners = this.ownMixes.get(mix.fingerprint) ?? remember(this.ownMixes, mix.fingerprint, new Set<string>())
+          if (owners.size < 100) owners.add(subscriber)
         }
       }
     }
@@ -207,6 +232,11 @@ export class FeedService {
       snapshot = c.snapshot
       after = c.rank
       // @NOTE an expired snapshot ends paging rather than restarting it, so nothing repeats
+      const bound = this.d.cache.snapshotKey(snapshot)
+      if (!bound) return { feed: [] }
+      if (bound.feed !== feed.uri || !verifyCursor(this.cursorSecret, c, { feed: feed.uri, list: bound.key, reader: subscriber })) {
+        throw new BadCursorError('cursor not valid for this feed and reader')
+      }
       items = this.d.cache.pageOf(snapshot, after, limit)
       if (!items) return { feed: [] }
     } else {
@@ -228,7 +258,10 @@ export class FeedService {
     const view = this.viewOf(filtered.items)
     this.d.onServed?.(view.contexts)
     const out: Skeleton = { feed: view.feed }
-    if (filtered.nextAfter !== null) out.cursor = encodeCursor({ snapshot, rank: filtered.nextAfter })
+    if (filtered.nextAfter !== null) {
+      const bound = this.d.cache.snapshotKey(snapshot)
+      if (bound) out.cursor = encodeCursor(this.cursorSecret, { snapshot, rank: filtered.nextAfter }, { feed: feed.uri, list: bound.key, reader: subscriber })
+    }
     return out
   }
 
@@ -297,12 +330,18 @@ export class FeedService {
    * feedback changes. Readers without feedback read the shared list.
    */
   private personal(feed: Feed, shared: SnapshotInfo, key: string, subscriber: string, signature: string): SnapshotInfo {
-    if (!this.d.interactions) return shared
-    const acts = this.d.interactions.active(subscriber, feed.uri)
-    if (!acts.length) return shared
+    if (!this.d.interactions || this.d.interactions.count(subscriber, feed.uri) === 0) return shared
+    // @NOTE the cache is asked first: the reader's interactions (up to SKYSIFT_FEEDBACK_PER_FEED) are read only to build an overlay
     const okey = `${key}~${shortHash(subscriber, 10)}~${shared.id}~${shortHash(signature, 8)}`
     const have = this.d.cache.latest(feed.uri, okey)
     if (have) return have
+    if (this.noOverlay.has(okey)) return shared
+    const acts = this.d.interactions.active(subscriber, feed.uri)
+    if (!acts.length) {
+      // only undone or expired ones: nothing to lay over the shared list until the feedback changes
+      remember(this.noOverlay, okey, true)
+      return shared
+    }
     const t0 = performance.now()
     const state = overlayState(acts, Date.now())
     const contextOf = new Map(acts.map((a) => [a.postUri, a.feedContext]))
@@ -348,6 +387,8 @@ export class FeedService {
     const last = this.refreshing.get(key) ?? 0
     if (!complete && now - last < this.d.cacheTtlMs) return
     remember(this.refreshing, key, now)
+    // @NOTE a list still read keeps its instances among those score workers pre-compute (they keep the most recently registered)
+    this.d.registerInstances?.(mix).catch((err) => this.d.log.debug({ err: (err as Error).message }, 'could not register agent instances again'))
     const inline = () => {
       setImmediate(() => {
         try {
@@ -394,12 +435,27 @@ export class FeedService {
     return this.d.mixes.delete(subscriber, feed.uri, 'private')
   }
 
-  /** The first page a mix would produce for this reader, without saving anything. */
-  previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): { feed: SkeletonItem[]; fingerprint: string } {
-    const mix = resolveMix(this.d.host, agents, feed.base)
-    const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
-    const items = this.d.cache.rank(feed, mix, Date.now(), ctx, limit)
-    return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
+  /**
+   * The first page a mix would produce for this reader, without saving or
+   * keeping anything: ranked over the newest SKYSIFT_PREVIEW_CANDIDATES
+   * candidates, one preview at a time, taking at most about half of the
+   * event loop while other requests wait. Rejects with QueueFullError when
+   * SKYSIFT_PREVIEW_QUEUE previews already wait, and with FieldError for a bad mix.
+   */
+  async previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): Promise<{ feed: SkeletonItem[]; fingerprint: string }> {
+    const mix = resolveMix(this.d.host, agents, feed.base, { keep: false })
+    return this.previews.run(async () => {
+      const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
+      let stepAt = performance.now()
+      const pause = async () => {
+        // @NOTE previews take at most about half of the event loop: after each step a rest as long (short steps only yield)
+        const busy = performance.now() - stepAt
+        await (busy < 1 ? yieldToLoop() : new Promise((resolve) => setTimeout(resolve, Math.min(busy, PREVIEW_MAX_REST_MS))))
+        stepAt = performance.now()
+      }
+      const items = await this.d.cache.preview(feed, mix, { limit, maxCandidates: this.d.previewCandidates ?? PREVIEW_DEFAULTS.candidates, pause, subscriber: ctx })
+      return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
+    })
   }
 
   /** Remembers which feed a response went to, so feedback that names only the request id finds its feed. */
@@ -432,11 +488,20 @@ export class FeedService {
     return this.d.interactions?.undo(subscriber, id) ?? null
   }
 
-  /** "Why am I seeing this": an item's attribution in plain language. */
-  explain(feedContext: string): Explanation | null {
+  /**
+   * "Why am I seeing this": an item's attribution in plain language; null
+   * when it is not ours, or names a known mix that is neither a feed's
+   * default nor the requester's own (a private mix's options are only
+   * explained to its reader). A mix known to no one here (a preview's) is
+   * explained by its agents' names alone.
+   */
+  explain(feedContext: string, requester: string | null): Explanation | null {
     const a = decodeFeedContext(feedContext)
     if (!a) return null
-    const mix = this.byFingerprint.get(a.fingerprint) ?? this.mixByFingerprint(a.fingerprint)
+    const fp = a.fingerprint
+    let mix: ResolvedMix | undefined
+    if (this.explainable(fp, a.feed, requester)) mix = this.byFingerprint.get(fp) ?? this.mixByFingerprint(fp)
+    else if (this.byFingerprint.has(fp) || this.ownMixes.has(fp) || this.d.mixes.byFingerprint(fp)) return null
     const agents = this.d.host.agents
     return explain(a, (label) => {
       const e = mix?.entries.find((x) => x.label === label)
@@ -444,6 +509,18 @@ export class FeedService {
       const def = agents.get(id)
       if (!def) return null
       return { agent: id, title: def.title, options: e?.inst.rawOptions }
+    })
+  }
+
+  /** Whether a mix fingerprint may be explained to the requester: a feed's default, or a mix of their own. */
+  private explainable(fp: string, rkey: string | undefined, requester: string | null): boolean {
+    if (this.feeds.some((f) => f.defaults.fingerprint === fp)) return true
+    if (!requester) return false
+    if (this.ownMixes.get(fp)?.has(requester)) return true
+    const feeds = rkey ? this.feeds.filter((f) => f.rkey === rkey) : this.feeds
+    return feeds.some((f) => {
+      const e = this.mixFor(f, requester)
+      return e.mix.fingerprint === fp || e.stored?.fingerprint === fp
     })
   }
 

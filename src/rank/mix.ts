@@ -41,8 +41,9 @@ export interface ResolvedMix {
  * Validates a mix against the lexicon limits and each agent's option
  * schema, then merges the feed's base entries (filters every reader of the
  * feed gets). Throws FieldError naming the bad field (`agents.2.weight`).
+ * `keep: false` resolves without the host remembering new instances (previews).
  */
-export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = []): ResolvedMix {
+export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = [], opts: { keep?: boolean } = {}): ResolvedMix {
   if (!Array.isArray(agents)) throw new FieldError('agents', 'expected a list')
   if (agents.length > MAX_MIX_ENTRIES) throw new FieldError('agents', `at most ${MAX_MIX_ENTRIES} agents`)
   const own: MixEntry[] = agents.map((a, i) => {
@@ -54,7 +55,7 @@ export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = 
     return r.data.options && Object.keys(r.data.options).length ? r.data : { agent: r.data.agent, weight: r.data.weight }
   })
   const all = [...own.map((e, i) => ({ e, path: `agents.${i}`, base: 0 })), ...base.map((e) => ({ e, path: 'feed.baseMix', base: 1 }))]
-  const resolved = all.map(({ e, path, base }) => ({ inst: host.instance(e.agent, e.options ?? {}, path), weight: e.weight, base }))
+  const resolved = all.map(({ e, path, base }) => ({ inst: host.instance(e.agent, e.options ?? {}, path, opts), weight: e.weight, base }))
   const labelers = new Set(resolved.flatMap((r) => host.labelersOf(r.inst)))
   if (labelers.size > host.maxLabelersPerMix) throw new FieldError('agents', `names ${labelers.size} distinct labelers; at most ${host.maxLabelersPerMix} in one mix`)
   // @NOTE labels must not depend on entry order (equal mixes in any order share one list): a repeated

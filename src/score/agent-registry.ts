@@ -186,18 +186,26 @@ export class AgentStore {
     })
   }
 
-  /** Stores uploaded JavaScript as a pending agent after loading it once in the sandbox. */
+  /** Stores uploaded JavaScript as a pending agent after loading it once in the sandbox (closed again whatever happens). */
   async submitSandboxed(source: string, submittedBy: string): Promise<AgentRecord> {
     const def = await loadSandboxedAgent(source)
-    return this.save({ id: def.id, kind: 'sandboxed', source, url: null, config: {}, meta: metaOf(def, submittedBy), submittedBy })
+    try {
+      return this.save({ id: def.id, kind: 'sandboxed', source, url: null, config: {}, meta: metaOf(def, submittedBy), submittedBy })
+    } finally {
+      // @NOTE its worker thread was only needed to read the metadata: approved agents load again where they run
+      await def.close()
+    }
   }
 
   /** Registers a remote agent after fetching its metadata; a fresh salt hashes DIDs for it. */
   async addRemote(url: string, settings: Omit<RemoteSettings, 'salt'>, submittedBy: string): Promise<AgentRecord> {
     const config: RemoteSettings = { ...settings, salt: randomBytes(24).toString('base64url') }
     const def = await loadRemoteAgent({ url, salt: config.salt!, rawDids: config.rawDids, allowPrivateNetwork: config.allowPrivateNetwork, deadlineMs: config.deadlineMs })
-    ;(def as { close?: () => void }).close?.()
-    return this.save({ id: def.id, kind: 'remote', source: null, url, config, meta: metaOf(def, submittedBy), submittedBy })
+    try {
+      return this.save({ id: def.id, kind: 'remote', source: null, url, config, meta: metaOf(def, submittedBy), submittedBy })
+    } finally {
+      ;(def as { close?: () => void }).close?.()
+    }
   }
 
   private save(a: Omit<AgentRecord, 'status' | 'submittedAt' | 'decidedAt' | 'note' | 'revision'>): AgentRecord {

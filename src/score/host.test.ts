@@ -141,3 +141,33 @@ describe('checkScores', () => {
     expect(checkScores({ length: 1 }, 1)).toMatch(/not an array/)
   })
 })
+
+describe('AgentHost instances', () => {
+  const withOption = defineAgent({ id: 'opt', version: '1.0.0', title: 'opt', description: 'opt', api: 1, options: z.object({ n: z.number() }), needs: ['text'], scoreBatch: (ps) => ps.map(() => 1) })
+
+  it('remembers at most maxInstances, forgetting the least recently used first', () => {
+    const host = new AgentHost(new Map([['opt', withOption]]), silentLogger, { maxInstances: 64 })
+    const first = host.instance('opt', { n: 0 })
+    for (let n = 1; n < 200; n++) {
+      host.instance('opt', { n })
+      // the first one is used all along: it stays
+      expect(host.instance('opt', { n: 0 })).toBe(first)
+      expect(host.instanceCount).toBeLessThanOrEqual(64)
+    }
+    expect(host.instanceCount).toBe(64)
+    // one used long ago was forgotten: asked again, it is a new (equal) object
+    const again = host.instance('opt', { n: 1 })
+    expect(again.key).toBe(host.instance('opt', { n: 1 }).key)
+    expect(host.instance('opt', { n: 0 })).toBe(first)
+  })
+
+  it('keeps nothing of an instance made with keep: false, and still returns one it remembers', () => {
+    const host = new AgentHost(new Map([['opt', withOption]]), silentLogger)
+    const kept = host.instance('opt', { n: 1 })
+    const before = host.instanceCount
+    for (let n = 2; n < 100; n++) expect(host.instance('opt', { n }, 'agent', { keep: false }).options).toEqual({ n })
+    expect(host.instanceCount).toBe(before)
+    expect(host.instance('opt', { n: 1 }, 'agent', { keep: false })).toBe(kept)
+    expect(() => host.instance('opt', { n: 'x' }, 'agents.0', { keep: false })).toThrow(/agents\.0\.options\.n/)
+  })
+})

@@ -84,7 +84,12 @@ export interface HostOptions {
   labels?: LabelerLabels
   /** distinct labelers one mix may name (each costs requests to a host its owner chose) */
   maxLabelersPerMix?: number
+  /** instances (agent + options) remembered at most; the least recently used are forgotten first */
+  maxInstances?: number
 }
+
+/** Instances a host remembers unless told otherwise (SKYSIFT_AGENT_INSTANCES). */
+export const DEFAULT_MAX_INSTANCES = 1000
 
 const RECENT = 256
 const isAsync = (d: AnyAgent): d is AsyncAgentDefinition => typeof (d as AsyncAgentDefinition).scoreBatchAsync === 'function'
@@ -132,7 +137,7 @@ export class AgentHost {
 
   constructor(agents: ReadonlyMap<string, AnyAgent>, log: Logger, opts: HostOptions = {}) {
     this.log = log
-    this.opts = { strikeLimit: STRIKE_LIMIT, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, maxLabelersPerMix: 10, ...opts }
+    this.opts = { strikeLimit: STRIKE_LIMIT, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, maxLabelersPerMix: 10, maxInstances: DEFAULT_MAX_INSTANCES, ...opts }
     for (const def of agents.values()) this.add(def, 'builtin')
   }
 
@@ -162,11 +167,18 @@ export class AgentHost {
     return this.agentMap.delete(id)
   }
 
+  /** How many instances are remembered now (at most `maxInstances`). */
+  get instanceCount(): number {
+    return this.instances.size
+  }
+
   /**
    * Validates options for an agent and returns the (memoized) instance.
-   * Throws FieldError naming the bad field, under `path`.
+   * Throws FieldError naming the bad field, under `path`. With `keep: false`
+   * a new instance is not remembered (a preview leaves nothing behind); one
+   * already remembered is returned either way.
    */
-  instance(agentId: string, rawOptions: Record<string, unknown> = {}, path = 'agent'): AgentInstance {
+  instance(agentId: string, rawOptions: Record<string, unknown> = {}, path = 'agent', opts: { keep?: boolean } = {}): AgentInstance {
     const a = this.agentMap.get(agentId)
     if (!a) throw new FieldError(path, `unknown agent ${JSON.stringify(agentId)}`)
     const def = a.def
@@ -175,7 +187,12 @@ export class AgentHost {
     const canon = canonicalJson(rawOptions)
     const key = `${def.id}:${shortHash(`${def.version}\n${canon}`, 12)}`
     const hit = this.instances.get(key)
-    if (hit) return hit
+    if (hit) {
+      // @NOTE a Map iterates in insertion order: moving a hit to the end keeps the least recently used first
+      this.instances.delete(key)
+      this.instances.set(key, hit)
+      return hit
+    }
     const parsed = def.options.safeParse(rawOptions)
     if (!parsed.success) {
       const issue = parsed.error.issues[0]
@@ -186,7 +203,12 @@ export class AgentHost {
     const sync = isAsync(def) ? null : (def as AgentDefinition)
     const dynamic = !!sync && (isDynamic(sync) || sync.dynamicWith?.(parsed.data) === true)
     const inst: AgentInstance = { key, def, options: parsed.data, rawOptions: JSON.parse(canon), dynamic }
+    if (opts.keep === false) return inst
     this.instances.set(key, inst)
+    for (const k of this.instances.keys()) {
+      if (this.instances.size <= this.opts.maxInstances) break
+      this.instances.delete(k)
+    }
     return inst
   }
 

@@ -11,6 +11,8 @@ import { BadCursorError, type FeedService, type MixView } from '../rank/feed-ser
 import { interestsOf } from '../rank/interests.ts'
 import { storedEvent } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
+import { RateBudget } from '../util/rate-budget.ts'
+import { QueueFullError, WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
 import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
@@ -41,7 +43,12 @@ export interface AppDeps {
   web?: Hono
   /** the page a browser gets for an unknown path outside /xrpc */
   notFoundPage?: (c: Context) => Response | Promise<Response>
+  /** agent submissions per author and in all per hour (attempts, whatever their outcome) */
+  submitLimits?: { perAuthorPerHour: number; perHour: number }
 }
+
+/** Defaults of SKYSIFT_SUBMIT_PER_AUTHOR_H and SKYSIFT_SUBMIT_PER_H. */
+export const SUBMIT_DEFAULTS = { perAuthorPerHour: 5, perHour: 30 }
 
 /** Request ids: 16 hex digits, a random per-process prefix and a counter (randomBytes per request cost 5% of serving). */
 const REQ_PREFIX = randomBytes(4).toString('hex')
@@ -65,6 +72,8 @@ const NSID = {
 } as const
 
 const MAX_PENDING_PER_AUTHOR = 5
+/** interactions of one sendInteractions request checked or stored between two turns of the event loop */
+const INTERACTIONS_CHUNK = 50
 
 /** A single query parameter; repeated or missing-but-required parameters are a 400. */
 function param(c: Context, name: string, required: true): string
@@ -93,6 +102,10 @@ function limitParam(c: Context): number {
 export function createApp(d: AppDeps): Hono {
   const app = new Hono()
   const { config, log } = d
+  const submitLimits = d.submitLimits ?? SUBMIT_DEFAULTS
+  const submissions = new RateBudget({ perKey: submitLimits.perAuthorPerHour, total: submitLimits.perHour, windowMs: 3_600_000 })
+  // @NOTE a submission loads the agent in a sandbox worker thread to read its metadata: one at a time, a few waiting
+  const submitting = new WorkQueue(2)
   app.onError(errorHandler(log))
   app.notFound((c) => {
     // XRPC clients get XRPC errors; a browser gets a page
@@ -213,16 +226,20 @@ export function createApp(d: AppDeps): Hono {
     const input = (await jsonInput(c, NSID.previewMix)) as { feed: string; agents: unknown; limit?: number }
     const feed = findFeed(input.feed)
     try {
-      return c.json(d.feeds.previewMix(feed, who.did, input.agents, input.limit ?? 30))
+      return c.json(await d.feeds.previewMix(feed, who.did, input.agents, input.limit ?? 30))
     } catch (err) {
       if (err instanceof FieldError) throw new XrpcError(400, 'InvalidMix', err.message)
+      if (err instanceof QueueFullError) throw new XrpcError(429, 'RateLimitExceeded', 'too many previews are waiting; try again in a moment')
       throw err
     }
   })
 
-  app.get(`/xrpc/${NSID.explainItem}`, (c) => {
-    const e = d.feeds.explain(param(c, 'feedContext', true))
-    if (!e) throw new XrpcError(400, 'UnknownContext', 'not a feedContext this server made')
+  app.get(`/xrpc/${NSID.explainItem}`, async (c) => {
+    const feedContext = param(c, 'feedContext', true)
+    // @NOTE a private mix is explained only to its reader: the token (optional) says who asks
+    const who = await d.auth.optional(c.req.header('authorization'), NSID.explainItem)
+    const e = d.feeds.explain(feedContext, who.did)
+    if (!e) throw new XrpcError(400, 'UnknownContext', 'not a feedContext this server made for you')
     return c.json({ reasons: e.reasons.map((r) => ({ agent: r.agent, label: r.label, title: r.title, value: r.value, ...(r.detail ? { detail: r.detail } : {}) })), text: e.text })
   })
 
@@ -254,17 +271,28 @@ export function createApp(d: AppDeps): Hono {
     const input = await c.req.json().catch(() => {
       throw invalidRequest('Error: body is not JSON')
     })
-    try {
-      bskyLexicons.assertValidXrpcInput(NSID.sendInteractions, input)
-    } catch (err) {
-      throw invalidRequest((err as Error).message)
+    // @NOTE a large batch is checked and stored a chunk at a time, letting other requests in between: a page of
+    // 1,000 interactions otherwise holds the event loop for as long as it takes to check them all
+    const all = (input as { interactions?: unknown }).interactions
+    const list = Array.isArray(all) ? all : []
+    for (let at = 0; at === 0 || at < list.length; at += INTERACTIONS_CHUNK) {
+      if (at > 0) await yieldToLoop()
+      try {
+        bskyLexicons.assertValidXrpcInput(NSID.sendInteractions, at === 0 && !Array.isArray(all) ? input : { ...(input as object), interactions: list.slice(at, at + INTERACTIONS_CHUNK) })
+      } catch (err) {
+        throw invalidRequest((err as Error).message.replace(/^Input\/interactions\/(\d+)/, (_, i: string) => `Input/interactions/${at + Number(i)}`))
+      }
     }
-    const body = input as { feed?: string; interactions: { item?: string; event?: string; feedContext?: string; reqId?: string }[] }
-    const items = (body.interactions ?? []).flatMap((i) => {
+    const body = input as { feed?: string }
+    const items = (list as { item?: string; event?: string; feedContext?: string; reqId?: string }[]).flatMap((i) => {
       if (!i.event || !i.item || !parseAtUri(i.item)) return []
       return [{ postUri: i.item, event: storedEvent(i.event), feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
     })
-    const stored = d.feeds.addFeedback(who, items, body.feed)
+    let stored = 0
+    for (let at = 0; at < items.length; at += INTERACTIONS_CHUNK) {
+      if (at > 0) await yieldToLoop()
+      stored += d.feeds.addFeedback(who, items.slice(at, at + INTERACTIONS_CHUNK), body.feed)
+    }
     log.debug({ viewer: who, received: items.length, stored }, 'interactions')
     return c.json({})
   })
@@ -324,13 +352,22 @@ export function createApp(d: AppDeps): Hono {
     }
     const pending = d.agents.store.list().filter((a) => a.submittedBy === who && a.status === 'pending')
     if (pending.length >= MAX_PENDING_PER_AUTHOR) throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
+    const spent = submissions.take(who)
+    if (spent) {
+      log.info({ author: who, scope: spent.scope }, 'agent submission refused: budget spent')
+      c.header('retry-after', String(spent.retryAfterS))
+      const msg = spent.scope === 'key' ? `at most ${submitLimits.perAuthorPerHour} submissions per author per hour` : `at most ${submitLimits.perHour} submissions per hour are taken`
+      throw new XrpcError(429, 'RateLimitExceeded', `${msg}; try again in ${spent.retryAfterS} s`)
+    }
+    let rec
     try {
-      const rec = await d.agents.store.submitSandboxed((input as { source: string }).source, who)
-      log.info({ agent: rec.id, author: who }, 'agent submitted for review')
-      return c.json({ id: rec.id, version: rec.meta.version, status: rec.status })
+      rec = await submitting.run(() => d.agents.store.submitSandboxed((input as { source: string }).source, who))
     } catch (err) {
+      if (err instanceof QueueFullError) throw new XrpcError(429, 'RateLimitExceeded', 'too many submissions are being checked; try again in a moment')
       throw new XrpcError(400, 'InvalidAgent', (err as Error).message)
     }
+    log.info({ agent: rec.id, author: who }, 'agent submitted for review')
+    return c.json({ id: rec.id, version: rec.meta.version, status: rec.status })
   })
 
   if (d.adminToken) {

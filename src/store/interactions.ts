@@ -60,30 +60,46 @@ const fromRow = (r: Row): StoredInteraction => ({
 /** How far back interactions still count (older ones are pruned). */
 export const INTERACTION_HORIZON_MS = 30 * 86_400_000
 
-/** Readers' feedback, per feed. */
+/** Interactions kept per reader and feed unless told otherwise (SKYSIFT_FEEDBACK_PER_FEED). */
+export const DEFAULT_FEEDBACK_PER_FEED = 2000
+
+/**
+ * Readers' feedback, per feed: at most `maxPerFeed` interactions per reader
+ * and feed (the oldest go first), so storing a batch costs the batch and
+ * reading a reader's feedback costs at most the cap, however much they send.
+ */
 export class InteractionStore {
   private readonly st
   private readonly tx
+  readonly maxPerFeed: number
 
-  constructor(db: Sqlite) {
+  constructor(db: Sqlite, opts: { maxPerFeed?: number } = {}) {
+    this.maxPerFeed = opts.maxPerFeed ?? DEFAULT_FEEDBACK_PER_FEED
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       insert: p('INSERT INTO interactions (subscriber, feed, post_uri, event, feed_context, req_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      seenBefore: p("SELECT 1 FROM interactions WHERE subscriber = ? AND feed = ? AND post_uri = ? AND event = 'seen' LIMIT 1").pluck(),
+      // @NOTE "seen" is recorded once per item (the AppView reports it on every view): the unique index interactions_seen skips a repeat
+      insertSeen: p('INSERT OR IGNORE INTO interactions (subscriber, feed, post_uri, event, feed_context, req_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       active: p('SELECT * FROM interactions WHERE subscriber = ? AND feed = ? AND undone = 0 AND at > ? ORDER BY id'),
       recent: p("SELECT * FROM interactions WHERE subscriber = ? AND feed = ? AND event != 'seen' ORDER BY id DESC LIMIT ?"),
-      signature: p('SELECT count(*) AS n, coalesce(max(id), 0) AS last, coalesce(sum(undone), 0) AS undone FROM interactions WHERE subscriber = ? AND feed = ?'),
+      state: p('SELECT n, version FROM interaction_state WHERE subscriber = ? AND feed = ?').raw(),
+      trim: p('DELETE FROM interactions WHERE id IN (SELECT id FROM interactions WHERE subscriber = ? AND feed = ? ORDER BY id LIMIT ?)'),
       undo: p('UPDATE interactions SET undone = 1 WHERE id = ? AND subscriber = ? AND undone = 0'),
       get: p('SELECT * FROM interactions WHERE id = ? AND subscriber = ?'),
       prune: p('DELETE FROM interactions WHERE at < ?'),
     }
     this.tx = db.transaction((rows: [string, string, string, FeedbackEvent, string | null, string | null, number][]) => {
       let n = 0
+      const touched = new Map<string, [string, string]>()
       for (const r of rows) {
-        // "seen" is recorded once per item: the AppView reports it on every view
-        if (r[3] === 'seen' && this.st.seenBefore.get(r[0], r[1], r[2])) continue
-        this.st.insert.run(...r)
+        if (!(r[3] === 'seen' ? this.st.insertSeen : this.st.insert).run(...r).changes) continue
         n++
+        touched.set(`${r[0]} ${r[1]}`, [r[0], r[1]])
+      }
+      // the oldest beyond the cap go (interaction_state counts them, kept by triggers)
+      for (const [subscriber, feed] of touched.values()) {
+        const [count] = (this.st.state.get(subscriber, feed) as [number, number] | undefined) ?? [0]
+        if (count > this.maxPerFeed) this.st.trim.run(subscriber, feed, count - this.maxPerFeed)
       }
       return n
     })
@@ -104,10 +120,16 @@ export class InteractionStore {
     return (this.st.recent.all(subscriber, feed, limit) as Row[]).map(fromRow)
   }
 
-  /** Changes whenever the reader's feedback for a feed changes. */
+  /** Changes whenever the reader's feedback for a feed changes; one primary-key read. */
   signature(subscriber: string, feed: string): string {
-    const r = this.st.signature.get(subscriber, feed) as { n: number; last: number; undone: number }
-    return `${r.n}.${r.last}.${r.undone}`
+    const r = this.st.state.get(subscriber, feed) as [number, number] | undefined
+    return r ? `${r[0]}.${r[1]}` : '0.0'
+  }
+
+  /** How many interactions are stored for a reader's feed (at most maxPerFeed); one primary-key read. */
+  count(subscriber: string, feed: string): number {
+    const r = this.st.state.get(subscriber, feed) as [number, number] | undefined
+    return r ? r[0] : 0
   }
 
   /** Undoes one of the reader's interactions; false when it is not theirs or already undone. */

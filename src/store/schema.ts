@@ -1,4 +1,5 @@
-import { index, integer, primaryKey, real, sqliteTable, text } from 'drizzle-orm/sqlite-core'
+import { sql } from 'drizzle-orm'
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 /**
  * Posts in the candidate window, with engagement counts kept by the writer.
@@ -295,7 +296,28 @@ export const interactions = sqliteTable(
     at: integer('at').notNull(),
     undone: integer('undone').notNull().default(0),
   },
-  (t) => [index('interactions_reader').on(t.subscriber, t.feed, t.id), index('interactions_at').on(t.at)],
+  (t) => [
+    index('interactions_reader').on(t.subscriber, t.feed, t.id),
+    index('interactions_at').on(t.at),
+    // @NOTE "seen" is kept once per item: the AppView reports every view, and the insert skips a repeat through this index
+    uniqueIndex('interactions_seen').on(t.subscriber, t.feed, t.postUri).where(sql`event = 'seen'`),
+  ],
+)
+
+/**
+ * Per reader and feed: how many interactions are stored (`n`) and a number that changes with every insert, delete
+ * and undo (`version`), kept by triggers on `interactions` (drizzle/0009_interaction_bounds.sql), so the writer
+ * keeps a reader's history at its cap and a page load tells whether the feedback changed by one primary-key read.
+ */
+export const interactionState = sqliteTable(
+  'interaction_state',
+  {
+    subscriber: text('subscriber').notNull(),
+    feed: text('feed').notNull(),
+    n: integer('n').notNull().default(0),
+    version: integer('version').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.subscriber, t.feed] })],
 )
 
 /** Web sign-in sessions: the cookie carries a random id, stored here hashed. */

@@ -18,6 +18,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Feed } from '../../feeds.ts'
 import type { Logger } from '../../logger.ts'
+import { QueueFullError } from '../../util/work-queue.ts'
 import { explain } from '../../rank/explain.ts'
 import { decodeFeedContext } from '../../rank/feed-context.ts'
 import type { FeedService } from '../../rank/feed-service.ts'
@@ -149,7 +150,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     serviceDid: d.serviceDid,
   })
 
-  const page = (c: Context, body: string | Promise<string>, status: 200 | 400 | 403 | 404 | 500 | 502 = 200) => {
+  const page = (c: Context, body: string | Promise<string>, status: 200 | 400 | 403 | 404 | 429 | 500 | 502 = 200) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v)
     c.header('cache-control', 'no-store')
     return c.html(body, status)
@@ -194,7 +195,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
 
   app.get('/why', (c) => {
     const s = sessionOf(c)
-    const e = d.feeds.explain(c.req.query('ctx') ?? '')
+    const e = d.feeds.explain(c.req.query('ctx') ?? '', s?.did ?? null)
     const post = c.req.query('post')
     return page(c, whyPage({ ...chrome(c, 'Why am I seeing this?', 'other', s), explanation: e, post: post && postWebUrl(post) ? post : null }), e ? 200 : 400)
   })
@@ -319,7 +320,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     entries.forEach((e, j) => {
       if (typeof rows[j].weight !== 'number') return
       try {
-        resolveMix(d.host, [e])
+        resolveMix(d.host, [e], [], { keep: false })
       } catch (err) {
         if (!(err instanceof FieldError)) throw err
         out.push(problemOf(err, [rows[j]]))
@@ -327,7 +328,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     })
     if (!out.length) {
       try {
-        resolveMix(d.host, entries, feed.base)
+        resolveMix(d.host, entries, feed.base, { keep: false })
       } catch (err) {
         if (!(err instanceof FieldError)) throw err
         out.push(problemOf(err, rows))
@@ -336,11 +337,11 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     return { entries, problems: out }
   }
 
-  const preview = (feed: Feed, did: string, entries: MixEntry[]): PreviewItem[] => {
-    const page = d.feeds.previewMix(feed, did, entries, PREVIEW_LIMIT)
+  const preview = async (feed: Feed, did: string, entries: MixEntry[]): Promise<PreviewItem[]> => {
+    const page = await d.feeds.previewMix(feed, did, entries, PREVIEW_LIMIT)
     const posts = postsByUri(page.feed.map((i) => i.post))
     // an unsaved mix is unknown to FeedService.explain: explain with the entries at hand (so reasons name the keywords etc.)
-    const mix = resolveMix(d.host, entries, feed.base)
+    const mix = resolveMix(d.host, entries, feed.base, { keep: false })
     const describe = (label: string) => {
       const e = mix.entries.find((x) => x.label === label)
       const id = e?.inst.def.id ?? label.replace(/#\d+$/, '')
@@ -369,7 +370,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     return saved ? (FLASH[saved] ?? null) : null
   }
 
-  const renderSettings = (c: Context, feed: Feed, s: WebSession, m: { rows?: FormRow[]; draft?: boolean; problems?: FieldProblem[]; preview?: PreviewItem[] | null; flash?: string | null }, status: 200 | 400 | 502 = 200) => {
+  const renderSettings = (c: Context, feed: Feed, s: WebSession, m: { rows?: FormRow[]; draft?: boolean; problems?: FieldProblem[]; preview?: PreviewItem[] | null; flash?: string | null }, status: 200 | 400 | 429 | 502 = 200) => {
     const current = d.feeds.viewMix(feed, s.did)
     return page(
       c,
@@ -426,7 +427,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     }
 
     const checked = check(feed, rows, formProblems)
-    const failed = (problems: FieldProblem[], status: 400 | 502 = 400) => {
+    const failed = (problems: FieldProblem[], status: 400 | 429 | 502 = 400) => {
       if (partial) {
         const rendered = renderedFields(rows, new Map(catalog().map((a) => [a.status.id, a])))
         return c.json({ ok: false, problems: problems.map((p) => ({ field: fieldForProblem(p.field, rendered), message: p.message })) }, status)
@@ -438,7 +439,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
 
     try {
       if (op === 'preview') {
-        const items = preview(feed, s.did, entries)
+        const items = await preview(feed, s.did, entries)
         if (partial) return c.json({ ok: true, count: items.length, html: String(await previewList(items)) })
         return renderSettings(c, feed, s, { rows, draft: true, preview: items, flash: `Preview ready: ${items.length} post${items.length === 1 ? '' : 's'}. Nothing is saved yet.` })
       }
@@ -470,6 +471,7 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
       }
     } catch (err) {
       if (err instanceof FieldError) return failed([problemOf(err, rows)])
+      if (err instanceof QueueFullError) return failed([{ field: 'form', message: 'Too many previews are being made right now. Try again in a moment.' }], 429)
       throw err
     }
     return failed([{ field: 'form', message: `Unknown action ${op}` }])
