@@ -70,13 +70,13 @@ describe('migrations on a file written by the previous version', () => {
     expect(likes.get(later)).toBe(1)
   })
 
-  it('0009 drops repeated "seen" rows and counts every reader\'s interactions per feed', () => {
+  it('0010 drops repeated "seen" rows and counts every reader\'s interactions per feed', () => {
     const t = tempDir()
     cleanups.push(t.cleanup)
     const file = path.join(t.dir, 'old.db')
     const old = new Database(file)
     old.function('engagement_key', { deterministic: true }, (uri: unknown) => engagementKey(String(uri)))
-    migrate(drizzle(old), { migrationsFolder: migrationsBefore(t.dir, '0009_interaction_bounds') })
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(t.dir, '0010_interaction_bounds') })
     const add = old.prepare('INSERT INTO interactions (subscriber, feed, post_uri, event, at) VALUES (?, ?, ?, ?, ?)')
     for (const [who, feed, post, event] of [
       ['a', 'f', 'p1', 'seen'],
