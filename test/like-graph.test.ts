@@ -1,18 +1,14 @@
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { silentLogger } from '../src/logger.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
 import { FeedService } from '../src/rank/feed-service.ts'
 import { DROP, postKey } from '../src/score/sdk.ts'
-import { FollowGraph } from '../src/store/follow-graph.ts'
 import { LikeGraph } from '../src/store/like-graph.ts'
-import { MixStore } from '../src/store/mixes.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { post as agentPost, postEvent, tid } from './support/builders.ts'
-import { tempDir } from './support/resources.ts'
+import { storeFeedService } from './support/feed-service.ts'
 
 const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
 const [me, twin, stranger, friend, other] = ['me', 'twin', 'stranger', 'friend', 'other'].map(did)
@@ -25,7 +21,6 @@ describe('the like graph', () => {
   let ctx: AppContext
   let feeds: FeedService
   let writer: BatchWriter
-  let cleanup: () => void
   let batch = 0
   const write = (events: IngestEvent[]) => writer.write({ id: `b${++batch}`, events, scores: [], eventTime: Date.now() })
 
@@ -35,20 +30,10 @@ describe('the like graph', () => {
   const strangersPick = postEvent({ minutesAgo: 30, text: 'the stranger liked this' })
   const friendsPick = postEvent({ minutesAgo: 40, text: 'a friend reposted this' })
 
+  let close: () => Promise<void>
   beforeAll(() => {
-    const t = tempDir()
-    cleanup = t.cleanup
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+    ;({ ctx, feeds, close } = storeFeedService(() => ({ cacheTtlMs: 0 })))
     writer = new BatchWriter(ctx.db.sqlite)
-    feeds = new FeedService({
-      feeds: ctx.feeds,
-      host: ctx.host,
-      mixes: new MixStore(ctx.db.sqlite),
-      cache: new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
-      graph: new FollowGraph(ctx.db.sqlite),
-      log: silentLogger,
-      cacheTtlMs: 0,
-    })
     write([...shared, twinsPick, strangersPick, friendsPick])
     write([
       ...shared.map((p) => like(me, p)),
@@ -60,10 +45,7 @@ describe('the like graph', () => {
       like(other, strangersPick),
     ])
   })
-  afterAll(async () => {
-    await ctx.close()
-    cleanup()
-  })
+  afterAll(() => close())
 
   it('keeps who liked what as integers, and forgets an unlike', () => {
     const graph = new LikeGraph(ctx.db.sqlite)

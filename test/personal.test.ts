@@ -1,15 +1,9 @@
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
-import { silentLogger } from '../src/logger.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
 import { FeedService } from '../src/rank/feed-service.ts'
-import { FollowGraph } from '../src/store/follow-graph.ts'
-import { MixStore } from '../src/store/mixes.ts'
 import { BatchWriter } from '../src/store/writer.ts'
-import { tempDir } from './support/resources.ts'
+import { storeFeedService } from './support/feed-service.ts'
 import { postEvent } from './support/builders.ts'
 
 const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
@@ -21,27 +15,13 @@ const follow = (a: string, s: string): IngestEvent => ({ t: 'follow', uri: `at:/
 describe('personal agents: one list per reader', () => {
   let ctx: AppContext
   let feeds: FeedService
-  let cleanup: () => void
   const posts = { byCat: post(cat, 30), byDan: post(dan, 20), byBen: post(ben, 10) }
 
+  let close: () => Promise<void>
   beforeAll(() => {
-    const t = tempDir()
-    cleanup = t.cleanup
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
-    feeds = new FeedService({
-      feeds: ctx.feeds,
-      host: ctx.host,
-      mixes: new MixStore(ctx.db.sqlite),
-      cache: new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
-      graph: new FollowGraph(ctx.db.sqlite),
-      log: silentLogger,
-      cacheTtlMs: 60_000,
-    })
+    ;({ ctx, feeds, close } = storeFeedService())
   })
-  afterAll(async () => {
-    await ctx.close()
-    cleanup()
-  })
+  afterAll(() => close())
 
   it('ranks followed authors first for each reader, using the follow graph seen on the firehose', async () => {
     const feed = ctx.feeds[0]

@@ -1,21 +1,16 @@
-import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
-import { AppContext } from '../src/context.ts'
+import type { AppContext } from '../src/context.ts'
 import { decodeJetstream } from '../src/ingest/jetstream.ts'
 import { normalizeCommit, type IngestEvent, type PostEvent } from '../src/ingest/events.ts'
-import { silentLogger } from '../src/logger.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
-import { FeedService } from '../src/rank/feed-service.ts'
+import type { FeedService } from '../src/rank/feed-service.ts'
 import { FollowGraph } from '../src/store/follow-graph.ts'
-import { MixStore } from '../src/store/mixes.ts'
 import { FILTER_RECHECK_MS, ReaderFilter } from '../src/store/reader-filter.ts'
 import { ReaderRetention } from '../src/store/reader-retention.ts'
 import { ReaderStore } from '../src/store/readers.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { postEvent, tid } from './support/builders.ts'
-import { tempDir } from './support/resources.ts'
+import { storeFeedService } from './support/feed-service.ts'
 
 const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
 const [reader, blocked, blocker, listed, hider, shy, other] = ['reader', 'blocked', 'blocker', 'listed', 'hider', 'shy', 'other'].map(did)
@@ -55,7 +50,6 @@ describe('consent and blocks: the store and the pages served', () => {
   let ctx: AppContext
   let feeds: FeedService
   let writer: BatchWriter
-  let cleanup: () => void
   let id = 0
   const write = (events: IngestEvent[]) => writer.write({ id: `b${++id}`, events, scores: [], eventTime: Date.now() })
   const newestFirst = (author: string, count: number, from: number): PostEvent[] =>
@@ -63,27 +57,15 @@ describe('consent and blocks: the store and the pages served', () => {
   const page = (who: string | null, limit = 10, cursor?: string) => feeds.skeleton(ctx.feeds[0], who, limit, cursor)
   const authors = (p: { feed: { post: string }[] }) => p.feed.map((i) => i.post.split('/')[2])
 
+  let close: () => Promise<void>
   beforeEach(() => {
-    const t = tempDir()
-    cleanup = t.cleanup
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+    ;({ ctx, feeds, close } = storeFeedService((c) => ({
+      readerFilter: new ReaderFilter(c.db.sqlite, { recheckMs: 0 }),
+      onReader: (d) => new ReaderStore(c.db.sqlite).touch(d),
+    })))
     writer = new BatchWriter(ctx.db.sqlite)
-    feeds = new FeedService({
-      feeds: ctx.feeds,
-      host: ctx.host,
-      mixes: new MixStore(ctx.db.sqlite),
-      cache: new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
-      graph: new FollowGraph(ctx.db.sqlite),
-      log: silentLogger,
-      cacheTtlMs: 60_000,
-      readerFilter: new ReaderFilter(ctx.db.sqlite, { recheckMs: 0 }),
-      onReader: (d) => new ReaderStore(ctx.db.sqlite).touch(d),
-    })
   })
-  afterEach(async () => {
-    await ctx.close()
-    cleanup()
-  })
+  afterEach(() => close())
 
   it('an older declaration arriving after a newer one does not win, and a delete applies by its revision', () => {
     const t0 = Date.now()
