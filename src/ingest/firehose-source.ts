@@ -44,7 +44,7 @@ export class FirehoseSource implements Source {
   private async handle(evt: Event, sink: Sink): Promise<void> {
     const timeMs = Date.parse(evt.time) || Date.now()
     if (evt.event === 'account') {
-      const a = normalizeAccount(evt.did, evt.active, evt.status)
+      const a = normalizeAccount(evt.did, evt.active, evt.status, timeMs * 1000)
       if ('reason' in a) return sink({ cursor: evt.seq, timeMs, rejected: a.reason, payload: JSON.stringify({ did: evt.did, seq: evt.seq }) })
       return sink({ cursor: evt.seq, timeMs, event: a })
     }

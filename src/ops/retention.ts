@@ -53,6 +53,8 @@ export interface RetentionResult {
   rejected: number
   interactions: number
   snapshots: number
+  /** posts withheld with their (inactive) accounts, expired */
+  withheld: number
   /** likes and reposts of posts no longer stored (expired, deleted, purged) */
   orphanEngagements: number
   orphanScores: number
@@ -92,6 +94,7 @@ const emptyResult = (): RetentionResult => ({
   rejected: 0,
   interactions: 0,
   snapshots: 0,
+  withheld: 0,
   orphanEngagements: 0,
   orphanScores: 0,
   partial: false,
@@ -100,7 +103,7 @@ const emptyResult = (): RetentionResult => ({
 })
 
 /** Counter names (in `counters`) retention adds to: `retention_<key>`. */
-export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'orphanEngagements', 'orphanScores'] as const
+export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'withheld', 'orphanEngagements', 'orphanScores'] as const
 
 /** The smallest engagement key (where the engagement sweep starts over). */
 const MIN_KEY = -(2n ** 63n)
@@ -142,6 +145,7 @@ export class Retention {
       oldPosts: p('SELECT id, uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').raw(),
       scoresOf: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       deletePost: p('DELETE FROM posts WHERE id = ?'),
+      oldWithheld: p('DELETE FROM withheld_posts WHERE uri IN (SELECT uri FROM withheld_posts WHERE created_at < ? ORDER BY created_at LIMIT ?)'),
       // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
       tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
       deleteTombstone: p('DELETE FROM tombstones WHERE uri = ? AND at < ?'),
@@ -151,11 +155,15 @@ export class Retention {
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
       // @NOTE keys are 64-bit: read as BigInt
-      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
+      // @NOTE a post withheld with its account keeps its likes for when it comes back
+      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, (EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = e.subject)) AS live
+        FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
       waitingWindow: p(`SELECT DISTINCT subject FROM waiting_engagements WHERE subject > ? ORDER BY subject LIMIT ?`).pluck(),
-      dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = waiting_engagements.subject)'),
+      dropWaiting: p(`DELETE FROM waiting_engagements WHERE subject = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = waiting_engagements.subject)
+        AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = waiting_engagements.subject)`),
       lastEventTime: p(`SELECT value FROM counters WHERE name = 'last_event_time'`).pluck(),
-      deleteEngagement: p('DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)'),
+      deleteEngagement: p(`DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)
+        AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = engagements.subject)`),
       // @NOTE in primary-key order (post first), so a window is a range read, not a sort of the whole table
       scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
         FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
@@ -232,6 +240,8 @@ export class Retention {
       this.postLog.flush(changes)
       return rows.length
     })
+    // posts withheld with their accounts, past every window too (they would expire as soon as they came back)
+    await drain(() => this.count('withheld', r, this.st.oldWithheld.run(now - pol.postsMs, batchSize).changes))
 
     // 2. tombstones: swept in key order from where the last pass stopped (back to the start after the end)
     const tombCutoff = now - pol.tombstonesMs
@@ -311,7 +321,7 @@ export class Retention {
     return r
   }
 
-  private count(key: 'rejected' | 'interactions' | 'logRows', r: RetentionResult, n: number): number {
+  private count(key: 'rejected' | 'interactions' | 'logRows' | 'withheld', r: RetentionResult, n: number): number {
     r[key] += n
     return n
   }
