@@ -165,9 +165,10 @@ export class Retention {
       deleteEngagement: p(`DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)
         AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = engagements.subject)`),
       // @NOTE in primary-key order (post first), so a window is a range read, not a sort of the whole table
-      scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
+      scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, (EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = s.post_uri)) AS live
         FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
-      deleteScore: p('DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)'),
+      deleteScore: p(`DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)
+        AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = agent_scores.post_uri)`),
       lastChange: p('SELECT max(seq) FROM post_changes').pluck(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
       // @NOTE the newest row always stays: sequence numbers (rowids) must never be handed out again
@@ -240,7 +241,8 @@ export class Retention {
       this.postLog.flush(changes)
       return rows.length
     })
-    // posts withheld with their accounts, past every window too (they would expire as soon as they came back)
+    // posts withheld with their accounts, past every window too (they would expire as soon as they came back); their
+    // scores and likes go with the orphan sweeps
     await drain(() => this.count('withheld', r, this.st.oldWithheld.run(now - pol.postsMs, batchSize).changes))
 
     // 2. tombstones: swept in key order from where the last pass stopped (back to the start after the end)

@@ -156,12 +156,12 @@ export class BatchWriter {
       insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count, rev)
         VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts, @rev)`),
       isWithheld: p('SELECT 1 FROM withheld_posts WHERE uri = ?').pluck(),
+      withheldRev: p('SELECT rev FROM withheld_posts WHERE uri = ?').pluck(),
       withhold: p(`INSERT INTO withheld_posts (uri, cid, author, created_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, rev)
         VALUES (@uri, @cid, @author, @createdAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @rev)
         ON CONFLICT(uri) DO UPDATE SET cid = excluded.cid, created_at = excluded.created_at, text = excluded.text, langs = excluded.langs,
           reply_root = excluded.reply_root, reply_parent = excluded.reply_parent, embed = excluded.embed, quote = excluded.quote,
-          tags = excluded.tags, labels = excluded.labels, rev = excluded.rev
-        WHERE excluded.rev = '' OR excluded.rev > withheld_posts.rev`),
+          tags = excluded.tags, labels = excluded.labels, rev = excluded.rev`),
       withholdAuthor: p(`INSERT INTO withheld_posts (uri, cid, author, created_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, rev)
         SELECT uri, cid, author, created_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, rev FROM posts WHERE author = ?
         ON CONFLICT(uri) DO UPDATE SET cid = excluded.cid, created_at = excluded.created_at, text = excluded.text, langs = excluded.langs,
@@ -207,7 +207,6 @@ export class BatchWriter {
         WHERE mixes.fingerprint <> excluded.fingerprint`),
       dropRecordMix: p(`DELETE FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`),
       setAccount: p('INSERT INTO account_status (did, status, rev) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, rev = excluded.rev'),
-      purgeScores: p('DELETE FROM agent_scores WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
       // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
       upsertScores: p(`INSERT INTO agent_scores (instance, post_uri, score) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
@@ -265,7 +264,8 @@ export class BatchWriter {
       switch (e.t) {
         case 'post': {
           const got = this.writePost(e, now)
-          if (got !== 'skipped') current.add(e.uri)
+          if (got === 'skipped') current.delete(e.uri)
+          else current.add(e.uri)
           if (got === 'stored') r.posts++
           else r.skipped++
           break
@@ -347,8 +347,8 @@ export class BatchWriter {
       // @NOTE NULL stores a drop; "no opinion" (a failed agent run) is not stored, so the next refresh asks again
       if (score === null) continue
       let ok = live.get(uri)
-      // @NOTE the post must still be stored (not deleted or withheld later in the batch) as this batch's version
-      if (ok === undefined) live.set(uri, (ok = current.has(uri) && !!st.postExists.get(uri)))
+      // @NOTE the version stored (shown or withheld) must be this batch's, and still there (not deleted later in the batch)
+      if (ok === undefined) live.set(uri, (ok = current.has(uri) && !!(st.postExists.get(uri) || st.isWithheld.get(uri))))
       if (ok) rows.push([key, uri, score === 'drop' ? null : score])
     }
     // @NOTE one statement for the batch's scores (a JSON array of [key, uri, score]): one statement per score (7 a post)
@@ -414,9 +414,9 @@ export class BatchWriter {
     st.setAccount.run(e.did, hide ? e.status : 'active', rev)
     const hidden = old !== undefined && INACTIVE.has(old.status)
     if (hide && !hidden) {
+      // @NOTE the scores stay: they belong to the versions withheld, which come back as they are
       st.withholdAuthor.run(e.did)
       st.carryPurged.run({ did: e.did })
-      st.purgeScores.run(e.did)
       this.log.deletingAuthor(e.did)
       return st.purgePosts.run(e.did).changes
     }
@@ -447,7 +447,13 @@ export class BatchWriter {
       labels: JSON.stringify(e.labels),
       rev,
     }
-    if (this.withheld(e.author)) return st.withhold.run(row).changes ? 'withheld' : 'skipped'
+    if (this.withheld(e.author)) {
+      const had = st.withheldRev.get(e.uri) as string | undefined
+      if (had !== undefined && !replaces(rev, had)) return had === rev ? 'withheld' : 'skipped'
+      if (had !== undefined) st.dropScores.run(e.uri)
+      st.withhold.run(row)
+      return 'withheld'
+    }
     const old = st.postRow.get(e.uri) as { id: number; cid: string; rev: string; likes: number; reposts: number } | undefined
     if (old && !replaces(rev, old.rev)) return old.rev === rev ? 'same' : 'skipped'
     if (old && old.cid === e.cid) {
