@@ -6,6 +6,7 @@ CREATE TABLE `account_status` (
 	`rev` text NOT NULL
 );
 --> statement-breakpoint
+CREATE INDEX `account_status_rev` ON `account_status` (`rev`);--> statement-breakpoint
 CREATE TABLE `withheld_posts` (
 	`uri` text PRIMARY KEY NOT NULL,
 	`cid` text NOT NULL,

@@ -5,6 +5,7 @@ import type { Sqlite } from '../store/db.ts'
 import { PostChanges, PostLog } from '../store/post-log.ts'
 import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
 import { mayAwaitPost } from '../store/writer.ts'
+import { eventRev } from '../ingest/events.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -55,6 +56,8 @@ export interface RetentionResult {
   snapshots: number
   /** posts withheld with their (inactive) accounts, expired */
   withheld: number
+  /** statuses of active accounts older than any late batch */
+  accounts: number
   /** likes and reposts of posts no longer stored (expired, deleted, purged) */
   orphanEngagements: number
   orphanScores: number
@@ -95,6 +98,7 @@ const emptyResult = (): RetentionResult => ({
   interactions: 0,
   snapshots: 0,
   withheld: 0,
+  accounts: 0,
   orphanEngagements: 0,
   orphanScores: 0,
   partial: false,
@@ -103,7 +107,7 @@ const emptyResult = (): RetentionResult => ({
 })
 
 /** Counter names (in `counters`) retention adds to: `retention_<key>`. */
-export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'withheld', 'orphanEngagements', 'orphanScores'] as const
+export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'withheld', 'accounts', 'orphanEngagements', 'orphanScores'] as const
 
 /** The smallest engagement key (where the engagement sweep starts over). */
 const MIN_KEY = -(2n ** 63n)
@@ -145,6 +149,8 @@ export class Retention {
       oldPosts: p('SELECT id, uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').raw(),
       scoresOf: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       deletePost: p('DELETE FROM posts WHERE id = ?'),
+      // @NOTE an active account's row only orders later events: one older than any late batch can be forgotten
+      oldActive: p(`DELETE FROM account_status WHERE did IN (SELECT did FROM account_status WHERE rev < ? AND status = 'active' ORDER BY rev LIMIT ?)`),
       oldWithheld: p('DELETE FROM withheld_posts WHERE uri IN (SELECT uri FROM withheld_posts WHERE created_at < ? ORDER BY created_at LIMIT ?)'),
       // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
       tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
@@ -258,6 +264,9 @@ export class Retention {
       if (n < batchSize * 4) break
     }
 
+    // statuses of accounts that are active, as old as tombstones (nothing arrives that late)
+    await drain(() => this.count('accounts', r, this.st.oldActive.run(eventRev(tombCutoff * 1000), batchSize).changes))
+
     // 3. rejected input, old feedback, and batches never stored (failed for good) an ingest would otherwise rewind to
     await drain(() => this.st.oldPending.run(now - DAY, batchSize).changes)
     await drain(() => this.count('rejected', r, this.st.oldRejected.run(now - pol.rejectedMs, batchSize).changes))
@@ -323,7 +332,7 @@ export class Retention {
     return r
   }
 
-  private count(key: 'rejected' | 'interactions' | 'logRows' | 'withheld', r: RetentionResult, n: number): number {
+  private count(key: 'rejected' | 'interactions' | 'logRows' | 'withheld' | 'accounts', r: RetentionResult, n: number): number {
     r[key] += n
     return n
   }

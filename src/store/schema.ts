@@ -91,11 +91,16 @@ export const tombstones = sqliteTable('tombstones', {
  * deleted, takendown, suspended, deactivated), with that event's place in the
  * network's order (AccountEvent.rev): an older event never overrides it.
  */
-export const accountStatus = sqliteTable('account_status', {
-  did: text('did').primaryKey(),
-  status: text('status').notNull(),
-  rev: text('rev').notNull(),
-})
+export const accountStatus = sqliteTable(
+  'account_status',
+  {
+    did: text('did').primaryKey(),
+    status: text('status').notNull(),
+    rev: text('rev').notNull(),
+  },
+  // @NOTE retention forgets 'active' rows once no batch can be that late (by rev, which orders by time)
+  (t) => [index('account_status_rev').on(t.rev)],
+)
 
 /**
  * Posts of accounts that are not active, kept aside instead of `posts` (same
