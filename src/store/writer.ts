@@ -458,7 +458,7 @@ export class BatchWriter {
     if (old && !replaces(rev, old.rev)) return old.rev === rev ? 'same' : 'skipped'
     if (old && old.cid === e.cid) {
       // the same content again under a newer version: only the version moves (an older edit must not replace it)
-      st.setPostRev.run(rev, old.id)
+      if (rev !== '') st.setPostRev.run(rev, old.id)
       return 'same'
     }
     this.insertPost(row, now, old ?? null)
