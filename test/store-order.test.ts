@@ -5,6 +5,7 @@
  * post edits and deletes, likes, unlikes, reposts, follows and mix records;
  * every store is a real SQLite file.
  */
+import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { eventRev, type IngestEvent, type MixRecordEntry } from '../src/ingest/events.ts'
@@ -144,13 +145,19 @@ describe('the store writer applies facts by their order on the network', () => {
   afterAll(() => t.cleanup())
   let n = 0
 
+  /** an empty store with the reader's private mix, copied for each order (migrating a new file each time is slower) */
+  const template = path.join(t.dir, 'template.db')
+  const seed = openDb(template)
+  seed.sqlite.prepare(`INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, ?, 'private', '[]', 'private-fp', 0)`).run(READER, FEEDS[0])
+  seed.sqlite.pragma('wal_checkpoint(TRUNCATE)')
+  seed.close()
+
   /** A fresh store (a real SQLite file) with the batches applied in the order given. */
   const storeOf = (batches: StoreBatch[], grouped = false): Record<string, unknown[]> => {
-    const db = openDb(path.join(t.dir, `order-${++n}.db`))
+    const file = path.join(t.dir, `order-${++n}.db`)
+    fs.copyFileSync(template, file)
+    const db = openDb(file)
     try {
-      db.sqlite
-        .prepare(`INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, ?, 'private', '[]', 'private-fp', 0)`)
-        .run(READER, FEEDS[0])
       const w = new BatchWriter(db.sqlite)
       if (grouped) {
         for (let i = 0; i < batches.length; i += 5) for (const res of w.writeGroup(batches.slice(i, i + 5))) expect(res.ok).toBe(true)
@@ -158,6 +165,7 @@ describe('the store writer applies facts by their order on the network', () => {
       return facts(db)
     } finally {
       db.close()
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true })
     }
   }
 
@@ -190,7 +198,7 @@ describe('the store writer applies facts by their order on the network', () => {
     expect(checked).toBeGreaterThan(60)
     // the histories exercise what they are about: shown and withheld posts, statuses, likes, scores, mixes, follows
     for (const [k, v] of Object.entries(seen)) expect(v, k).toBeGreaterThan(0)
-  })
+  }, 120_000)
 
   it('in order, the store is what the history says: posts of inactive accounts withheld with their newest version, the others shown', () => {
     const batches = history(3)
