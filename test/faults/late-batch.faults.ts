@@ -11,7 +11,7 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { writeSyntheticJsonl } from '../../src/ingest/synthetic.ts'
 import { addChurn } from './support/churn.ts'
-import { accounting, checkServed, checkStore, expectStoreMatchesModel, readWholeFeed } from './support/checks.ts'
+import { accounting, checkServed, checkStore, expectStoreMatchesModel, readWholeFeed, StoreJobLog } from './support/checks.ts'
 import { modelOfFile } from './support/model.ts'
 import { startPipeline } from './support/pipeline.ts'
 import type { StageName } from './support/procs.ts'
@@ -47,6 +47,10 @@ describe('faults: late batches (kill -9 while a job is held, kill-all) with acco
     s.onCleanup(() => q.close())
     const t0 = Date.now()
     p.startIngest()
+    // BullMQ keeps a completed job 10 minutes, 2,000 at most: a long run collects them as it goes
+    const jobLog = new StoreJobLog()
+    const collector = setInterval(() => void jobLog.collect(q.store).catch(() => {}), 20_000)
+    s.onCleanup(() => clearInterval(collector))
 
     // at least one kill of each worker while it holds a job; the rest of any stage
     const targets = r.shuffle<StageName | 'all'>([
@@ -94,7 +98,8 @@ describe('faults: late batches (kill -9 while a job is held, kill-all) with acco
     const elapsedS = (Date.now() - t0) / 1000
     const failedJobs = await q.failed()
     const check = checkStore(db, model)
-    const acc = await accounting(db, model, q.store)
+    clearInterval(collector)
+    const acc = await accounting(db, model, q.store, jobLog)
     const eventsStored = stored()
 
     const served: string[] = []

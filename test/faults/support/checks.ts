@@ -117,8 +117,24 @@ interface StoreJobView {
   uris: string[]
 }
 
-async function storeJobs(storeQueue: Queue): Promise<StoreJobView[]> {
-  const out: StoreJobView[] = []
+/**
+ * Completed store jobs seen so far, by id: BullMQ keeps a completed job 10
+ * minutes (2,000 at most), so a long run collects them as it goes.
+ */
+export class StoreJobLog {
+  readonly jobs = new Map<string, StoreJobView>()
+
+  /** Adds the completed jobs BullMQ holds now (a job seen again keeps its highest attempt count). */
+  async collect(storeQueue: Queue): Promise<void> {
+    for (const j of await storeJobs(storeQueue)) {
+      const had = this.jobs.get(j.id)
+      if (!had || j.attemptsStarted >= had.attemptsStarted) this.jobs.set(j.id, j)
+    }
+  }
+}
+
+async function storeJobs(storeQueue: Queue): Promise<(StoreJobView & { id: string })[]> {
+  const out: (StoreJobView & { id: string })[] = []
   for (let start = 0; ; start += 200) {
     const jobs = await storeQueue.getJobs(['completed'], start, start + 199, true)
     if (!jobs.length) break
@@ -126,6 +142,7 @@ async function storeJobs(storeQueue: Queue): Promise<StoreJobView[]> {
       const m = /_(\d+)_(\d+)_\d+$/.exec(j.id ?? '')
       const events = ((j.data as { events?: { uri?: string; did?: string }[] })?.events ?? [])
       out.push({
+        id: j.id ?? '',
         first: m ? Number(m[1]) : NaN,
         last: m ? Number(m[2]) : NaN,
         events: events.length,
@@ -163,8 +180,9 @@ export interface Accounting {
  * stored, whatever order the batches were stored in (a like that arrives
  * before its post waits for it; see PENDING_ENGAGEMENT_MS in the writer).
  */
-export async function accounting(db: Database.Database, model: Model, storeQueue: Queue): Promise<Accounting> {
-  const jobs = await storeJobs(storeQueue)
+export async function accounting(db: Database.Database, model: Model, storeQueue: Queue, log = new StoreJobLog()): Promise<Accounting> {
+  await log.collect(storeQueue)
+  const jobs = [...log.jobs.values()]
   // coverage of the file's event lines by the batches stored
   const cover = new Map<number, number>()
   for (const j of jobs) {
