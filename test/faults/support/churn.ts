@@ -25,6 +25,7 @@ function tidAt(us: number, clock: number): string {
   return out + B32[(clock >> 5) & 31] + B32[clock & 31]
 }
 
+/** What addChurn wrote: lines in all, and the account events and edits it added. */
 export interface ChurnFigures {
   lines: number
   accountEvents: number
