@@ -197,7 +197,7 @@ export class Ingester {
     this.watching = true
     // @NOTE in line with the flushes: a batch being queued meanwhile would save its cursor past the rewind
     const look = this.flushing.catch(() => {}).then(async () => {
-      if (this.abort.signal.aborted || (await this.checkEpoch())) return
+      if (this.abort.signal.aborted || (await this.checkEpoch()) || this.abort.signal.aborted) return
       if (this.reading) {
         this.rewinding = true
         await this.source.stop()
