@@ -151,6 +151,8 @@ export function startIngest(ctx: AppContext, source: Source = createSource(ctx))
     highWater: ctx.config.queueHighWater,
     downstream: [storeQueue],
     epoch: { redis: ctx.redis(), prefix: ctx.config.queuePrefix },
+    // @NOTE Redis emptied after the last batch was queued (a replay read to the end, a quiet source) is noticed too
+    watchMs: 250,
   })
   attachIngest(ctx, () => ({ stats: ingester.stats, source: ingester.source.name, state: ingester.source.status }))
   const done = ingester.start()
@@ -184,7 +186,7 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
       await storeQueue.add('batch', batch, { jobId: job.data.id })
       return { events: batch.events.length, scores: [...scoreEntries(batch)].filter(([, , s]) => s !== null).length }
     },
-    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency, maxStalledCount: MAX_STALLED },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency, maxStalledCount: MAX_STALLED, ...JOB_LOCK },
   )
   watchWorker(ctx, worker, 'score')
   // default mixes' static agents are pre-scored from the first post on (re-said now and then: Redis may have restarted empty)
@@ -211,6 +213,14 @@ export function startScore(ctx: AppContext, concurrency = 2): Running & { worker
  * an OOM killer) would otherwise reach that.
  */
 const MAX_STALLED = 20
+
+/**
+ * How long a worker's hold on a job lasts unless renewed (every half of it), and how often workers look for jobs
+ * whose hold ran out: a job whose worker died comes back within about 15 s instead of BullMQ's 30 + 30. Nothing
+ * depends on it but how soon: the writer applies a batch that comes back late as if it had come in order.
+ * @NOTE a renewal needs the event loop: a store transaction or a scoring chunk holds it for well under a second
+ */
+const JOB_LOCK = { lockDuration: 10_000, stalledInterval: 5_000 }
 
 /** Store jobs applied in one SQLite transaction at most (when that many are already waiting). */
 export const STORE_GROUP = { jobs: 32, events: 8000 }
@@ -273,7 +283,7 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
       if (!first.ok) throw first.error
       return first.result
     },
-    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1, maxStalledCount: MAX_STALLED },
+    { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1, maxStalledCount: MAX_STALLED, ...JOB_LOCK },
   )
   watchWorker(ctx, worker, 'store')
   const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)

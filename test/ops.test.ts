@@ -9,7 +9,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
-import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import { eventRev, type IngestEvent, type PostEvent } from '../src/ingest/events.ts'
 import { createLogger, silentLogger } from '../src/logger.ts'
 import { chartSvg } from '../src/ops/admin-page.ts'
 import { countEventKinds } from '../src/ops/event-kinds.ts'
@@ -178,6 +178,43 @@ describe('retention: bounded SQLite', () => {
     expect(r.wal?.truncated).toBe(true)
     expect(fs.statSync(`${file}-wal`).size).toBe(0)
     db.sqlite.pragma('wal_autocheckpoint = 1000')
+  })
+})
+
+describe('retention of accounts that are not active', () => {
+  it('keeps a withheld post with its likes and scores inside the window, prunes it past it, and forgets old statuses of active accounts', async () => {
+    const t = tempDir()
+    const db = openDb(path.join(t.dir, 'withheld.db'))
+    try {
+      const count = (sql: string, ...args: unknown[]) => Number(db.sqlite.prepare(sql).pluck().get(...args))
+      const now = Date.now()
+      const writer = new BatchWriter(db.sqlite)
+      const old = postEvent(31 * HOUR)
+      const recent = postEvent(2 * HOUR)
+      const likes: IngestEvent[] = [old, recent].map((p, i) => ({ t: 'like', uri: `at://did:plc:liker/app.bsky.feed.like/w${i}`, author: 'did:plc:liker', subject: p.uri }))
+      writer.write({ id: 'w1', events: [old, recent, ...likes], scores: [old, recent].map((p) => [p.uri, 'keyword:abc', 1]), eventTime: now })
+      const status = (did: string, active: boolean, ageMs: number): IngestEvent => ({ t: 'account', did, active, status: active ? null : 'deactivated', rev: eventRev((now - ageMs) * 1000) })
+      writer.write({
+        id: 'w2',
+        events: [status(AUTHOR, false, 0), status('did:plc:oldactive', true, 40 * HOUR), status('did:plc:newactive', true, HOUR), status('did:plc:oldinactive', false, 40 * HOUR)],
+        scores: [],
+        eventTime: now,
+      })
+      expect(count('SELECT count(*) FROM withheld_posts')).toBe(2)
+      const r = await new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { marginMs: 6 * HOUR, snapshotTtlMs: HOUR }), { pauseMs: 0 }).run(now)
+      expect(r.withheld).toBe(1)
+      expect(db.sqlite.prepare('SELECT uri FROM withheld_posts').pluck().all()).toEqual([recent.uri])
+      // the recent one keeps its score and its like (counted when it comes back); the expired one's go with the sweeps
+      expect(db.sqlite.prepare('SELECT post_uri FROM agent_scores').pluck().all()).toEqual([recent.uri])
+      expect(db.sqlite.prepare('SELECT subject FROM engagements').pluck().all()).toEqual([recent.uri])
+      expect(r.accounts).toBe(1)
+      expect(db.sqlite.prepare('SELECT did FROM account_status ORDER BY did').pluck().all()).toEqual([AUTHOR, 'did:plc:newactive', 'did:plc:oldinactive'].sort())
+      writer.write({ id: 'w3', events: [status(AUTHOR, true, -1000)], scores: [], eventTime: now })
+      expect(db.sqlite.prepare('SELECT uri, like_count FROM posts').raw().all()).toEqual([[recent.uri, 1]])
+    } finally {
+      db.close()
+      t.cleanup()
+    }
   })
 })
 

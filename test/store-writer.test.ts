@@ -107,14 +107,15 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(count('SELECT count(*) FROM posts')).toBe(0)
   })
 
-  it('purges an account that is taken down and refuses its new posts until it is active again', () => {
+  it('withholds the posts of an account that is taken down, new ones too, and gives them back when it is active again', () => {
     writer.write(batch([post('1'), post('2'), post('3', { author: bob })]))
     writer.write(batch([{ t: 'account', did: alice, active: false, status: 'takendown' }]))
     expect(db.sqlite.prepare('SELECT author FROM posts').pluck().all()).toEqual([bob])
     writer.write(batch([post('4')]))
     expect(count('SELECT count(*) FROM posts WHERE author = ?', alice)).toBe(0)
     writer.write(batch([{ t: 'account', did: alice, active: true, status: null }, post('5')]))
-    expect(count('SELECT count(*) FROM posts WHERE author = ?', alice)).toBe(1)
+    expect(db.sqlite.prepare('SELECT uri FROM posts WHERE author = ? ORDER BY uri').pluck().all(alice)).toEqual(['1', '2', '4', '5'].map((k) => postUri(k)))
+    expect(count('SELECT count(*) FROM withheld_posts')).toBe(0)
   })
 
   it('counts a purged post\'s likes again when it comes back, less those taken back meanwhile, once', () => {

@@ -52,6 +52,12 @@ export interface PostEvent {
   tags: string[]
   /** self-label values */
   labels: string[]
+  /**
+   * the version of this record on the network (as `rev` of MixEvent): a late
+   * original never replaces an edit. Absent only in batches queued by an
+   * older Skysift, which are applied as they arrive.
+   */
+  rev?: string
 }
 
 export interface EngagementEvent {
@@ -94,8 +100,9 @@ export interface MixEvent {
   /** ms since epoch: the record's createdAt, never later than when the network saw it */
   createdAt: number
   /**
-   * the repo revision (a TID) of the commit that wrote this version, '' when
-   * the source did not say: an update never overwrites a later one of the same record
+   * the repo revision (a TID) of the commit that wrote this version, or, when
+   * the source did not say, the event's time as a TID (eventRev): an update
+   * never overwrites a later one of the same record
    */
   rev: string
 }
@@ -105,6 +112,12 @@ export interface AccountEvent {
   did: string
   active: boolean
   status: string | null
+  /**
+   * the event's place in the network's order: its time as a TID (eventRev),
+   * since an account's status has no repo revision. Absent only in batches
+   * queued by an older Skysift, which are applied as they arrive.
+   */
+  rev?: string
 }
 
 /** A block (`app.bsky.graph.block`): `author` blocks `subject`. */
@@ -206,6 +219,24 @@ export function tidTimeMs(rkey: string): number | null {
   return Math.floor(us / 1000)
 }
 
+/**
+ * A TID for a time in µs (clock id 0): the order of an event that carries no
+ * repo revision, in the same sortable form as one. Revisions and event TIDs
+ * compare as strings; later is larger.
+ */
+export function eventRev(us: number): string {
+  let v = Math.max(0, Math.floor(us))
+  let out = ''
+  for (let i = 0; i < 11; i++) {
+    out = B32[v % 32] + out
+    v = Math.floor(v / 32)
+  }
+  return `${out}22`
+}
+
+/** The commit's revision when it is a TID, else the event's time as one (eventRev). */
+export const revOr = (rev: unknown, us: number): string => (typeof rev === 'string' && TID_RE.test(rev) ? rev : eventRev(us))
+
 /** Splits an at-uri into its parts, or null when it is not one. */
 export function parseAtUri(uri: string): { did: string; collection: string; rkey: string } | null {
   const m = AT_URI_RE.exec(uri)
@@ -269,6 +300,7 @@ export function normalizePost(
   cid: string,
   record: unknown,
   eventTimeMs: number,
+  rev: string = eventRev(eventTimeMs * 1000),
 ): PostEvent | Rejected {
   if (!isObj(record)) return { reason: 'post record is not an object' }
   const { text } = record
@@ -319,6 +351,7 @@ export function normalizePost(
     quote: embed.quote,
     tags: tagsOf(text, record.facets),
     labels: labels.slice(0, 16),
+    rev,
   }
 }
 
@@ -349,7 +382,7 @@ function isJsonValue(v: unknown, depth: number): boolean {
  * is checked here (the lexicon's limits); whether the agents exist and their
  * options fit is the serving node's business, against its own catalog.
  */
-export function normalizeMix(did: string, rkey: string, record: unknown, eventTimeMs: number, rev?: unknown): MixEvent | Rejected {
+export function normalizeMix(did: string, rkey: string, record: unknown, eventTimeMs: number, rev: string = eventRev(eventTimeMs * 1000)): MixEvent | Rejected {
   if (!isObj(record)) return { reason: 'mix record is not an object' }
   const parts = isAtUri(record.feed) ? parseAtUri(record.feed) : null
   if (!parts || parts.collection !== FEED_GENERATOR_COLLECTION) return { reason: 'mix feed is not an at-uri of a feed generator' }
@@ -386,7 +419,7 @@ export function normalizeMix(did: string, rkey: string, record: unknown, eventTi
     feed: record.feed as string,
     agents: out,
     createdAt,
-    rev: typeof rev === 'string' && TID_RE.test(rev) ? rev : '',
+    rev,
   }
 }
 
@@ -402,6 +435,8 @@ export function normalizeCommit(op: {
   record?: unknown
   cid?: unknown
   timeMs: number
+  /** the event's time in µs when the source has it (orders versions when `rev` is missing) */
+  timeUs?: number
   /** the commit's repo revision */
   rev?: unknown
 }): IngestEvent | Rejected | null {
@@ -417,9 +452,10 @@ export function normalizeCommit(op: {
   if (typeof op.cid !== 'string' || !CID_RE.test(op.cid)) return { reason: 'bad cid' }
   const record = op.record
   if (!isObj(record)) return { reason: 'record is not an object' }
+  const rev = revOr(op.rev, op.timeUs ?? op.timeMs * 1000)
   switch (collection) {
     case COLLECTIONS.post:
-      return normalizePost(did, rkey, op.cid, record, op.timeMs)
+      return normalizePost(did, rkey, op.cid, record, op.timeMs, rev)
     case COLLECTIONS.like:
     case COLLECTIONS.repost: {
       // likes and reposts cannot be edited; an update is replayed as a create (idempotent)
@@ -432,13 +468,13 @@ export function normalizeCommit(op: {
       return { t: 'follow', uri, author: did, subject: record.subject }
     }
     case COLLECTIONS.mix:
-      return normalizeMix(did, rkey, record, op.timeMs, op.rev)
+      return normalizeMix(did, rkey, record, op.timeMs, rev)
     case COLLECTIONS.block:
     case COLLECTIONS.listblock:
     case COLLECTIONS.listitem:
     case COLLECTIONS.visibility:
     case COLLECTIONS.profile:
-      return normalizeGraphRecord(did, collection, rkey, record, op.rev)
+      return normalizeGraphRecord(did, collection, rkey, record, rev)
   }
   return null
 }
@@ -491,12 +527,12 @@ export function normalizeGraphRecord(did: string, collection: string, rkey: stri
   return null
 }
 
-/** Normalizes an account status change. */
-export function normalizeAccount(did: unknown, active: unknown, status: unknown): AccountEvent | Rejected {
+/** Normalizes an account status change; `timeUs` is the event's place in the source's order (its time in µs). */
+export function normalizeAccount(did: unknown, active: unknown, status: unknown, timeUs: number): AccountEvent | Rejected {
   if (!isDid(did)) return { reason: 'bad did' }
   if (typeof active !== 'boolean') return { reason: 'account active is not a boolean' }
   if (status !== undefined && status !== null && typeof status !== 'string') return { reason: 'bad account status' }
-  return { t: 'account', did, active, status: active ? null : ((status as string | undefined) ?? 'deactivated') }
+  return { t: 'account', did, active, status: active ? null : ((status as string | undefined) ?? 'deactivated'), rev: eventRev(timeUs) }
 }
 
 export const isRejected = (v: unknown): v is Rejected => isObj(v) && typeof v.reason === 'string' && !('t' in v)

@@ -98,7 +98,7 @@ export class FirehoseSource implements Source {
     } else if (frame.$type === `${METHOD}#account`) {
       const evt = parseAccount(frame as Parameters<typeof parseAccount>[0])
       if (evt) {
-        const a = normalizeAccount(evt.did, evt.active, evt.status)
+        const a = normalizeAccount(evt.did, evt.active, evt.status, timeMs * 1000)
         if ('reason' in a) return sink({ cursor: seq, timeMs, rejected: a.reason, payload: JSON.stringify({ did: evt.did, seq }) })
         return sink({ cursor: seq, timeMs, event: a })
       }

@@ -24,6 +24,11 @@ export interface IngesterOptions {
   enqueueTimeoutMs?: number
   /** where the ingest keeps its Redis epoch (the queue's Redis and prefix); without it an emptied Redis goes unnoticed */
   epoch?: { redis: Redis; prefix: string } | null
+  /**
+   * how often to ask whether Redis was emptied while a batch this ingest queued is not stored yet, reading or not
+   * (a replay read to the end, a quiet live source): 0 asks only as batches are queued. Needs `epoch`; stop() ends it.
+   */
+  watchMs?: number
 }
 
 export interface IngestStats {
@@ -87,11 +92,18 @@ export class Ingester {
   private epochCheckedAt = 0
   /** set while the source is being stopped to read again from a rewound cursor */
   private rewinding = false
+  /** set while the source is being read (start, or reading again after an emptied Redis was found once it had ended) */
+  private reading = false
+  /** a reading started again by the watcher (see watch) */
+  private reread: Promise<void> | null = null
+  private watcher: NodeJS.Timeout | null = null
+  private watching = false
   /** the cursor saved last (where a restart would resume after) */
   private saved: number | undefined
   private readonly saveCursor
   private readonly addPending
   private readonly pendingOf
+  private readonly anyPending
   private readonly dropPendingFrom
   private readonly epochOf
   private readonly saveEpoch
@@ -104,7 +116,7 @@ export class Ingester {
     this.queue = queue
     this.db = db
     this.log = log
-    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, epoch: null, downstream: [], ...opts }
+    this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, epoch: null, downstream: [], watchMs: 0, ...opts }
     this.saveCursor = db.prepare(
       `INSERT INTO cursors (source, cursor, event_time, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, event_time = excluded.event_time, updated_at = excluded.updated_at`,
@@ -112,6 +124,7 @@ export class Ingester {
     this.loadCursor = db.prepare('SELECT cursor FROM cursors WHERE source = ?').pluck()
     this.addPending = db.prepare('INSERT INTO pending_batches (id, source, resume_from, at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING')
     this.pendingOf = db.prepare('SELECT resume_from FROM pending_batches WHERE source = ?').pluck()
+    this.anyPending = db.prepare('SELECT 1 FROM pending_batches WHERE source = ? LIMIT 1').pluck()
     this.dropPendingFrom = db.prepare('DELETE FROM pending_batches WHERE source = ? AND CAST(resume_from AS REAL) >= ?')
     this.epochOf = db.prepare('SELECT value FROM counters WHERE name = ?').pluck()
     this.saveEpoch = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value')
@@ -125,10 +138,24 @@ export class Ingester {
     return c === undefined ? undefined : Number(c)
   }
 
-  /** Starts reading from the saved cursor. Resolves when the source ends (replay) or stop() is called. */
+  /**
+   * Starts reading from the saved cursor. Resolves when the source ends (replay) or stop() is called. With
+   * `watchMs`, an emptied Redis is looked for until stop(), and what it lost is read again even after the end.
+   */
   start(): Promise<void> {
     if (this.running) return this.running
     this.log.info({ source: this.source.name, cursor: this.savedCursor() }, 'ingest starting')
+    if (this.opts.epoch && this.opts.watchMs > 0) {
+      this.watcher = setInterval(() => void this.watch(), this.opts.watchMs)
+      this.watcher.unref()
+    }
+    this.running = this.read().finally(() => this.log.info({ source: this.source.name, ...this.stats }, 'ingest stopped'))
+    return this.running
+  }
+
+  /** Reads from the saved cursor until the source ends or stop(), flushing partial batches meanwhile. */
+  private read(): Promise<void> {
+    this.reading = true
     this.timer = setInterval(() => {
       if (this.batch.length || this.batchCursor !== null) void this.flush()
     }, this.opts.flushMs)
@@ -150,21 +177,52 @@ export class Ingester {
         this.rewinding = false
       }
     }
-    this.running = read()
+    return read()
       .catch((err) => this.log.warn({ err: err.message }, 'ingest ended with a batch not queued'))
       .finally(() => {
         if (this.timer) clearInterval(this.timer)
         this.timer = null
-        this.log.info({ source: this.source.name, ...this.stats }, 'ingest stopped')
+        this.reading = false
       })
-    return this.running
+  }
+
+  /**
+   * One look of the watcher: when a batch this ingest queued is not stored yet and Redis was not asked for a
+   * second, asks it for the epoch; an emptied Redis rewinds the cursor (checkEpoch) and the source is read
+   * again from there: restarted when reading had ended, else stopped to start over as after a failed queueing.
+   */
+  private async watch(): Promise<void> {
+    if (this.watching || this.rewinding || this.abort.signal.aborted || Date.now() - this.epochCheckedAt < EPOCH_CHECK_MS) return
+    if (!this.anyPending.get(this.source.name)) return
+    this.watching = true
+    // @NOTE in line with the flushes: a batch being queued meanwhile would save its cursor past the rewind
+    const look = this.flushing.catch(() => {}).then(async () => {
+      if (this.abort.signal.aborted || (await this.checkEpoch()) || this.abort.signal.aborted) return
+      if (this.reading) {
+        this.rewinding = true
+        await this.source.stop()
+      } else {
+        this.reread = this.read()
+      }
+    })
+    this.flushing = look
+    try {
+      await look
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'redis epoch not checked; will try again')
+    } finally {
+      this.watching = false
+    }
   }
 
   /** Stops reading, flushes what was read, and saves the cursor. */
   async stop(): Promise<void> {
     this.abort.abort()
+    if (this.watcher) clearInterval(this.watcher)
+    this.watcher = null
     await this.source.stop()
     await this.running?.catch(() => {})
+    await this.reread?.catch(() => {})
     await this.flush().catch((err) => this.log.warn({ err: err.message }, 'last batch not queued; it will be read again'))
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { loadSkysiftLexicons } from '../serve/lexicons.ts'
+import { eventRev, tidTimeMs } from './events.ts'
 import { decodeJetstream } from './jetstream.ts'
 
 const did = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'
@@ -43,6 +44,7 @@ describe('decodeJetstream', () => {
       quote: `at://${did}/app.bsky.feed.post/3quoted`,
       tags: ['astronomy', 'space'],
       labels: ['graphic-media'],
+      rev: '3lbhtbblzvk2y',
     })
   })
 
@@ -57,7 +59,7 @@ describe('decodeJetstream', () => {
     expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.feed.repost', record: { subject, createdAt: 'x' } }))).toMatchObject({ ok: true, event: { t: 'repost' } })
     expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.graph.follow', record: { subject: 'did:plc:abc', createdAt: 'x' } }))).toMatchObject({ ok: true, event: { t: 'follow', subject: 'did:plc:abc' } })
     expect(decodeJetstream(commit({ operation: 'delete', collection: 'app.bsky.feed.post', cid: undefined }))).toMatchObject({ ok: true, event: { t: 'delete', collection: 'app.bsky.feed.post' } })
-    expect(decodeJetstream(line({ did, time_us: 5, kind: 'account', account: { active: false, did, seq: 1, status: 'takendown', time: 'x' } }))).toEqual({ ok: true, cursor: 5, event: { t: 'account', did, active: false, status: 'takendown' } })
+    expect(decodeJetstream(line({ did, time_us: 5, kind: 'account', account: { active: false, did, seq: 1, status: 'takendown', time: 'x' } }))).toEqual({ ok: true, cursor: 5, event: { t: 'account', did, active: false, status: 'takendown', rev: eventRev(5) } })
     expect(decodeJetstream(line({ did, time_us: 6, kind: 'identity', identity: { did, handle: 'a.b', seq: 2, time: 'x' } }))).toEqual({ ok: true, cursor: 6, event: null })
   })
 
@@ -140,15 +142,20 @@ describe('decodeJetstream', () => {
       expect(decodeJetstream(mixCommit(mixRecord({ agents: sixteen })))).toMatchObject({ ok: true, event: { t: 'mix' } })
     })
 
-    it('carries the commit\'s revision when it is a TID, else an empty one', () => {
+    it('carries the commit\'s revision when it is a TID, else the event\'s time as one', () => {
       const rev = (r: unknown) => {
         const d = decodeJetstream(line({ did, time_us: 1732270000000000, kind: 'commit', commit: { rev: r, operation: 'create', collection: 'app.skysift.feed.mix', rkey: '3lbhtbbkhgc2y', cid, record: mixRecord() } }))
         return d.ok && d.event?.t === 'mix' ? d.event.rev : 'not a mix'
       }
       expect(rev('3lbhtbblzvk2y')).toBe('3lbhtbblzvk2y')
-      expect(rev(undefined)).toBe('')
-      expect(rev('zzzz')).toBe('')
-      expect(rev(42)).toBe('')
+      const byTime = eventRev(1732270000000000)
+      expect(tidTimeMs(byTime)).toBe(1732270000000)
+      expect(rev(undefined)).toBe(byTime)
+      expect(rev('zzzz')).toBe(byTime)
+      expect(rev(42)).toBe(byTime)
+      // later events sort later, and with the revisions of commits made at the same time
+      expect(eventRev(1732270000000001) > byTime).toBe(true)
+      expect(eventRev(1) < eventRev(2)).toBe(true)
     })
 
     it('passes deletes on as delete events of the mix collection', () => {

@@ -36,6 +36,7 @@ export function decodeJetstream(line: string): Decoded {
         record: c.record,
         cid: c.cid,
         timeMs,
+        timeUs,
         rev: c.rev,
       })
       if (r && 'reason' in r) return { ok: false, reason: r.reason, cursor: timeUs }
@@ -44,7 +45,7 @@ export function decodeJetstream(line: string): Decoded {
     case 'account': {
       const a = m.account
       if (typeof a !== 'object' || a === null) return { ok: false, reason: 'account missing', cursor: timeUs }
-      const r = normalizeAccount(a.did ?? m.did, a.active, a.status)
+      const r = normalizeAccount(a.did ?? m.did, a.active, a.status, timeUs)
       if ('reason' in r) return { ok: false, reason: r.reason, cursor: timeUs }
       return { ok: true, event: r, cursor: timeUs }
     }

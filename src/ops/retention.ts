@@ -6,6 +6,7 @@ import { LikeGraphWriter } from '../store/like-graph.ts'
 import { PostChanges, PostLog } from '../store/post-log.ts'
 import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
 import { mayAwaitPost } from '../store/writer.ts'
+import { eventRev } from '../ingest/events.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -54,6 +55,10 @@ export interface RetentionResult {
   rejected: number
   interactions: number
   snapshots: number
+  /** posts withheld with their (inactive) accounts, expired */
+  withheld: number
+  /** statuses of active accounts older than any late batch */
+  accounts: number
   /** likes and reposts of posts no longer stored (expired, deleted, purged) */
   orphanEngagements: number
   orphanScores: number
@@ -93,6 +98,8 @@ const emptyResult = (): RetentionResult => ({
   rejected: 0,
   interactions: 0,
   snapshots: 0,
+  withheld: 0,
+  accounts: 0,
   orphanEngagements: 0,
   orphanScores: 0,
   partial: false,
@@ -101,7 +108,7 @@ const emptyResult = (): RetentionResult => ({
 })
 
 /** Counter names (in `counters`) retention adds to: `retention_<key>`. */
-export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'orphanEngagements', 'orphanScores'] as const
+export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'withheld', 'accounts', 'orphanEngagements', 'orphanScores'] as const
 
 /** The smallest engagement key (where the engagement sweep starts over). */
 const MIN_KEY = -(2n ** 63n)
@@ -145,6 +152,9 @@ export class Retention {
       oldPosts: p('SELECT id, uri FROM posts WHERE created_at < ? ORDER BY created_at LIMIT ?').raw(),
       scoresOf: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       deletePost: p('DELETE FROM posts WHERE id = ?'),
+      // @NOTE an active account's row only orders later events: one older than any late batch can be forgotten
+      oldActive: p(`DELETE FROM account_status WHERE did IN (SELECT did FROM account_status WHERE rev < ? AND status = 'active' ORDER BY rev LIMIT ?)`),
+      oldWithheld: p('DELETE FROM withheld_posts WHERE uri IN (SELECT uri FROM withheld_posts WHERE created_at < ? ORDER BY created_at LIMIT ?)'),
       // tombstones have no index on `at` (and may have no rowid): swept in primary-key order, a window at a time
       tombstoneWindow: p('SELECT uri, at FROM tombstones WHERE uri > ? ORDER BY uri LIMIT ?'),
       deleteTombstone: p('DELETE FROM tombstones WHERE uri = ? AND at < ?'),
@@ -154,15 +164,21 @@ export class Retention {
       oldSnapshots: p(`SELECT id FROM feed_snapshots WHERE (built_at < ? AND fingerprint LIKE '%~%') OR built_at < ? ORDER BY id LIMIT ?`).pluck(),
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
       // @NOTE keys are 64-bit: read as BigInt
-      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, e.kind AS kind, e.actor AS actor, EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) AS live FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
+      // @NOTE a post withheld with its account keeps its likes for when it comes back
+      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, e.kind AS kind, e.actor AS actor,
+          (EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = e.subject)) AS live
+        FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
       waitingWindow: p(`SELECT DISTINCT subject FROM waiting_engagements WHERE subject > ? ORDER BY subject LIMIT ?`).pluck(),
-      dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = waiting_engagements.subject)'),
+      dropWaiting: p(`DELETE FROM waiting_engagements WHERE subject = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = waiting_engagements.subject)
+        AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = waiting_engagements.subject)`),
       lastEventTime: p(`SELECT value FROM counters WHERE name = 'last_event_time'`).pluck(),
-      deleteEngagement: p('DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)'),
+      deleteEngagement: p(`DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)
+        AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = engagements.subject)`),
       // @NOTE in primary-key order (post first), so a window is a range read, not a sort of the whole table
-      scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) AS live
+      scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, (EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = s.post_uri)) AS live
         FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
-      deleteScore: p('DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)'),
+      deleteScore: p(`DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)
+        AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = agent_scores.post_uri)`),
       lastChange: p('SELECT max(seq) FROM post_changes').pluck(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
       // @NOTE the newest row always stays: sequence numbers (rowids) must never be handed out again
@@ -235,6 +251,9 @@ export class Retention {
       this.postLog.flush(changes)
       return rows.length
     })
+    // posts withheld with their accounts, past every window too (they would expire as soon as they came back); their
+    // scores and likes go with the orphan sweeps
+    await drain(() => this.count('withheld', r, this.st.oldWithheld.run(now - pol.postsMs, batchSize).changes))
 
     // 2. tombstones: swept in key order from where the last pass stopped (back to the start after the end)
     const tombCutoff = now - pol.tombstonesMs
@@ -248,6 +267,9 @@ export class Retention {
       seen += n
       if (n < batchSize * 4) break
     }
+
+    // statuses of accounts that are active, as old as tombstones (nothing arrives that late)
+    await drain(() => this.count('accounts', r, this.st.oldActive.run(eventRev(tombCutoff * 1000), batchSize).changes))
 
     // 3. rejected input, old feedback, and batches never stored (failed for good) an ingest would otherwise rewind to
     await drain(() => this.st.oldPending.run(now - DAY, batchSize).changes)
@@ -318,7 +340,7 @@ export class Retention {
     return r
   }
 
-  private count(key: 'rejected' | 'interactions' | 'logRows', r: RetentionResult, n: number): number {
+  private count(key: 'rejected' | 'interactions' | 'logRows' | 'withheld' | 'accounts', r: RetentionResult, n: number): number {
     r[key] += n
     return n
   }

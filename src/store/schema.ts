@@ -30,6 +30,8 @@ export const posts = sqliteTable(
     labels: text('labels').notNull(),
     likeCount: integer('like_count').notNull().default(0),
     repostCount: integer('repost_count').notNull().default(0),
+    /** the version stored (the commit's repo revision, see PostEvent.rev): an older one never replaces it */
+    rev: text('rev').notNull().default(''),
   },
   // @NOTE the counts are in the created_at index so ranking reads its candidates' ids and counts from the index alone
   (t) => [index('posts_created_at').on(t.createdAt, t.likeCount, t.repostCount), index('posts_author').on(t.author)],
@@ -110,12 +112,46 @@ export const tombstones = sqliteTable('tombstones', {
   at: integer('at').notNull(),
 })
 
-/** Accounts that are not active (deleted, taken down, suspended, deactivated). */
-export const inactiveAccounts = sqliteTable('inactive_accounts', {
-  did: text('did').primaryKey(),
-  status: text('status').notNull(),
-  at: integer('at').notNull(),
-})
+/**
+ * The newest status the network gave an account ('active', or why it is not:
+ * deleted, takendown, suspended, deactivated), with that event's place in the
+ * network's order (AccountEvent.rev): an older event never overrides it.
+ */
+export const accountStatus = sqliteTable(
+  'account_status',
+  {
+    did: text('did').primaryKey(),
+    status: text('status').notNull(),
+    rev: text('rev').notNull(),
+  },
+  // @NOTE retention forgets 'active' rows once no batch can be that late (by rev, which orders by time)
+  (t) => [index('account_status_rev').on(t.rev)],
+)
+
+/**
+ * Posts of accounts that are not active, kept aside instead of `posts` (same
+ * columns, newest version by `rev`): they come back when a newer event says
+ * the account is active. Their likes and reposts wait in `waiting_engagements`.
+ */
+export const withheldPosts = sqliteTable(
+  'withheld_posts',
+  {
+    uri: text('uri').primaryKey(),
+    cid: text('cid').notNull(),
+    author: text('author').notNull(),
+    createdAt: integer('created_at').notNull(),
+    text: text('text').notNull(),
+    langs: text('langs').notNull(),
+    replyRoot: text('reply_root'),
+    replyParent: text('reply_parent'),
+    embed: text('embed'),
+    quote: text('quote'),
+    tags: text('tags').notNull(),
+    labels: text('labels').notNull(),
+    rev: text('rev').notNull(),
+  },
+  (t) => [index('withheld_posts_author').on(t.author), index('withheld_posts_created_at').on(t.createdAt)],
+)
 
 /**
  * Scores of option-independent agent instances, computed once per post. null = drop.

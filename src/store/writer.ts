@@ -1,4 +1,4 @@
-import type { IngestEvent, MixEvent, PostEvent } from '../ingest/events.ts'
+import type { AccountEvent, IngestEvent, MixEvent, PostEvent } from '../ingest/events.ts'
 import { COLLECTIONS, parseAtUri, tidTimeMs } from '../ingest/events.ts'
 import type { Score } from '../score/sdk.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
@@ -46,6 +46,23 @@ export function* scoreEntries(b: StoreBatch): Generator<[string, string, Score]>
   }
 }
 
+/** A post's columns as `posts` and `withheld_posts` hold them (lists as JSON). */
+interface StoredPost {
+  uri: string
+  cid: string
+  author: string
+  createdAt: number
+  text: string
+  langs: string
+  replyRoot: string | null
+  replyParent: string | null
+  embed: string | null
+  quote: string | null
+  tags: string
+  labels: string
+  rev: string
+}
+
 export interface WriteResult {
   posts: number
   deleted: number
@@ -59,7 +76,17 @@ export interface WriteResult {
   scores: number
 }
 
-const INACTIVE = new Set(['deleted', 'takendown', 'suspended', 'deactivated'])
+/** Account statuses whose posts are not shown (kept aside in `withheld_posts` until the account is active again). */
+export const INACTIVE = new Set(['deleted', 'takendown', 'suspended', 'deactivated'])
+
+/**
+ * Whether a version `rev` replaces the stored one (`stored`). Versions are
+ * TIDs that sort as the network made the changes (a commit's repo revision,
+ * or an event's time: see PostEvent.rev, AccountEvent.rev); an equal one is
+ * the same version again. A version-less write ('': queued before versions
+ * existed) applies as it arrives.
+ */
+export const replaces = (rev: string, stored: string): boolean => rev === '' || rev > stored
 
 /**
  * How much older than the batch a post may be for a like (or repost) of it
@@ -90,8 +117,21 @@ export const recordMixFingerprint = (agents: unknown): string => `rec-${shortHas
 /**
  * The one writer: applies a batch in a single transaction. Every statement
  * is an upsert or guarded by a lookup, so applying the same batch twice
- * leaves the same rows (replays and retries are harmless), and a create that
- * arrives after its delete stays deleted.
+ * leaves the same rows (replays and retries are harmless).
+ *
+ * Batches reach it in any order: a score worker runs two jobs at once, and a
+ * killed worker's job comes back only when its lock expires, after later
+ * ones. So every fact an event can change is applied by its order on the
+ * network, never by arrival: it is stored with its version (`rev`) and
+ * only a newer version replaces it (`replaces`): posts and mix records by
+ * the commit's revision, an account's status by the event's time; deletes
+ * are final (tombstones: a create that arrives after its delete stays
+ * deleted); an account's newest status decides whether its posts are in
+ * `posts` or kept aside in `withheld_posts`, where they wait, newest version
+ * too, until a newer event says it is active; likes and reposts are counted
+ * once whenever their post comes (`waiting_engagements`). Whatever the order,
+ * the same batches leave the same store: a late batch adds what is missing
+ * and never undoes what is newer (test/store-order.test.ts).
  */
 export class BatchWriter {
   private readonly db: Sqlite
@@ -112,15 +152,33 @@ export class BatchWriter {
     const p = (sql: string) => db.prepare(sql)
     this.st = {
       isTombstoned: p('SELECT 1 FROM tombstones WHERE uri = ?').pluck(),
-      isInactive: p('SELECT 1 FROM inactive_accounts WHERE did = ?').pluck(),
-      postRow: p('SELECT id, cid, like_count AS likes, repost_count AS reposts FROM posts WHERE uri = ?'),
+      accountRow: p('SELECT status, rev FROM account_status WHERE did = ?'),
+      postRow: p('SELECT id, cid, rev, like_count AS likes, repost_count AS reposts FROM posts WHERE uri = ?'),
+      setPostRev: p('UPDATE posts SET rev = ? WHERE id = ?'),
       postExists: p('SELECT 1 FROM posts WHERE uri = ?').pluck(),
       waitingCounts: p(`SELECT coalesce(sum(n) FILTER (WHERE kind = 'like'), 0) AS likes, coalesce(sum(n) FILTER (WHERE kind = 'repost'), 0) AS reposts
         FROM waiting_engagements WHERE subject = ?`),
       dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ?'),
       // @NOTE a plain INSERT: a post already stored is looked up first (INSERT … ON CONFLICT would rewrite the row on every replay)
-      insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count)
-        VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts)`),
+      insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count, rev)
+        VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts, @rev)`),
+      isWithheld: p('SELECT 1 FROM withheld_posts WHERE uri = ?').pluck(),
+      withheldRev: p('SELECT rev FROM withheld_posts WHERE uri = ?').pluck(),
+      withhold: p(`INSERT INTO withheld_posts (uri, cid, author, created_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, rev)
+        VALUES (@uri, @cid, @author, @createdAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @rev)
+        ON CONFLICT(uri) DO UPDATE SET cid = excluded.cid, created_at = excluded.created_at, text = excluded.text, langs = excluded.langs,
+          reply_root = excluded.reply_root, reply_parent = excluded.reply_parent, embed = excluded.embed, quote = excluded.quote,
+          tags = excluded.tags, labels = excluded.labels, rev = excluded.rev`),
+      withholdAuthor: p(`INSERT INTO withheld_posts (uri, cid, author, created_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, rev)
+        SELECT uri, cid, author, created_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, rev FROM posts WHERE author = ?
+        ON CONFLICT(uri) DO UPDATE SET cid = excluded.cid, created_at = excluded.created_at, text = excluded.text, langs = excluded.langs,
+          reply_root = excluded.reply_root, reply_parent = excluded.reply_parent, embed = excluded.embed, quote = excluded.quote,
+          tags = excluded.tags, labels = excluded.labels, rev = excluded.rev
+        WHERE excluded.rev > withheld_posts.rev`),
+      withheldOf: p(`SELECT uri, cid, author, created_at AS createdAt, text, langs, reply_root AS replyRoot, reply_parent AS replyParent, embed, quote, tags, labels, rev
+        FROM withheld_posts WHERE author = ?`),
+      unwithholdAuthor: p('DELETE FROM withheld_posts WHERE author = ?'),
+      unwithhold: p('DELETE FROM withheld_posts WHERE uri = ?'),
       deletePostId: p('DELETE FROM posts WHERE id = ?'),
       dropScores: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       tombstone: p('INSERT INTO tombstones (uri, at) VALUES (?, ?) ON CONFLICT(uri) DO NOTHING'),
@@ -155,9 +213,7 @@ export class BatchWriter {
           updated_at = max(excluded.updated_at, mixes.updated_at + 1)
         WHERE mixes.fingerprint <> excluded.fingerprint`),
       dropRecordMix: p(`DELETE FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`),
-      markInactive: p('INSERT INTO inactive_accounts (did, status, at) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, at = excluded.at'),
-      markActive: p('DELETE FROM inactive_accounts WHERE did = ?'),
-      purgeScores: p('DELETE FROM agent_scores WHERE post_uri IN (SELECT uri FROM posts WHERE author = ?)'),
+      setAccount: p('INSERT INTO account_status (did, status, rev) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, rev = excluded.rev'),
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
       // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
       upsertScores: p(`INSERT INTO agent_scores (instance, post_uri, score) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
@@ -209,12 +265,18 @@ export class BatchWriter {
     const r: WriteResult = { posts: 0, deleted: 0, likes: 0, reposts: 0, follows: 0, mixes: 0, accounts: 0, skipped: 0, scores: 0 }
     const changed = this.changed
     changed.clear()
+    /** posts whose stored version is one of this batch's: only theirs get the batch's scores */
+    const current = new Set<string>()
     for (const e of b.events) {
       switch (e.t) {
-        case 'post':
-          if (this.writePost(e, now)) r.posts++
+        case 'post': {
+          const got = this.writePost(e, now)
+          if (got === 'skipped') current.delete(e.uri)
+          else current.add(e.uri)
+          if (got === 'stored') r.posts++
           else r.skipped++
           break
+        }
         case 'like':
         case 'repost': {
           this.graph.like(e, now)
@@ -223,8 +285,9 @@ export class BatchWriter {
             break
           }
           const stored = !!st.postExists.get(e.subject)
-          // @NOTE a like of a post not stored yet waits for it (see PENDING_ENGAGEMENT_MS); the post counts it when it comes
-          if (!stored && !mayAwaitPost(e.subject, b.eventTime)) {
+          // @NOTE a like of a post not stored yet waits for it (see PENDING_ENGAGEMENT_MS), as does a like of a post
+          // withheld with its account; the post counts it when it comes
+          if (!stored && !mayAwaitPost(e.subject, b.eventTime) && !st.isWithheld.get(e.subject)) {
             r.skipped++
             break
           }
@@ -256,6 +319,7 @@ export class BatchWriter {
           st.tombstone.run(e.uri, now)
           this.graph.deleted(e, now)
           if (e.collection === COLLECTIONS.post) {
+            st.unwithhold.run(e.uri)
             st.dropScores.run(e.uri)
             const id = st.postId.get(e.uri) as number | undefined
             if (id !== undefined && st.deletePostId.run(id).changes) {
@@ -301,15 +365,7 @@ export class BatchWriter {
           break
         case 'account':
           r.accounts++
-          if (!e.active && INACTIVE.has(e.status ?? '')) {
-            st.markInactive.run(e.did, e.status, now)
-            st.carryPurged.run({ did: e.did })
-            st.purgeScores.run(e.did)
-            this.log.deletingAuthor(e.did)
-            r.deleted += st.purgePosts.run(e.did).changes
-          } else if (e.active) {
-            st.markActive.run(e.did)
-          }
+          r.deleted += this.writeAccount(e, now)
           break
       }
     }
@@ -319,7 +375,8 @@ export class BatchWriter {
       // @NOTE NULL stores a drop; "no opinion" (a failed agent run) is not stored, so the next refresh asks again
       if (score === null) continue
       let ok = live.get(uri)
-      if (ok === undefined) live.set(uri, (ok = !!st.postExists.get(uri)))
+      // @NOTE the version stored (shown or withheld) must be this batch's, and still there (not deleted later in the batch)
+      if (ok === undefined) live.set(uri, (ok = current.has(uri) && !!(st.postExists.get(uri) || st.isWithheld.get(uri))))
       if (ok) rows.push([key, uri, score === 'drop' ? null : score])
     }
     // @NOTE one statement for the batch's scores (a JSON array of [key, uri, score]): one statement per score (7 a post)
@@ -362,26 +419,52 @@ export class BatchWriter {
     st.putRecordMix.run(author, feed, newest.agents, recordMixFingerprint(JSON.parse(newest.agents)), now)
   }
 
-  private writePost(e: PostEvent, now: number): boolean {
+  /** Whether the author's posts are withheld (the newest status stored says the account is not active). */
+  private withheld(did: string): boolean {
+    const a = this.st.accountRow.get(did) as { status: string } | undefined
+    return a !== undefined && INACTIVE.has(a.status)
+  }
+
+  /**
+   * Applies an account's status when it is newer than the one stored: an
+   * account that stops being active has its posts moved to `withheld_posts`
+   * (their counts wait in `waiting_engagements`), one that is active again
+   * gets them back. Returns the posts removed from `posts`.
+   */
+  private writeAccount(e: AccountEvent, now: number): number {
     const st = this.st
-    if (st.isTombstoned.get(e.uri) || st.isInactive.get(e.author)) return false
-    const old = st.postRow.get(e.uri) as { id: number; cid: string; likes: number; reposts: number } | undefined
-    if (old && old.cid === e.cid) return true // a replay: already stored as it is
-    if (old) {
-      // an edit: the post is stored again under a new id (readers cache posts by id), keeping its counts; scores were for the old text
-      st.dropScores.run(e.uri)
-      st.deletePostId.run(old.id)
-      this.changed.touched(old.id)
+    const hide = !e.active && INACTIVE.has(e.status ?? '')
+    // @NOTE other statuses (e.g. throttled, desynchronized) leave the account as it is
+    if (!e.active && !hide) return 0
+    const rev = e.rev ?? ''
+    const old = st.accountRow.get(e.did) as { status: string; rev: string } | undefined
+    if (old && !replaces(rev, old.rev)) return 0
+    st.setAccount.run(e.did, hide ? e.status : 'active', rev)
+    const hidden = old !== undefined && INACTIVE.has(old.status)
+    if (hide && !hidden) {
+      // @NOTE the scores stay: they belong to the versions withheld, which come back as they are
+      st.withholdAuthor.run(e.did)
+      st.carryPurged.run({ did: e.did })
+      this.log.deletingAuthor(e.did)
+      return st.purgePosts.run(e.did).changes
     }
-    // a new post counts the likes and reposts that arrived before it (or that outlived a purge of its author)
-    const counts = old ?? (st.waitingCounts.get(e.uri) as { likes: number; reposts: number })
-    if (!old) st.dropWaiting.run(e.uri)
-    const { lastInsertRowid } = st.insertPost.run({
+    if (!hide && hidden) {
+      for (const p of st.withheldOf.all(e.did) as StoredPost[]) this.insertPost(p, now, null)
+      st.unwithholdAuthor.run(e.did)
+    }
+    return 0
+  }
+
+  /** Stores a post's version: 'stored' (new or newer), 'same' (this version is already stored), 'withheld' (its account is not active) or 'skipped' (deleted, or older than the one stored). */
+  private writePost(e: PostEvent, now: number): 'stored' | 'same' | 'withheld' | 'skipped' {
+    const st = this.st
+    if (st.isTombstoned.get(e.uri)) return 'skipped'
+    const rev = e.rev ?? ''
+    const row: StoredPost = {
       uri: e.uri,
       cid: e.cid,
       author: e.author,
       createdAt: e.createdAt,
-      indexedAt: now,
       text: e.text,
       langs: JSON.stringify(e.langs),
       replyRoot: e.replyRoot,
@@ -390,10 +473,56 @@ export class BatchWriter {
       quote: e.quote,
       tags: JSON.stringify(e.tags),
       labels: JSON.stringify(e.labels),
+      rev,
+    }
+    if (this.withheld(e.author)) {
+      const had = st.withheldRev.get(e.uri) as string | undefined
+      if (had !== undefined && !replaces(rev, had)) return had === rev ? 'withheld' : 'skipped'
+      if (had !== undefined) st.dropScores.run(e.uri)
+      st.withhold.run(row)
+      return 'withheld'
+    }
+    const old = st.postRow.get(e.uri) as { id: number; cid: string; rev: string; likes: number; reposts: number } | undefined
+    if (old && !replaces(rev, old.rev)) return old.rev === rev ? 'same' : 'skipped'
+    if (old && old.cid === e.cid) {
+      // the same content again under a newer version: only the version moves (an older edit must not replace it)
+      if (rev !== '') st.setPostRev.run(rev, old.id)
+      return 'same'
+    }
+    this.insertPost(row, now, old ?? null)
+    return 'stored'
+  }
+
+  /** Inserts a post's row (`old`: the version it replaces, whose id goes and whose counts it keeps). */
+  private insertPost(p: StoredPost, now: number, old: { id: number; likes: number; reposts: number } | null): void {
+    const st = this.st
+    if (old) {
+      // an edit: the post is stored again under a new id (readers cache posts by id), keeping its counts; scores were for the old text
+      st.dropScores.run(p.uri)
+      st.deletePostId.run(old.id)
+      this.changed.touched(old.id)
+    }
+    // a new post counts the likes and reposts that arrived before it (or that waited while it was withheld)
+    const counts = old ?? (st.waitingCounts.get(p.uri) as { likes: number; reposts: number })
+    if (!old) st.dropWaiting.run(p.uri)
+    const { lastInsertRowid } = st.insertPost.run({
+      uri: p.uri,
+      cid: p.cid,
+      author: p.author,
+      createdAt: p.createdAt,
+      indexedAt: now,
+      text: p.text,
+      langs: p.langs,
+      replyRoot: p.replyRoot,
+      replyParent: p.replyParent,
+      embed: p.embed,
+      quote: p.quote,
+      tags: p.tags,
+      labels: p.labels,
       likes: counts.likes,
       reposts: counts.reposts,
+      rev: p.rev,
     })
     this.changed.touched(Number(lastInsertRowid))
-    return true
   }
 }

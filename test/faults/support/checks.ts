@@ -10,12 +10,16 @@ import { engagementKey } from '../../../src/store/engagement-key.ts'
 import type { Model } from './model.ts'
 
 export interface StoreCheck {
-  /** posts the model says must be stored (authors without account events) */
+  /** posts the model says must be stored */
   strictPosts: number
   missingPosts: string[]
   extraPosts: string[]
-  /** posts of authors with account events that were never created or were deleted */
-  badAccountPosts: string[]
+  /** stored posts whose version is not the newest (an edit undone) */
+  stalePosts: string[]
+  /** posts hidden with their accounts that are not kept aside (withheld_posts) with their newest version, or kept when not hidden */
+  badWithheld: string[]
+  /** accounts whose stored status is not their last one */
+  wrongAccounts: string[]
   duplicateUris: number
   /** sum over posts of model likes − stored likes (≥ 0 when nothing is over-counted) */
   likesMissing: number
@@ -29,8 +33,9 @@ export interface StoreCheck {
 }
 
 /**
- * Asserts the store equals the model: posts exactly (each once; authors with
- * account events loosely), and likes: every live like stored and counted once
+ * Asserts the store equals the model: posts exactly (each once, newest
+ * version), posts of inactive accounts kept aside, every account's last
+ * status, and likes: every live like stored and counted once
  * (also those whose batch was stored before their post's), never a deleted or
  * unknown like, the count agreeing with the rows. Lists are cut to 10 entries.
  */
@@ -38,7 +43,9 @@ export function expectStoreMatchesModel(check: StoreCheck, likesNotStored: strin
   expect(check.duplicateUris).toBe(0)
   expect(check.missingPosts.slice(0, 10)).toEqual([])
   expect(check.extraPosts.slice(0, 10)).toEqual([])
-  expect(check.badAccountPosts.slice(0, 10)).toEqual([])
+  expect(check.stalePosts.slice(0, 10)).toEqual([])
+  expect(check.badWithheld.slice(0, 10)).toEqual([])
+  expect(check.wrongAccounts.slice(0, 10)).toEqual([])
   expect(check.overCounted.slice(0, 10)).toEqual([])
   expect(check.phantomLikes.slice(0, 10)).toEqual([])
   expect(check.inconsistentCounts.slice(0, 10)).toEqual([])
@@ -46,16 +53,18 @@ export function expectStoreMatchesModel(check: StoreCheck, likesNotStored: strin
   expect(check.likesMissing).toBe(0)
 }
 
-/** Compares the store with the model: posts and likes exactly (authors with account events loosely). */
+/** Compares the store with the model: posts, their versions, accounts and likes exactly. */
 export function checkStore(db: Database.Database, model: Model): StoreCheck {
-  const rows = db.prepare('SELECT uri, author, like_count AS likes FROM posts').all() as { uri: string; author: string; likes: number }[]
+  const rows = db.prepare('SELECT uri, author, cid, like_count AS likes FROM posts').all() as { uri: string; author: string; cid: string; likes: number }[]
   const distinct = Number(db.prepare('SELECT count(DISTINCT uri) FROM posts').pluck().get())
   const stored = new Map(rows.map((r) => [r.uri, r]))
   const out: StoreCheck = {
     strictPosts: 0,
     missingPosts: [],
     extraPosts: [],
-    badAccountPosts: [],
+    stalePosts: [],
+    badWithheld: [],
+    wrongAccounts: [],
     duplicateUris: rows.length - distinct,
     likesMissing: 0,
     likesModel: 0,
@@ -64,22 +73,24 @@ export function checkStore(db: Database.Database, model: Model): StoreCheck {
     phantomLikes: [],
   }
   for (const [uri, p] of model.posts) {
-    if (model.accountAuthors.has(p.author)) continue
     out.strictPosts++
     const r = stored.get(uri)
     if (!r) {
       out.missingPosts.push(uri)
       continue
     }
+    if (r.cid !== p.cid) out.stalePosts.push(`${uri}: stored ${r.cid}, newest ${p.cid}`)
     out.likesModel += p.likes
     if (r.likes > p.likes) out.overCounted.push(`${uri}: stored ${r.likes} > model ${p.likes}`)
     else out.likesMissing += p.likes - r.likes
   }
-  for (const r of rows) {
-    if (model.accountAuthors.has(r.author)) {
-      if (!model.createdNotDeleted.has(r.uri)) out.badAccountPosts.push(r.uri)
-    } else if (!model.posts.has(r.uri)) out.extraPosts.push(r.uri)
-  }
+  for (const r of rows) if (!model.posts.has(r.uri)) out.extraPosts.push(r.uri)
+  const withheld = new Map((db.prepare('SELECT uri, cid FROM withheld_posts').all() as { uri: string; cid: string }[]).map((r) => [r.uri, r.cid]))
+  for (const [uri, p] of model.hidden) if (withheld.get(uri) !== p.cid) out.badWithheld.push(`${uri}: kept ${withheld.get(uri) ?? 'nothing'}, newest ${p.cid}`)
+  for (const uri of withheld.keys()) if (!model.hidden.has(uri)) out.badWithheld.push(`${uri}: kept, but not hidden`)
+  const statuses = new Map((db.prepare('SELECT did, status FROM account_status').all() as { did: string; status: string }[]).map((r) => [r.did, r.status]))
+  for (const [did, status] of model.accounts) if (statuses.get(did) !== status) out.wrongAccounts.push(`${did}: stored ${statuses.get(did) ?? 'nothing'}, last ${status}`)
+  for (const did of statuses.keys()) if (!model.accounts.has(did)) out.wrongAccounts.push(`${did}: stored, but no status event`)
   const counted = new Map((db.prepare("SELECT subject, count(*) AS n FROM engagements WHERE kind = 'like' GROUP BY subject").all() as { subject: string; n: number }[]).map((r) => [r.subject, r.n]))
   for (const r of rows) {
     if ((counted.get(r.uri) ?? 0) === r.likes) continue
@@ -90,8 +101,7 @@ export function checkStore(db: Database.Database, model: Model): StoreCheck {
   const modelLikes = new Map([...model.likes].map(([uri, l]) => [engagementKey(uri), { uri, subject: l.subject }]))
   for (const e of db.prepare("SELECT key, subject FROM engagements WHERE kind = 'like'").safeIntegers().iterate() as Iterable<{ key: bigint; subject: string }>) {
     // likes of a post deleted since stay in `engagements` (nothing counts them any more)
-    const author = stored.get(e.subject)?.author
-    if (author === undefined || model.accountAuthors.has(author)) continue
+    if (!stored.has(e.subject)) continue
     if (modelLikes.get(e.key)?.subject !== e.subject) out.phantomLikes.push(`key ${e.key} on ${e.subject}`)
   }
   return out
@@ -107,8 +117,24 @@ interface StoreJobView {
   uris: string[]
 }
 
-async function storeJobs(storeQueue: Queue): Promise<StoreJobView[]> {
-  const out: StoreJobView[] = []
+/**
+ * Completed store jobs seen so far, by id: BullMQ keeps a completed job 10
+ * minutes (2,000 at most), so a long run collects them as it goes.
+ */
+export class StoreJobLog {
+  readonly jobs = new Map<string, StoreJobView>()
+
+  /** Adds the completed jobs BullMQ holds now (a job seen again keeps its highest attempt count). */
+  async collect(storeQueue: Queue): Promise<void> {
+    for (const j of await storeJobs(storeQueue)) {
+      const had = this.jobs.get(j.id)
+      if (!had || j.attemptsStarted >= had.attemptsStarted) this.jobs.set(j.id, j)
+    }
+  }
+}
+
+async function storeJobs(storeQueue: Queue): Promise<(StoreJobView & { id: string })[]> {
+  const out: (StoreJobView & { id: string })[] = []
   for (let start = 0; ; start += 200) {
     const jobs = await storeQueue.getJobs(['completed'], start, start + 199, true)
     if (!jobs.length) break
@@ -116,6 +142,7 @@ async function storeJobs(storeQueue: Queue): Promise<StoreJobView[]> {
       const m = /_(\d+)_(\d+)_\d+$/.exec(j.id ?? '')
       const events = ((j.data as { events?: { uri?: string; did?: string }[] })?.events ?? [])
       out.push({
+        id: j.id ?? '',
         first: m ? Number(m[1]) : NaN,
         last: m ? Number(m[2]) : NaN,
         events: events.length,
@@ -153,8 +180,9 @@ export interface Accounting {
  * stored, whatever order the batches were stored in (a like that arrives
  * before its post waits for it; see PENDING_ENGAGEMENT_MS in the writer).
  */
-export async function accounting(db: Database.Database, model: Model, storeQueue: Queue): Promise<Accounting> {
-  const jobs = await storeJobs(storeQueue)
+export async function accounting(db: Database.Database, model: Model, storeQueue: Queue, log = new StoreJobLog()): Promise<Accounting> {
+  await log.collect(storeQueue)
+  const jobs = [...log.jobs.values()]
   // coverage of the file's event lines by the batches stored
   const cover = new Map<number, number>()
   for (const j of jobs) {
@@ -177,7 +205,7 @@ export async function accounting(db: Database.Database, model: Model, storeQueue
   const missing: string[] = []
   for (const [uri, l] of model.likes) {
     const post = model.posts.get(l.subject)!
-    if (model.accountAuthors.has(post.author) || stored.has(engagementKey(uri))) continue
+    if (stored.has(engagementKey(uri))) continue
     missing.push(`${uri} (line ${l.line}) on ${l.subject} (line ${post.line})`)
   }
   return { storeJobs: jobs.length, rerunJobs: rerun.length, uncoveredEventLines, duplicateBound, reordered, likesMissing: missing }
@@ -215,7 +243,7 @@ export function checkServed(db: Database.Database, model: Model, served: string[
   for (const uri of served) {
     const author = inStore.get(uri) as string | undefined
     if (author === undefined) notStored.push(uri)
-    else if (model.accountAuthors.has(author) ? !model.createdNotDeleted.has(uri) : !model.posts.has(uri)) notLive.push(uri)
+    else if (!model.posts.has(uri)) notLive.push(uri)
   }
   return { notStored, notLive, repeated: served.length - new Set(served).size }
 }

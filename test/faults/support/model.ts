@@ -1,19 +1,19 @@
 /**
  * An independent model of what the store must hold after a replay, computed
  * from the raw Jetstream lines (not through Skysift's decoder): the events
- * the store must count, the live posts, and each live post's likes, reading
- * the file in order, as test/pipeline.test.ts does.
+ * the store must count, the live posts with their newest version, each live
+ * post's likes, and every account's last status, reading the file in order.
  *
- * Two things in the writer depend on the order batches arrive in, and the
- * stage processes do not keep file order (a score worker runs 2 jobs at
- * once; a job whose process was killed is retried after the others), so the
- * model also says which comparisons are order-independent:
- *  - account status events purge an author's posts and block later ones;
- *    what remains depends on the order, so posts of authors with account
- *    events are only checked to be created and not deleted;
- *  - a like is counted only when its post is already stored, so a like
- *    stored before its post's batch is not counted. `likeLines` lets the
- *    caller tell which likes were exposed to that.
+ * The stage processes do not keep file order (a score worker runs 2 jobs at
+ * once; a job whose process was killed is handed back after later ones), and
+ * the model asks the store to be exactly what the file says in its order
+ * anyway: facts are applied by their order on the network, not by arrival.
+ *  - a post is live when it was created, never deleted, and its author's
+ *    last account status is active (or there was none): an account that
+ *    goes inactive hides its posts, new ones too, and gets them back when it
+ *    is active again; a live post's stored version is its newest one;
+ *  - a like counts when it was never taken back and its post is live, also
+ *    when its post's account was inactive at the time.
  */
 import fs from 'node:fs'
 import readline from 'node:readline'
@@ -25,7 +25,12 @@ export interface ModelPost {
   /** line (1-based) of the create */
   line: number
   likes: number
+  /** the CID of the newest version */
+  cid: string
 }
+
+/** Account statuses that hide an account's posts (as the writer's INACTIVE; other statuses change nothing). */
+export const HIDING_STATUSES = new Set(['deleted', 'takendown', 'suspended', 'deactivated'])
 
 export interface Model {
   lines: number
@@ -34,10 +39,10 @@ export interface Model {
   byKind: Record<string, number>
   /** live posts, file order */
   posts: Map<string, ModelPost>
-  /** every post created and never deleted (order-independent) */
-  createdNotDeleted: Set<string>
-  /** authors with account status events */
-  accountAuthors: Set<string>
+  /** posts created and never deleted whose author's last status hides them */
+  hidden: Map<string, ModelPost>
+  /** each account's last status that changes anything ('active' or one of HIDING_STATUSES) */
+  accounts: Map<string, string>
   /** live likes of live posts: like uri → [subject, line] */
   likes: Map<string, { subject: string; line: number }>
   /** post uri → line of its delete */
@@ -51,13 +56,12 @@ export class ModelBuilder {
   private n = 0
   private events = 0
   private readonly byKind: Record<string, number> = {}
+  /** every post created and not deleted, whatever its author's status */
   private readonly posts = new Map<string, ModelPost>()
-  private readonly created = new Map<string, string>()
   private readonly deleted = new Map<string, number>()
-  private readonly accountAuthors = new Set<string>()
+  private readonly accounts = new Map<string, string>()
   private readonly likes = new Map<string, { subject: string; line: number }>()
   private readonly tombstones = new Set<string>()
-  private readonly inactive = new Set<string>()
   private readonly eventLines = new Set<number>()
 
   /** `parsed` lets a caller that already parsed the line skip the second parse. */
@@ -67,12 +71,8 @@ export class ModelBuilder {
     const e = (parsed ?? JSON.parse(line)) as Record<string, any>
     if (e.kind === 'account') {
       this.count('account')
-      this.accountAuthors.add(e.did)
-      if (e.account.active) this.inactive.delete(e.did)
-      else {
-        this.inactive.add(e.did)
-        for (const [u, p] of this.posts) if (p.author === e.did) this.dropPost(u)
-      }
+      if (e.account.active) this.accounts.set(e.did, 'active')
+      else if (HIDING_STATUSES.has(e.account.status ?? 'deactivated')) this.accounts.set(e.did, e.account.status ?? 'deactivated')
       return
     }
     if (e.kind !== 'commit') return
@@ -84,29 +84,22 @@ export class ModelBuilder {
       this.tombstones.add(uri)
       if (collection === 'app.bsky.feed.post') {
         if (!this.deleted.has(uri)) this.deleted.set(uri, this.n)
-        this.dropPost(uri)
+        this.posts.delete(uri)
       }
-      if (collection === 'app.bsky.feed.like' && this.likes.has(uri)) {
-        const p = this.posts.get(this.likes.get(uri)!.subject)
-        if (p) p.likes = Math.max(0, p.likes - 1)
-        this.likes.delete(uri)
-      }
+      if (collection === 'app.bsky.feed.like') this.likes.delete(uri)
       return
     }
     const kind = { 'app.bsky.feed.post': 'post', 'app.bsky.feed.like': 'like', 'app.bsky.feed.repost': 'repost', 'app.bsky.graph.follow': 'follow', 'app.skysift.feed.mix': 'mix' }[collection as string]!
     this.count(kind)
     if (kind === 'post') {
-      if (!this.created.has(uri)) this.created.set(uri, e.did)
-      if (!this.tombstones.has(uri) && !this.inactive.has(e.did)) {
+      if (!this.tombstones.has(uri)) {
         const had = this.posts.get(uri)
-        this.posts.set(uri, had ?? { author: e.did, line: this.n, likes: 0 })
+        if (had) had.cid = e.commit.cid
+        else this.posts.set(uri, { author: e.did, line: this.n, likes: 0, cid: e.commit.cid })
       }
     } else if (kind === 'like') {
-      const p = this.posts.get(record.subject.uri)
-      if (p && !this.tombstones.has(uri) && !this.likes.has(uri)) {
-        this.likes.set(uri, { subject: record.subject.uri, line: this.n })
-        p.likes++
-      }
+      // a like of a post created earlier (the synthetic stream likes nothing older)
+      if (this.posts.has(record.subject.uri) && !this.tombstones.has(uri) && !this.likes.has(uri)) this.likes.set(uri, { subject: record.subject.uri, line: this.n })
     }
   }
 
@@ -116,14 +109,13 @@ export class ModelBuilder {
     this.byKind[kind] = (this.byKind[kind] ?? 0) + 1
   }
 
-  private dropPost(uri: string): void {
-    this.posts.delete(uri)
-  }
-
   build(): Model {
-    const createdNotDeleted = new Set([...this.created.keys()].filter((u) => !this.deleted.has(u)))
-    const likes = new Map([...this.likes].filter(([, v]) => this.posts.has(v.subject)))
-    return { lines: this.n, events: this.events, byKind: { ...this.byKind }, posts: this.posts, createdNotDeleted, accountAuthors: this.accountAuthors, likes, deletedAt: this.deleted, eventLines: this.eventLines }
+    const posts = new Map<string, ModelPost>()
+    const hidden = new Map<string, ModelPost>()
+    for (const [uri, p] of this.posts) (HIDING_STATUSES.has(this.accounts.get(p.author) ?? 'active') ? hidden : posts).set(uri, { ...p, likes: 0 })
+    const likes = new Map([...this.likes].filter(([, v]) => posts.has(v.subject)))
+    for (const l of likes.values()) posts.get(l.subject)!.likes++
+    return { lines: this.n, events: this.events, byKind: { ...this.byKind }, posts, hidden, accounts: this.accounts, likes, deletedAt: this.deleted, eventLines: this.eventLines }
   }
 }
 
