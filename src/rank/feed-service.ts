@@ -197,10 +197,13 @@ export class FeedService {
         if (nudged) {
           mix = nudged
           nudges = applied.deltas
-          const owners = this.ownMixes.get(mix.fingerprint) ?? remember(this.ownMixes, mix.fingerprint, new Set<string>())
-          if (owners.size < 100) owners.add(subscriber)
         }
       }
+    }
+    // @NOTE whatever the reader was given (their own mix, a record's, with interests or nudges) is theirs to have explained
+    if (mix !== feed.defaults) {
+      const owners = this.ownMixes.get(mix.fingerprint) ?? remember(this.ownMixes, mix.fingerprint, new Set<string>())
+      if (owners.size < 100) owners.add(subscriber)
     }
     return remember(this.effective, key, { mix, stored, base, nudges, signature, at: now })
   }

@@ -102,8 +102,8 @@ describe('the firehose source on a real PDS', { timeout: 120_000 }, () => {
     const lines: { level: number; msg: string; [k: string]: unknown }[] = []
     const { ingester, queue } = await ingest(new WrongKeyResolver(net.plc.url, wrong), lines)
     expect((await queue.getJobs(['waiting'])).flatMap((j) => j.data.events).filter((e) => e.t === 'post')).toEqual([])
-    // the three posts' commits (the profile's has nothing wanted: it is skipped before any verification)
-    expect(ingester.stats.rejected).toBe(3)
+    // the three posts' commits and the profile's (Skysift reads profiles for the `!no-unauthenticated` self-label)
+    expect(ingester.stats.rejected).toBe(4)
     const warned = lines.filter((l) => l.msg === 'commit failed verification; rejected')
     expect(warned).toHaveLength(ingester.stats.rejected)
     for (const w of warned) {
