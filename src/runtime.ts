@@ -20,6 +20,7 @@ import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
 import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
+import { HandleDirectory, identityLookups } from './serve/web/handles.ts'
 import { createWeb } from './serve/web/index.ts'
 import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
@@ -390,8 +391,9 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   })
   // subscriber web pages
   const webCfg = ctx.config
+  const handles = new HandleDirectory(identityLookups(ctx.idResolver, webCfg.oauthHandleResolver), log.child({ sub: 'handles' }))
   const web = createWeb({
-    feeds, host: ctx.host, usage, db: ctx.db.sqlite, log: log.child({ sub: 'web' }), version: ctx.version, serviceDid: ctx.config.serviceDid, publicUrl: ctx.config.publicUrl, cookieSecret: webCfg.cookieSecret,
+    feeds, host: ctx.host, usage, db: ctx.db.sqlite, log: log.child({ sub: 'web' }), version: ctx.version, serviceDid: ctx.config.serviceDid, publicUrl: ctx.config.publicUrl, cookieSecret: webCfg.cookieSecret, handles,
     oauth: { publicUrl: ctx.config.publicUrl, port: ctx.config.port, plcUrl: ctx.config.plcUrl, allowHttp: ctx.config.allowInsecureHttp, handleResolver: webCfg.oauthHandleResolver },
   })
   const app = createApp({

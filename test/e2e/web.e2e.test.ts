@@ -285,6 +285,9 @@ describe('subscriber web pages in Chromium, signed in with atproto OAuth on a de
       expect(await page.locator('#preview ol.posts > li').count()).toBe(3)
       expect(await first.innerText()).toMatch(/Shown because: Keywords “telescope” \(\+100\)/)
       expect(await first.getByRole('link', { name: /Why this post\?/ }).getAttribute('href')).toMatch(/^\/why\?ctx=v1%7C/)
+      // the author as readers know them (the handle checks out both ways), and the post on bsky.app
+      expect(await first.innerText()).toContain(`@${carol.handle}`)
+      expect(await first.getByRole('link', { name: 'Open on Bluesky' }).getAttribute('href')).toMatch(new RegExp(`^https://bsky\\.app/profile/${carol.did}/post/`))
       expect(await page.locator('#status').innerText()).toContain('Preview updated: 3 posts')
       await writeFile(path.join(shotsDir, 'settings-preview.png'), await page.screenshot({ fullPage: true }))
       // nothing saved by a preview

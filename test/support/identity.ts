@@ -6,6 +6,8 @@ import { Hono } from 'hono'
 
 export interface TestUser {
   did: string
+  /** the handle the DID document claims (`<name>.test`) */
+  handle: string
   keypair: Secp256k1Keypair
   /** a service-auth JWT from this user for `aud`, `lxm` */
   token(aud: string, lxm: string, opts?: { exp?: number; keypair?: Secp256k1Keypair }): Promise<string>
@@ -28,6 +30,7 @@ export async function startIdentities(names: string[]): Promise<{ users: Record<
       c.json({
         '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
         id: did,
+        alsoKnownAs: [`at://${name}.test`],
         verificationMethod: [{ id: `${did}#atproto`, type: 'Multikey', controller: did, publicKeyMultibase: keypair.did().slice('did:key:'.length) }],
       }),
     )
@@ -38,6 +41,7 @@ export async function startIdentities(names: string[]): Promise<{ users: Record<
     did = `did:web:localhost%3A${(server.address() as AddressInfo).port}`
     users[name] = {
       did,
+      handle: `${name}.test`,
       keypair,
       token: (aud, lxm, opts = {}) => createServiceJwt({ iss: did, aud, lxm, keypair: opts.keypair ?? keypair, exp: opts.exp }),
     }

@@ -17,6 +17,7 @@ import { Hono, type Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import type { Feed } from '../../feeds.ts'
+import { parseAtUri } from '../../ingest/events.ts'
 import type { Logger } from '../../logger.ts'
 import { QueueFullError } from '../../util/work-queue.ts'
 import { explain } from '../../rank/explain.ts'
@@ -29,6 +30,7 @@ import type { Sqlite } from '../../store/db.ts'
 import { entriesOf, fieldForProblem, optionsForm, problemOf, readMixForm, type FieldProblem, type FormBody, type FormRow } from './forms.ts'
 import { createOAuthClient, type OAuthMode, type OAuthSetup } from './oauth.ts'
 import { cookieSecret, SESSION_TTL_MS, signValue, unsignValue, WebSessionStore, type WebSession } from './store.ts'
+import type { HandleDirectory } from './handles.ts'
 import { agentsPage, feedsPage, homePage, messagePage, postWebUrl, whyPage, previewList, renderedFields, settingsPage, signinPage, type CatalogAgent, type FeedbackItem, type PageChrome, type PreviewItem } from './views.ts'
 
 export const MIX_COLLECTION = 'app.skysift.feed.mix'
@@ -46,6 +48,8 @@ export interface WebDeps {
   oauth: OAuthSetup
   /** signs cookies; default: a secret generated once and kept in SQLite */
   cookieSecret?: string
+  /** authors' handles for previews and /why (resolved and cached); without it, DIDs are shown */
+  handles?: HandleDirectory
 }
 
 export interface Web {
@@ -193,11 +197,14 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
     return page(c, homePage({ ...chrome(c, 'Feeds where you choose the algorithm', 'home', s), feeds: d.feeds.feeds, agents: catalog() }))
   })
 
-  app.get('/why', (c) => {
+  app.get('/why', async (c) => {
     const s = sessionOf(c)
     const e = d.feeds.explain(c.req.query('ctx') ?? '', s?.did ?? null)
-    const post = c.req.query('post')
-    return page(c, whyPage({ ...chrome(c, 'Why am I seeing this?', 'other', s), explanation: e, post: post && postWebUrl(post) ? post : null }), e ? 200 : 400)
+    const raw = c.req.query('post')
+    const post = raw && postWebUrl(raw) ? raw : null
+    const author = post ? parseAtUri(post)?.did : undefined
+    const handle = author ? ((await d.handles?.handles([author]))?.get(author) ?? null) : null
+    return page(c, whyPage({ ...chrome(c, 'Why am I seeing this?', 'other', s), explanation: e, post, handle }), e ? 200 : 400)
   })
 
   const notFound = (c: Context) =>
@@ -348,10 +355,12 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
       const def = d.host.agents.get(id)
       return def ? { agent: id, title: def.title, options: e?.inst.rawOptions } : null
     }
+    const handles = (await d.handles?.handles(page.feed.flatMap((i) => posts.get(i.post)?.author ?? []))) ?? new Map<string, string>()
     return page.feed.map((i) => {
       const p = posts.get(i.post)
       const a = decodeFeedContext(i.feedContext)
-      return { post: i.post, feedContext: i.feedContext, text: p?.text ?? null, author: p?.author ?? null, createdAt: p?.createdAt ?? null, why: a ? explain(a, describe) : null }
+      const author = p?.author ?? null
+      return { post: i.post, feedContext: i.feedContext, text: p?.text ?? null, author, handle: (author && handles.get(author)) ?? null, createdAt: p?.createdAt ?? null, why: a ? explain(a, describe) : null }
     })
   }
 

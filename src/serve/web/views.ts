@@ -234,14 +234,23 @@ export function postWebUrl(uri: string): string | null {
   return m ? `https://bsky.app/profile/${m[1]}/post/${m[2]}` : null
 }
 
+/** An author as readers know them: @handle when it checks out, else the DID, shortened. */
+const authorName = (did: string, handle: string | null) => (handle ? html`<span title="${did}">@${handle}</span>` : shortDid(did))
+
+const postLink = (uri: string) => {
+  const link = postWebUrl(uri)
+  return link ? html` · <a href="${link}" rel="noopener">Open on Bluesky</a>` : ''
+}
+
 /** "Why am I seeing this": an item's attribution, in plain language, with a link back to the post. */
-export function whyPage(p: PageChrome & { explanation: Explanation | null; post: string | null }): Html {
+export function whyPage(p: PageChrome & { explanation: Explanation | null; post: string | null; handle?: string | null }): Html {
   const e = p.explanation
   const link = p.post ? postWebUrl(p.post) : null
+  const author = p.post ? /^at:\/\/([^/]+)\//.exec(p.post)?.[1] : undefined
   return layout(
     p,
     html`<h1>Why am I seeing this?</h1>
-      ${link ? html`<p><a href="${link}" rel="noopener">Open the post on Bluesky</a> <span class="small muted">(<code>${p.post}</code>)</span></p>` : ''}
+      ${link ? html`<p><a href="${link}" rel="noopener">Open the post on Bluesky</a>${author ? html` by ${authorName(author, p.handle ?? null)}` : ''}</p>` : ''}
       ${e
         ? html`<p class="lead">${e.text}</p>
             ${e.reasons.length
@@ -269,6 +278,8 @@ export interface PreviewItem {
   feedContext: string
   text: string | null
   author: string | null
+  /** the author's handle, when it checks out */
+  handle: string | null
   createdAt: number | null
   why: Explanation | null
 }
@@ -309,9 +320,9 @@ export function previewList(items: PreviewItem[] | null): Html {
         (it) => html`<li>
           <article>
             <p class="post-text">${it.text === null ? html`<span class="muted">(post not stored here)</span>` : it.text || html`<span class="muted">(no text)</span>`}</p>
-            <p class="small muted">${it.author ? shortDid(it.author) : ''}${it.createdAt ? html` · ${when(it.createdAt)}` : ''}</p>
+            <p class="small muted">${it.author ? authorName(it.author, it.handle) : ''}${it.createdAt ? html` · ${when(it.createdAt)}` : ''}</p>
             ${it.why ? html`<p class="why small">${it.why.text}</p>` : ''}
-            <p class="small"><a href="${whyHref(it.feedContext, it.post)}">Why this post?<span class="visually-hidden"> ${(it.text ?? '').slice(0, 60)}</span></a></p>
+            <p class="small"><a href="${whyHref(it.feedContext, it.post)}">Why this post?<span class="visually-hidden"> ${(it.text ?? '').slice(0, 60)}</span></a>${postLink(it.post)}</p>
           </article>
         </li>`,
       )}
