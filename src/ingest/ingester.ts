@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.ts'
 import { jobId, type EventsJob } from '../queue.ts'
-import type { Sqlite } from '../store/db.ts'
+import { whenNotBusy, type Sqlite } from '../store/db.ts'
 import type { IngestEvent } from './events.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { backoffMs, sleep, type Source, type SourceItem } from './source.ts'
@@ -268,7 +268,10 @@ export class Ingester {
       const job: EventsJob = { id, source: this.source.name, events, eventTime }
       // @NOTE recorded as pending (with where to read it again from) before Redis has it, so the writer, which removes
       // the row when it stores the batch, can never come first; rows whose cursor was never saved are dropped at restart
-      this.addPending.run(id, this.source.name, String(this.saved ?? (first ?? cursor ?? 0) - 1), Date.now())
+      await whenNotBusy(
+        () => this.addPending.run(id, this.source.name, String(this.saved ?? (first ?? cursor ?? 0) - 1), Date.now()),
+        (attempt) => this.log.warn({ attempt }, 'database busy past its timeout; trying again'),
+      )
       try {
         await this.enqueue(job)
       } catch (err) {

@@ -57,19 +57,39 @@ export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
   }
 }
 
+// @NOTE drizzle wraps SQLite's error: its message names the query, the cause is SQLite's
+const errText = (err: unknown) => `${String((err as Error)?.message ?? err)} ${String((err as { cause?: unknown })?.cause ?? '')}`
+const isBusy = (err: unknown) => /busy|locked/i.test(errText(err))
+
 /** Runs `fn` again (up to 20 times, waiting a little longer each time) while SQLite says another process is in the way. */
 function retryBusy<T>(fn: () => T, alsoRetry?: RegExp): T {
   for (let attempt = 0; ; attempt++) {
     try {
       return fn()
     } catch (err) {
-      // drizzle wraps SQLite's error: its message names the query, the cause is SQLite's
-      const msg = `${String((err as Error)?.message ?? err)} ${String((err as { cause?: unknown })?.cause ?? '')}`
-      if (attempt < 20 && (/busy|locked/i.test(msg) || alsoRetry?.test(msg))) {
+      if (attempt < 20 && (isBusy(err) || alsoRetry?.test(errText(err)))) {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 + attempt * 25)
         continue
       }
       throw err
+    }
+  }
+}
+
+
+/**
+ * Runs a write again while another process holds the database longer than
+ * busy_timeout (a long transaction on a machine short of CPU), waiting
+ * between tries without blocking the event loop; other errors are thrown.
+ */
+export async function whenNotBusy<T>(fn: () => T, onWait?: (attempt: number) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return fn()
+    } catch (err) {
+      if (!isBusy(err)) throw err
+      onWait?.(attempt)
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)))
     }
   }
 }

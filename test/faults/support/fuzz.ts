@@ -93,13 +93,14 @@ export function fuzzer(seed: number, clock: () => number = () => Date.now() * 10
     [2, () => line('embed without $type', 'reject', commit('app.bsky.feed.post', post({ embed: r.pick<unknown>([{}, 'embed', { images: [] }, 42]) })))],
     [3, () => line('bad like subject', 'reject', commit('app.bsky.feed.like', { $type: 'app.bsky.feed.like', createdAt: iso(), subject: r.pick<unknown>([undefined, null, 'at://x', { uri: 'at://notadid/app.bsky.feed.post/1' }, { uri: 'https://bsky.app/profile/x/post/1' }, { uri: deep(30) }]) }))],
     [2, () => line('bad follow subject', 'reject', commit('app.bsky.graph.follow', { $type: 'app.bsky.graph.follow', createdAt: iso(), subject: r.pick<unknown>(['alice.bsky.social', 42, null, `did:plc:${'b'.repeat(2100)}`]) }))],
+    [2, () => line('bad block subject', 'reject', commit('app.bsky.graph.block', { $type: 'app.bsky.graph.block', createdAt: iso(), subject: r.pick<unknown>(['alice.bsky.social', 42, null, { did: did() }]) }))],
     [2, () => line('bad mix record', 'reject', commit('app.skysift.feed.mix', { $type: 'app.skysift.feed.mix', createdAt: iso(), feed: `at://${did()}/app.bsky.feed.generator/fresh`, agents: r.pick<unknown>([[{ agent: 'recency', weight: 1e308 }], [{ agent: 'recency', weight: 1.5 }], Array(17).fill({ agent: 'recency', weight: 1 }), [{ agent: 'recency', weight: 1, options: deep(40) }], 'recency', [{ agent: '', weight: 1 }]]) }))],
     // -- encoding -----------------------------------------------------------------
     [3, () => raw('invalid UTF-8 outside strings', 'reject', Buffer.concat([Buffer.from([0xff, 0xfe, 0xc0]), Buffer.from(JSON.stringify(commit('app.bsky.feed.post', post())))]))],
     [0.05, () => line('line over 1 MB', 'reject', hugeLine())],
     // -- ignored: valid input Skysift does not use ----------------------------------
     [3, () => line('identity event', 'ignore', { did: did(), time_us: nowUs(), kind: 'identity', identity: { did: did(), handle: 'fuzz.example.com', seq: 1, time: iso() } })],
-    [3, () => line('unknown collection', 'ignore', commit(r.pick(['app.bsky.feed.threadgate', 'app.bsky.actor.profile', 'com.example.fuzz.thing', 'app.bsky.graph.block']), r.pick<unknown>([{ anything: deep(500) }, { big: 1e308 }, { text: 'z'.repeat(20_000) }]))) ],
+    [3, () => line('unknown collection', 'ignore', commit(r.pick(['app.bsky.feed.threadgate', 'app.bsky.feed.postgate', 'com.example.fuzz.thing', 'app.bsky.graph.starterpack']), r.pick<unknown>([{ anything: deep(500) }, { big: 1e308 }, { text: 'z'.repeat(20_000) }]))) ],
     // -- accepted: odd but valid ------------------------------------------------------
     [3, () => {
       const s = JSON.stringify(commit('app.bsky.feed.post', post({ text: 'bad bytes here: MARK end' })))
