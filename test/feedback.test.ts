@@ -160,6 +160,24 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     expect((await call('GET', 'app.skysift.feed.getMix', reader, { feed: FEED })).body.source).toBe('default')
   })
 
+  it("leaves deleted posts out of a reader's own order, deleted before or after it was made", async () => {
+    const items = await page(reader)
+    const posts = items.map((i) => i.post)
+    const remove = (uri: string) => new BatchWriter(ctx.db.sqlite).write({ id: `del-${uri}`, events: [{ t: 'delete', uri, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    // deleted after the shared list was built, before the reader's order is made from it (new feedback makes it anew)
+    remove(posts[1])
+    await send(reader, [{ item: posts[0], event: 'interactionSeen', feedContext: items[0].feedContext }])
+    let after = (await page(reader)).map((i) => i.post)
+    expect(after).not.toContain(posts[1])
+    expect(after).toContain(posts[2])
+    // deleted after the reader's order was made
+    remove(posts[2])
+    after = (await page(reader)).map((i) => i.post)
+    expect(after).not.toContain(posts[1])
+    expect(after).not.toContain(posts[2])
+    expect(after.length).toBeGreaterThan(0)
+  })
+
   it('requires a token for feedback and refuses malformed interactions', async () => {
     const r = await app.request('/xrpc/app.bsky.feed.sendInteractions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"interactions":[]}' })
     expect(r.status).toBe(401)

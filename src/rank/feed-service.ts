@@ -82,6 +82,8 @@ interface Effective {
   nudges: number[]
   signature: string
   at: number
+  /** the reader had interactions that still count when the entry was made (an overlay applies) */
+  feedback?: boolean
 }
 
 /**
@@ -155,7 +157,7 @@ export class FeedService {
         }
       }
     }
-    return remember(this.effective, key, { mix, stored, base, nudges, signature, at: now })
+    return remember(this.effective, key, { mix, stored, base, nudges, signature, at: now, feedback: acts.length > 0 })
   }
 
   private resolve(feed: Feed, agents: MixEntry[]): ResolvedMix | null {
@@ -188,9 +190,9 @@ export class FeedService {
       if (!items) return { feed: [] }
     } else {
       const first = () => {
-        const { mix, signature } = this.mixFor(feed, subscriber)
-        const shared = this.current(feed, mix, subscriber)
-        return subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
+        const e = this.mixFor(feed, subscriber)
+        const shared = this.current(feed, e.mix, subscriber)
+        return subscriber && e.feedback ? this.personal(feed, shared, listKey(e.mix, subscriber), subscriber, e.signature).id : shared.id
       }
       snapshot = first()
       items = this.d.cache.pageOf(snapshot, 0, limit)
@@ -233,18 +235,21 @@ export class FeedService {
    */
   private personal(feed: Feed, shared: SnapshotInfo, key: string, subscriber: string, signature: string): SnapshotInfo {
     if (!this.d.interactions) return shared
-    const acts = this.d.interactions.active(subscriber, feed.uri)
-    if (!acts.length) return shared
+    // @NOTE the overlay is named by the shared list and the reader's feedback signature: one already made needs no read
+    // of the reader's interactions
     const okey = `${key}~${shortHash(subscriber, 10)}~${shared.id}~${shortHash(signature, 8)}`
     const have = this.d.cache.latest(feed.uri, okey)
     if (have) return have
+    const acts = this.d.interactions.active(subscriber, feed.uri)
+    if (!acts.length) return shared
     const t0 = performance.now()
     const state = overlayState(acts, Date.now())
     const contextOf = new Map(acts.map((a) => [a.postUri, a.feedContext]))
-    const items = overlay<ListItem>(this.d.cache.items(shared.id), state, (uri) =>
+    const live = this.d.cache.storedList(shared.id)
+    const items = overlay<ListItem>(live.items, state, (uri) =>
       this.d.cache.postExists(uri) ? { uri, score: 0, context: contextOf.get(uri) ?? `v1|${shortHash(key, 16)}||${feed.rkey}` } : null,
     )
-    return this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0)
+    return this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0, live.checkedAt)
   }
 
   /** The newest shared list for a mix (and reader, for personal mixes); built now if there is none, refreshed in the background if stale. */
