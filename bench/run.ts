@@ -20,9 +20,12 @@
  *                feed as configured, with new posts between builds
  *                (refresh_by_feed).
  *   4. serve   — getFeedSkeleton under autocannon (64 connections): anonymous
- *                readers paging both feeds, then --auth-readers signed-in
- *                subscribers with their own saved mixes, then a bare Hono
- *                route with a body of the same size for scale.
+ *                readers paging both feeds, then a bare Hono route with a body
+ *                of the same size for scale, then --auth-readers signed-in
+ *                subscribers with their own saved mixes (some personal: the
+ *                follows agent over a follow graph), half of them with
+ *                feedback (seen items; some "more"/"less", which nudge their
+ *                mix), as in real use.
  *   5. sandbox — sandboxed agent throughput (bench/sandbox.ts), in a child.
  *
  * Everything runs against a fresh temp SQLite file and a unique Redis queue
