@@ -39,7 +39,7 @@
  *        --auth-readers R (2000: signed-in readers in the load, each with its own token and DID document)
  *        --no-sandbox  --seed S (1)  --timeout S (1800)
  *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
- *        --cpu-prof DIR (profile the ingest and score worker children; `node --cpu-prof bench/run.ts` profiles this process)
+ *        --cpu-prof DIR (profile the ingest, score worker and refresh worker children; `node --cpu-prof bench/run.ts` profiles this process)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
