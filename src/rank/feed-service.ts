@@ -104,6 +104,10 @@ export class FeedService {
   private readonly views = new WeakMap<CacheItem[], { feed: SkeletonItem[]; contexts: string[] }>()
   private readonly feedJsons = new WeakMap<SkeletonItem[], string>()
   private readonly anonymous = new Map<string, Effective>()
+  /** per reader and feed: the overlay last made and the feedback signature it was made for */
+  private readonly overlays = new Map<string, { key: string; signature: string; snap: SnapshotInfo }>()
+  /** overlays being made after a response */
+  private readonly making = new Set<string>()
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
@@ -199,6 +203,7 @@ export class FeedService {
       if (!items) {
         // the newest snapshot remembered was removed meanwhile (retention): look again
         this.d.cache.forgetLatest()
+        this.overlays.clear()
         snapshot = first()
         items = this.d.cache.page(snapshot, 0, limit)
       }
@@ -238,9 +243,36 @@ export class FeedService {
     // @NOTE the overlay is named by the shared list and the reader's feedback signature: one already made needs no read
     // of the reader's interactions
     const okey = `${key}~${shortHash(subscriber, 10)}~${shared.id}~${shortHash(signature, 8)}`
+    const rkey = `${subscriber} ${feed.uri}`
     const have = this.d.cache.latest(feed.uri, okey)
-    if (have) return have
-    const acts = this.d.interactions.active(subscriber, feed.uri)
+    if (have) {
+      remember(this.overlays, rkey, { key, signature, snap: have })
+      return have
+    }
+    const last = this.overlays.get(rkey)
+    if (last && last.key === key && last.signature === signature) {
+      // @NOTE only the shared list changed: the reader's order of the list before is served, as a stale list is, and the
+      // new one is made after this response (feedback, which changes the signature, still applies at once)
+      if (!this.making.has(okey)) {
+        this.making.add(okey)
+        setImmediate(() => {
+          try {
+            this.makeOverlay(feed, shared, key, okey, subscriber, signature)
+          } catch (err) {
+            this.d.log.warn({ err: (err as Error).message, feed: feed.rkey }, 'overlay not made')
+          } finally {
+            this.making.delete(okey)
+          }
+        })
+      }
+      return last.snap
+    }
+    return this.makeOverlay(feed, shared, key, okey, subscriber, signature)
+  }
+
+  /** Makes and stores a reader's overlay of a shared list (or returns the shared list when no feedback counts). */
+  private makeOverlay(feed: Feed, shared: SnapshotInfo, key: string, okey: string, subscriber: string, signature: string): SnapshotInfo {
+    const acts = this.d.interactions!.active(subscriber, feed.uri)
     if (!acts.length) return shared
     const t0 = performance.now()
     const state = overlayState(acts, Date.now())
@@ -249,7 +281,9 @@ export class FeedService {
     const items = overlay<ListItem>(live.items, state, (uri) =>
       this.d.cache.postExists(uri) ? { uri, score: 0, context: contextOf.get(uri) ?? `v1|${shortHash(key, 16)}||${feed.rkey}` } : null,
     )
-    return this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0, live.checkedAt)
+    const snap = this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0, live.checkedAt)
+    remember(this.overlays, `${subscriber} ${feed.uri}`, { key, signature, snap })
+    return snap
   }
 
   /** The newest shared list for a mix (and reader, for personal mixes); built now if there is none, refreshed in the background if stale. */
