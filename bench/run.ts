@@ -610,7 +610,9 @@ async function main(): Promise<Output> {
           interactions.add(subscribers[i].did, items)
           withFeedback++
         })
-      })()
+        // @NOTE IMMEDIATE: the refresh worker writes snapshots meanwhile, and a deferred transaction that reads first
+        // cannot wait for its lock
+      }).immediate()
       log(`${withFeedback} readers sent feedback (seen items; ${nudged} of them also "more" and "less")`)
       await warm()
       auth = await load(`${AUTH_READERS} signed-in readers of ${subscribers.length} subscribers, ${mixes.length} mixes`, base, authRequests)
