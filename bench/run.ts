@@ -20,9 +20,12 @@
  *                feed as configured, with new posts between builds
  *                (refresh_by_feed).
  *   4. serve   — getFeedSkeleton under autocannon (64 connections): anonymous
- *                readers paging both feeds, then --auth-readers signed-in
- *                subscribers with their own saved mixes, then a bare Hono
- *                route with a body of the same size for scale.
+ *                readers paging both feeds, then a bare Hono route with a body
+ *                of the same size for scale, then --auth-readers signed-in
+ *                subscribers with their own saved mixes (some personal: the
+ *                follows agent over a follow graph), half of them with
+ *                feedback (seen items; some "more"/"less", which nudge their
+ *                mix), as in real use.
  *   5. personal — a new reader's first personal list after a backfill-sized
  *                graph (1,000 follows, 1,000 likes), and a like-minded build
  *                over --refresh-candidates candidates (bench/personal.ts).
@@ -39,7 +42,7 @@
  *        --auth-readers R (2000: signed-in readers in the load, each with its own token and DID document)
  *        --no-sandbox  --seed S (1)  --timeout S (1800)
  *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
- *        --cpu-prof DIR (profile the ingest and score worker children; `node --cpu-prof bench/run.ts` profiles this process)
+ *        --cpu-prof DIR (profile the ingest, score worker and refresh worker children; `node --cpu-prof bench/run.ts` profiles this process)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -61,10 +64,11 @@ import { FeedCache } from '../src/rank/feed-cache.ts'
 import type { ResolvedMix } from '../src/rank/mix.ts'
 import { redisAnswers } from '../src/redis-server.ts'
 import type { IngestStats } from '../src/ingest/ingester.ts'
-import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../src/runtime.ts'
+import { startIngest, startScore, startServe, startStore, stopAll, type Running } from '../src/runtime.ts'
 import type { IngestMessage } from '../src/stages.ts'
 import type { AgentInstance } from '../src/score/host.ts'
 import { InstanceRegistry } from '../src/score/instance-registry.ts'
+import { InteractionStore } from '../src/store/interactions.ts'
 import { MixStore } from '../src/store/mixes.ts'
 import { benchKey, serviceJwt, type BenchKey } from './jwt.ts'
 import type { LoadInput, LoadResult } from './load.ts'
@@ -80,8 +84,14 @@ import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMi
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url))
 const SCORE_WORKER_ENTRY = here('../workers/score.ts')
 const INGEST_ENTRY = here('../workers/ingest.ts')
+const REFRESH_ENTRY = here('../workers/refresh.ts')
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 const PAGE_LIMIT = 30
+/** signed-in readers who sent feedback (seen items), and who also asked for more and less (nudged weights) */
+const FEEDBACK_SHARE = 0.5
+const NUDGE_SHARE = 0.1
+/** accounts each signed-in reader follows */
+const FOLLOWS_PER_READER = 150
 
 // ---------------------------------------------------------------------------
 // options
@@ -145,6 +155,7 @@ let ctx: AppContext | null = null
 const parts: Running[] = []
 const scoreChildren: ChildProcess[] = []
 let ingestChild: ChildProcess | null = null
+let refreshChild: ChildProcess | null = null
 let plcChild: ChildProcess | null = null
 let bareServer: ServerType | null = null
 let rssTimer: NodeJS.Timeout | null = null
@@ -173,6 +184,10 @@ function cleanup(): Promise<void> {
       await step('stop ingest', () => stopChild(c))
     }
     await step('stop score workers', () => Promise.all(scoreChildren.map((c) => stopChild(c))))
+    if (refreshChild) {
+      const c = refreshChild
+      await step('stop refresh worker', () => stopChild(c))
+    }
     if (ctx) {
       const c = ctx
       await step('stop stages', () => stopAll(c, parts))
@@ -331,7 +346,7 @@ async function main(): Promise<Output> {
   parts.push(serveRun)
   const storeRun = startStore(ctx)
   parts.push(storeRun)
-  parts.push(startRefresh(ctx))
+  // @NOTE the refresh worker in a process of its own, as `npm start` runs it (child processes are started below)
   // time the one SQLite writer: how busy it keeps the main thread (a transaction of one or more store jobs, commit included)
   const writes = { n: 0, jobs: 0, ms: 0, maxMs: 0 }
   const writeGroup = storeRun.writer.writeGroup.bind(storeRun.writer)
@@ -361,6 +376,10 @@ async function main(): Promise<Output> {
   } else {
     parts.push(startScore(ctx))
   }
+  refreshChild = fork(REFRESH_ENTRY, [], { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, ...profArgv] })
+  refreshChild.on('exit', (code, signal) => {
+    if (!cleaned) log(`the refresh worker exited early (${signal ?? code})`)
+  })
   const eventsQueue = producerQueue(QUEUE.events, redisUrl, prefix)
   const storeQueue = producerQueue(QUEUE.store, redisUrl, prefix)
   let idleWorkerRss: (number | null)[] = []
@@ -549,6 +568,14 @@ async function main(): Promise<Output> {
         })
       })()
       log(`saved ${subscribers.length} subscribers' mixes (${mixes.length} distinct) in ${round((performance.now() - t) / 1000, 1)} s`)
+      // the readers follow people who post (what the personal agent ranks by), as the writer keeps it from the firehose
+      const authors = [...new Set(sqlite.prepare('SELECT author FROM posts ORDER BY id DESC LIMIT 50000').pluck().all() as string[])]
+      const follow = sqlite.prepare('INSERT OR IGNORE INTO follows (uri, author, subject) VALUES (?, ?, ?)')
+      sqlite.transaction(() => {
+        for (let i = 0; i < AUTH_READERS; i++) {
+          for (let k = 0; k < FOLLOWS_PER_READER && authors.length; k++) follow.run(`at://${subscribers[i].did}/app.bsky.graph.follow/b${k}`, subscribers[i].did, authors[(i * 7919 + k * 104_729) % authors.length])
+        }
+      })()
       // each list is built once before the load, as the first reader of a mix would trigger
       mixBuilds = mixes.map(({ feed, mix }) => timeBuild(feed, mix))
       log(`built the ${mixes.length} mixes' lists: median ${round(median(mixBuilds), 1)} ms, p90 ${round(percentile(mixBuilds, 90), 1)} ms each`)
@@ -563,10 +590,38 @@ async function main(): Promise<Output> {
         const fp = body.feed[0]?.feedContext.split('|')[1]
         if (fp !== of(i).mix.fingerprint) throw new Error(`signed-in request ${i} was not served the subscriber's mix (got ${fp}, want ${of(i).mix.fingerprint}); is the token rejected?`)
       }
-      // steady state: every reader once first (their DID documents resolved and cached, as for readers who came before)
-      const tw = performance.now()
-      for (let i = 0; i < authRequests.length; i += 16) await Promise.all(authRequests.slice(i, i + 16).map((r) => get(r.path, r.headers)))
-      log(`warmed ${authRequests.length} readers in ${round((performance.now() - tw) / 1000, 1)} s`)
+      // steady state: every reader once first (their DID documents resolved and cached, personal lists built, as for
+      // readers who came before)
+      const warm = async () => {
+        const tw = performance.now()
+        const pages: { feed: { post: string; feedContext: string }[] }[] = []
+        for (let i = 0; i < authRequests.length; i += 16) pages.push(...(await Promise.all(authRequests.slice(i, i + 16).map(async (r) => (await get(r.path, r.headers)).body))))
+        log(`warmed ${authRequests.length} readers in ${round((performance.now() - tw) / 1000, 1)} s`)
+        return pages
+      }
+      const firstPages = await warm()
+      // feedback as the app sends it: FEEDBACK_SHARE of the readers reported the items of their first page as seen, and
+      // NUDGE_SHARE also asked for more of one item and less of another (their weights move: a list of their own)
+      const interactions = new InteractionStore(sqlite)
+      let withFeedback = 0
+      let nudged = 0
+      sqlite.transaction(() => {
+        firstPages.forEach((page, i) => {
+          if (i % 100 >= FEEDBACK_SHARE * 100 || page.feed.length < 3) return
+          const feed = of(i).feed.uri
+          const items: Parameters<InteractionStore['add']>[1] = page.feed.map((it) => ({ feed, postUri: it.post, event: 'seen', feedContext: it.feedContext, reqId: null }))
+          if (i % 100 < NUDGE_SHARE * 100) {
+            items.push({ ...items[0], event: 'more' }, { ...items[2], event: 'less' })
+            nudged++
+          }
+          interactions.add(subscribers[i].did, items)
+          withFeedback++
+        })
+        // @NOTE IMMEDIATE: the refresh worker writes snapshots meanwhile, and a deferred transaction that reads first
+        // cannot wait for its lock
+      }).immediate()
+      log(`${withFeedback} readers sent feedback (seen items; ${nudged} of them also "more" and "less")`)
+      await warm()
       auth = await load(`${AUTH_READERS} signed-in readers of ${subscribers.length} subscribers, ${mixes.length} mixes`, base, authRequests)
     }
 
@@ -633,6 +688,7 @@ async function main(): Promise<Output> {
       serve_auth_rps: auth ? Math.round(auth.rps) : null,
       serve_auth_p50_ms: auth?.p50Ms ?? null,
       serve_auth_p99_ms: auth?.p99Ms ?? null,
+      serve_auth_vs_anon: auth ? round(auth.rps / anon.rps, 3) : null,
       serve_auth_non2xx: auth ? auth.non2xx + auth.errors : null,
       serve_auth_subscribers: SUBSCRIBERS,
       serve_auth_readers: SUBSCRIBERS ? AUTH_READERS : 0,
@@ -693,7 +749,7 @@ function table(o: Output): string {
     ['personal lists', `a new reader's first list ${o.personal_first_list_ms} ms (${o.personal_reader_follows} follows, ${o.personal_reader_likes} likes); like-minded over ${o.personal_candidates} candidates ${o.like_minded_build_ms} ms (${o.like_minded_build_cpu_ms} CPU ms)`],
     ['refresh, as configured', (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; ')],
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
-    ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
+    ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${pct(o.serve_auth_vs_anon)} of anonymous; ${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
     ['memory', `main max RSS ${o.rss_mb} MB; ${o.ingest_rss_mb === null ? '' : `ingest ${o.ingest_rss_mb} MB; `}score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
     [

@@ -1,7 +1,8 @@
 /**
  * The benchmark's reader population: extra static agent instances (so each
- * post is scored by several agents at ingest), ~50 distinct subscriber mixes
- * built from them, and the mixes used to time one snapshot build.
+ * post is scored by several agents at ingest), distinct subscriber mixes
+ * built from them (some with a personal agent), and the mixes used to time
+ * one snapshot build.
  */
 import { randomBytes } from 'node:crypto'
 import type { Feed } from '../src/feeds.ts'
@@ -37,7 +38,10 @@ export interface BenchMix {
   mix: ResolvedMix
 }
 
-/** `count` distinct mixes of 3–5 agents, alternating between the feeds. */
+/** Share of subscriber mixes with a personal agent (`follows`): ranked for each reader on their own. */
+export const PERSONAL_SHARE = 0.15
+
+/** `count` distinct mixes of 3–6 agents, alternating between the feeds; PERSONAL_SHARE of them personal. */
 export function subscriberMixes(host: AgentHost, feeds: Feed[], count: number, seed = 7): BenchMix[] {
   const rnd = prng(seed)
   const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)]
@@ -52,6 +56,7 @@ export function subscriberMixes(host: AgentHost, feeds: Feed[], count: number, s
     ]
     if (rnd() < 0.6) agents.push({ agent: 'language', weight: 0, options: pick(LANGUAGES) })
     if (rnd() < 0.3) agents.push({ agent: 'keyword', weight: pick([-60, 20, 50]), options: pick(KEYWORDS) })
+    if (rnd() < PERSONAL_SHARE) agents.push({ agent: 'follows', weight: pick([20, 40]), options: { mode: 'followed' } })
     const mix = resolveMix(host, agents, feed.base)
     const key = `${feed.uri} ${mix.fingerprint}`
     if (seen.has(key)) continue

@@ -8,6 +8,7 @@ import type { PostEvent } from '../src/ingest/events.ts'
 import { silentLogger } from '../src/logger.ts'
 import { decodeFeedContext } from '../src/rank/feed-context.ts'
 import { NUDGE_STEP } from '../src/rank/feedback.ts'
+import type { FeedService } from '../src/rank/feed-service.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { loadSkysiftLexicons } from '../src/serve/lexicons.ts'
 import { BatchWriter } from '../src/store/writer.ts'
@@ -22,6 +23,7 @@ const post = (text: string, minutesAgo: number): PostEvent => postEvent({ author
 describe('subscribers in control: feedback, explanations, previews (real SQLite, Redis, did:web identities)', () => {
   let ctx: AppContext
   let app: Hono
+  let feeds: FeedService
   let reader: TestUser
   let other: TestUser
   const own = loadSkysiftLexicons()
@@ -49,6 +51,7 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
     const served = createServeApp(ctx)
     app = served.app
+    feeds = served.feeds
     cleanups.push(() => ctx.close(), served.close)
     FEED = ctx.feeds[1].uri // science: fixed topic filter, default mix recency + engagement
     new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: [...posts, g1, g2], scores: [], eventTime: Date.now() })
@@ -213,6 +216,38 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     const moved = mixAfter.nudges[recency] - mixBefore.nudges[recency]
     expect(moved).toBeGreaterThan(0)
     expect(moved).toBeLessThan(NUDGE_STEP)
+  })
+
+  it("leaves deleted posts out of a reader's own order, deleted before or after it was made", async () => {
+    const items = await page(reader)
+    const posts = items.map((i) => i.post)
+    const remove = (uri: string) => new BatchWriter(ctx.db.sqlite).write({ id: `del-${uri}`, events: [{ t: 'delete', uri, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    // deleted after the shared list was built, before the reader's order is made from it (new feedback makes it anew)
+    remove(posts[1])
+    await send(reader, [{ item: posts[0], event: 'interactionSeen', feedContext: items[0].feedContext }])
+    let after = (await page(reader)).map((i) => i.post)
+    expect(after).not.toContain(posts[1])
+    expect(after).toContain(posts[2])
+    // deleted after the reader's order was made
+    remove(posts[2])
+    after = (await page(reader)).map((i) => i.post)
+    expect(after).not.toContain(posts[1])
+    expect(after).not.toContain(posts[2])
+    expect(after.length).toBeGreaterThan(0)
+  })
+
+  it("serves a reader's own order of the list before while the rebuilt list's is made, then the new one", async () => {
+    const before = (await page(reader)).map((i) => i.post)
+    const fresh = post('space probe news, just in', 1)
+    new BatchWriter(ctx.db.sqlite).write({ id: 'fresh', events: [fresh], scores: [], eventTime: Date.now() })
+    const science = ctx.feeds[1]
+    feeds.build(science, feeds.mixFor(science, reader.did).mix, reader.did)
+    // the shared list changed, the reader's feedback did not: the order made before is served at once
+    expect((await page(reader)).map((i) => i.post)).toEqual(before)
+    await new Promise((r) => setImmediate(r))
+    const after = (await page(reader)).map((i) => i.post)
+    expect(after).toContain(fresh.uri)
+    expect(after.length).toBe(before.length + 1)
   })
 
   it('requires a token for feedback and refuses malformed interactions', async () => {

@@ -109,6 +109,10 @@ interface Shared {
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
+  /** how often a post left a list (it may be evicted from then on) */
+  released: number
+  /** after an eviction pass that could not bring the cache under its cap: its size then, and `released` then */
+  stuck: { size: number; released: number } | null
   /** candidate lists by `${windowHours}:${max}` */
   lists: Map<string, CandidateList>
   /** the newest snapshot per (feed, key), as read at `at` */
@@ -217,7 +221,7 @@ export class FeedCache {
     this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let sh = shared.get(db)
     if (!sh) {
-      sh = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, lists: new Map(), latest: new Map(), pages: new Map(), snapshotKeys: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
+      sh = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, released: 0, stuck: null, lists: new Map(), latest: new Map(), pages: new Map(), snapshotKeys: new Map(), snapshots: new Map(), parsedItems: 0, deleted: new Map(), deletionSeq: -1, probed: { at: -Infinity, lastDeletion: 0, live: new Map(), localDeletions: 0 } }
       shared.set(db, sh)
     }
     this.mem = sh
@@ -654,6 +658,7 @@ export class FeedCache {
           list.ids.delete(c.id)
           c.refs--
           c.used = build
+          mem.released++
           continue
         }
         if (w !== r) {
@@ -700,6 +705,7 @@ export class FeedCache {
       list.ids.delete(c.id)
       c.refs--
       c.used = build
+      this.mem.released++
     }
     list.items.length = end
   }
@@ -709,6 +715,7 @@ export class FeedCache {
     for (const c of list.items) {
       c.refs--
       c.used = build
+      this.mem.released++
     }
     this.mem.lists.delete(key)
   }
@@ -721,9 +728,19 @@ export class FeedCache {
     // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
     mem.maxRows = Math.max(rows, Math.floor(mem.maxRows * 0.98))
     const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
+    if (mem.posts.size <= cap) {
+      mem.stuck = null
+      return
+    }
+    // @NOTE posts in lists cannot go: when a pass found too few to evict, the next build passes over every post again
+    // only once posts were added or left a list since (six passes over 100,000+ posts a build, evicting nothing, cost
+    // the serving process ~10 % while lists were built)
+    const stuck = mem.stuck
+    if (stuck && mem.posts.size <= stuck.size && mem.released === stuck.released) return
     for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
       for (const [id, c] of mem.posts) if (c.refs === 0 && build - c.used > k) mem.posts.delete(id)
     }
+    mem.stuck = mem.posts.size > cap ? { size: mem.posts.size, released: mem.released } : null
   }
 
   /**
@@ -896,6 +913,18 @@ export class FeedCache {
   items(snapshot: number): ListItem[] {
     const stored = this.storedItems(snapshot) ?? []
     return stored.filter(([uri]) => this.st.postExists.get(uri)).map(([uri, score, context]) => ({ uri, score, context }))
+  }
+
+  /**
+   * A snapshot's items as stored, and the post_deletions row read just before them. Posts deleted since the
+   * snapshot was built may be among them: pages read from a snapshot leave those out (see pageOf), and store() given
+   * the row leaves out the ones deleted after it. What a list made from another costs without a lookup per item.
+   */
+  storedList(snapshot: number): { items: ListItem[]; checkedAt: number } {
+    // @NOTE read before the items: a deletion committed meanwhile has a later row, which store() reads
+    const checkedAt = Number(this.st.lastDeletion.get() ?? 0)
+    const stored = this.storedItems(snapshot) ?? []
+    return { items: stored.map(([uri, score, context]) => ({ uri, score, context })), checkedAt }
   }
 
   postExists(uri: string): boolean {

@@ -104,6 +104,8 @@ interface Effective {
   nudges: number[]
   signature: string
   at: number
+  /** the reader had interactions that still count when the entry was made (an overlay applies) */
+  feedback?: boolean
 }
 
 /**
@@ -136,6 +138,10 @@ export class FeedService {
   private readonly cursorSecret: string
   /** readers who were served a mix of their own (nudged by feedback) by its fingerprint, for explain() */
   private readonly ownMixes = new Map<string, Set<string>>()
+  /** per reader and feed: the overlay last made and the feedback signature it was made for */
+  private readonly overlays = new Map<string, { key: string; signature: string; snap: SnapshotInfo }>()
+  /** overlays being made after a response */
+  private readonly making = new Set<string>()
 
   constructor(deps: FeedServiceDeps) {
     this.d = deps
@@ -205,7 +211,7 @@ export class FeedService {
       const owners = this.ownMixes.get(mix.fingerprint) ?? remember(this.ownMixes, mix.fingerprint, new Set<string>())
       if (owners.size < 100) owners.add(subscriber)
     }
-    return remember(this.effective, key, { mix, stored, base, nudges, signature, at: now })
+    return remember(this.effective, key, { mix, stored, base, nudges, signature, at: now, feedback: acts.length > 0 })
   }
 
   private resolve(feed: Feed, agents: MixEntry[]): ResolvedMix | null {
@@ -244,15 +250,16 @@ export class FeedService {
       if (!items) return { feed: [] }
     } else {
       const first = () => {
-        const { mix, signature } = this.mixFor(feed, subscriber, Date.now(), interests)
-        const shared = this.current(feed, mix, subscriber)
-        return subscriber ? this.personal(feed, shared, listKey(mix, subscriber), subscriber, signature).id : shared.id
+        const e = this.mixFor(feed, subscriber, Date.now(), interests)
+        const shared = this.current(feed, e.mix, subscriber)
+        return subscriber && e.feedback ? this.personal(feed, shared, listKey(e.mix, subscriber), subscriber, e.signature).id : shared.id
       }
       snapshot = first()
       items = this.d.cache.pageOf(snapshot, 0, limit)
       if (!items) {
         // the newest snapshot remembered was removed meanwhile (retention): look again
         this.d.cache.forgetLatest()
+        this.overlays.clear()
         snapshot = first()
         items = this.d.cache.page(snapshot, 0, limit)
       }
@@ -333,13 +340,41 @@ export class FeedService {
    * feedback changes. Readers without feedback read the shared list.
    */
   private personal(feed: Feed, shared: SnapshotInfo, key: string, subscriber: string, signature: string): SnapshotInfo {
-    if (!this.d.interactions || this.d.interactions.count(subscriber, feed.uri) === 0) return shared
-    // @NOTE the cache is asked first: the reader's interactions (up to SKYSIFT_FEEDBACK_PER_FEED) are read only to build an overlay
+    if (!this.d.interactions) return shared
+    // @NOTE the overlay is named by the shared list and the reader's feedback signature: one already made needs no read
+    // of the reader's interactions
     const okey = `${key}~${shortHash(subscriber, 10)}~${shared.id}~${shortHash(signature, 8)}`
+    const rkey = `${subscriber} ${feed.uri}`
     const have = this.d.cache.latest(feed.uri, okey)
-    if (have) return have
+    if (have) {
+      remember(this.overlays, rkey, { key, signature, snap: have })
+      return have
+    }
     if (this.noOverlay.has(okey)) return shared
-    const acts = this.d.interactions.active(subscriber, feed.uri)
+    const last = this.overlays.get(rkey)
+    if (last && last.key === key && last.signature === signature) {
+      // @NOTE only the shared list changed: the reader's order of the list before is served, as a stale list is, and the
+      // new one is made after this response (feedback, which changes the signature, still applies at once)
+      if (!this.making.has(okey)) {
+        this.making.add(okey)
+        setImmediate(() => {
+          try {
+            this.makeOverlay(feed, shared, key, okey, subscriber, signature)
+          } catch (err) {
+            this.d.log.warn({ err: (err as Error).message, feed: feed.rkey }, 'overlay not made')
+          } finally {
+            this.making.delete(okey)
+          }
+        })
+      }
+      return last.snap
+    }
+    return this.makeOverlay(feed, shared, key, okey, subscriber, signature)
+  }
+
+  /** Makes and stores a reader's overlay of a shared list (or returns the shared list when no feedback counts). */
+  private makeOverlay(feed: Feed, shared: SnapshotInfo, key: string, okey: string, subscriber: string, signature: string): SnapshotInfo {
+    const acts = this.d.interactions!.active(subscriber, feed.uri)
     if (!acts.length) {
       // only undone or expired ones: nothing to lay over the shared list until the feedback changes
       remember(this.noOverlay, okey, true)
@@ -348,10 +383,13 @@ export class FeedService {
     const t0 = performance.now()
     const state = overlayState(acts, Date.now())
     const contextOf = new Map(acts.map((a) => [a.postUri, a.feedContext]))
-    const items = overlay<ListItem>(this.d.cache.items(shared.id), state, (uri) =>
+    const live = this.d.cache.storedList(shared.id)
+    const items = overlay<ListItem>(live.items, state, (uri) =>
       this.d.cache.postExists(uri) ? { uri, score: 0, context: contextOf.get(uri) ?? `v1|${shortHash(key, 16)}||${feed.rkey}` } : null,
     )
-    return this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0)
+    const snap = this.d.cache.store(feed, okey, items, Date.now(), performance.now() - t0, live.checkedAt)
+    remember(this.overlays, `${subscriber} ${feed.uri}`, { key, signature, snap })
+    return snap
   }
 
   /** The newest shared list for a mix (and reader, for personal mixes); built now if there is none, refreshed in the background if stale. */

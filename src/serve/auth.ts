@@ -1,4 +1,5 @@
-import { createPublicKey, verify as ecdsaVerify, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, verify as ecdsaVerify, type KeyObject } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { IdResolver, MemoryCache } from '@atproto/identity'
 import type { Logger } from '../logger.ts'
 
@@ -51,15 +52,23 @@ function base58Decode(s: string): Uint8Array | null {
   return Buffer.concat([Buffer.alloc(zeros), body])
 }
 
+/** A parsed did:key: its algorithm, the key for node:crypto, and the compressed point (33 bytes). */
+export interface NativeKey {
+  alg: Alg
+  key: KeyObject
+  point: Buffer
+}
+
 /** A did:key as a node:crypto public key, or null for anything but a compressed secp256k1 or P-256 key. */
-export function nativeKey(didKey: string): { alg: Alg; key: KeyObject } | null {
+export function nativeKey(didKey: string): NativeKey | null {
   if (!didKey.startsWith('did:key:z')) return null
   const bytes = base58Decode(didKey.slice('did:key:z'.length))
   if (!bytes || bytes.length !== 35) return null
   for (const alg of ['ES256K', 'ES256'] as const) {
     if (bytes[0] !== MULTICODEC[alg][0] || bytes[1] !== MULTICODEC[alg][1]) continue
+    const point = Buffer.from(bytes.subarray(2))
     try {
-      return { alg, key: createPublicKey({ key: Buffer.concat([SPKI_PREFIX[alg], bytes.subarray(2)]), format: 'der', type: 'spki' }) }
+      return { alg, key: createPublicKey({ key: Buffer.concat([SPKI_PREFIX[alg], point]), format: 'der', type: 'spki' }), point }
     } catch {
       return null
     }
@@ -67,37 +76,85 @@ export function nativeKey(didKey: string): { alg: Alg; key: KeyObject } | null {
   return null
 }
 
+/** The calls of libsecp256k1's Node addon (the `secp256k1` package's native binding) used here. */
+interface Secp256k1Addon {
+  /** true when valid; false for a signature that does not verify or has a high S (libsecp256k1 wants it normalized) */
+  ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean
+  /** the signature with a low S, in place */
+  signatureNormalize(sig: Uint8Array): Uint8Array
+  publicKeyVerify(pubkey: Uint8Array): boolean
+}
+
+/**
+ * libsecp256k1, when its native addon loads (the package ships prebuilt binaries); null otherwise, and then
+ * secp256k1 signatures are verified with OpenSSL (node:crypto), ~5x slower.
+ * @NOTE the binding itself, not the package's entry point, which would fall back to a pure-JS implementation silently
+ */
+export const secp256k1Addon: Secp256k1Addon | null = (() => {
+  try {
+    return createRequire(import.meta.url)('secp256k1/bindings') as Secp256k1Addon
+  } catch {
+    return null
+  }
+})()
+
 /** @atproto/xrpc-server is loaded on first use: every process builds a resolver (createIdResolver), only servers verify tokens */
 let xrpc: Promise<typeof import('@atproto/xrpc-server')> | null = null
 const xrpcServer = () => (xrpc ??= import('@atproto/xrpc-server'))
+let atprotoCrypto: Promise<typeof import('@atproto/crypto')> | null = null
+const cryptoLib = () => (atprotoCrypto ??= import('@atproto/crypto'))
 
 const MAX_KEYS = 100_000
-const keyCache = new Map<string, { alg: Alg; key: KeyObject } | null>()
+const keyCache = new Map<string, NativeKey | null>()
+
+const ORDER_BYTES = { ES256K: Buffer.from(ORDER.ES256K.toString(16), 'hex'), ES256: Buffer.from(ORDER.ES256.toString(16), 'hex') } as const
+const HALF_ORDER_BYTES = {
+  ES256K: Buffer.from((ORDER.ES256K / 2n).toString(16).padStart(64, '0'), 'hex'),
+  ES256: Buffer.from((ORDER.ES256 / 2n).toString(16).padStart(64, '0'), 'hex'),
+} as const
+const ZERO32 = Buffer.alloc(32)
+
+/** 1 ≤ x < n, for a 32-byte big-endian x */
+const inRange = (x: Buffer, alg: Alg) => !x.equals(ZERO32) && Buffer.compare(x, ORDER_BYTES[alg]) < 0
 
 /**
- * verifyJwt's signature check, natively (OpenSSL through node:crypto) for
- * compact 64-byte ECDSA signatures by secp256k1 and P-256 did:keys, which is
- * all service auth uses; anything else goes to @atproto/crypto. Same answers
- * as @atproto/crypto's verifySignature: the key must be of the token's alg
- * (else it throws), r and s must be in range, and unless `allowMalleableSig`
- * s must be in the lower half of the order. verifyJwt verifies with
- * allowMalleableSig: true, the default here too.
+ * verifyJwt's signature check, natively for compact 64-byte ECDSA signatures
+ * by secp256k1 (libsecp256k1, else OpenSSL) and P-256 (OpenSSL) did:keys,
+ * which is all service auth uses; anything else goes to @atproto/crypto.
+ * Same answers as @atproto/crypto's verifySignature: the key must be of the
+ * token's alg (else it throws), r and s must be in range, and unless
+ * `allowMalleableSig` s must be in the lower half of the order (a high S is
+ * accepted otherwise). verifyJwt verifies with allowMalleableSig: true, the
+ * default here too.
  */
 export async function verifySignatureNative(didKey: string, msg: Uint8Array, sig: Uint8Array, alg: string, opts: { allowMalleableSig?: boolean } = { allowMalleableSig: true }): Promise<boolean> {
   let k = keyCache.get(didKey)
   if (k === undefined) {
     k = nativeKey(didKey)
+    // @NOTE libsecp256k1 refuses some points OpenSSL takes (and @atproto/crypto decides): those go the slow way
+    if (k && k.alg === 'ES256K' && secp256k1Addon && !secp256k1Addon.publicKeyVerify(k.point)) k = null
     if (keyCache.size >= MAX_KEYS) keyCache.clear()
     keyCache.set(didKey, k)
   }
-  if (!k || sig.length !== 64) return (await xrpcServer()).cryptoVerifySignatureWithKey(didKey, msg, sig, alg)
+  const malleable = opts.allowMalleableSig === true
+  // @NOTE with allowMalleableSig, @atproto/crypto reads a signature as DER first: 64 bytes that parse as DER
+  // (a SEQUENCE of exactly 62 bytes) are left to it, so they mean what they mean there
+  if (!k || sig.length !== 64 || (malleable && sig[0] === 0x30 && sig[1] === 0x3e)) return (await cryptoLib()).verifySignature(didKey, msg, sig, { jwtAlg: alg, allowMalleableSig: malleable })
   if (alg !== k.alg) throw new Error(`Expected key alg ${alg}, got ${k.alg}`)
-  if (!opts.allowMalleableSig) {
-    // @atproto/crypto parses a strict compact signature then (throwing on r or s out of range), and wants low S
-    const r = BigInt(`0x${Buffer.from(sig.subarray(0, 32)).toString('hex')}`)
-    const s = BigInt(`0x${Buffer.from(sig.subarray(32)).toString('hex')}`)
-    if (r < 1n || r >= ORDER[k.alg] || s < 1n || s >= ORDER[k.alg]) throw new Error('invalid signature: r or s out of range')
-    if (s > ORDER[k.alg] / 2n) return false
+  const bytes = Buffer.from(sig.buffer, sig.byteOffset, 64)
+  const r = bytes.subarray(0, 32)
+  const s = bytes.subarray(32)
+  if (!inRange(r, k.alg) || !inRange(s, k.alg)) {
+    // @NOTE @atproto/crypto: a compact signature out of range throws when read strictly, and does not verify otherwise
+    if (!malleable) throw new Error('invalid signature: r or s out of range')
+    return false
+  }
+  const highS = Buffer.compare(s, HALF_ORDER_BYTES[k.alg]) > 0
+  if (highS && !malleable) return false
+  if (k.alg === 'ES256K' && secp256k1Addon) {
+    const hash = createHash('sha256').update(msg).digest()
+    // @NOTE libsecp256k1 verifies low-S signatures only; (r, n - s) verifies exactly when (r, s) does
+    return secp256k1Addon.ecdsaVerify(highS ? secp256k1Addon.signatureNormalize(Buffer.from(bytes)) : bytes, hash, k.point)
   }
   return ecdsaVerify('sha256', msg, { key: k.key, dsaEncoding: 'ieee-p1363' }, sig)
 }
@@ -155,6 +212,7 @@ export class Authenticator {
     this.idResolver = idResolver
     this.log = log
     this.maxLifetimeS = maxLifetimeS
+    if (!secp256k1Addon) log.warn('the secp256k1 native addon did not load: secp256k1 tokens are verified with OpenSSL, ~5x slower')
   }
 
   /** The requester of a call to `lxm`. Never throws: a bad or missing token is anonymous with a reason. */
