@@ -54,7 +54,10 @@ describe('Redis emptied after a replay was read to the end', () => {
     await waitFor(() => ingest.ingester.stats.rewinds === 1, 'the ingest to notice the emptied Redis', 5000, 20)
     const noticedMs = Date.now() - emptiedAt
     await waitFor(() => stored() >= queued && count('SELECT count(*) FROM pending_batches') === 0, 'every batch stored', 60_000, 100)
-    expect(stored()).toBe(queued)
+    // @NOTE a batch a worker held when Redis was emptied may be finished by it and stored again when read again
+    // (the writer is idempotent; the counter counts applications): at most what the workers held at once
+    expect(stored()).toBeGreaterThanOrEqual(queued)
+    expect(stored()).toBeLessThanOrEqual(queued + 4 * 250)
     expect(ingest.ingester.stats.rewinds).toBe(1)
     expect(ingest.ingester.stats.queued).toBe(2 * queued)
     expect(count('SELECT count(*) FROM posts')).toBeGreaterThan(300)

@@ -264,7 +264,9 @@ export class Ingester {
     this.batchFirst = null
     this.batchCursor = null
     if (events.length) {
-      const id = jobId('ev', this.source.name, first ?? 0, cursor ?? 0, events.length)
+      // @NOTE the Redis epoch is part of the id: after Redis lost its jobs, a batch read again is a new job, not a
+      // duplicate of one a worker still held (and finished) in the old epoch, which BullMQ would ignore
+      const id = jobId('ev', this.source.name, this.epoch ?? 0, first ?? 0, cursor ?? 0, events.length)
       const job: EventsJob = { id, source: this.source.name, events, eventTime }
       // @NOTE recorded as pending (with where to read it again from) before Redis has it, so the writer, which removes
       // the row when it stores the batch, can never come first; rows whose cursor was never saved are dropped at restart
@@ -313,7 +315,11 @@ export class Ingester {
     const fresh = String(randomBytes(6).readUIntBE(0, 6))
     const rewindTo = pending.length ? Math.min(...pending) : null
     this.db.transaction(() => {
-      if (rewindTo !== null) this.saveCursor.run(this.source.name, String(rewindTo), null, Date.now())
+      if (rewindTo !== null) {
+        this.saveCursor.run(this.source.name, String(rewindTo), null, Date.now())
+        // the batches read again are queued anew, under new ids: their old rows would wait for jobs that are gone
+        this.dropPendingFrom.run(this.source.name, rewindTo)
+      }
       this.saveEpoch.run(name, Number(fresh))
     })()
     await withTimeout(redis.set(key, fresh), this.opts.enqueueTimeoutMs)
