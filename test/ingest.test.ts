@@ -151,8 +151,12 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
     await again.start()
     expect(again.stats.rewinds).toBe(1)
     expect(savedCursor()).toBe(String(LINES))
-    // exactly the lost batches are queued again (same boundaries, so the same ids)
-    expect((await waiting()).map((j) => j.id)).toEqual(jobs.slice(5).map((j) => j.id))
+    // exactly the lost batches are queued again: the same boundaries, under the new Redis epoch's ids
+    const bounds = (id: string) => /_(\d+_\d+_\d+)$/.exec(id)![1]
+    const again1 = await waiting()
+    expect(again1.map((j) => bounds(j.id!))).toEqual(jobs.slice(5).map((j) => bounds(j.id!)))
+    expect(again1.every((j) => !jobs.some((old) => old.id === j.id))).toBe(true)
+    expect(pending()).toBe(again1.length)
     // a Redis that kept its data is no reason to read anything again
     const third = mk()
     await third.start()
