@@ -11,7 +11,6 @@
  * Run: npx vitest run test/e2e/reader-graph.e2e.test.ts
  * Set SKYSIFT_E2E_LOG=debug (or info/warn) to see Skysift's logs.
  */
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,13 +18,10 @@ import path from 'node:path'
 import { lexicons } from '@atproto/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { readConfig } from '../../src/config.ts'
-import { AppContext } from '../../src/context.ts'
-import { createLogger, silentLogger } from '../../src/logger.ts'
-import { deleteQueueKeys } from '../../src/queue.ts'
-import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../src/runtime.ts'
-import { REDIS_URL, until } from '../support/resources.ts'
-import { type LocalNetwork, type LocalUser, freePort, startLocalNetwork } from './support/network.ts'
+import type { AppContext } from '../../src/context.ts'
+import { until } from '../support/resources.ts'
+import { type LocalNetwork, type LocalUser, startLocalNetwork } from './support/network.ts'
+import { type LocalSkysift, startLocalSkysift } from './support/skysift.ts'
 
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 const VISIBILITY = 'app.bsky.actor.contentVisibilityDeclaration'
@@ -52,11 +48,10 @@ interface SkeletonBody {
 
 describe('the reader\'s graph, consent and blocks, end to end', () => {
   let net: LocalNetwork
+  let sky: LocalSkysift
   let ctx: AppContext
-  const parts: Running[] = []
-  let serve: Awaited<ReturnType<typeof startServe>>
-  let dataDir: string
-  let prefix: string
+  let serve: LocalSkysift['serve']
+  let feedsDir: string
   let serviceDid: string
   let feedUri: string
   let owner: LocalUser, rita: LocalUser, fay: LocalUser, oscar: LocalUser, bea: LocalUser, hal: LocalUser
@@ -91,46 +86,14 @@ describe('the reader\'s graph, consent and blocks, end to end', () => {
     await rita.agent.follow(fay.did)
 
     t = performance.now()
-    const port = await freePort()
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-graph-'))
-    const feedsFile = path.join(dataDir, 'feeds.json')
+    feedsDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-graph-'))
+    const feedsFile = path.join(feedsDir, 'feeds.json')
     await writeFile(feedsFile, JSON.stringify(FEEDS))
-    prefix = `e2e-${randomBytes(6).toString('hex')}`
-    const config = readConfig(
-      {},
-      {
-        port,
-        host: '127.0.0.1',
-        publicUrl: `http://localhost:${port}`,
-        serviceDid: `did:web:localhost%3A${port}`,
-        publisherDid: owner.did,
-        feedsFile,
-        dbPath: path.join(dataDir, 'skysift.db'),
-        queuePrefix: prefix,
-        source: { kind: 'firehose', url: net.pdsWsUrl },
-        plcUrl: net.plcUrl,
-        allowInsecureHttp: true,
-        cacheTtlMs: 500,
-        logLevel: process.env.SKYSIFT_E2E_LOG ?? 'silent',
-      },
-    )
-    serviceDid = config.serviceDid
-    ctx = new AppContext(config, process.env.SKYSIFT_E2E_LOG ? createLogger(process.env.SKYSIFT_E2E_LOG) : silentLogger)
-    serve = await startServe(ctx)
-    parts.push(serve)
-    parts.push(startStore(ctx), startRefresh(ctx), startScore(ctx))
-    const ingest = startIngest(ctx)
-    parts.push(ingest)
+    sky = await startLocalSkysift(net, owner, { config: { feedsFile } })
+    ctx = sky.ctx
+    serve = sky.serve
+    serviceDid = sky.serviceDid
     feedUri = ctx.feeds[0].uri
-    expect(await net.publishFeed(owner, 'following', serviceDid, 'People you follow')).toBe(feedUri)
-    // the firehose starts live: wait until it delivers before anyone posts
-    await until('the firehose to deliver an event', async () => {
-      if (ingest.ingester.stats.received > 0) return true
-      await owner.agent.follow(oscar.did)
-      const by = Date.now() + 2000
-      while (Date.now() < by && ingest.ingester.stats.received === 0) await new Promise((r) => setTimeout(r, 100))
-      return ingest.ingester.stats.received > 0
-    })
     timings.skysiftStartMs = Math.round(performance.now() - t)
 
     // fay's post is the oldest: only the follow lifts it above the others
@@ -151,12 +114,9 @@ describe('the reader\'s graph, consent and blocks, end to end', () => {
 
   afterAll(async () => {
     console.log(`[reader-graph.e2e] timings ${JSON.stringify(timings)}`)
-    const errors: unknown[] = []
-    if (ctx) await stopAll(ctx, parts).catch((e) => errors.push(e))
-    await net?.close().catch((e) => errors.push(e))
-    if (dataDir) await rm(dataDir, { recursive: true, force: true }).catch((e) => errors.push(e))
-    if (prefix) await deleteQueueKeys(REDIS_URL, prefix).catch((e) => errors.push(e))
-    if (errors.length) throw errors[0]
+    await sky?.stop()
+    await net?.close()
+    if (feedsDir) await rm(feedsDir, { recursive: true, force: true })
   }, STEP_TIMEOUT)
 
   it('a reader who followed accounts before Skysift started gets their posts first on her first requests, once her graph is backfilled', async () => {

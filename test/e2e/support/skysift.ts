@@ -7,7 +7,7 @@ import { AppContext } from '../../../src/context.ts'
 import { createLogger, silentLogger } from '../../../src/logger.ts'
 import { deleteQueueKeys } from '../../../src/queue.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../../src/runtime.ts'
-import { until } from '../../support/resources.ts'
+import { REDIS_URL, until } from '../../support/resources.ts'
 import { freePort, type LocalNetwork, type LocalUser } from './network.ts'
 
 const WARM_UP_SUBJECT = 'did:plc:warmupwarmupwarmupwarmupw'
@@ -46,6 +46,7 @@ export async function startLocalSkysift(net: LocalNetwork, owner: LocalUser, opt
       publisherDid: owner.did,
       dbPath: path.join(dataDir, 'skysift.db'),
       queuePrefix: prefix,
+      redisUrl: REDIS_URL,
       source: { kind: 'firehose', url: net.pdsWsUrl },
       plcUrl: net.plcUrl,
       allowInsecureHttp: true,
