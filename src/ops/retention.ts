@@ -165,7 +165,7 @@ export class Retention {
       deleteSnapshot: p('DELETE FROM feed_snapshots WHERE id = ?'),
       // @NOTE keys are 64-bit: read as BigInt
       // @NOTE a post withheld with its account keeps its likes for when it comes back
-      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject, e.kind AS kind, e.actor AS actor,
+      engagementWindow: p(`SELECT e.key AS key, e.subject AS subject,
           (EXISTS (SELECT 1 FROM posts p WHERE p.uri = e.subject) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = e.subject)) AS live
         FROM engagements e WHERE e.key >= ? ORDER BY e.key LIMIT ?`).safeIntegers(),
       waitingWindow: p(`SELECT DISTINCT subject FROM waiting_engagements WHERE subject > ? ORDER BY subject LIMIT ?`).pluck(),
@@ -292,11 +292,12 @@ export class Retention {
     // (engagements of expired posts too: ENGAGEMENT_SWEEP_FACTOR times the rows of the other sweeps, each a lookup)
     for (let seen = 0; seen < this.opts.sweepRows * ENGAGEMENT_SWEEP_FACTOR && budgetLeft(); ) {
       const n = await tx(() => {
-        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { key: bigint; subject: string; kind: string; actor: bigint | null; live: bigint }[]
+        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { key: bigint; subject: string; live: bigint }[]
         for (const row of rows) {
           if (row.live || mayAwaitPost(row.subject, lastEvent) || !this.st.deleteEngagement.run(row.key).changes) continue
           r.orphanEngagements++
-          this.likeGraph.unlink(row.actor === null ? null : Number(row.actor), row.subject, row.kind)
+          // the post is gone: so is who liked it
+          this.likeGraph.dropSubject(row.subject)
         }
         this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].key + 1n : MIN_KEY
         return rows.length

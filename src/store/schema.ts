@@ -50,20 +50,12 @@ export const engagements = sqliteTable('engagements', {
   kind: text('kind', { enum: ['like', 'repost'] }).notNull(),
   /** the post liked or reposted */
   subject: text('subject').notNull(),
-  /** who liked or reposted it (`actors.id`); null for rows stored before the like graph was kept */
-  actor: integer('actor'),
-})
-
-/** Compact ids for the accounts in the like graph. */
-export const actors = sqliteTable('actors', {
-  id: integer('id').primaryKey(),
-  did: text('did').notNull().unique(),
 })
 
 /**
  * Who liked or reposted what, in integers (the like graph): `subject` is the
- * post's postKey (src/score/sdk.ts), `actor` an `actors.id`, `kind` 0 for a
- * like and 1 for a repost. A row lives exactly as long as its row in
+ * post's postKey, `actor` the account's actorKey (53-bit hashes of the URI
+ * and the DID, src/util/uri-hash.ts), `kind` 0 for a like and 1 for a repost. A row lives exactly as long as its row in
  * `engagements`, so the graph covers the feed window. WITHOUT ROWID (see
  * drizzle/0008_like_graph.sql): both directions are integer b-trees.
  */

@@ -182,8 +182,8 @@ export class BatchWriter {
       deletePostId: p('DELETE FROM posts WHERE id = ?'),
       dropScores: p('DELETE FROM agent_scores WHERE post_uri = ?'),
       tombstone: p('INSERT INTO tombstones (uri, at) VALUES (?, ?) ON CONFLICT(uri) DO NOTHING'),
-      insertEngagement: p('INSERT INTO engagements (key, kind, subject, actor) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING'),
-      getEngagement: p('SELECT kind, subject, actor FROM engagements WHERE key = ?'),
+      insertEngagement: p('INSERT INTO engagements (key, kind, subject) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING'),
+      getEngagement: p('SELECT kind, subject FROM engagements WHERE key = ?'),
       deleteEngagement: p('DELETE FROM engagements WHERE key = ?'),
       await: p('INSERT INTO waiting_engagements (subject, key, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
       unwait: p('DELETE FROM waiting_engagements WHERE subject = ? AND key = ? AND kind = ?'),
@@ -292,9 +292,8 @@ export class BatchWriter {
             break
           }
           const key = engagementKey(e.uri)
-          const actor = this.likeGraph.actor(e.author)
-          if (st.insertEngagement.run(key, e.t, e.subject, actor).changes) {
-            this.likeGraph.link(actor, e.subject, e.t)
+          if (st.insertEngagement.run(key, e.t, e.subject).changes) {
+            this.likeGraph.link(e.author, e.subject, e.t)
             if (!stored) st.await.run(e.subject, key, e.t)
             else if ((e.t === 'like' ? st.bumpLike : st.bumpRepost).run(1, e.subject).changes) changed.counted.add(e.subject)
             if (e.t === 'like') r.likes++
@@ -336,10 +335,10 @@ export class BatchWriter {
             }
           } else {
             const key = engagementKey(e.uri)
-            const g = st.getEngagement.get(key) as { kind: string; subject: string; actor: number | null } | undefined
+            const g = st.getEngagement.get(key) as { kind: string; subject: string } | undefined
             if (g) {
               st.deleteEngagement.run(key)
-              this.likeGraph.unlink(g.actor, g.subject, g.kind)
+              this.likeGraph.unlink(parseAtUri(e.uri)?.did ?? '', g.subject, g.kind)
               // counted down where it was counted: still waiting for its post, in the post, or in the counts a purged post left
               if (!st.unwait.run(g.subject, key, g.kind).changes) {
                 if ((g.kind === 'like' ? st.bumpLike : st.bumpRepost).run(-1, g.subject).changes) changed.counted.add(g.subject)
@@ -382,6 +381,7 @@ export class BatchWriter {
     // @NOTE one statement for the batch's scores (a JSON array of [key, uri, score]): one statement per score (7 a post)
     // cost the writer a quarter of its time
     if (rows.length) r.scores += st.upsertScores.run(JSON.stringify(rows)).changes
+    this.likeGraph.flush()
     this.log.flush(changed)
     st.settled.run(b.id)
     st.bumpCounter.run('events_stored', b.events.length)

@@ -31,3 +31,6 @@ export function postKey(uri: string): number {
   const h = hash64(uri)
   return (h[1] & 0x1fffff) * 0x100000000 + h[0]
 }
+
+/** The key the like graph knows an account by: the low 53 bits of hash64 of its DID (as postKey). */
+export const actorKey: (did: string) => number = postKey
