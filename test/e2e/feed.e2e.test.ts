@@ -11,25 +11,18 @@
  * Run: npx vitest run test/e2e/feed.e2e.test.ts
  * Set SKYSIFT_E2E_LOG=debug (or info/warn) to see Skysift's logs.
  */
-import { randomBytes } from 'node:crypto'
 import type { Server } from 'node:http'
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 
 import { type AtpAgent, lexicons } from '@atproto/api'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import { createServiceJwt } from '@atproto/xrpc-server'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { readConfig } from '../../src/config.ts'
-import { AppContext } from '../../src/context.ts'
-import { createLogger, silentLogger } from '../../src/logger.ts'
+import type { AppContext } from '../../src/context.ts'
 import { loadSkysiftLexicons } from '../../src/serve/lexicons.ts'
 import { decodeFeedContext } from '../../src/rank/feed-context.ts'
-import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../src/runtime.ts'
-import { type LocalNetwork, type LocalUser, decodeJwtPayload, freePort, startLocalNetwork } from './support/network.ts'
+import { type LocalNetwork, type LocalUser, decodeJwtPayload, startLocalNetwork } from './support/network.ts'
+import { type LocalSkysift, startLocalSkysift } from './support/skysift.ts'
 import { type Wiretap, tapResponses } from './support/wiretap.ts'
 import { until } from '../support/resources.ts'
 
@@ -109,12 +102,9 @@ interface SkeletonBody {
 describe('skysift end to end: firehose → agents → per-subscriber feeds through the AppView', () => {
   let net: LocalNetwork
   let ctx: AppContext
-  const parts: Running[] = []
-  let serve: Awaited<ReturnType<typeof startServe>>
-  let ingest: ReturnType<typeof startIngest>
+  let sky: LocalSkysift
+  let serve: LocalSkysift['serve']
   let tap: Wiretap
-  let dataDir: string
-  let prefix: string
   let serviceDid: string
   let owner: LocalUser, alice: LocalUser, bob: LocalUser, carol: LocalUser
   const feedUri = { fresh: '', science: '' }
@@ -193,57 +183,15 @@ describe('skysift end to end: firehose → agents → per-subscriber feeds throu
     carol = await net.createUser('carol')
     timings.usersMs = Math.round(performance.now() - t)
 
-    const port = await freePort()
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-data-'))
-    prefix = `e2e-${randomBytes(6).toString('hex')}`
-    const config = readConfig(
-      {},
-      {
-        port,
-        host: '127.0.0.1',
-        publicUrl: `http://localhost:${port}`,
-        serviceDid: `did:web:localhost%3A${port}`,
-        publisherDid: owner.did,
-        dbPath: path.join(dataDir, 'skysift.db'),
-        queuePrefix: prefix,
-        source: { kind: 'firehose', url: net.pdsWsUrl },
-        plcUrl: net.plcUrl,
-        allowInsecureHttp: true,
-        cacheTtlMs: 500,
-        logLevel: process.env.SKYSIFT_E2E_LOG ?? 'silent',
-      },
-    )
-    serviceDid = config.serviceDid
-    const log = process.env.SKYSIFT_E2E_LOG ? createLogger(process.env.SKYSIFT_E2E_LOG) : silentLogger
-    ctx = new AppContext(config, log)
-
     t = performance.now()
-    serve = await startServe(ctx)
-    parts.push(serve)
-    expect(serve.port).toBe(port)
+    // every stage in this process on the PDS firehose, the feed generator records the AppView routes getFeed by published
+    sky = await startLocalSkysift(net, owner)
+    ctx = sky.ctx
+    serve = sky.serve
+    serviceDid = sky.serviceDid
     tap = tapResponses(serve.server as Server, [`/xrpc/${SKELETON}`])
-    parts.push(startStore(ctx), startRefresh(ctx), startScore(ctx))
-    ingest = startIngest(ctx)
-    parts.push(ingest)
-
-    // the feed generator records the AppView will route getFeed by
-    for (const f of ctx.feeds) {
-      const published = await net.publishFeed(owner, f.rkey, serviceDid, f.displayName, { description: f.description })
-      expect(published).toBe(f.uri)
-    }
-    feedUri.fresh = ctx.feeds.find((f) => f.rkey === 'fresh')!.uri
-    feedUri.science = ctx.feeds.find((f) => f.rkey === 'science')!.uri
-
-    // No saved cursor, so the firehose starts live: make sure it is connected
-    // before carol posts. A follow is in a collection we read (and is not
-    // stored: owner is no subscriber); repeat until one comes through.
-    await until('the firehose to deliver an event', async () => {
-      if (ingest.ingester.stats.received > 0) return true
-      await owner.agent.follow(carol.did)
-      const seenBy = Date.now() + 2000
-      while (Date.now() < seenBy && ingest.ingester.stats.received === 0) await new Promise((r) => setTimeout(r, 100))
-      return ingest.ingester.stats.received > 0
-    })
+    feedUri.fresh = sky.feeds.fresh
+    feedUri.science = sky.feeds.science
     timings.skysiftStartMs = Math.round(performance.now() - t)
   }, STEP_TIMEOUT)
 
@@ -251,25 +199,8 @@ describe('skysift end to end: firehose → agents → per-subscriber feeds throu
     const t = performance.now()
     const errors: unknown[] = []
     tap?.detach()
-    if (ctx) await stopAll(ctx, parts).catch((e) => errors.push(e))
+    await sky?.stop().catch((e) => errors.push(e))
     await net?.close().catch((e) => errors.push(e))
-    if (dataDir) await rm(dataDir, { recursive: true, force: true }).catch((e) => errors.push(e))
-    if (prefix) {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 })
-      try {
-        let cursor = '0'
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500)
-          cursor = next
-          if (found.length) await redis.del(...found)
-        } while (cursor !== '0')
-        expect(await redis.keys(`${prefix}:*`)).toEqual([])
-      } catch (e) {
-        errors.push(e)
-      } finally {
-        redis.disconnect()
-      }
-    }
     timings.cleanupMs = Math.round(performance.now() - t)
     console.log(`[feed.e2e] timings ${JSON.stringify(timings)}`)
     if (errors.length) throw errors[0]

@@ -11,23 +11,20 @@
  * Screenshots are written under the OS temp dir (printed), never into the repo.
  * Run: npx vitest run test/e2e/web.e2e.test.ts   (SKYSIFT_E2E_LOG=debug for Skysift's logs)
  */
-import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import { Redis } from 'ioredis'
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { readConfig, type Config } from '../../src/config.ts'
-import { AppContext } from '../../src/context.ts'
-import { createLogger, silentLogger } from '../../src/logger.ts'
+import type { Config } from '../../src/config.ts'
+import type { AppContext } from '../../src/context.ts'
 import type { Feed } from '../../src/feeds.ts'
-import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Running } from '../../src/runtime.ts'
 import { cookieNames, sessionCookieFor } from '../../src/serve/web/index.ts'
 import { CHROMIUM_PATH, haveChromium, launchBrowser, pngSize, type TestBrowser } from './support/browser.ts'
-import { type LocalNetwork, type LocalUser, freePort, startLocalNetwork } from './support/network.ts'
+import { type LocalNetwork, type LocalUser, startLocalNetwork } from './support/network.ts'
+import { type LocalSkysift, startLocalSkysift } from './support/skysift.ts'
 
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 const GET_MIX = 'app.skysift.feed.getMix'
@@ -69,11 +66,9 @@ async function until<T>(what: string, fn: () => Promise<T | undefined | false> |
 describe('subscriber web pages in Chromium, signed in with atproto OAuth on a dev-env PDS', () => {
   let net: LocalNetwork
   let ctx: AppContext
-  const parts: Running[] = []
-  let serve: Awaited<ReturnType<typeof startServe>>
-  let dataDir: string
+  let sky: LocalSkysift
+  let serve: LocalSkysift['serve']
   let shotsDir: string
-  let prefix: string
   let serviceDid: string
   let alice: LocalUser, bob: LocalUser, carol: LocalUser
   let fresh: Feed
@@ -125,41 +120,13 @@ describe('subscriber web pages in Chromium, signed in with atproto OAuth on a de
     bob = await net.createUser('webbob')
     carol = await net.createUser('webcarol')
 
-    const port = await freePort()
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-data-'))
-    prefix = `e2e-${randomBytes(6).toString('hex')}`
-    const config = readConfig({}, {
-      port,
-      host: '127.0.0.1',
-      publicUrl: `http://localhost:${port}`,
-      serviceDid: `did:web:localhost%3A${port}`,
-      dbPath: path.join(dataDir, 'skysift.db'),
-      queuePrefix: prefix,
-      source: { kind: 'firehose', url: net.pdsWsUrl },
-      plcUrl: net.plcUrl,
-      allowInsecureHttp: true,
-      cacheTtlMs: 500,
-      logLevel: process.env.SKYSIFT_E2E_LOG ?? 'silent',
-      // handles like alice.test resolve through the dev-env PDS (no DNS for .test)
-      oauthHandleResolver: net.pdsUrl,
-    } as Partial<Config>)
-    serviceDid = config.serviceDid
-    ctx = new AppContext(config, process.env.SKYSIFT_E2E_LOG ? createLogger(process.env.SKYSIFT_E2E_LOG) : silentLogger)
-    serve = await startServe(ctx)
-    parts.push(serve)
-    parts.push(startStore(ctx), startRefresh(ctx), startScore(ctx))
-    const ingest = startIngest(ctx)
-    parts.push(ingest)
+    // handles like alice.test resolve through the dev-env PDS (no DNS for .test); no feed records are needed here
+    sky = await startLocalSkysift(net, alice, { publish: false, config: { oauthHandleResolver: net.pdsUrl } as Partial<Config> })
+    ctx = sky.ctx
+    serve = sky.serve
+    serviceDid = sky.serviceDid
     fresh = ctx.feeds.find((f) => f.rkey === 'fresh')!
 
-    // the firehose starts live: make sure it is connected before anything that matters is written
-    await until('the firehose to deliver an event', async () => {
-      if (ingest.ingester.stats.received > 0) return true
-      await alice.agent.follow(carol.did)
-      const seenBy = Date.now() + 2000
-      while (Date.now() < seenBy && ingest.ingester.stats.received === 0) await new Promise((r) => setTimeout(r, 100))
-      return ingest.ingester.stats.received > 0
-    })
     const t0 = Date.now()
     for (const [k, p] of Object.entries(POSTS) as [PostKey, (typeof POSTS)[PostKey]][]) {
       const r = await carol.agent.post({ text: p.text, langs: ['en'], createdAt: new Date(t0 - p.ageMs).toISOString() })
@@ -178,24 +145,8 @@ describe('subscriber web pages in Chromium, signed in with atproto OAuth on a de
   afterAll(async () => {
     const errors: unknown[] = []
     await browser?.close().catch((e) => errors.push(e))
-    if (ctx) await stopAll(ctx, parts).catch((e) => errors.push(e))
+    await sky?.stop().catch((e) => errors.push(e))
     await net?.close().catch((e) => errors.push(e))
-    if (dataDir) await rm(dataDir, { recursive: true, force: true }).catch((e) => errors.push(e))
-    if (prefix) {
-      const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: 1 })
-      try {
-        let cursor = '0'
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500)
-          cursor = next
-          if (found.length) await redis.del(...found)
-        } while (cursor !== '0')
-      } catch (e) {
-        errors.push(e)
-      } finally {
-        redis.disconnect()
-      }
-    }
     console.log(`web e2e screenshots: ${shotsDir}${failures.length ? ` (failures: ${failures.join(', ')})` : ''}`)
     if (errors.length) throw errors[0]
   }, STEP_TIMEOUT)
