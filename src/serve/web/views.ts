@@ -97,6 +97,24 @@ function mixTable(caption: string, entries: MixEntry[], titles: Map<string, stri
   </table>`
 }
 
+/** The hosted feeds as cards, with their default mixes; `detailed` adds the base mix and the window. */
+function feedCards(feeds: Feed[], titles: Map<string, string>, detailed: boolean): Html {
+  return html`<ul class="cards">
+    ${feeds.map(
+      (f) => html`<li class="card">
+        <section aria-labelledby="feed-${f.rkey}">
+          <h2 id="feed-${f.rkey}">${f.displayName}</h2>
+          <p>${f.description ?? ''}</p>
+          ${mixTable(detailed ? 'Default mix (what new readers get)' : 'Default mix', f.defaults.agents, titles)}
+          ${detailed && f.base.length ? mixTable('Always applied (defines the feed)', f.base, titles) : ''}
+          <p class="small">${detailed ? `Posts from the last ${f.windowHours} hours · feed URI ` : 'Feed URI '}<code>${f.uri}</code></p>
+          <p><a class="button" href="/feeds/${f.rkey}/settings">Choose your mix<span class="visually-hidden"> for ${f.displayName}</span></a></p>
+        </section>
+      </li>`,
+    )}
+  </ul>`
+}
+
 /** The hosted feeds, with their default mixes. */
 export function feedsPage(p: PageChrome & { feeds: Feed[]; agents: CatalogAgent[] }): Html {
   const titles = new Map(p.agents.map((a) => [a.status.id, a.status.title]))
@@ -105,20 +123,7 @@ export function feedsPage(p: PageChrome & { feeds: Feed[]; agents: CatalogAgent[
     html`<h1>Feeds you can shape</h1>
       <p class="lead">Each feed here is ranked by <a href="/agents">agents</a>: small filters and rankers. Subscribe in any Bluesky app, then choose which agents rank <em>your</em> copy of the feed and how much each one counts.</p>
       <p>Every post a feed serves carries its reasons: on your settings page, the “Why this post?” links of a preview and of your feedback open a plain-language explanation of how each agent in your mix moved it.</p>
-      <ul class="cards">
-        ${p.feeds.map(
-          (f) => html`<li class="card">
-            <section aria-labelledby="feed-${f.rkey}">
-              <h2 id="feed-${f.rkey}">${f.displayName}</h2>
-              <p>${f.description ?? ''}</p>
-              ${mixTable('Default mix (what new readers get)', f.defaults.agents, titles)}
-              ${f.base.length ? mixTable('Always applied (defines the feed)', f.base, titles) : ''}
-              <p class="small">Posts from the last ${f.windowHours} hours · feed URI <code>${f.uri}</code></p>
-              <p><a class="button" href="/feeds/${f.rkey}/settings">Choose your mix<span class="visually-hidden"> for ${f.displayName}</span></a></p>
-            </section>
-          </li>`,
-        )}
-      </ul>`,
+      ${feedCards(p.feeds, titles, true)}`,
   )
 }
 
@@ -212,19 +217,7 @@ export function homePage(p: PageChrome & { feeds: Feed[]; agents: CatalogAgent[]
     p,
     html`<h1>Feeds where you choose the algorithm</h1>
       <p class="lead">Each feed on this server is ranked by <a href="/agents">agents</a>: small filters and rankers you pick and weigh yourself. Subscribe in any Bluesky app; your mix follows you.</p>
-      <ul class="cards">
-        ${p.feeds.map(
-          (f) => html`<li class="card">
-            <section aria-labelledby="feed-${f.rkey}">
-              <h2 id="feed-${f.rkey}">${f.displayName}</h2>
-              <p>${f.description ?? ''}</p>
-              ${mixTable('Default mix', f.defaults.agents, titles)}
-              <p class="small">Feed URI <code>${f.uri}</code></p>
-              <p><a class="button" href="/feeds/${f.rkey}/settings">Choose your mix<span class="visually-hidden"> for ${f.displayName}</span></a></p>
-            </section>
-          </li>`,
-        )}
-      </ul>`,
+      ${feedCards(p.feeds, titles, false)}`,
   )
 }
 
