@@ -13,7 +13,7 @@ import { checkServed, checkStore, accounting, readWholeFeed, expectStoreMatchesM
 import { modelOfFile } from './support/model.ts'
 import { startPipeline } from './support/pipeline.ts'
 import { rng, SEED } from './support/rng.ts'
-import { createScenario, queues, report, round, size, sleep, until, type Scenario } from './support/scenario.ts'
+import { createScenario, queues, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
 
 const EVENTS = size(30_000, 200_000)
 const KILLS = size(5, 20)
@@ -100,14 +100,7 @@ describe('faults: kill -9 of ingest, score and store during a replay', () => {
       await sample()
       return cursor() === model.lines && (await q.pending()) === 0
     }, 300_000, 200)
-    let last = -1
-    await until('events_stored to settle', async () => {
-      await sample()
-      const n = stored()
-      const same = n === last
-      last = n
-      return same && (await q.pending()) === 0
-    }, 60_000, 1500)
+    await settled(stored, () => q.pending(), sample)
     const elapsedS = (Date.now() - t0) / 1000
     const failedJobs = await q.failed()
 

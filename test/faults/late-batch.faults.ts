@@ -16,7 +16,7 @@ import { modelOfFile } from './support/model.ts'
 import { startPipeline } from './support/pipeline.ts'
 import type { StageName } from './support/procs.ts'
 import { rng, SEED } from './support/rng.ts'
-import { createScenario, queues, report, round, size, sleep, until, type Scenario } from './support/scenario.ts'
+import { createScenario, queues, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
 
 const EVENTS = size(40_000, 1_000_000)
 const KILLS = size(4, 20)
@@ -88,13 +88,7 @@ describe('faults: late batches (kill -9 while a job is held, kill-all) with acco
       if (c.length) throw new Error(c.join('\n\n'))
       return cursor() === model.lines && (await q.pending()) === 0
     }, size(300_000, 1_800_000), 200)
-    let last = -1
-    await until('events_stored to settle', async () => {
-      const n = stored()
-      const same = n === last
-      last = n
-      return same && (await q.pending()) === 0
-    }, 60_000, 1500)
+    await settled(stored, () => q.pending())
     const elapsedS = (Date.now() - t0) / 1000
     const failedJobs = await q.failed()
     const check = checkStore(db, model)

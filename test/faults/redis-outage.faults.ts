@@ -23,7 +23,7 @@ import { startPipeline } from './support/pipeline.ts'
 import { freePort } from './support/procs.ts'
 import { ownRedis } from './support/redis.ts'
 import { SEED } from './support/rng.ts'
-import { createScenario, percentile, queues, report, round, size, sleep, until, type Scenario } from './support/scenario.ts'
+import { createScenario, percentile, queues, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
 
 const OUTAGE_S = size(8, 60)
 const BEFORE_S = size(6, 15)
@@ -84,13 +84,7 @@ async function outageRun(sc: Scenario & { redis: Awaited<ReturnType<typeof ownRe
       if (c.length) throw new Error(c.join('\n'))
       return p.cursor() === model.lines && (await q.pending()) === 0
     }, size(180, 600) * 1000, 500)
-    let last = -1
-    await until('events_stored to settle', async () => {
-      const n = p.stored()
-      const same = n === last
-      last = n
-      return same && (await q.pending()) === 0
-    }, 60_000, 1500)
+    await settled(p.stored, () => q.pending())
     const samples = await load.stop()
     clearInterval(watch)
     const served: string[][] = []

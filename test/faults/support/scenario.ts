@@ -168,3 +168,19 @@ export function percentile(xs: number[], p: number): number {
 }
 
 export const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN)
+
+/**
+ * Waits until the stored-events counter holds still across two looks 1.5 s
+ * apart with no job pending: what the stages had left to do is done.
+ * `each` runs before every look (a sample of what is served, say).
+ */
+export async function settled(stored: () => number, pending: () => Promise<number>, each?: () => Promise<void>): Promise<void> {
+  let last = -1
+  await until('events_stored to settle', async () => {
+    await each?.()
+    const n = stored()
+    const same = n === last
+    last = n
+    return same && (await pending()) === 0
+  }, 60_000, 1500)
+}
