@@ -5,16 +5,15 @@
  * and a commit that fails verification is counted as rejected and logged
  * with its DID, seq and cause.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { Writable } from 'node:stream'
 import { AtpAgent } from '@atproto/api'
 import { Secp256k1Keypair } from '@atproto/crypto'
-import { TestNetworkNoAppView } from '@atproto/dev-env'
+import type { TestNetworkNoAppView } from '@atproto/dev-env'
 import { IdResolver } from '@atproto/identity'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPdsOnly } from './support/network.ts'
 import { FirehoseSource } from '../../src/ingest/firehose-source.ts'
 import { Ingester } from '../../src/ingest/ingester.ts'
 import { producerQueue, QUEUE, type EventsJob } from '../../src/queue.ts'
@@ -37,21 +36,17 @@ class WrongKeyResolver extends IdResolver {
 describe('the firehose source on a real PDS', { timeout: 120_000 }, () => {
   let net: TestNetworkNoAppView
   let tmp: string
+  let closeNet: (() => Promise<void>) | undefined
   let db: Db
   const cleanups: (() => unknown)[] = []
   let lastSeq: number
   let did: string
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'skysift-firehose-'))
-    const prevTmp = process.env.TMPDIR
-    process.env.TMPDIR = tmp
-    try {
-      net = await TestNetworkNoAppView.create({})
-    } finally {
-      if (prevTmp === undefined) delete process.env.TMPDIR
-      else process.env.TMPDIR = prevTmp
-    }
+    const pds = await startPdsOnly('firehose')
+    net = pds.net
+    tmp = pds.dir
+    closeNet = pds.close
     const agent = new AtpAgent({ service: net.pds.url })
     await agent.createAccount({ handle: 'cursor.test', email: 'cursor@test.com', password: 'hunter2-e2e' })
     did = agent.session!.did
@@ -67,8 +62,7 @@ describe('the firehose source on a real PDS', { timeout: 120_000 }, () => {
   })
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c()
-    await net?.close()
-    await rm(tmp, { recursive: true, force: true })
+    await closeNet?.()
   })
 
   async function ingest(resolver: IdResolver, logLines: { level: number; msg: string; [k: string]: unknown }[] = []) {

@@ -5,14 +5,13 @@
  *
  * Run: npx vitest run test/e2e/reader-backfill.e2e.test.ts
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 
 import { AtpAgent } from '@atproto/api'
-import { TestNetworkNoAppView } from '@atproto/dev-env'
+import type { TestNetworkNoAppView } from '@atproto/dev-env'
 import { getPds, IdResolver } from '@atproto/identity'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPdsOnly } from './support/network.ts'
 
 import { ReaderBackfill } from '../../src/feed/reader-backfill.ts'
 import { silentLogger } from '../../src/logger.ts'
@@ -32,6 +31,7 @@ interface User {
 describe('backfilling a reader\'s graph from their repo', () => {
   let net: TestNetworkNoAppView
   let tmp: string
+  let closeNet: (() => Promise<void>) | undefined
   let db: Db
   let resolver: IdResolver
   let rita: User, lena: User, bea: User
@@ -68,15 +68,10 @@ describe('backfilling a reader\'s graph from their repo', () => {
   }
 
   beforeAll(async () => {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'skysift-backfill-'))
-    const prevTmp = process.env.TMPDIR
-    process.env.TMPDIR = tmp
-    try {
-      net = await TestNetworkNoAppView.create({})
-    } finally {
-      if (prevTmp === undefined) delete process.env.TMPDIR
-      else process.env.TMPDIR = prevTmp
-    }
+    const pds = await startPdsOnly('backfill')
+    net = pds.net
+    tmp = pds.dir
+    closeNet = pds.close
     resolver = new IdResolver({ plcUrl: net.plc.url, fetch: globalThis.fetch })
     db = openDb(path.join(tmp, 'skysift.db'))
     rita = await createUser('rita')
@@ -106,8 +101,7 @@ describe('backfilling a reader\'s graph from their repo', () => {
 
   afterAll(async () => {
     db?.close()
-    await net?.close()
-    if (tmp) await rm(tmp, { recursive: true, force: true })
+    await closeNet?.()
   })
 
   const q = (sql: string, ...args: unknown[]) => db.sqlite.prepare(sql).pluck().all(...args)

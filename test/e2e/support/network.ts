@@ -25,7 +25,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import { AtpAgent, asAtprotoProxy } from '@atproto/api'
-import { TestNetwork } from '@atproto/dev-env'
+import { TestNetwork, TestNetworkNoAppView } from '@atproto/dev-env'
 import { serve } from '@hono/node-server'
 import pg from 'pg'
 
@@ -406,3 +406,29 @@ export const freePort = (): Promise<number> =>
       s.close(() => resolve(port))
     })
   })
+
+/**
+ * PLC + PDS only (no AppView, no PostgreSQL; ~0.2 s), with the PDS's files
+ * in a folder of its own (`dir`, usable for the test's files too), which
+ * close() removes with the network.
+ */
+export async function startPdsOnly(label: string): Promise<{ net: TestNetworkNoAppView; dir: string; close: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `skysift-${label}-`))
+  const prevTmp = process.env.TMPDIR
+  process.env.TMPDIR = dir
+  let net: TestNetworkNoAppView
+  try {
+    net = await TestNetworkNoAppView.create({})
+  } finally {
+    if (prevTmp === undefined) delete process.env.TMPDIR
+    else process.env.TMPDIR = prevTmp
+  }
+  return {
+    net,
+    dir,
+    async close() {
+      await net.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
