@@ -11,9 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { writeSyntheticJsonl } from '../../src/ingest/synthetic.ts'
 import { checkServed, checkStore, accounting, readWholeFeed, expectStoreMatchesModel } from './support/checks.ts'
 import { modelOfFile } from './support/model.ts'
-import { startPipeline } from './support/pipeline.ts'
+import { startKillRun } from './support/pipeline.ts'
 import { rng, SEED } from './support/rng.ts'
-import { createScenario, queues, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
+import { createScenario, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
 
 const EVENTS = size(30_000, 200_000)
 const KILLS = size(5, 20)
@@ -32,14 +32,9 @@ describe('faults: kill -9 of ingest, score and store during a replay', () => {
     const file = path.join(s.dir, 'events.jsonl')
     await writeSyntheticJsonl(file, { count: EVENTS, seed: SEED % 100_000 })
     const model = await modelOfFile(file)
-    // ingest stays a few batches ahead of the score worker, so kills land with work in every stage
-    // (lists go stale after 3 s, so they are rebuilt, by the refresh worker, all through the kills)
-    const p = await startPipeline(s, { SKYSIFT_SOURCE: `replay:${file}`, SKYSIFT_BATCH_SIZE: String(BATCH), SKYSIFT_QUEUE_HIGH_WATER: String(HIGH_WATER), SKYSIFT_CACHE_TTL_S: '3' }, { file, ingest: false })
-    const { procs, feeds, base, db, crashed, cursor, stored } = p
-    const q = queues(s.redisUrl, s.prefix)
-    s.onCleanup(() => q.close())
+    const { p, q } = await startKillRun(s, file, { batch: BATCH, highWater: HIGH_WATER })
     const t0 = Date.now()
-    p.startIngest()
+    const { procs, feeds, base, db, crashed, cursor, stored } = p
 
     // cursor samples: the saved cursor must only move forward, across restarts too
     const cursorSamples: number[] = []

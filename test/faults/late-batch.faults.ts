@@ -13,10 +13,10 @@ import { writeSyntheticJsonl } from '../../src/ingest/synthetic.ts'
 import { addChurn } from './support/churn.ts'
 import { accounting, checkServed, checkStore, expectStoreMatchesModel, readWholeFeed, StoreJobLog } from './support/checks.ts'
 import { modelOfFile } from './support/model.ts'
-import { startPipeline } from './support/pipeline.ts'
+import { startKillRun } from './support/pipeline.ts'
 import type { StageName } from './support/procs.ts'
 import { rng, SEED } from './support/rng.ts'
-import { createScenario, queues, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
+import { createScenario, report, round, size, sleep, until, type Scenario, settled } from './support/scenario.ts'
 
 const EVENTS = size(40_000, 1_000_000)
 const KILLS = size(4, 20)
@@ -41,12 +41,9 @@ describe('faults: late batches (kill -9 while a job is held, kill-all) with acco
     await writeSyntheticJsonl(raw, { count: EVENTS, seed: SEED % 100_000 })
     const churn = await addChurn(raw, file, { seed: SEED, rate: CHURN })
     const model = await modelOfFile(file)
-    const p = await startPipeline(s, { SKYSIFT_SOURCE: `replay:${file}`, SKYSIFT_BATCH_SIZE: String(BATCH), SKYSIFT_QUEUE_HIGH_WATER: String(HIGH_WATER), SKYSIFT_CACHE_TTL_S: '3' }, { file, ingest: false })
-    const { procs, feeds, base, db, crashed, cursor, stored } = p
-    const q = queues(s.redisUrl, s.prefix)
-    s.onCleanup(() => q.close())
+    const { p, q } = await startKillRun(s, file, { batch: BATCH, highWater: HIGH_WATER })
     const t0 = Date.now()
-    p.startIngest()
+    const { procs, feeds, base, db, crashed, cursor, stored } = p
     // BullMQ keeps a completed job 10 minutes, 2,000 at most: a long run collects them as it goes
     const jobLog = new StoreJobLog()
     const collector = setInterval(() => void jobLog.collect(q.store).catch(() => {}), 20_000)

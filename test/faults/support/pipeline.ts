@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3'
 import { freePort, stage, type Proc, type StageName } from './procs.ts'
-import { counter, until, type Scenario } from './scenario.ts'
+import { counter, queues, until, type Scenario } from './scenario.ts'
 
 export interface Pipeline {
   procs: Record<StageName, Proc>
@@ -73,4 +73,19 @@ export async function startPipeline(s: Scenario, over: Record<string, string>, o
   }
   if (opts.ingest !== false) p.startIngest()
   return p
+}
+
+/**
+ * A replay of `file` through the whole chain for the kill scenarios: batches
+ * of `batch` events, ingest held back past `highWater` waiting batches (so
+ * kills land with work in every stage), lists stale after 3 s (so the
+ * refresh worker rebuilds them all through the kills), the queues to watch,
+ * and the ingest started last. Returns when the ingest has been started.
+ */
+export async function startKillRun(s: Scenario, file: string, o: { batch: number; highWater: number }): Promise<{ p: Pipeline; q: ReturnType<typeof queues> }> {
+  const p = await startPipeline(s, { SKYSIFT_SOURCE: `replay:${file}`, SKYSIFT_BATCH_SIZE: String(o.batch), SKYSIFT_QUEUE_HIGH_WATER: String(o.highWater), SKYSIFT_CACHE_TTL_S: '3' }, { file, ingest: false })
+  const q = queues(s.redisUrl, s.prefix)
+  s.onCleanup(() => q.close())
+  p.startIngest()
+  return { p, q }
 }
