@@ -10,7 +10,7 @@
  *                             over --candidates candidates: the graph read,
  *                             the list ranked, the page cut (median of
  *                             --readers readers, each new);
- *   like_minded_build_ms    — FeedCache.build of like-minded + recency for
+ *   like_minded_build_ms    — ListBuilder.build of like-minded + recency for
  *                             one reader over --candidates candidates,
  *                             with the reader's context read anew each time
  *                             (median of --runs, after one untimed build).
@@ -28,8 +28,8 @@ import { EXAMPLE_FEEDS_FILE, readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { Feed } from '../src/feeds.ts'
 import type { IngestEvent } from '../src/ingest/events.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
-import { FeedService } from '../src/rank/feed-service.ts'
+import { openLists } from '../src/feed/open-lists.ts'
+import { FeedService } from '../src/feed/service.ts'
 import { resolveMix } from '../src/rank/mix.ts'
 import { FollowGraph } from '../src/store/follow-graph.ts'
 import { MixStore } from '../src/store/mixes.ts'
@@ -64,8 +64,8 @@ export async function timePersonal(ctx: AppContext, o: { candidates: number; fol
   const writer = new BatchWriter(sql)
   const mixes = new MixStore(sql)
   const graph = new FollowGraph(sql)
-  const cache = new FeedCache(sql, ctx.host, ctx.log, ctx.config)
-  const service = new FeedService({ feeds: [feed], host: ctx.host, mixes, cache, graph, log: ctx.log, cacheTtlMs: 60_000 })
+  const { pages, lists } = openLists(sql, ctx.host, ctx.log, ctx.config)
+  const service = new FeedService({ feeds: [feed], host: ctx.host, mixes, pages, lists, graph, log: ctx.log, cacheTtlMs: 60_000 })
   const authors = sql.prepare('SELECT DISTINCT author FROM posts ORDER BY random() LIMIT ?').pluck().all(o.follows) as string[]
   const inWindow = sql.prepare('SELECT uri FROM posts WHERE created_at >= ? ORDER BY random() LIMIT ?').pluck()
   let n = 0
@@ -96,7 +96,7 @@ export async function timePersonal(ctx: AppContext, o: { candidates: number; fol
 
   const reader = await newReader(o.readers)
   const mix = resolveMix(ctx.host, [{ agent: 'like-minded', weight: 80 }, { agent: 'recency', weight: 20 }])
-  const build = () => cache.build(feed, mix, Date.now(), { key: `bench-like-minded-${reader}`, subscriber: graph.context(reader) })
+  const build = () => lists.build(feed, mix, Date.now(), { key: `bench-like-minded-${reader}`, subscriber: graph.context(reader) })
   build()
   const times: number[] = []
   const cpu: number[] = []

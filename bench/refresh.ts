@@ -1,5 +1,5 @@
 /**
- * refresh_ms alone: one FeedCache.build of the science feed's benchmark mix
+ * refresh_ms alone: one ListBuilder.build of the science feed's benchmark mix
  * (4 agents of the reader's + the feed's topic filter = 5) over
  * `--candidates` candidates, on a store of `--posts` posts generated
  * straight through the writer (bench/store-gen.ts). Between two builds the
@@ -22,7 +22,8 @@ import { pino } from 'pino'
 import { EXAMPLE_FEEDS_FILE, readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { Feed } from '../src/feeds.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
+import type { ListBuilder } from '../src/feed/lists.ts'
+import { openLists } from '../src/feed/open-lists.ts'
 import type { ResolvedMix } from '../src/rank/mix.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { generateStore } from './store-gen.ts'
@@ -54,7 +55,7 @@ export const LIVE_CHURN_POSTS = 2700
  */
 export async function timeBuilds(
   ctx: AppContext,
-  cache: FeedCache,
+  lists: ListBuilder,
   feed: Feed,
   mix: ResolvedMix,
   runs: number,
@@ -73,7 +74,7 @@ export async function timeBuilds(
     }
     const t = performance.now()
     const c = process.cpuUsage()
-    cache.build(feed, mix)
+    lists.build(feed, mix)
     times.push(performance.now() - t)
     const used = process.cpuUsage(c)
     cpu.push((used.user + used.system) / 1000)
@@ -93,8 +94,8 @@ export async function timeRefresh(ctx: AppContext, candidates: number, runs = 7,
   if (!science) throw new Error('the example feeds file no longer has the "science" feed')
   const feed: Feed = { ...science, maxCandidates: candidates, windowHours: 48 }
   const mix = refreshMix(ctx.host, feed)
-  const cache = new FeedCache(ctx.db.sqlite, ctx.host, ctx.log, ctx.config)
-  const t = await timeBuilds(ctx, cache, feed, mix, runs, churnPosts)
+  const { lists } = openLists(ctx.db.sqlite, ctx.host, ctx.log, ctx.config)
+  const t = await timeBuilds(ctx, lists, feed, mix, runs, churnPosts)
   const have = Number(ctx.db.sqlite.prepare('SELECT count(*) FROM posts WHERE created_at >= ?').pluck().get(Date.now() - 48 * 3_600_000))
   return {
     refresh_ms: t.median_ms,

@@ -12,7 +12,7 @@
  *                ingest chain, whose rate step 1 measures), scored by the same
  *                static agents, with likes; then --subscribers subscribers'
  *                saved mixes (--mixes distinct ones).
- *   3. refresh — FeedCache.build of a 5-agent mix (4 of the reader's + the
+ *   3. refresh — ListBuilder.build of a 5-agent mix (4 of the reader's + the
  *                science feed's topic filter) over --refresh-candidates
  *                candidates, over an unchanged store (refresh_ms) and with
  *                30 s of new posts and likes written between builds
@@ -60,7 +60,7 @@ import { EXAMPLE_FEEDS_FILE, readConfig, type Config } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { Feed } from '../src/feeds.ts'
 import { deleteQueueKeys, producerQueue, QUEUE, redisOptions } from '../src/queue.ts'
-import { FeedCache } from '../src/rank/feed-cache.ts'
+import { openLists } from '../src/feed/open-lists.ts'
 import type { ResolvedMix } from '../src/rank/mix.ts'
 import { redisAnswers } from '../src/redis-server.ts'
 import type { IngestStats } from '../src/ingest/ingester.ts'
@@ -476,17 +476,17 @@ async function main(): Promise<Output> {
     const storePosts = dbCount('SELECT count(*) FROM posts')
 
     // -- 8. refresh: snapshot builds -------------------------------------------
-    const cache = new FeedCache(sqlite, ctx.host, logger, config)
+    const { lists } = openLists(sqlite, ctx.host, logger, config)
     const candidates = (feed: Feed) =>
       Math.min(feed.maxCandidates, dbCount(`SELECT count(*) FROM posts WHERE created_at >= ${Date.now() - feed.windowHours * 3_600_000}`))
     const timeBuild = (feed: Feed, mix: ResolvedMix) => {
       const t = performance.now()
-      cache.build(feed, mix)
+      lists.build(feed, mix)
       return performance.now() - t
     }
     const appCtx = ctx
     const timeRefresh = async (feed: Feed, mix: ResolvedMix, runs = 5, churn = LIVE_CHURN_POSTS) => {
-      const t = await timeBuilds(appCtx, cache, feed, mix, runs, churn)
+      const t = await timeBuilds(appCtx, lists, feed, mix, runs, churn)
       return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: t.first_ms, median_ms: t.median_ms, median_cpu_ms: t.median_cpu_ms, churn_posts: churn, churn_likes: t.churn_likes }
     }
     // the issue's scenario: 5 agents over REFRESH_CANDIDATES candidates (the science feed's window, more candidates),

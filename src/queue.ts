@@ -23,7 +23,7 @@ export interface RefreshJob {
   agents: unknown
   /** the reader, for a personal list */
   subscriber?: string | null
-  /** build even if the newest list is fresh: it was ranked without some of the mix's agents (see FeedCache.ranksFully) */
+  /** build even if the newest list is fresh: it was ranked without some of the mix's agents (see ListBuilder.ranksFully) */
   complete?: boolean
 }
 

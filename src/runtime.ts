@@ -10,10 +10,7 @@ import { JetstreamSource } from './ingest/jetstream-source.ts'
 import { ReplaySource } from './ingest/replay-source.ts'
 import type { Source } from './ingest/source.ts'
 import { producerQueue, QUEUE, redisOptions, jobId, type EventsJob, type RefreshJob } from './queue.ts'
-import { FeedCache } from './rank/feed-cache.ts'
-import { FeedService, listKey } from './rank/feed-service.ts'
 import { resolveMix } from './rank/mix.ts'
-import { UsageCounter } from './rank/usage.ts'
 import { AgentDistribution, AgentStates, AgentStore, AgentSync } from './score/agent-registry.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
@@ -27,12 +24,17 @@ import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { startCheckpointer } from './store/checkpointer.ts'
 import { storedSecret } from './store/secrets.ts'
+import { UsageRepository } from './store/usage.ts'
 import { BatchWriter, scoreEntries, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './ops/event-kinds.ts'
 import { retentionPolicy, startRetention } from './ops/retention.ts'
 import { createServeOps } from './ops/serve-ops.ts'
+import { openLists } from './feed/open-lists.ts'
+import { FeedService } from './feed/service.ts'
+import { listKey } from './feed/skeleton.ts'
 import { startReaderBackfill } from './feed/start-reader-backfill.ts'
+import { UsageCounter } from './feed/usage.ts'
 import { ReaderFilter } from './store/reader-filter.ts'
 import { startReaderRetention } from './store/reader-retention.ts'
 import { attachIngest, ingestOf, readProcessReports, type IngestReport } from './ops/report.ts'
@@ -287,10 +289,10 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1, maxStalledCount: MAX_STALLED, ...JOB_LOCK },
   )
   watchWorker(ctx, worker, 'store')
-  const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)
+  const { pages } = openLists(ctx.db.sqlite, ctx.host, log, ctx.config)
   const pruner = setInterval(() => {
     try {
-      const n = cache.prune()
+      const n = pages.prune()
       if (n) log.debug({ snapshots: n }, 'pruned old snapshots')
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'prune failed')
@@ -316,7 +318,7 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   const log = ctx.log.child({ sub: 'refresh' })
   void ctx.labels
   const agents = agentSync(ctx, 'store')
-  const cache = new FeedCache(ctx.db.sqlite, ctx.host, log, ctx.config)
+  const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, log, ctx.config)
   const graph = new FollowGraph(ctx.db.sqlite)
   const worker = new Worker<RefreshJob>(
     QUEUE.refresh,
@@ -327,9 +329,9 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
       const mix = resolveMix(ctx.host, job.data.agents, feed.base)
       const subscriber = mix.personal ? (job.data.subscriber ?? null) : null
       const key = listKey(mix, subscriber)
-      const latest = cache.latest(feed.uri, key)
+      const latest = pages.latest(feed.uri, key)
       if (!job.data.complete && latest && Date.now() - latest.builtAt < ctx.config.cacheTtlMs / 2) return { skipped: true }
-      return cache.build(feed, mix, Date.now(), { key, subscriber: subscriber ? graph.context(subscriber) : undefined })
+      return lists.build(feed, mix, Date.now(), { key, subscriber: subscriber ? graph.context(subscriber) : undefined })
     },
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
   )
@@ -353,7 +355,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const registry = new InstanceRegistry(redis, ctx.config.queuePrefix, ctx.host, log, undefined, ctx.config.agentInstances)
   const agents = agentSync(ctx, 'store')
   void ctx.labels
-  const usage = new UsageCounter(ctx.db.sqlite, ctx.feeds)
+  const usage = new UsageCounter(new UsageRepository(ctx.db.sqlite), ctx.feeds)
   const flusher = setInterval(() => {
     try {
       usage.flush()
@@ -371,16 +373,18 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     mixes: new MixStore(ctx.db.sqlite),
     // @NOTE sandboxed agents never run on the serving event loop (a call blocks it up to the agent's deadline):
     // lists built here use their stored scores, and a refresh worker completes them
-    cache: new FeedCache(ctx.db.sqlite, ctx.host, log, { ...ctx.config, mayRun: (inst) => ctx.host.kindOf(inst.def.id) !== 'sandboxed' }),
+    ...openLists(ctx.db.sqlite, ctx.host, log, { ...ctx.config, mayRun: (inst) => ctx.host.kindOf(inst.def.id) !== 'sandboxed' }),
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
     graph: new FollowGraph(ctx.db.sqlite),
     interactions: new InteractionStore(ctx.db.sqlite, { maxPerFeed: ctx.config.feedbackPerFeed }),
-    requestRefresh: async (feed, mix, subscriber, { complete }) => {
-      const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber, ...(complete ? { complete } : {}) }
-      await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
+    refreshQueue: {
+      async request(feed, mix, subscriber, { complete }) {
+        const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber, ...(complete ? { complete } : {}) }
+        await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
+      },
     },
-    registerInstances: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000),
+    instances: { register: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000) },
     onServed: (contexts) => usage.served(contexts),
     onCacheLookup: ops.cacheLookup,
     readerFilter: ReaderFilter.of(ctx.db.sqlite),

@@ -3,7 +3,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
-import { FeedCache, MIN_CACHED_POSTS, RECHECK_MS } from '../src/rank/feed-cache.ts'
+import { MIN_CACHED_POSTS } from '../src/feed/lists.ts'
+import { openLists } from '../src/feed/open-lists.ts'
+import { RECHECK_MS } from '../src/feed/snapshot-pages.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
@@ -12,8 +14,8 @@ import { resolveMix } from '../src/rank/mix.ts'
 import { postEvent } from './support/builders.ts'
 import { tempDir } from './support/resources.ts'
 
-/** The in-memory parts of FeedCache, seen from two connections as two processes would. */
-describe('FeedCache memory', () => {
+/** The in-memory parts of the stored lists (built and paged), seen from two connections as two processes would. */
+describe('stored lists in memory', () => {
   let ctx: AppContext
   let other: Db
   let cleanup: () => void
@@ -36,36 +38,36 @@ describe('FeedCache memory', () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     writer.write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
-    const snap = cache.build(feed, feed.defaults)
+    const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const snap = lists.build(feed, feed.defaults)
     let t = 1e9 // pageOf's clock, moved by hand
-    const page = cache.pageOf(snap.id, 0, 3, t)!
-    expect(cache.pageOf(snap.id, 0, 3, t + 1)).toBe(page) // the same array: from memory
+    const page = pages.pageOf(snap.id, 0, 3, t)!
+    expect(pages.pageOf(snap.id, 0, 3, t + 1)).toBe(page) // the same array: from memory
     // this process's writer deletes one: gone from the next page at once
     writer.write({ id: 'd1', events: [{ t: 'delete', uri: page[0].postUri, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
-    const mine = cache.pageOf(snap.id, 0, 3, t + 2)!
+    const mine = pages.pageOf(snap.id, 0, 3, t + 2)!
     expect(mine.map((i) => i.postUri)).not.toContain(page[0].postUri)
     expect(mine).toHaveLength(3)
     // another process's writer deletes one: still served until RECHECK_MS has passed since the last look, then gone
     const gone = mine[1].postUri
     t += 2 + RECHECK_MS
-    expect(cache.pageOf(snap.id, 0, 3, t)).toBe(mine) // a look (RECHECK_MS passed since the last one): nothing new
+    expect(pages.pageOf(snap.id, 0, 3, t)).toBe(mine) // a look (RECHECK_MS passed since the last one): nothing new
     new BatchWriter(other.sqlite).write({ id: 'd2', events: [{ t: 'delete', uri: gone, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
-    expect(cache.pageOf(snap.id, 0, 3, t + RECHECK_MS - 1)).toBe(mine)
-    const after = cache.pageOf(snap.id, 0, 3, t + RECHECK_MS)!
+    expect(pages.pageOf(snap.id, 0, 3, t + RECHECK_MS - 1)).toBe(mine)
+    const after = pages.pageOf(snap.id, 0, 3, t + RECHECK_MS)!
     expect(after.map((i) => i.postUri)).not.toContain(gone)
     expect(after).toHaveLength(3)
     // a snapshot that was removed is gone, not served from memory
     other.sqlite.prepare('DELETE FROM feed_snapshots WHERE id = ?').run(snap.id)
-    expect(cache.pageOf(snap.id, 0, 3, t + 2 * RECHECK_MS)).toBeNull()
+    expect(pages.pageOf(snap.id, 0, 3, t + 2 * RECHECK_MS)).toBeNull()
   })
 
   it("ranks with what it keeps in memory and still sees new posts, counts, edits and another process's new snapshots", () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     writer.write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
-    const first = cache.rank(feed, feed.defaults).map((i) => i.uri)
+    const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const first = lists.rank(feed, feed.defaults).map((i) => i.uri)
     expect(first[0]).toBe(posts[5].uri)
     // new post, likes on an old one, an edit, a delete
     const fresh = postEvent({ minutesAgo: 0, text: 'new' })
@@ -80,7 +82,7 @@ describe('FeedCache memory', () => {
       scores: [],
       eventTime: Date.now(),
     })
-    const again = cache.rank(feed, feed.defaults)
+    const again = lists.rank(feed, feed.defaults)
     const uris = again.map((i) => i.uri)
     expect(uris).toContain(fresh.uri)
     expect(uris).not.toContain(posts[3].uri)
@@ -88,16 +90,16 @@ describe('FeedCache memory', () => {
     // the liked post now has engagement in its attribution
     expect(again.find((i) => i.uri === posts[0].uri)?.context).toMatch(/engagement:\+\d+/)
     // latest(): this process's own snapshot at once; another process's within LATEST_TTL_MS
-    const mine = cache.build(feed, feed.defaults)
-    expect(cache.latest(feed.uri, feed.defaults.fingerprint)?.id).toBe(mine.id)
-    const theirs = new FeedCache(other.sqlite, ctx.host, silentLogger, ctx.config).build(feed, feed.defaults)
-    expect(cache.latest(feed.uri, feed.defaults.fingerprint, Date.now() + 5000)?.id).toBe(theirs.id)
+    const mine = lists.build(feed, feed.defaults)
+    expect(pages.latest(feed.uri, feed.defaults.fingerprint)?.id).toBe(mine.id)
+    const theirs = openLists(other.sqlite, ctx.host, silentLogger, ctx.config).lists.build(feed, feed.defaults)
+    expect(pages.latest(feed.uri, feed.defaults.fingerprint, Date.now() + 5000)?.id).toBe(theirs.id)
   })
 
   it('keeps the parsed posts it caches bounded while the newest posts change between builds', () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     const feed = { ...ctx.feeds[0], maxCandidates: 500, windowHours: 48 }
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
     const BUILDS = 80
     let largest = 0
     for (let b = 0; b < BUILDS; b++) {
@@ -105,14 +107,14 @@ describe('FeedCache memory', () => {
       const batch = Array.from({ length: 500 }, (_, i) => postEvent({ minutesAgo: BUILDS - b - i / 1000, text: `post ${b}.${i}` }))
       writer.write({ id: `b${b}`, events: batch, scores: [], eventTime: Date.now() })
       const uris = new Set(batch.map((p) => p.uri))
-      const items = cache.rank(feed, feed.defaults, Date.now(), undefined, 10)
+      const items = lists.rank(feed, feed.defaults, Date.now(), undefined, 10)
       expect(items.length).toBe(10)
       expect(items.every((it) => uris.has(it.uri))).toBe(true)
-      largest = Math.max(largest, cache.cachedPosts())
+      largest = Math.max(largest, lists.cachedPosts())
     }
     // 40,000 posts went through; "unused for 50 builds" alone would keep 25,000 of them
     expect(largest).toBeLessThanOrEqual(MIN_CACHED_POSTS)
-    expect(cache.cachedPosts()).toBeGreaterThanOrEqual(500)
+    expect(lists.cachedPosts()).toBeGreaterThanOrEqual(500)
   })
 
   /**
@@ -128,7 +130,7 @@ describe('FeedCache memory', () => {
     const feed = { ...ctx.feeds[0], maxCandidates: 40, windowHours: 2 }
     // a second window over the same posts, whose list shares cached posts (and their score columns' sources) with the first
     const narrow = { ...ctx.feeds[0], maxCandidates: 15, windowHours: 1 }
-    const warm = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const warm = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config).lists
     let seed = 5
     const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
     const authors = ['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb', 'did:plc:cccccccccccccccccccccccc', 'did:plc:dddddddddddddddddddddddd']
@@ -139,7 +141,7 @@ describe('FeedCache memory', () => {
     const compare = (now: number) => {
       const fresh = openDb(file)
       try {
-        const cold = new FeedCache(fresh.sqlite, ctx.host, silentLogger, ctx.config)
+        const cold = openLists(fresh.sqlite, ctx.host, silentLogger, ctx.config).lists
         for (const f of [feed, narrow]) {
           const expected = cold.rank(f, f.defaults, now)
           expect(expected.length).toBeGreaterThan(0)
@@ -204,9 +206,9 @@ describe('FeedCache memory', () => {
     writer.write({ id: 'a', events: posts, scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
     // @NOTE looks at the store on every request (recheckMs 0): what is checked here is what it sees, not when
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, { ...ctx.config, recheckMs: 0 })
-    const snap = cache.build(feed, feed.defaults)
-    const page = cache.page(snap.id, 0, 6).map((i) => i.postUri)
+    const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, { ...ctx.config, recheckMs: 0 })
+    const snap = lists.build(feed, feed.defaults)
+    const page = pages.page(snap.id, 0, 6).map((i) => i.postUri)
     expect(page).toHaveLength(6)
     const [edited, deleted] = [posts[1], posts[4]]
     new BatchWriter(other.sqlite).write({
@@ -215,12 +217,12 @@ describe('FeedCache memory', () => {
       scores: [],
       eventTime: Date.now(),
     })
-    const after = cache.page(snap.id, 0, 6).map((i) => i.postUri)
+    const after = pages.page(snap.id, 0, 6).map((i) => i.postUri)
     expect(after).toEqual(page.filter((u) => u !== deleted.uri))
     // a snapshot built after the delete leaves it out too, and the edit is in it
-    const next = cache.build(feed, feed.defaults)
-    expect(cache.items(next.id).map((i) => i.uri)).toEqual(expect.arrayContaining([edited.uri]))
-    expect(cache.items(next.id).map((i) => i.uri)).not.toContain(deleted.uri)
+    const next = lists.build(feed, feed.defaults)
+    expect(pages.items(next.id).map((i) => i.uri)).toEqual(expect.arrayContaining([edited.uri]))
+    expect(pages.items(next.id).map((i) => i.uri)).not.toContain(deleted.uri)
   })
 
   it("shows a post again once it is stored again (its account came back after a takedown)", () => {
@@ -230,15 +232,15 @@ describe('FeedCache memory', () => {
     writer.write({ id: 'a', events: [...posts, theirs], scores: [], eventTime: Date.now() })
     const feed = ctx.feeds[0]
     // @NOTE looks at the store on every request (recheckMs 0): what is checked here is what it sees, not when
-    const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, { ...ctx.config, recheckMs: 0 })
-    expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
+    const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, { ...ctx.config, recheckMs: 0 })
+    expect(pages.page(lists.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
     // taken down: gone at once from the list already served, and from the next one
     new BatchWriter(other.sqlite).write({ id: 'b', events: [{ t: 'account', did, active: false, status: 'takendown' }], scores: [], eventTime: Date.now() })
-    expect(cache.page(cache.latest(feed.uri, feed.defaults.fingerprint)!.id, 0, 10).map((i) => i.postUri)).not.toContain(theirs.uri)
-    expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).not.toContain(theirs.uri)
+    expect(pages.page(pages.latest(feed.uri, feed.defaults.fingerprint)!.id, 0, 10).map((i) => i.postUri)).not.toContain(theirs.uri)
+    expect(pages.page(lists.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).not.toContain(theirs.uri)
     // reinstated, and the post replayed: the next list shows it again
     new BatchWriter(other.sqlite).write({ id: 'c', events: [{ t: 'account', did, active: true, status: null }, theirs], scores: [], eventTime: Date.now() })
-    expect(cache.page(cache.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
+    expect(pages.page(lists.build(feed, feed.defaults).id, 0, 10).map((i) => i.postUri)).toContain(theirs.uri)
   })
 
   describe('agent instances', () => {
@@ -250,42 +252,42 @@ describe('FeedCache memory', () => {
       ctx = new AppContext(readConfig({}, { dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
       new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
       const feed = ctx.feeds[0]
-      const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+      const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
       const hot = keyword('w7')
       for (let i = 0; i < 200; i++) {
-        const items = cache.rank(feed, keyword(`w${i}`), Date.now(), undefined, 5)
+        const items = lists.rank(feed, keyword(`w${i}`), Date.now(), undefined, 5)
         expect(items[0].uri).toBe(many[i].uri)
         // one mix read all along keeps its column
-        expect(cache.rank(feed, hot, Date.now(), undefined, 1)[0].uri).toBe(many[7].uri)
-        expect(cache.slotCount()).toBeLessThanOrEqual(64)
+        expect(lists.rank(feed, hot, Date.now(), undefined, 1)[0].uri).toBe(many[7].uri)
+        expect(lists.slotCount()).toBeLessThanOrEqual(64)
         expect(ctx.host.instanceCount).toBeLessThanOrEqual(64)
       }
-      expect(cache.slotCount()).toBe(64)
+      expect(lists.slotCount()).toBe(64)
       // an evicted instance ranks as before when it comes back
-      expect(cache.rank(feed, keyword('w3'), Date.now(), undefined, 1)[0].uri).toBe(many[3].uri)
+      expect(lists.rank(feed, keyword('w3'), Date.now(), undefined, 1)[0].uri).toBe(many[3].uri)
     })
 
     it('previews leave nothing behind and rank only the newest candidates they may', async () => {
       new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
       const feed = ctx.feeds[0]
-      const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
-      cache.build(feed, feed.defaults)
-      const slots = cache.slotCount()
+      const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+      lists.build(feed, feed.defaults)
+      const slots = lists.slotCount()
       const instances = ctx.host.instanceCount
       const scores = () => ctx.db.sqlite.prepare('SELECT count(*) FROM agent_scores').pluck().get()
       const stored = scores()
       let pauses = 0
       const pause = async () => void pauses++
       for (let i = 250; i < 300; i++) {
-        const items = await cache.preview(feed, keyword(`w${i}`, false), { limit: 5, maxCandidates: 100, pause })
+        const items = await lists.preview(feed, keyword(`w${i}`, false), { limit: 5, maxCandidates: 100, pause })
         expect(items[0].uri).toBe(many[i].uri)
       }
       expect(pauses).toBeGreaterThanOrEqual(100)
       // a post past the newest 100 is not a candidate of a preview
-      const old = await cache.preview(feed, keyword('w10', false), { limit: 100, maxCandidates: 100, pause })
+      const old = await lists.preview(feed, keyword('w10', false), { limit: 100, maxCandidates: 100, pause })
       expect(old).toHaveLength(100)
       expect(old.map((i) => i.uri)).not.toContain(many[10].uri)
-      expect(cache.slotCount()).toBe(slots)
+      expect(lists.slotCount()).toBe(slots)
       expect(ctx.host.instanceCount).toBe(instances)
       expect(scores()).toBe(stored)
     })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AppContext } from '../src/context.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
-import { FeedService } from '../src/rank/feed-service.ts'
+import { FeedService } from '../src/feed/service.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { storeFeedService } from './support/feed-service.ts'
 import { postEvent } from './support/builders.ts'

@@ -131,8 +131,8 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
     // a new post arrives and the list is rebuilt before the reader asks for page 2
     writer.write({ id: 'late', events: [post('breaking: late news', 0)], scores: [], eventTime: Date.now() })
     const f = ctx.feeds.find((x) => x.uri === FRESH)!
-    const { FeedCache } = await import('../src/rank/feed-cache.ts')
-    new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config).build(f, f.defaults)
+    const { openLists } = await import('../src/feed/open-lists.ts')
+    openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config).lists.build(f, f.defaults)
     const seen = [...uris(first)]
     let cursor = first.cursor
     while (cursor) {

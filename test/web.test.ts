@@ -10,11 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
-import type { FeedService } from '../src/rank/feed-service.ts'
+import type { FeedService } from '../src/feed/service.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { createWeb, sessionCookieFor } from '../src/serve/web/index.ts'
 import { BatchWriter } from '../src/store/writer.ts'
-import { UsageCounter } from '../src/rank/usage.ts'
+import { UsageRepository } from '../src/store/usage.ts'
+import { UsageCounter } from '../src/feed/usage.ts'
 import { postEvent } from './support/builders.ts'
 import { queuePrefix, tempDir } from './support/resources.ts'
 
@@ -159,7 +160,7 @@ describe('web pages for subscribers', () => {
     const web = createWeb({
       feeds,
       host: ctx.host,
-      usage: new UsageCounter(ctx.db.sqlite, ctx.feeds),
+      usage: new UsageCounter(new UsageRepository(ctx.db.sqlite), ctx.feeds),
       db: ctx.db.sqlite,
       log: silentLogger,
       version: 'test',

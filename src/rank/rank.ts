@@ -47,7 +47,7 @@ export interface RankedItem {
  * DROP removes the post; null counts as zero. Ties go to the newer post.
  * Pure: the same input always gives the same list.
  *
- * (FeedCache passes only the candidates no static agent dropped, so the
+ * (ListBuilder passes only the candidates no static agent dropped, so the
  * normalization is over the posts that can be shown.)
  */
 export function rankCandidates(candidates: Candidates, columns: ScoreColumn[], limit: number): RankedItem[] {

@@ -68,7 +68,7 @@ export class ReaderFilter {
 
   /** Brings the flags and block sets up to date (at most once per recheck interval). */
   private sync(now: number): void {
-    // @NOTE a declaration stored through this connection logs deletions: seen at once, like FeedCache.pageOf sees them
+    // @NOTE a declaration stored through this connection logs deletions: seen at once, like SnapshotPages.pageOf sees them
     const local = deletionsLoggedHere(this.db)
     if (now - this.checkedAt < this.recheckMs && local === this.localDeletions) return
     this.checkedAt = now

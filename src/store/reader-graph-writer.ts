@@ -153,7 +153,7 @@ export class ReaderGraphWriter {
     if (!(kind === 'visibility' ? st.setHide : st.setNoUnauth).run({ did, value: value ? 1 : 0, rev, now }).changes) return false
     if (before !== (value ? 1 : 0)) {
       st.bump.run(CONSENT_VERSION)
-      // @NOTE logged as deletions: pages already cached leave the author's posts out within a recheck (FeedCache.pageOf),
+      // @NOTE logged as deletions: pages already cached leave the author's posts out within a recheck (SnapshotPages.pageOf),
       // and the post check there reads the flag; a later "false" brings them back with the next build
       if (kind === 'visibility' && value) this.log.deletingAuthor(did)
     }

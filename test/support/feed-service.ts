@@ -2,15 +2,16 @@ import path from 'node:path'
 import { readConfig } from '../../src/config.ts'
 import { AppContext } from '../../src/context.ts'
 import { silentLogger } from '../../src/logger.ts'
-import { FeedCache } from '../../src/rank/feed-cache.ts'
-import { FeedService, type FeedServiceDeps } from '../../src/rank/feed-service.ts'
+import type { FeedServiceDeps } from '../../src/feed/deps.ts'
+import { openLists } from '../../src/feed/open-lists.ts'
+import { FeedService } from '../../src/feed/service.ts'
 import { FollowGraph } from '../../src/store/follow-graph.ts'
 import { MixStore } from '../../src/store/mixes.ts'
 import { tempDir } from './resources.ts'
 
 /**
  * A FeedService on a fresh SQLite file with the example feeds, its store,
- * cache and follow graph, without queues or HTTP; `deps` adds or replaces
+ * stored lists and follow graph, without queues or HTTP; `deps` adds or replaces
  * what a test is about. `close` closes the file and removes it.
  */
 export function storeFeedService(deps: (ctx: AppContext) => Partial<FeedServiceDeps> = () => ({})): { ctx: AppContext; feeds: FeedService; close: () => Promise<void> } {
@@ -20,7 +21,7 @@ export function storeFeedService(deps: (ctx: AppContext) => Partial<FeedServiceD
     feeds: ctx.feeds,
     host: ctx.host,
     mixes: new MixStore(ctx.db.sqlite),
-    cache: new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
+    ...openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config),
     graph: new FollowGraph(ctx.db.sqlite),
     log: silentLogger,
     cacheTtlMs: 60_000,

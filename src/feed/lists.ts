@@ -1,0 +1,599 @@
+import type { Feed } from '../feeds.ts'
+import type { Logger } from '../logger.ts'
+import { withoutAuthors } from '../rank/exclude-authors.ts'
+import {
+  LIKES,
+  NOT_LOOKED_UP,
+  REPOSTS,
+  TIME,
+  cellOf,
+  columnCode,
+  figuresOf,
+  gather,
+  grown,
+  mergeNewest,
+  newerFirst,
+  parseList,
+  positionOf,
+  survivors,
+  type CachedPost,
+  type CandidateList,
+} from '../rank/columns.ts'
+import { encodeFeedContext } from '../rank/feed-context.ts'
+import type { ResolvedMix } from '../rank/mix.ts'
+import { DROP_CODE, rankCandidates, type ScoreColumn } from '../rank/rank.ts'
+import { DEFAULT_MAX_INSTANCES, type AgentHost, type AgentInstance } from '../score/host.ts'
+import { DROP, scoresColumns, type AgentPost, type PostColumns, type SubscriberContext } from '../score/sdk.ts'
+import type { CountRow } from '../store/candidates.ts'
+import type { ListItem, SnapshotInfo } from '../store/snapshots.ts'
+import type { CandidateStore, ScoreStore } from './ports.ts'
+import type { SnapshotPages } from './snapshot-pages.ts'
+
+/** What ListBuilders keep in memory, shared by every ListBuilder on one candidate store (one connection). */
+interface Memory {
+  posts: Map<number, CachedPost>
+  /** a small number per agent instance key, for CachedPost.scores and lists' columns (least recently used first) */
+  slots: Map<string, number>
+  /** the build that last used each slot */
+  slotBuild: Map<number, number>
+  /** slot numbers given up (their instance was evicted), to be used again */
+  freeSlots: number[]
+  builds: number
+  /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
+  maxRows: number
+  /** how often a post left a list (it may be evicted from then on) */
+  released: number
+  /** after an eviction pass that could not bring the cache under its cap: its size then, and `released` then */
+  stuck: { size: number; released: number } | null
+  /** candidate lists by `${windowHours}:${max}` */
+  lists: Map<string, CandidateList>
+}
+
+const memories = new WeakMap<CandidateStore, Memory>()
+
+/** a cached post not used by this many builds is forgotten (when the cache is large) */
+const EVICT_AFTER_BUILDS = 50
+/** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
+const CACHED_POSTS_PER_CANDIDATE = 3
+export const MIN_CACHED_POSTS = 20_000
+/** posts a preview scores with one static agent between two turns of the event loop */
+const PREVIEW_CHUNK = 200
+/** a candidate list no build used for this long is dropped (its posts may then be evicted) */
+const LIST_IDLE_MS = 10 * 60_000
+/** past this many changes per candidate, reading the list again is cheaper than reading the changes */
+const CHANGES_PER_CANDIDATE = 4
+
+/**
+ * Builds a feed's ranked lists: reads its candidates, gets their static
+ * scores (stored, or computed by running the agents), runs the other
+ * agents and ranks, and stores the result as a snapshot.
+ *
+ * In memory (per candidate store): parsed candidate posts by id with the
+ * static scores already looked up, and per feed window the newest
+ * candidates, kept current from the change log (`post_changes`), so a
+ * rebuild reads only what changed since the last one.
+ */
+export class ListBuilder {
+  private readonly candidatesStore: CandidateStore
+  private readonly scores: ScoreStore
+  private readonly pages: SnapshotPages
+  private readonly host: AgentHost
+  private readonly log: Logger
+  private readonly cacheSize: number
+  /** instances with a slot (a column in every candidate list, a score in every cached post) at most */
+  private readonly maxSlots: number
+  private readonly mem: Memory
+
+  /** whether ranking may call an agent in this process (otherwise only its stored scores count) */
+  private readonly mayRun: (inst: AgentInstance) => boolean
+
+  constructor(
+    stores: { candidates: CandidateStore; scores: ScoreStore; pages: SnapshotPages },
+    host: AgentHost,
+    log: Logger,
+    opts: { cacheSize: number; mayRun?: (inst: AgentInstance) => boolean; agentInstances?: number },
+  ) {
+    this.candidatesStore = stores.candidates
+    this.scores = stores.scores
+    this.pages = stores.pages
+    this.host = host
+    this.log = log
+    this.mayRun = opts.mayRun ?? (() => true)
+    this.cacheSize = opts.cacheSize
+    this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
+    let mem = memories.get(stores.candidates)
+    if (!mem) {
+      mem = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, released: 0, stuck: null, lists: new Map() }
+      memories.set(stores.candidates, mem)
+    }
+    this.mem = mem
+  }
+
+  /** Posts kept parsed in memory for ranking (shared by every ListBuilder on this connection). */
+  cachedPosts(): number {
+    return this.mem.posts.size
+  }
+
+  /** False when ranking here leaves out an agent of the mix (then a refresh worker should build the list too). */
+  ranksFully(mix: ResolvedMix): boolean {
+    return mix.entries.every((e) => this.mayRun(e.inst))
+  }
+
+  /** Ranks the feed's candidates for a mix (nothing stored): the items with their attribution. */
+  rank(feed: Feed, mix: ResolvedMix, now = Date.now(), subscriber?: SubscriberContext, limit = this.cacheSize): ListItem[] {
+    return this.rankAt(feed, mix, now, subscriber, limit).items
+  }
+
+  /**
+   * A preview: the mix ranked over at most `maxCandidates` of the feed's newest candidates, leaving nothing behind
+   * (no slot, column or score kept, nothing saved). Static agents run here when they may (else their stored scores
+   * are read), PREVIEW_CHUNK posts at a time; `pause` is awaited before each chunk and each other agent, so a preview
+   * holds the event loop for one such step at a time.
+   */
+  async preview(
+    feed: Feed,
+    mix: ResolvedMix,
+    opts: { limit: number; maxCandidates: number; pause: () => Promise<void>; now?: number; subscriber?: SubscriberContext },
+  ): Promise<ListItem[]> {
+    const now = opts.now ?? Date.now()
+    const { list } = this.candidates(feed, now)
+    // @NOTE copied: the shared list may change while this preview waits its turns
+    const all = list.items.slice(0, Math.min(list.items.length, opts.maxCandidates)).map((c) => c.post)
+    const fixed = new Map<number, Float64Array>()
+    for (const [j, e] of mix.entries.entries()) {
+      if (!e.inst.dynamic) fixed.set(j, await this.previewStatic(e.inst, all, now, opts.pause))
+    }
+    const keep = survivors(all.length, [...fixed.values()])
+    const posts = keep ? Array.from(keep, (i) => all[i]) : all
+    const m = posts.length
+    const columns: ScoreColumn[] = []
+    for (const [j, e] of mix.entries.entries()) {
+      const col = fixed.get(j)
+      let scores: Float64Array
+      if (col) scores = keep ? gather(col, keep) : col
+      else if (!this.mayRun(e.inst)) scores = new Float64Array(m).fill(NaN)
+      else {
+        await opts.pause()
+        scores = (scoresColumns(e.inst.def) && this.host.runColumns(e.inst, figuresOf(posts), now)) || this.host.runColumn(e.inst, posts, now, opts.subscriber)
+      }
+      columns.push({ label: e.label, weight: e.weight, scores })
+    }
+    await opts.pause()
+    return rankCandidates({ length: m, at: (i) => posts[i] }, columns, opts.limit).map((it) => ({
+      uri: it.uri,
+      score: it.score,
+      context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
+    }))
+  }
+
+  /** A static instance's scores for a preview's posts, as ranking reads them: computed here, or read as stored; nothing kept. */
+  private async previewStatic(inst: AgentInstance, posts: AgentPost[], now: number, pause: () => Promise<void>): Promise<Float64Array> {
+    const col = new Float64Array(posts.length).fill(NaN)
+    if (this.runsHere(inst)) {
+      // @NOTE a static agent scores each post alone, so its posts can be taken in chunks
+      for (let i = 0; i < posts.length; i += PREVIEW_CHUNK) {
+        await pause()
+        col.set(this.host.runColumn(inst, posts.slice(i, i + PREVIEW_CHUNK), now), i)
+      }
+      return col
+    }
+    await pause()
+    const at = new Map(posts.map((p, i) => [p.uri, i]))
+    for (const [uri, score] of this.scores.instanceScores(inst.key, JSON.stringify(posts.map((p) => p.uri)))) {
+      const i = at.get(uri)
+      if (i !== undefined) col[i] = score === null ? DROP_CODE : score
+    }
+    return col
+  }
+
+  /** rank(), and the post_deletions row its candidates were read at (deletions past it may concern them). */
+  private rankAt(feed: Feed, mix: ResolvedMix, now: number, subscriber: SubscriberContext | undefined, limit: number): { items: ListItem[]; deletionSeq: number } {
+    const { list, deletionSeq } = this.candidates(feed, now)
+    // static columns first: a post any of them drops is out whatever the rest say, so the rest only see the others
+    const fixed = new Map<number, Float64Array>()
+    mix.entries.forEach((e, j) => {
+      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
+    })
+    // consent and blocks come before any agent: an excluded author's post is never a candidate
+    const keep = withoutAuthors(survivors(list.items.length, [...fixed.values()]), list.items.length, (i) => list.items[i].post.author, this.candidatesStore.excluder(subscriber?.did ?? null))
+    const m = keep ? keep.length : list.items.length
+    // @NOTE the survivors' post objects only when an agent reads them: agents that score columns, and ranking itself
+    // (which reads only ties and the top), need not touch every post
+    let posts: AgentPost[] | null = null
+    const postsNow = () => (posts ??= keep ? Array.from(keep, (i) => list.items[i].post) : list.items.map((c) => c.post))
+    let figures: PostColumns | null = null
+    const figuresNow = (): PostColumns => {
+      if (figures) return figures
+      const [time, likes, reposts] = [TIME, LIKES, REPOSTS].map((slot) => {
+        const col = this.figureColumn(list, slot)
+        return keep ? gather(col, keep) : col.subarray(0, m)
+      })
+      return (figures = { length: m, createdAt: time, likeCount: likes, repostCount: reposts })
+    }
+    const scoresOf = (inst: AgentInstance, j: number): Float64Array => {
+      const col = fixed.get(j)
+      if (col) return keep ? gather(col, keep) : col
+      // @NOTE an agent this process may not run (sandboxed, in the serving process) has no opinion here
+      if (!this.mayRun(inst)) return new Float64Array(m).fill(NaN)
+      return (scoresColumns(inst.def) && this.host.runColumns(inst, figuresNow(), now)) || this.host.runColumn(inst, postsNow(), now, subscriber)
+    }
+    const columns: ScoreColumn[] = mix.entries.map((e, j) => ({ label: e.label, weight: e.weight, scores: scoresOf(e.inst, j) }))
+    const view = { length: m, at: (i: number) => list.items[keep ? keep[i] : i]?.post }
+    const items = rankCandidates(view, columns, limit).map((it) => ({
+      uri: it.uri,
+      score: it.score,
+      context: encodeFeedContext({ fingerprint: mix.fingerprint, contributions: it.contributions, feed: feed.rkey }),
+    }))
+    return { items, deletionSeq }
+  }
+
+  /**
+   * The feed's candidates: the newest `maxCandidates` posts of its window,
+   * newest first, with current counts. Read whole the first time (and after
+   * long idleness), then kept current from the change log; posts not seen
+   * before are read in one query. One read transaction, so the list, the
+   * counts and the deletion row returned agree.
+   */
+  private candidates(feed: Feed, now: number): { list: CandidateList; deletionSeq: number } {
+    const mem = this.mem
+    const build = ++mem.builds
+    const since = now - feed.windowHours * 3_600_000
+    const max = feed.maxCandidates
+    const key = `${feed.windowHours}:${max}`
+    const store = this.candidatesStore
+    const { list, deletionSeq } = store.consistently(() => {
+      const [first, last] = store.changeSpan()
+      const seq = last ?? 0
+      let list = mem.lists.get(key)
+      const behind = list ? seq - list.seq : 0
+      // @NOTE a gap (rows trimmed before this list read them) or a long backlog: read the list again
+      if (!list || (first !== null && first > list.seq + 1) || behind < 0 || behind > CHANGES_PER_CANDIDATE * max) {
+        if (list) this.dropList(key, list)
+        list = { max, items: [], ids: new Set(), seq, full: false, usedAt: now, cols: new Map() }
+        this.fill(list, store.newest(since, max), build)
+        list.full = list.items.length >= max
+        mem.lists.set(key, list)
+      } else if (behind > 0) {
+        this.applyChanges(list, store.changesSince(list.seq), since, build)
+        list.seq = seq
+      }
+      this.trim(list, since, build)
+      return { list, deletionSeq: store.lastDeletion() }
+    })
+    list.usedAt = now
+    // @NOTE posts in a list are never evicted, so they are not marked used here (50,000 writes to scattered objects);
+    // a post is marked when it leaves a list
+    for (const [k, l] of mem.lists) if (now - l.usedAt > LIST_IDLE_MS) this.dropList(k, l)
+    this.evict(build, list.items.length)
+    return { list, deletionSeq }
+  }
+
+  /** Adds rows (newest first, none of them in the list yet) to the end of a list. */
+  private fill(list: CandidateList, rows: CountRow[], build: number): void {
+    const got = this.load(rows, build)
+    const from = list.items.length
+    for (const c of got) {
+      list.items.push(c)
+      list.ids.add(c.id)
+      c.refs++
+    }
+    for (const [slot, col] of list.cols) {
+      const out = grown(col, list.items.length, from)
+      for (let i = from; i < list.items.length; i++) out[i] = cellOf(list.items[i], slot)
+      list.cols.set(slot, out)
+    }
+  }
+
+  /** The cached posts of rows (in their order; gone ones left out), reading the ones not cached yet, with the rows' counts. */
+  private load(rows: CountRow[], build: number): CachedPost[] {
+    const mem = this.mem
+    const missing: number[] = []
+    for (const r of rows) if (r[1] !== null && !mem.posts.has(r[0])) missing.push(r[0])
+    // @NOTE in id order: new posts sit together at the end of the table
+    missing.sort((a, b) => a - b)
+    for (let i = 0; i < missing.length; i += 10_000) {
+      for (const r of this.candidatesStore.postsById(JSON.stringify(missing.slice(i, i + 10_000)))) {
+        mem.posts.set(r[0], {
+          id: r[0],
+          post: {
+            uri: r[1],
+            author: r[2],
+            createdAt: r[3],
+            text: r[4],
+            langs: parseList(r[5]),
+            tags: parseList(r[6]),
+            labels: parseList(r[7]),
+            embed: r[8],
+            quote: r[9],
+            replyRoot: r[10],
+            replyParent: r[11],
+            likeCount: r[12],
+            repostCount: r[13],
+          },
+          scores: [],
+          used: build,
+          refs: 0,
+        })
+      }
+    }
+    const out: CachedPost[] = []
+    for (const [id, createdAt, likes, reposts] of rows) {
+      const c = createdAt === null ? undefined : mem.posts.get(id)
+      if (!c) continue
+      c.post.likeCount = likes
+      c.post.repostCount = reposts
+      c.used = build
+      out.push(c)
+    }
+    return out
+  }
+
+  /** Applies logged changes (current rows of the posts that changed) to a list: counts, deletions, new posts. */
+  private applyChanges(list: CandidateList, rows: CountRow[], since: number, build: number): void {
+    const mem = this.mem
+    const gone = new Set<number>()
+    const fresh: CountRow[] = []
+    const queued = new Set<number>()
+    const tail = list.items[list.items.length - 1]
+    let likeCol = list.cols.get(LIKES)
+    let repostCol = list.cols.get(REPOSTS)
+    for (const r of rows) {
+      const [id, createdAt, likes, reposts] = r
+      if (list.ids.has(id)) {
+        if (createdAt === null) gone.add(id)
+        else {
+          const c = mem.posts.get(id)!
+          c.post.likeCount = likes
+          c.post.repostCount = reposts
+          const at = likeCol ? positionOf(list, c) : -1
+          if (at >= 0) {
+            likeCol![at] = likes
+            repostCol![at] = reposts
+          } else if (likeCol) {
+            // @NOTE cannot happen while the list keeps its order; should it, the columns are made again from the posts
+            this.log.warn({ post: id }, 'a candidate list lost its order; its columns of counts are rebuilt')
+            for (const slot of [TIME, LIKES, REPOSTS]) list.cols.delete(slot)
+            likeCol = repostCol = undefined
+          }
+        }
+      } else if (createdAt !== null && createdAt >= since) {
+        // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
+        if ((!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id)) && !queued.has(id)) {
+          queued.add(id)
+          fresh.push(r)
+        }
+      }
+    }
+    if (gone.size) {
+      const cols = [...list.cols.values()]
+      const items = list.items
+      let w = 0
+      for (let r = 0; r < items.length; r++) {
+        const c = items[r]
+        if (gone.has(c.id)) {
+          list.ids.delete(c.id)
+          c.refs--
+          c.used = build
+          mem.released++
+          continue
+        }
+        if (w !== r) {
+          items[w] = c
+          for (const col of cols) col[w] = col[r]
+        }
+        w++
+      }
+      items.length = w
+    }
+    if (fresh.length) {
+      const added = this.load(fresh, build).sort(newerFirst)
+      for (const c of added) {
+        list.ids.add(c.id)
+        c.refs++
+      }
+      mergeNewest(list, added)
+    }
+    // deletions left a full list short: the posts just past its tail move up
+    if (list.full && list.items.length < list.max) {
+      const last = list.items[list.items.length - 1]
+      const before = last ? last.post.createdAt : Number.MAX_SAFE_INTEGER
+      const ties = last ? list.items.filter((c) => c.post.createdAt === before).length : 0
+      const need = list.max - list.items.length
+      const rows2 = this.candidatesStore.older(since, before, need + ties).filter((r) => !list.ids.has(r[0]))
+      this.fill(list, rows2.slice(0, need), build)
+      if (list.items.length < list.max) list.full = false
+    }
+  }
+
+  /** Drops posts that left the window and cuts the list to its size. */
+  private trim(list: CandidateList, since: number, build: number): void {
+    let end = list.items.length
+    while (end > 0 && list.items[end - 1].post.createdAt < since) end--
+    // @NOTE everything past a post that left the window is older still: nothing of the window lies past the tail now
+    if (end < list.items.length) list.full = false
+    if (end > list.max) {
+      end = list.max
+      list.full = true
+    }
+    if (end === list.items.length) return
+    for (let i = end; i < list.items.length; i++) {
+      const c = list.items[i]
+      list.ids.delete(c.id)
+      c.refs--
+      c.used = build
+      this.mem.released++
+    }
+    list.items.length = end
+  }
+
+  private dropList(key: string, list: CandidateList): void {
+    const build = this.mem.builds
+    for (const c of list.items) {
+      c.refs--
+      c.used = build
+      this.mem.released++
+    }
+    this.mem.lists.delete(key)
+  }
+
+  /** Keeps the cache of posts bounded: posts no list holds go, least recently used first. */
+  private evict(build: number, rows: number): void {
+    const mem = this.mem
+    // @NOTE when builds come seldom and the newest posts change between them, most of each candidate list is new:
+    // "unused for 50 builds" alone kept up to 50 lists' worth of posts (the 30-minute soak's refresh worker grew by
+    // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
+    mem.maxRows = Math.max(rows, Math.floor(mem.maxRows * 0.98))
+    const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
+    if (mem.posts.size <= cap) {
+      mem.stuck = null
+      return
+    }
+    // @NOTE posts in lists cannot go: when a pass found too few to evict, the next build passes over every post again
+    // only once posts were added or left a list since (six passes over 100,000+ posts a build, evicting nothing, cost
+    // the serving process ~10 % while lists were built)
+    const stuck = mem.stuck
+    if (stuck && mem.posts.size <= stuck.size && mem.released === stuck.released) return
+    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
+      for (const [id, c] of mem.posts) if (c.refs === 0 && build - c.used > k) mem.posts.delete(id)
+    }
+    mem.stuck = mem.posts.size > cap ? { size: mem.posts.size, released: mem.released } : null
+  }
+
+  /**
+   * Scores computed at ingest, as the list's column for the instance: read
+   * from SQLite once per post (then kept with it, and in the column), with
+   * any missing ones computed now and saved.
+   */
+  private staticScores(inst: AgentInstance, list: CandidateList, now: number): Float64Array {
+    const key = inst.key
+    const slot = this.slot(key)
+    const items = list.items
+    const n = items.length
+    let col = list.cols.get(slot)
+    if (!col) {
+      col = grown(new Float64Array(0), n, 0)
+      for (let i = 0; i < n; i++) col[i] = columnCode(items[i].scores[slot])
+      list.cols.set(slot, col)
+    }
+    const unknown: number[] = []
+    for (let i = 0; i < n; i++) if (col[i] === NOT_LOOKED_UP) unknown.push(i)
+    /** posts scored here just now (not asked again below when the agent had no opinion) */
+    let scoredNow: Set<CachedPost> | null = null
+    if (unknown.length) {
+      const lookup = unknown.map((i) => items[i]).filter((c) => c.scores[slot] === undefined)
+      if (lookup.length && this.runsHere(inst)) {
+        // @NOTE a static in-process agent is a pure function of the post: scoring it here costs less than reading its
+        // stored score (~1 µs a post against a random read of agent_scores, ~10 µs); null (no opinion) stays NaN
+        const got = this.host.run(inst, lookup.map((c) => c.post), now)
+        scoredNow = new Set(lookup)
+        lookup.forEach((c, j) => {
+          const v = got[j]
+          c.scores[slot] = v === null ? NaN : v === DROP ? null : v
+        })
+      } else if (lookup.length) {
+        // every stored score of these posts (all instances: other mixes need them next), in key order
+        const byUri = new Map(lookup.map((c) => [c.post.uri, c]))
+        const sorted = [...byUri.keys()].sort()
+        for (let i = 0; i < sorted.length; i += 10_000) {
+          for (const [uri, instance, score] of this.scores.storedScores(JSON.stringify(sorted.slice(i, i + 10_000)))) {
+            const c = byUri.get(uri)
+            // @NOTE only instances that already have a slot: giving every stored instance one would evict those in use
+            const at = instance === key ? slot : this.mem.slots.get(instance)
+            if (c && at !== undefined) c.scores[at] = score
+          }
+        }
+      }
+      for (const i of unknown) {
+        const c = items[i]
+        if (c.scores[slot] === undefined) c.scores[slot] = NaN
+        col[i] = columnCode(c.scores[slot])
+      }
+    }
+    const still: number[] = []
+    // @NOTE NaN: no score stored (the agent had no opinion), asked again
+    if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i] && !scoredNow?.has(items[i])) still.push(i)
+    if (still.length) {
+      const got = this.host.run(inst, still.map((i) => items[i].post), now)
+      if (got.some((v) => v !== null)) {
+        const uris: string[] = []
+        const saved: (number | null)[] = []
+        still.forEach((i, j) => {
+          const v = got[j]
+          // @NOTE "no opinion" (null) is not stored: the next build asks again
+          if (v === null) return
+          const c = items[i]
+          c.scores[slot] = v === DROP ? null : v
+          col[i] = columnCode(c.scores[slot])
+          uris.push(c.post.uri)
+          saved.push(c.scores[slot])
+        })
+        this.scores.saveScores(key, uris, saved)
+      }
+    }
+    return col.subarray(0, n)
+  }
+
+  /** A list's column of its posts' createdAt, like or repost counts (slot TIME, LIKES, REPOSTS), made the first time it is asked for. */
+  private figureColumn(list: CandidateList, slot: number): Float64Array {
+    let col = list.cols.get(slot)
+    if (!col) {
+      const n = list.items.length
+      col = grown(new Float64Array(0), n, 0)
+      for (let i = 0; i < n; i++) col[i] = cellOf(list.items[i], slot)
+      list.cols.set(slot, col)
+    }
+    return col
+  }
+
+  /** Whether ranking here runs an instance itself rather than reading its stored scores: in-process agents it may run. */
+  private runsHere(inst: AgentInstance): boolean {
+    const kind = this.host.kindOf(inst.def.id)
+    return (kind === 'builtin' || kind === 'installed') && this.mayRun(inst)
+  }
+
+  /** The slot of an instance (made now if it has none; the least recently used slot goes when there are maxSlots). */
+  private slot(key: string): number {
+    const mem = this.mem
+    let n = mem.slots.get(key)
+    if (n !== undefined) {
+      mem.slots.delete(key)
+    } else {
+      if (mem.slots.size >= this.maxSlots) this.evictSlot()
+      n = mem.freeSlots.pop() ?? mem.slots.size
+    }
+    mem.slots.set(key, n)
+    mem.slotBuild.set(n, mem.builds)
+    return n
+  }
+
+  /** Forgets the least recently used slot (not one this build uses): its column in every list and its score in every post. */
+  private evictSlot(): void {
+    const mem = this.mem
+    for (const [key, n] of mem.slots) {
+      if (mem.slotBuild.get(n) === mem.builds) continue
+      mem.slots.delete(key)
+      mem.slotBuild.delete(n)
+      for (const list of mem.lists.values()) list.cols.delete(n)
+      for (const c of mem.posts.values()) if (c.scores.length > n) c.scores[n] = undefined
+      mem.freeSlots.push(n)
+      this.log.debug({ instance: key, slots: mem.slots.size }, 'agent instance column evicted')
+      return
+    }
+  }
+
+  /** Instances holding a slot now (at most SKYSIFT_AGENT_INSTANCES, shared by every ListBuilder on this connection). */
+  slotCount(): number {
+    return this.mem.slots.size
+  }
+
+  /**
+   * Ranks the feed's candidates for a mix and stores the result as a new
+   * snapshot under `key` (the mix fingerprint, or a per-reader key for
+   * personal lists, which get the reader's context).
+   */
+  build(feed: Feed, mix: ResolvedMix, now = Date.now(), opts: { key?: string; subscriber?: SubscriberContext } = {}): SnapshotInfo {
+    const t0 = performance.now()
+    const { items, deletionSeq } = this.rankAt(feed, mix, now, opts.subscriber, this.cacheSize)
+    return this.pages.store(feed, opts.key ?? mix.fingerprint, items, now, performance.now() - t0, deletionSeq)
+  }
+}
