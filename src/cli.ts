@@ -5,14 +5,14 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ConfigError, readConfig } from './config.ts'
 import { AppContext, VERSION } from './context.ts'
-import { agentTest, formatReport, scaffoldAgent } from './agent-cli.ts'
+import { agentTest, formatReport, scaffoldAgent } from './commands/agent.ts'
 import { writeSyntheticJsonl } from './ingest/synthetic.ts'
 import { AgentStore } from './score/agent-registry.ts'
 import { STRIKE_LIMIT } from './score/host.ts'
 import { createLogger } from './logger.ts'
-import { publishCommand } from './publish.ts'
+import { publishCommand } from './commands/publish.ts'
 import { runStages } from './stages.ts'
-import { statusCommand } from './ops/status-cli.ts'
+import { statusCommand } from './commands/status.ts'
 
 const HELP = `skysift <command> [options]
 

@@ -7,7 +7,7 @@ import { FeedCache, MIN_CACHED_POSTS, RECHECK_MS } from '../src/rank/feed-cache.
 import { openDb, type Db } from '../src/store/db.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
-import { Retention, retentionPolicy } from '../src/ops/retention.ts'
+import { Retention, retentionPolicy } from '../src/store/retention.ts'
 import { resolveMix } from '../src/rank/mix.ts'
 import { postEvent } from './support/builders.ts'
 import { tempDir } from './support/resources.ts'

@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { ReplaySource } from './ingest/replay-source.ts'
-import { silentLogger } from './logger.ts'
-import { BUILTIN_AGENTS } from './score/agents/index.ts'
-import { loadInstalledAgents } from './score/agent-registry.ts'
-import { AgentHost, FieldError, type AnyAgent } from './score/host.ts'
-import { loadSandboxedAgent } from './score/sandbox.ts'
-import { agentPostFromEvent } from './score/score-stage.ts'
-import { DROP, type AgentPost, type Score } from './score/sdk.ts'
+import { ReplaySource } from '../ingest/replay-source.ts'
+import { silentLogger } from '../logger.ts'
+import { BUILTIN_AGENTS } from '../score/agents/index.ts'
+import { loadInstalledAgents } from '../score/agent-registry.ts'
+import { AgentHost, FieldError, type AnyAgent } from '../score/host.ts'
+import { loadSandboxedAgent } from '../score/sandbox.ts'
+import { agentPostFromEvent } from '../score/score-stage.ts'
+import { DROP, type AgentPost, type Score } from '../score/sdk.ts'
 
 export interface AgentTestOptions {
   replay: string

@@ -5,7 +5,6 @@ import type { IngestStats } from '../ingest/ingester.ts'
 import type { SourceState } from '../ingest/source.ts'
 import type { AgentHost } from '../score/host.ts'
 import { withTimeout } from '../util/timeout.ts'
-import type { ServeReport, ServeStats } from './serve-stats.ts'
 
 /**
  * Every Skysift process says, every few seconds, what only it can see: its
@@ -41,6 +40,17 @@ export interface ProcessReport {
   agents: AgentReport[]
   ingest?: IngestReport
   serve?: ServeReport
+}
+
+/** The serving process's cache outcomes and getFeedSkeleton timings. */
+export interface ServeReport {
+  cache: { fresh: number; stale: number; misses: number }
+  skeleton: { count: number; recentMs: number[] }
+}
+
+/** What a serving process keeps of its figures: it reports them on demand. */
+export interface ServeFigures {
+  report(): ServeReport
 }
 
 /** An ingest's counters, the name of its source and what the source is doing. */
@@ -89,14 +99,14 @@ export function agentReports(host: AgentHost): AgentReport[] {
   return out
 }
 
-const serveStatsByCtx = new WeakMap<AppContext, ServeStats>()
+const serveStatsByCtx = new WeakMap<AppContext, ServeFigures>()
 
 /** The serving figures of a context's HTTP server (set by createServeApp), for its process report. */
-export function attachServeStats(ctx: AppContext, stats: ServeStats): void {
+export function attachServeStats(ctx: AppContext, stats: ServeFigures): void {
   serveStatsByCtx.set(ctx, stats)
 }
 
-export function serveStatsOf(ctx: AppContext): ServeStats | undefined {
+export function serveStatsOf(ctx: AppContext): ServeFigures | undefined {
   return serveStatsByCtx.get(ctx)
 }
 
