@@ -12,6 +12,7 @@ import { STRIKE_LIMIT } from './score/host.ts'
 import { createLogger } from './logger.ts'
 import { publishCommand } from './commands/publish.ts'
 import { runStages } from './stages.ts'
+import { forgetCursor } from './store/cursors.ts'
 import { statusCommand } from './commands/status.ts'
 
 const HELP = `skysift <command> [options]
@@ -107,7 +108,7 @@ export async function main(argv: string[]): Promise<void> {
       const config = readConfig()
       // a fresh file each time: forget how far the previous demo got
       const ctx = await AppContext.create(config, createLogger('warn'))
-      ctx.db.sqlite.prepare('DELETE FROM cursors WHERE source = ?').run(`replay:${file}`)
+      forgetCursor(ctx.db.sqlite, `replay:${file}`)
       await ctx.close()
       return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers, childRefresh: true })
     }
