@@ -10,7 +10,7 @@ import { RETENTION_COUNTERS } from '../store/retention.ts'
 import { StatusQueries } from '../store/status.ts'
 import { quantile } from '../util/quantile.ts'
 import { withTimeout } from '../util/timeout.ts'
-import { readProcessReports, type IngestReport, type ProcessReport } from './report.ts'
+import { readProcessReports, type IngestReport, type IngestView, type ProcessReport } from './report.ts'
 import { ratesOver, readSamples, type Rates, type Sample } from './sampler.ts'
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const
@@ -106,6 +106,25 @@ export function ingestHealth(r: Pick<IngestReport, 'source' | 'state'> | null, n
     nextTryInS: st.nextTryAt === null ? null : Math.max(0, round((st.nextTryAt - now) / 1000, 1)),
     lastError: st.lastError,
     forS: round((now - st.since) / 1000, 1),
+  }
+}
+
+/**
+ * The ingest's health as the health check asks for it, as often as it likes: this process's own ingest when one
+ * runs here, else the report of the process that runs it.
+ */
+export function ingestHealthReader(local: () => IngestView | undefined, redis: Redis, queuePrefix: string): () => Promise<IngestHealth> {
+  let remote: { at: number; report: Promise<IngestReport | null> } | null = null
+  return async () => {
+    const here = local()
+    if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })
+    // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing,
+    // read at most every 2 s however often a load balancer asks
+    if (!remote || Date.now() - remote.at > 2000) {
+      const reports = readProcessReports(redis, queuePrefix, 1000).catch(() => [])
+      remote = { at: Date.now(), report: reports.then((r) => r.find((p) => p.ingest)?.ingest ?? null) }
+    }
+    return ingestHealth(await remote.report)
   }
 }
 
