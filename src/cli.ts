@@ -5,14 +5,13 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ConfigError, readConfig } from './config.ts'
 import { AppContext, VERSION } from './context.ts'
-import { agentTest, formatReport, scaffoldAgent } from './agent-cli.ts'
+import { agentCommand } from './commands/agent.ts'
 import { writeSyntheticJsonl } from './ingest/synthetic.ts'
-import { AgentStore } from './score/agent-registry.ts'
-import { STRIKE_LIMIT } from './score/host.ts'
 import { createLogger } from './logger.ts'
-import { publishCommand } from './publish.ts'
+import { publishCommand } from './commands/publish.ts'
 import { runStages } from './stages.ts'
-import { statusCommand } from './ops/status-cli.ts'
+import { forgetCursor } from './store/cursors.ts'
+import { statusCommand } from './commands/status.ts'
 
 const HELP = `skysift <command> [options]
 
@@ -107,7 +106,7 @@ export async function main(argv: string[]): Promise<void> {
       const config = readConfig()
       // a fresh file each time: forget how far the previous demo got
       const ctx = await AppContext.create(config, createLogger('warn'))
-      ctx.db.sqlite.prepare('DELETE FROM cursors WHERE source = ?').run(`replay:${file}`)
+      forgetCursor(ctx.db.sqlite, `replay:${file}`)
       await ctx.close()
       return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers, childRefresh: true })
     }
@@ -126,7 +125,7 @@ export async function main(argv: string[]): Promise<void> {
       return
     }
     case 'agent':
-      return agentCommand(rest, values)
+      return agentCommand(rest, values, HELP)
     case 'publish':
     case 'unpublish': {
       const config = readConfig()
@@ -136,69 +135,6 @@ export async function main(argv: string[]): Promise<void> {
     }
     default:
       throw new Error(`unknown command ${JSON.stringify(cmd)}\n\n${HELP}`)
-  }
-}
-
-async function agentCommand(args: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
-  const [sub, target] = args
-  const out = (s: string): void => void process.stdout.write(`${s}\n`)
-  if (sub === 'test') {
-    if (!target || typeof values.replay !== 'string') throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox] [--json] [--allow-strikes]')
-    let options: Record<string, unknown> | undefined
-    if (typeof values.options === 'string') {
-      try {
-        options = JSON.parse(values.options)
-      } catch {
-        throw new Error('--options must be JSON, e.g. \'{"include":["cats"]}\'')
-      }
-    }
-    const report = await agentTest(target, { replay: values.replay, options, sandbox: values.sandbox === true, progress: process.stderr })
-    out(values.json ? JSON.stringify(report, null, 2) : formatReport(report))
-    if (report.strikes > 0 && !values['allow-strikes']) {
-      process.stderr.write(`skysift: the agent struck ${report.strikes} time${report.strikes === 1 ? '' : 's'} (a server disables an agent after ${STRIKE_LIMIT} in 10 minutes); last: ${report.lastError ?? 'unknown'}. --allow-strikes exits 0 anyway\n`)
-      process.exitCode = 1
-    }
-    return
-  }
-  if (sub === 'new') {
-    if (!target) throw new Error('usage: skysift agent new <id>')
-    for (const f of scaffoldAgent(target, process.cwd())) out(`wrote ${f}`)
-    return
-  }
-  const config = readConfig()
-  const ctx = await AppContext.create(config, createLogger('warn'))
-  try {
-    const store = new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
-    const note = typeof values.note === 'string' ? values.note : null
-    switch (sub) {
-      case 'list': {
-        const rows = store.list()
-        if (!rows.length) return out('no run-time agents')
-        for (const a of rows) out(`${a.id.padEnd(24)} ${a.kind.padEnd(10)} ${a.status.padEnd(9)} v${a.meta.version.padEnd(8)} by ${a.submittedBy}${a.note ? `  (${a.note})` : ''}`)
-        return
-      }
-      case 'submit': {
-        if (!target) throw new Error('usage: skysift agent submit <file>')
-        const rec = await store.submitSandboxed(fs.readFileSync(target, 'utf8'), 'admin')
-        return out(`${rec.id} v${rec.meta.version} stored, pending review (skysift agent approve ${rec.id})`)
-      }
-      case 'approve':
-      case 'reject': {
-        if (!target) throw new Error(`usage: skysift agent ${sub} <id>`)
-        const rec = store.decide(target, sub === 'approve' ? 'approved' : 'rejected', note)
-        return out(`${rec.id}: ${rec.status}; running servers pick this up within seconds`)
-      }
-      case 'add-remote': {
-        if (!target) throw new Error('usage: skysift agent add-remote <url> [--raw-dids] [--allow-private]')
-        if (values['allow-private'] && !config.allowPrivateAgents) throw new Error('--allow-private needs SKYSIFT_ALLOW_PRIVATE_AGENTS=true')
-        const rec = await store.addRemote(target, { rawDids: values['raw-dids'] === true, allowPrivateNetwork: values['allow-private'] === true }, 'admin')
-        return out(`${rec.id} v${rec.meta.version} (${rec.url}) registered, pending review (skysift agent approve ${rec.id})`)
-      }
-      default:
-        throw new Error(`unknown agent command ${JSON.stringify(sub)}\n\n${HELP}`)
-    }
-  } finally {
-    await ctx.close()
   }
 }
 

@@ -10,8 +10,7 @@ import { JetstreamSource } from './ingest/jetstream-source.ts'
 import { ReplaySource } from './ingest/replay-source.ts'
 import type { Source } from './ingest/source.ts'
 import { producerQueue, QUEUE, redisOptions, jobId, type EventsJob, type RefreshJob } from './queue.ts'
-import { resolveMix } from './rank/mix.ts'
-import { AgentDistribution, AgentStates, AgentStore, AgentSync } from './score/agent-registry.ts'
+import { AgentStore } from './score/agent-registry.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
@@ -23,13 +22,16 @@ import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
 import { startCheckpointer } from './store/checkpointer.ts'
+import { storeJobGroup } from './store/store-stage.ts'
 import { storedSecret } from './store/secrets.ts'
 import { UsageRepository } from './store/usage.ts'
 import { BatchWriter, scoreEntries, type StoreBatch } from './store/writer.ts'
 import { withTimeout } from './util/timeout.ts'
-import { countEventKinds } from './ops/event-kinds.ts'
-import { retentionPolicy, startRetention } from './ops/retention.ts'
-import { createServeOps } from './ops/serve-ops.ts'
+import { countEventKinds } from './store/event-kinds.ts'
+import { retentionPolicy, startRetention } from './store/retention.ts'
+import { createServeOps } from './serve/admin/serve-ops.ts'
+import { startAgentSync, type AgentSyncPart } from './feed/agent-sync.ts'
+import { refreshList } from './feed/refresh-job.ts'
 import { openLists } from './feed/open-lists.ts'
 import { FeedService } from './feed/service.ts'
 import { listKey } from './feed/skeleton.ts'
@@ -37,8 +39,8 @@ import { startReaderBackfill } from './feed/start-reader-backfill.ts'
 import { UsageCounter } from './feed/usage.ts'
 import { ReaderFilter } from './store/reader-filter.ts'
 import { startReaderRetention } from './store/reader-retention.ts'
-import { attachIngest, ingestOf, readProcessReports, type IngestReport } from './ops/report.ts'
-import { ingestHealth } from './ops/status.ts'
+import { attachIngest, ingestOf } from './status/report.ts'
+import { ingestHealthReader } from './status/status.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
 export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
@@ -71,70 +73,31 @@ export function createSource(ctx: AppContext): Source {
   }
 }
 
-type AgentSyncPart = Running & { syncNow(): Promise<void>; store: AgentStore | null; states: AgentStates; ready: Promise<void> }
 const agentSyncs = new WeakMap<AppContext, AgentSyncPart>()
 
 /**
- * Keeps this process's run-time agents (approved sandboxed and remote ones)
- * loaded. Next to the SQLite file they are read from the agents table and
- * published to Redis; elsewhere (score workers) they are read from Redis.
- * One per process: later callers get the same one.
+ * This process's agent sync (feed/agent-sync.ts): next to the SQLite file
+ * (`store`) run-time agents are read from the agents table and published to
+ * Redis; elsewhere (score workers, `redis`) they are read from Redis. One per
+ * process: later callers get the same one.
  */
 export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs = 5000): AgentSyncPart {
   const have = agentSyncs.get(ctx)
   if (have) return have
-  const log = ctx.log.child({ sub: 'agents' })
-  const sync = new AgentSync(ctx.host, log)
-  const redis = ctx.redis()
-  const dist = new AgentDistribution(redis, ctx.config.queuePrefix)
-  const states = new AgentStates(redis, ctx.config.queuePrefix)
   const store = source === 'store' ? new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
-  let seen = ''
-  let running: Promise<void> = Promise.resolve()
-  const once = async () => {
-    let specs
-    if (store) {
-      specs = store.approvedSpecs()
-      if (!ctx.config.allowPrivateAgents) specs = specs.map((s) => ({ ...s, config: { ...s.config, allowPrivateNetwork: false } }))
-    } else {
-      const got = await withTimeout(dist.fetch(), 2000)
-      // @NOTE an emptied Redis (restarted without persistence) has no list: keep what is loaded until one is published again
-      if (!got) return
-      specs = got
-    }
-    const sig = JSON.stringify(specs.map((s) => [s.id, s.revision]))
-    if (sig === seen) {
-      if (store && !(await withTimeout(dist.published(), 2000))) {
-        await withTimeout(dist.publish(specs), 2000)
-        log.info({ agents: specs.length }, 'agents republished to an emptied Redis')
-      }
-      return
-    }
-    if (store) await withTimeout(dist.publish(specs), 2000).catch((err) => log.warn({ err: err.message }, 'cannot publish agents to Redis yet'))
-    await sync.apply(specs)
-    seen = sig
-  }
-  let stopped = false
-  const failed = (err: unknown) => log.debug({ err: (err as Error).message }, 'agent sync failed; will retry')
-  // @NOTE disabled agents are one view for all processes: this host's disables go out, everyone else's come in
-  const shared = () => (stopped ? undefined : withTimeout(states.sync(ctx.host), 2000).catch(failed))
-  const syncNow = () => (running = running.then(once).catch(failed).then(shared))
-  ctx.host.watchDisable(() => void syncNow())
-  // the first sync settles (loaded, or failed and logged) before jobs that may name run-time agents are taken
-  const ready = syncNow()
-  const timer = setInterval(() => void syncNow(), intervalMs)
-  timer.unref()
-  const part = {
-    name: 'agents',
+  const sync = startAgentSync({
+    host: ctx.host,
+    redis: ctx.redis(),
+    queuePrefix: ctx.config.queuePrefix,
     store,
-    states,
-    syncNow,
-    ready,
+    allowPrivateAgents: ctx.config.allowPrivateAgents,
+    log: ctx.log.child({ sub: 'agents' }),
+    intervalMs,
+  })
+  const part: AgentSyncPart = {
+    ...sync,
     async stop() {
-      stopped = true
-      clearInterval(timer)
-      await running
-      sync.close()
+      await sync.stop()
       agentSyncs.delete(ctx)
     },
   }
@@ -225,15 +188,9 @@ const MAX_STALLED = 20
  */
 const JOB_LOCK = { lockDuration: 10_000, stalledInterval: 5_000 }
 
-/** Store jobs applied in one SQLite transaction at most (when that many are already waiting). */
-export const STORE_GROUP = { jobs: 32, events: 8000 }
-
 /**
  * The one SQLite writer: `store` → posts, engagement, scores; deletes honoured.
- * Jobs already waiting when one is taken join it, up to STORE_GROUP, and are
- * applied in one transaction: one commit for all of them. Each job is still
- * its own savepoint, so a job that fails is retried (or, when malformed,
- * failed for good and kept) alone; the others are stored.
+ * Jobs already waiting when one is taken join it (store/store-stage.ts).
  */
 export function startStore(ctx: AppContext): Running & { worker: Worker; writer: BatchWriter } {
   const log = ctx.log.child({ sub: 'store' })
@@ -241,51 +198,9 @@ export function startStore(ctx: AppContext): Running & { worker: Worker; writer:
   const retention = startRetention(ctx.db.sqlite, log.child({ part: 'retention' }), retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }))
   const checkpointer = startCheckpointer(ctx.db.sqlite, log)
   const readerRetention = startReaderRetention(ctx.db.sqlite, log.child({ part: 'reader-retention' }), { readerRetentionMs: ctx.config.readerRetentionMs, maxLikes: Math.max(1, ctx.config.backfillMaxRecords) })
-  const wellFormed = (d: StoreBatch | undefined) =>
-    !!d && Array.isArray(d.events) && Array.isArray(d.scores) && (d.postScores === undefined || (Array.isArray(d.postScores.keys) && Array.isArray(d.postScores.rows)))
   const worker: Worker<StoreBatch> = new Worker<StoreBatch>(
     QUEUE.store,
-    async (job: Job<StoreBatch>, token?: string) => {
-      if (!wellFormed(job.data)) {
-        if (job.id) writer.settle(job.id)
-        throw new UnrecoverableError('malformed store job')
-      }
-      const more: Job<StoreBatch>[] = []
-      let events = job.data.events.length
-      // @NOTE never waits: only jobs already in the queue join (they are locked with this job's token)
-      while (token && more.length + 1 < STORE_GROUP.jobs && events < STORE_GROUP.events) {
-        const next = await worker.getNextJob(token, { block: false })
-        if (!next) break
-        if (!wellFormed(next.data)) {
-          if (next.id) writer.settle(next.id)
-          await next.moveToFailed(new UnrecoverableError('malformed store job'), token).catch((err) => log.warn({ job: next.id, err: err.message }, 'cannot fail job'))
-          continue
-        }
-        more.push(next)
-        events += next.data.events.length
-      }
-      let results: ReturnType<BatchWriter['writeGroup']>
-      try {
-        results = writer.writeGroup([job.data, ...more.map((j) => j.data)])
-      } catch (err) {
-        // the transaction as a whole failed: every job goes back for a retry
-        await Promise.all(more.map((j) => j.moveToFailed(err as Error, token!).catch(() => {})))
-        throw err
-      }
-      await Promise.all(
-        more.map((j, i) => {
-          const r = results[i + 1]
-          if (!r.ok) log.warn({ worker: 'store', job: j.id, attempts: j.attemptsMade, err: r.error.message }, 'job failed')
-          // @NOTE if Redis does not hear of it, the job's lock expires and it is stored again later (writes are idempotent)
-          return (r.ok ? j.moveToCompleted(r.result, token!, false) : j.moveToFailed(r.error, token!)).catch((err) =>
-            log.warn({ job: j.id, err: (err as Error).message }, 'cannot finish store job'),
-          )
-        }),
-      )
-      const first = results[0]
-      if (!first.ok) throw first.error
-      return first.result
-    },
+    (job: Job<StoreBatch>, token?: string) => storeJobGroup(worker, writer, log, job, token),
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1, maxStalledCount: MAX_STALLED, ...JOB_LOCK },
   )
   watchWorker(ctx, worker, 'store')
@@ -320,18 +235,12 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   const agents = agentSync(ctx, 'store')
   const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, log, ctx.config)
   const graph = new FollowGraph(ctx.db.sqlite)
+  const deps = { feeds: ctx.feeds, host: ctx.host, pages, lists, graph, cacheTtlMs: ctx.config.cacheTtlMs }
   const worker = new Worker<RefreshJob>(
     QUEUE.refresh,
     async (job: Job<RefreshJob>) => {
       await agents.ready
-      const feed = ctx.feeds.find((f) => f.uri === job.data?.feed)
-      if (!feed) throw new UnrecoverableError(`unknown feed ${String(job.data?.feed)}`)
-      const mix = resolveMix(ctx.host, job.data.agents, feed.base)
-      const subscriber = mix.personal ? (job.data.subscriber ?? null) : null
-      const key = listKey(mix, subscriber)
-      const latest = pages.latest(feed.uri, key)
-      if (!job.data.complete && latest && Date.now() - latest.builtAt < ctx.config.cacheTtlMs / 2) return { skipped: true }
-      return lists.build(feed, mix, Date.now(), { key, subscriber: subscriber ? graph.context(subscriber) : undefined })
+      return refreshList(deps, job.data)
     },
     { connection: workerConnection(ctx), prefix: ctx.config.queuePrefix, concurrency: 1 },
   )
@@ -366,7 +275,6 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   flusher.unref()
   const ops = createServeOps(ctx)
   const readers = startReaderBackfill(ctx, log.child({ part: 'backfill' }), (did) => feeds.rebuildFor(did))
-  let remoteIngest: { at: number; report: Promise<IngestReport | null> } | null = null
   const feeds: FeedService = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
@@ -412,20 +320,10 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     ops,
     web: web.app,
     notFoundPage: web.notFound,
-    ingest: async () => {
-      const here = ingestOf(ctx)
-      if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })
-      // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing,
-      // read at most every 2 s however often a load balancer asks
-      if (!remoteIngest || Date.now() - remoteIngest.at > 2000) {
-        const reports = readProcessReports(redis, ctx.config.queuePrefix, 1000).catch(() => [])
-        remoteIngest = { at: Date.now(), report: reports.then((r) => r.find((p) => p.ingest)?.ingest ?? null) }
-      }
-      return ingestHealth(await remoteIngest.report)
-    },
+    ingest: ingestHealthReader(() => ingestOf(ctx), redis, ctx.config.queuePrefix),
     submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
     health: [
-      { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
+      { name: 'sqlite', check: () => ctx.db.ping() },
       {
         name: 'redis',
         check: () => withTimeout(redis.ping(), 1000).then(() => {}),

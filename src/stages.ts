@@ -5,7 +5,7 @@ import { AppContext } from './context.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
 import type { IngestStats } from './ingest/ingester.ts'
-import { ingestOf, startProcessReport } from './ops/report.ts'
+import { ingestOf, startProcessReport } from './status/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
 const ENTRY = {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { nodeTooOld } from '../bin/node-check.js'
-import { formatReport, histogram } from '../src/agent-cli.ts'
+import { formatReport, histogram } from '../src/commands/agent.ts'
 import { queuePrefix, tempDir } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -17,10 +17,11 @@ import { RateBudget } from '../util/rate-budget.ts'
 import { QueueFullError, WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
-import { adminAgentRoutes, requireAdmin, type AdminAgentDeps } from './admin.ts'
+import { adminAgentRoutes, type AdminAgentDeps } from './admin/agents.ts'
+import { requireAdmin } from './admin/auth.ts'
 import type { UsageCounter } from '../feed/usage.ts'
-import type { OpsRoutes } from '../ops/serve-ops.ts'
-import type { IngestHealth } from '../ops/status.ts'
+import type { OpsRoutes } from './admin/serve-ops.ts'
+import type { IngestHealth } from '../status/status.ts'
 
 export interface HealthCheck {
   name: string

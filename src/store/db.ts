@@ -18,6 +18,8 @@ export type Drizzle = BetterSQLite3Database<typeof schema>
 export interface Db {
   sqlite: Sqlite
   orm: Drizzle
+  /** Throws when the database does not answer (the health check). */
+  ping(): void
   close(): void
 }
 
@@ -49,6 +51,9 @@ export function openDb(file: string, opts: { readonly?: boolean } = {}): Db {
   return {
     sqlite,
     orm,
+    ping() {
+      sqlite.prepare('SELECT 1').get()
+    },
     close() {
       if (closed) return
       closed = true

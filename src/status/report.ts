@@ -1,11 +1,10 @@
 import os from 'node:os'
 import type { Redis } from 'ioredis'
-import type { AppContext } from '../context.ts'
 import type { IngestStats } from '../ingest/ingester.ts'
 import type { SourceState } from '../ingest/source.ts'
+import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
 import { withTimeout } from '../util/timeout.ts'
-import type { ServeReport, ServeStats } from './serve-stats.ts'
 
 /**
  * Every Skysift process says, every few seconds, what only it can see: its
@@ -43,6 +42,17 @@ export interface ProcessReport {
   serve?: ServeReport
 }
 
+/** The serving process's cache outcomes and getFeedSkeleton timings. */
+export interface ServeReport {
+  cache: { fresh: number; stale: number; misses: number }
+  skeleton: { count: number; recentMs: number[] }
+}
+
+/** What a serving process keeps of its figures: it reports them on demand. */
+export interface ServeFigures {
+  report(): ServeReport
+}
+
 /** An ingest's counters, the name of its source and what the source is doing. */
 export type IngestReport = IngestStats & { source: string; state?: SourceState }
 
@@ -53,15 +63,27 @@ export interface IngestView {
   state?: SourceState
 }
 
-const ingestByCtx = new WeakMap<AppContext, () => IngestView>()
+/**
+ * What a process's report reads of its context (the app context): its version and agent host, Redis, its
+ * queue prefix and logger. Ingest and serving figures are attached to it by the parts that run.
+ */
+export interface ReportContext {
+  readonly version: string
+  readonly host: AgentHost
+  readonly config: { readonly queuePrefix: string }
+  readonly log: Logger
+  redis(): Redis
+}
+
+const ingestByCtx = new WeakMap<ReportContext, () => IngestView>()
 
 /** The ingest running in this process (set by startIngest), for the health check and the process report. */
-export function attachIngest(ctx: AppContext, view: () => IngestView): void {
+export function attachIngest(ctx: ReportContext, view: () => IngestView): void {
   ingestByCtx.set(ctx, view)
 }
 
 /** The ingest running in this process with this context, if any. */
-export function ingestOf(ctx: AppContext): IngestView | undefined {
+export function ingestOf(ctx: ReportContext): IngestView | undefined {
   return ingestByCtx.get(ctx)?.()
 }
 
@@ -89,21 +111,21 @@ export function agentReports(host: AgentHost): AgentReport[] {
   return out
 }
 
-const serveStatsByCtx = new WeakMap<AppContext, ServeStats>()
+const serveStatsByCtx = new WeakMap<ReportContext, ServeFigures>()
 
 /** The serving figures of a context's HTTP server (set by createServeApp), for its process report. */
-export function attachServeStats(ctx: AppContext, stats: ServeStats): void {
+export function attachServeStats(ctx: ReportContext, stats: ServeFigures): void {
   serveStatsByCtx.set(ctx, stats)
 }
 
-export function serveStatsOf(ctx: AppContext): ServeStats | undefined {
+export function serveStatsOf(ctx: ReportContext): ServeFigures | undefined {
   return serveStatsByCtx.get(ctx)
 }
 
 const STARTED = Date.now()
 
 /** Builds this process's report. */
-export function processReport(ctx: AppContext, roles: string[], ingest?: IngestView): ProcessReport {
+export function processReport(ctx: ReportContext, roles: string[], ingest?: IngestView): ProcessReport {
   const host = os.hostname()
   return {
     id: `${host}:${process.pid}`,
@@ -126,7 +148,7 @@ export function processReport(ctx: AppContext, roles: string[], ingest?: IngestV
  * reported too.
  */
 export function startProcessReport(
-  ctx: AppContext,
+  ctx: ReportContext,
   roles: string[],
   ingest: () => IngestView | undefined,
   intervalMs = 10_000,

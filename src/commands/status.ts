@@ -7,7 +7,7 @@ import { producerQueue, QUEUE, type QueueName } from '../queue.ts'
 import { redisAnswers } from '../redis-server.ts'
 import { openDb, type Db } from '../store/db.ts'
 import { withTimeout } from '../util/timeout.ts'
-import { collectStatus, formatStatus, type OpsStatus } from './status.ts'
+import { collectStatus, formatStatus, type OpsStatus } from '../status/status.ts'
 
 /**
  * `skysift status`: the admin page's summary in a terminal. Reads the SQLite

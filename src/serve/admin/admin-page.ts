@@ -1,8 +1,8 @@
 import { html, raw } from 'hono/html'
 import type { HtmlEscapedString } from 'hono/utils/html'
-import { QUEUE } from '../queue.ts'
-import { series, type Rates, type Sample } from './sampler.ts'
-import { fmtBytes, fmtDuration, sourceStateText, type OpsStatus } from './status.ts'
+import { QUEUE } from '../../queue.ts'
+import { series, type Rates, type Sample } from '../../status/sampler.ts'
+import { fmtBytes, fmtDuration, sourceStateText, type OpsStatus } from '../../status/status.ts'
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>
 

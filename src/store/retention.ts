@@ -1,11 +1,11 @@
 import fs from 'node:fs'
 import type { Feed } from '../feeds.ts'
 import type { Logger } from '../logger.ts'
-import type { Sqlite } from '../store/db.ts'
-import { LikeGraphWriter } from '../store/like-graph.ts'
-import { PostChanges, PostLog } from '../store/post-log.ts'
-import { INTERACTION_HORIZON_MS } from '../store/interactions.ts'
-import { mayAwaitPost } from '../store/writer.ts'
+import type { Sqlite } from './db.ts'
+import { LikeGraphWriter } from './like-graph.ts'
+import { PostChanges, PostLog } from './post-log.ts'
+import { INTERACTION_HORIZON_MS } from './interactions.ts'
+import { mayAwaitPost } from './writer.ts'
 import { eventRev } from '../ingest/events.ts'
 
 const HOUR = 3_600_000

@@ -1,4 +1,3 @@
-import fs from 'node:fs'
 import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { SourceSpec } from '../config.ts'
@@ -6,15 +5,13 @@ import type { Feed } from '../feeds.ts'
 import { QUEUE, type QueueName } from '../queue.ts'
 import type { AgentHost } from '../score/host.ts'
 import type { Sqlite } from '../store/db.ts'
+import { KIND_COUNTER_PREFIX } from '../store/event-kinds.ts'
+import { RETENTION_COUNTERS } from '../store/retention.ts'
+import { StatusQueries } from '../store/status.ts'
+import { quantile } from '../util/quantile.ts'
 import { withTimeout } from '../util/timeout.ts'
-import { readProcessReports, type IngestReport, type ProcessReport } from './report.ts'
-import { RETENTION_COUNTERS } from './retention.ts'
+import { readProcessReports, type IngestReport, type IngestView, type ProcessReport } from './report.ts'
 import { ratesOver, readSamples, type Rates, type Sample } from './sampler.ts'
-import { quantile } from './serve-stats.ts'
-
-/** Counters the store keeps per event kind: `events:<kind>` in the `counters` table. */
-export const KIND_COUNTER_PREFIX = 'events:'
-export const EVENT_KINDS = ['post', 'like', 'repost', 'follow', 'delete', 'account', 'mix'] as const
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -112,6 +109,25 @@ export function ingestHealth(r: Pick<IngestReport, 'source' | 'state'> | null, n
   }
 }
 
+/**
+ * The ingest's health as the health check asks for it, as often as it likes: this process's own ingest when one
+ * runs here, else the report of the process that runs it.
+ */
+export function ingestHealthReader(local: () => IngestView | undefined, redis: Redis, queuePrefix: string): () => Promise<IngestHealth> {
+  let remote: { at: number; report: Promise<IngestReport | null> } | null = null
+  return async () => {
+    const here = local()
+    if (here) return ingestHealth({ ...here.stats, source: here.source, state: here.state })
+    // @NOTE the ingest runs in another process: its report in Redis (at most ~10 s old) says how it is doing,
+    // read at most every 2 s however often a load balancer asks
+    if (!remote || Date.now() - remote.at > 2000) {
+      const reports = readProcessReports(redis, queuePrefix, 1000).catch(() => [])
+      remote = { at: Date.now(), report: reports.then((r) => r.find((p) => p.ingest)?.ingest ?? null) }
+    }
+    return ingestHealth(await remote.report)
+  }
+}
+
 /** The source's state in a few words: "connected", "retrying (attempt 3, next try in 12 s): <error>", "replay finished". */
 export function sourceStateText(h: IngestHealth): string {
   switch (h.state) {
@@ -172,30 +188,16 @@ export interface OpsStatus {
 
 /** Reads what the SQLite file knows. Cheap enough to run every few seconds. */
 export class DbStatusReader {
-  private readonly db: Sqlite
+  private readonly q: StatusQueries
   private readonly feeds: Feed[]
-  private readonly st
 
   constructor(db: Sqlite, feeds: Feed[]) {
-    this.db = db
+    this.q = new StatusQueries(db)
     this.feeds = feeds
-    const p = (sql: string) => db.prepare(sql)
-    this.st = {
-      counters: p('SELECT name, value FROM counters'),
-      cursors: p('SELECT source, cursor, event_time AS eventTime, updated_at AS updatedAt FROM cursors ORDER BY updated_at DESC'),
-      posts: p('SELECT count(*) AS count, min(created_at) AS oldest FROM posts'),
-      defaultList: p('SELECT built_at AS builtAt, build_ms AS buildMs, size FROM feed_snapshots WHERE feed = ? AND fingerprint = ? ORDER BY id DESC LIMIT 1'),
-      lists: p('SELECT feed, count(*) AS snapshots, count(DISTINCT fingerprint) AS lists, max(built_at) AS newest FROM feed_snapshots GROUP BY feed'),
-      mixes: p('SELECT source, count(*) AS n FROM mixes GROUP BY source'),
-      subscribers: p('SELECT count(DISTINCT subscriber) FROM mixes').pluck(),
-      mixLists: p('SELECT count(*) FROM (SELECT DISTINCT feed, fingerprint FROM mixes)').pluck(),
-    }
   }
 
   counters(): Record<string, number> {
-    const out: Record<string, number> = {}
-    for (const r of this.st.counters.all() as { name: string; value: number }[]) out[r.name] = r.value
-    return out
+    return this.q.counters()
   }
 
   /** A sample of the cumulative counters and the lag, for rates. */
@@ -206,7 +208,7 @@ export class DbStatusReader {
   }
 
   cursors(now = Date.now()): CursorStatus[] {
-    return (this.st.cursors.all() as { source: string; cursor: string; eventTime: number | null; updatedAt: number }[]).map((r) => ({
+    return this.q.cursors().map((r) => ({
       ...r,
       // @NOTE a file's cursor stops when the file ends: its lag is how far behind its events were when read, not a
       // figure that keeps growing after the replay has finished
@@ -217,10 +219,10 @@ export class DbStatusReader {
 
   read(now = Date.now()): DbStatus {
     const counters = this.counters()
-    const posts = this.st.posts.get() as { count: number; oldest: number | null }
-    const lists = new Map((this.st.lists.all() as { feed: string; snapshots: number; lists: number; newest: number }[]).map((r) => [r.feed, r]))
+    const posts = this.q.posts()
+    const lists = new Map(this.q.listsByFeed().map((r) => [r.feed, r]))
     const feeds: FeedStatus[] = this.feeds.map((f) => {
-      const d = this.st.defaultList.get(f.uri, f.defaults.fingerprint) as { builtAt: number; buildMs: number; size: number } | undefined
+      const d = this.q.newestList(f.uri, f.defaults.fingerprint)
       const l = lists.get(f.uri)
       return {
         rkey: f.rkey,
@@ -232,8 +234,7 @@ export class DbStatusReader {
         newestBuiltAt: l?.newest ?? null,
       }
     })
-    const bySource = new Map((this.st.mixes.all() as { source: string; n: number }[]).map((r) => [r.source, r.n]))
-    const file = this.db.name
+    const bySource = this.q.mixesBySource()
     const lastEventTime = counters.last_event_time ?? null
     const deleted: Record<string, number> = {}
     for (const k of RETENTION_COUNTERS) deleted[k] = counters[`retention_${k}`] ?? 0
@@ -248,10 +249,10 @@ export class DbStatusReader {
       mixes: {
         private: bySource.get('private') ?? 0,
         record: bySource.get('record') ?? 0,
-        subscribers: this.st.subscribers.get() as number,
-        lists: this.st.mixLists.get() as number,
+        subscribers: this.q.subscribers(),
+        lists: this.q.mixLists(),
       },
-      sqlite: { file, bytes: this.db.memory ? 0 : fileSize(file), walBytes: this.db.memory ? 0 : fileSize(`${file}-wal`) },
+      sqlite: this.q.files(),
       retention: { lastRunAt: counters.retention_last_run ?? null, runs: counters.retention_runs ?? 0, deleted },
     }
   }
@@ -491,14 +492,6 @@ export function formatStatus(s: OpsStatus): string {
   line(`Processes (${s.processes.length} reporting)`)
   for (const p of s.processes) line(`  ${p.id}  ${p.roles.join('+')}  up ${fmtDuration(p.uptimeS)}, ${p.rssMb} MB, report ${fmtDuration(p.ageS)} old`)
   return out.join('\n')
-}
-
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size
-  } catch {
-    return 0
-  }
 }
 
 function round(n: number, digits: number): number {

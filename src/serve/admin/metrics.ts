@@ -1,8 +1,8 @@
 import type { Context, Next } from 'hono'
 import { routePath } from 'hono/route'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { OpsStatus } from './status.ts'
-import { JOB_STATES } from './status.ts'
+import type { OpsStatus } from '../../status/status.ts'
+import { JOB_STATES } from '../../status/status.ts'
 
 const SKELETON_PATH = '/xrpc/app.bsky.feed.getFeedSkeleton'
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]

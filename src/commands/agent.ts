@@ -1,14 +1,16 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { ReplaySource } from './ingest/replay-source.ts'
-import { silentLogger } from './logger.ts'
-import { BUILTIN_AGENTS } from './score/agents/index.ts'
-import { loadInstalledAgents } from './score/agent-registry.ts'
-import { AgentHost, FieldError, type AnyAgent } from './score/host.ts'
-import { loadSandboxedAgent } from './score/sandbox.ts'
-import { agentPostFromEvent } from './score/score-stage.ts'
-import { DROP, type AgentPost, type Score } from './score/sdk.ts'
+import { readConfig } from '../config.ts'
+import { AppContext } from '../context.ts'
+import { ReplaySource } from '../ingest/replay-source.ts'
+import { createLogger, silentLogger } from '../logger.ts'
+import { BUILTIN_AGENTS } from '../score/agents/index.ts'
+import { AgentStore, loadInstalledAgents } from '../score/agent-registry.ts'
+import { AgentHost, FieldError, STRIKE_LIMIT, type AnyAgent } from '../score/host.ts'
+import { loadSandboxedAgent } from '../score/sandbox.ts'
+import { agentPostFromEvent } from '../score/score-stage.ts'
+import { DROP, type AgentPost, type Score } from '../score/sdk.ts'
 
 export interface AgentTestOptions {
   replay: string
@@ -268,4 +270,71 @@ test('scores one entry per post', () => {
 `,
   )
   return [file, test]
+}
+
+/**
+ * `skysift agent …`: test an agent on recorded traffic, scaffold one, and review run-time agents (list, submit,
+ * approve, reject, add-remote) in the agents table. `help` is the CLI's usage, shown after an unknown subcommand.
+ */
+export async function agentCommand(args: string[], values: Record<string, string | boolean | undefined>, help: string): Promise<void> {
+  const [sub, target] = args
+  const out = (s: string): void => void process.stdout.write(`${s}\n`)
+  if (sub === 'test') {
+    if (!target || typeof values.replay !== 'string') throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox] [--json] [--allow-strikes]')
+    let options: Record<string, unknown> | undefined
+    if (typeof values.options === 'string') {
+      try {
+        options = JSON.parse(values.options)
+      } catch {
+        throw new Error('--options must be JSON, e.g. \'{"include":["cats"]}\'')
+      }
+    }
+    const report = await agentTest(target, { replay: values.replay, options, sandbox: values.sandbox === true, progress: process.stderr })
+    out(values.json ? JSON.stringify(report, null, 2) : formatReport(report))
+    if (report.strikes > 0 && !values['allow-strikes']) {
+      process.stderr.write(`skysift: the agent struck ${report.strikes} time${report.strikes === 1 ? '' : 's'} (a server disables an agent after ${STRIKE_LIMIT} in 10 minutes); last: ${report.lastError ?? 'unknown'}. --allow-strikes exits 0 anyway\n`)
+      process.exitCode = 1
+    }
+    return
+  }
+  if (sub === 'new') {
+    if (!target) throw new Error('usage: skysift agent new <id>')
+    for (const f of scaffoldAgent(target, process.cwd())) out(`wrote ${f}`)
+    return
+  }
+  const config = readConfig()
+  const ctx = await AppContext.create(config, createLogger('warn'))
+  try {
+    const store = new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
+    const note = typeof values.note === 'string' ? values.note : null
+    switch (sub) {
+      case 'list': {
+        const rows = store.list()
+        if (!rows.length) return out('no run-time agents')
+        for (const a of rows) out(`${a.id.padEnd(24)} ${a.kind.padEnd(10)} ${a.status.padEnd(9)} v${a.meta.version.padEnd(8)} by ${a.submittedBy}${a.note ? `  (${a.note})` : ''}`)
+        return
+      }
+      case 'submit': {
+        if (!target) throw new Error('usage: skysift agent submit <file>')
+        const rec = await store.submitSandboxed(fs.readFileSync(target, 'utf8'), 'admin')
+        return out(`${rec.id} v${rec.meta.version} stored, pending review (skysift agent approve ${rec.id})`)
+      }
+      case 'approve':
+      case 'reject': {
+        if (!target) throw new Error(`usage: skysift agent ${sub} <id>`)
+        const rec = store.decide(target, sub === 'approve' ? 'approved' : 'rejected', note)
+        return out(`${rec.id}: ${rec.status}; running servers pick this up within seconds`)
+      }
+      case 'add-remote': {
+        if (!target) throw new Error('usage: skysift agent add-remote <url> [--raw-dids] [--allow-private]')
+        if (values['allow-private'] && !config.allowPrivateAgents) throw new Error('--allow-private needs SKYSIFT_ALLOW_PRIVATE_AGENTS=true')
+        const rec = await store.addRemote(target, { rawDids: values['raw-dids'] === true, allowPrivateNetwork: values['allow-private'] === true }, 'admin')
+        return out(`${rec.id} v${rec.meta.version} (${rec.url}) registered, pending review (skysift agent approve ${rec.id})`)
+      }
+      default:
+        throw new Error(`unknown agent command ${JSON.stringify(sub)}\n\n${help}`)
+    }
+  } finally {
+    await ctx.close()
+  }
 }
