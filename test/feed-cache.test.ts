@@ -1,6 +1,5 @@
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { FeedCache, MIN_CACHED_POSTS, RECHECK_MS } from '../src/rank/feed-cache.ts'
@@ -10,7 +9,7 @@ import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { Retention, retentionPolicy } from '../src/ops/retention.ts'
 import { resolveMix } from '../src/rank/mix.ts'
 import { postEvent } from './support/builders.ts'
-import { tempDir } from './support/resources.ts'
+import { tempDir, testConfig } from './support/resources.ts'
 
 /** The in-memory parts of FeedCache, seen from two connections as two processes would. */
 describe('FeedCache memory', () => {
@@ -21,7 +20,7 @@ describe('FeedCache memory', () => {
   beforeEach(() => {
     const t = tempDir()
     cleanup = t.cleanup
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
     other = openDb(path.join(t.dir, 'skysift.db'))
   })
   afterEach(async () => {
@@ -247,7 +246,7 @@ describe('FeedCache memory', () => {
 
     it('keeps at most SKYSIFT_AGENT_INSTANCES columns, least recently used out, and ranks right after evicting', async () => {
       await ctx.close()
-      ctx = new AppContext(readConfig({}, { dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
+      ctx = new AppContext(testConfig({ dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
       new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
       const feed = ctx.feeds[0]
       const cache = new FeedCache(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
