@@ -3,12 +3,12 @@ import path from 'node:path'
 import type { Hono } from 'hono'
 import { z } from 'zod'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig, type Config } from '../src/config.ts'
+import type { Config } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { agentSync, createServeApp } from '../src/runtime.ts'
 import { defineAgent, SDK_API_VERSION, type AgentPost } from '../src/score/sdk.ts'
-import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 const ADMIN = 'admin-token-0123456789abcdef'
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'agents')
@@ -39,7 +39,7 @@ describe('admin API and catalog: one view of agents across processes, validated 
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    config = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: 'did:web:feeds.test', adminToken: ADMIN })
+    config = testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: 'did:web:feeds.test', adminToken: ADMIN })
     serving = new AppContext(config, silentLogger, [flaky])
     const served = createServeApp(serving)
     app = served.app

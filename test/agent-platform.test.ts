@@ -5,7 +5,6 @@ import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startExampleAgent } from '../examples/remote-agent/server.ts'
 import { agentTest, formatReport, histogram, scaffoldAgent } from '../src/commands/agent.ts'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { PostEvent } from '../src/ingest/events.ts'
 import { syntheticJsonl } from '../src/ingest/synthetic.ts'
@@ -15,7 +14,7 @@ import { scoreBatch } from '../src/score/score-stage.ts'
 import type { AgentPost } from '../src/score/sdk.ts'
 import { BatchWriter, scoreEntries } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
-import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig, waitFor } from './support/resources.ts'
 import { postEvent } from './support/builders.ts'
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'agents')
@@ -43,7 +42,7 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     users = ids.users
     cleanups.push(ids.close)
     ctx = new AppContext(
-      readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true, adminToken: ADMIN, allowPrivateAgents: true }),
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true, adminToken: ADMIN, allowPrivateAgents: true }),
       silentLogger,
     )
     const served = createServeApp(ctx)
@@ -173,7 +172,7 @@ describe('installed agents', () => {
   it('loads modules the admin lists, checks their SDK version, and shows them in the catalog', async () => {
     const t = tempDir()
     try {
-      const config = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), installedAgents: [path.join(FIXTURES, '..', 'installed', 'link-lover.js')] })
+      const config = testConfig({ dbPath: path.join(t.dir, 'skysift.db'), installedAgents: [path.join(FIXTURES, '..', 'installed', 'link-lover.js')] })
       const ctx = await AppContext.create(config, silentLogger)
       try {
         expect(ctx.host.kindOf('link-lover')).toBe('installed')
@@ -184,9 +183,9 @@ describe('installed agents', () => {
       } finally {
         await ctx.close()
       }
-      const bad = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), installedAgents: [path.join(FIXTURES, '..', 'installed', 'old-api.js')] })
+      const bad = testConfig({ dbPath: path.join(t.dir, 'skysift.db'), installedAgents: [path.join(FIXTURES, '..', 'installed', 'old-api.js')] })
       await expect(AppContext.create(bad, silentLogger)).rejects.toThrow(/targets SDK API 0; this host speaks 1/)
-      const missing = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), installedAgents: ['skysift-agent-that-does-not-exist'] })
+      const missing = testConfig({ dbPath: path.join(t.dir, 'skysift.db'), installedAgents: ['skysift-agent-that-does-not-exist'] })
       await expect(AppContext.create(missing, silentLogger)).rejects.toThrow(/cannot load/)
     } finally {
       t.cleanup()

@@ -12,7 +12,7 @@ import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
 import { nodeTooOld } from '../bin/node-check.js'
 import { formatReport, histogram } from '../src/commands/agent.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, REDIS_URL, tempDir } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BIN = path.join(ROOT, 'bin/skysift.js')
@@ -29,7 +29,7 @@ async function skysift(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEn
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [...(o.execArgv ?? []), BIN, ...args], {
       cwd: o.cwd ?? ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, SKYSIFT_LOG_LEVEL: 'warn', ...o.env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, REDIS_URL, SKYSIFT_LOG_LEVEL: 'warn', ...o.env },
       timeout: 60_000,
     })
     return { code: 0, stdout, stderr }

@@ -1,14 +1,13 @@
 import path from 'node:path'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { postEvent } from './support/builders.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 
 const SERVICE = 'did:web:feeds.test'
 const SECRET_WORD = 'zeppelinology'
@@ -32,7 +31,7 @@ describe('paging cursors and explanations belong to the reader they were made fo
     const ids = await startIdentities(['alice', 'bob'])
     users = ids.users
     cleanups.push(ids.close)
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(dir, 'skysift.db'), queuePrefix: prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(dir, 'skysift.db'), queuePrefix: prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
     const served = createServeApp(ctx)
     app = served.app
     cleanups.push(() => ctx.close(), served.close)

@@ -15,11 +15,10 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { serve } from '@hono/node-server'
 import { describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { createServeApp } from '../src/runtime.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), 'utf8')
@@ -184,7 +183,7 @@ describe('Dockerfile', () => {
     expect(script).toBeTruthy()
     const t = tempDir()
     const q = queuePrefix()
-    const ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'h.db'), queuePrefix: q.prefix }), silentLogger)
+    const ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'h.db'), queuePrefix: q.prefix }), silentLogger)
     const { app, close } = createServeApp(ctx)
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
     await new Promise((r) => server.once('listening', r))

@@ -6,11 +6,10 @@
 import path from 'node:path'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { createServeApp } from '../src/runtime.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 
 describe('error texts', () => {
   let app: Hono
@@ -21,7 +20,7 @@ describe('error texts', () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    const ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }), silentLogger)
+    const ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }), silentLogger)
     const served = createServeApp(ctx)
     app = served.app
     cleanups.push(() => ctx.close(), () => served.close())

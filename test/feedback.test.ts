@@ -2,7 +2,6 @@ import path from 'node:path'
 import { lexicons } from '@atproto/api'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { PostEvent } from '../src/ingest/events.ts'
 import { silentLogger } from '../src/logger.ts'
@@ -13,7 +12,7 @@ import { createServeApp } from '../src/runtime.ts'
 import { loadSkysiftLexicons } from '../src/serve/lexicons.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 import { postEvent } from './support/builders.ts'
 
 const SERVICE = 'did:web:feeds.test'
@@ -48,7 +47,7 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     reader = ids.users.reader
     other = ids.users.other
     cleanups.push(ids.close)
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
     const served = createServeApp(ctx)
     app = served.app
     feeds = served.feeds

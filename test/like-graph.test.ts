@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { silentLogger } from '../src/logger.ts'
@@ -9,6 +8,7 @@ import { LikeGraph } from '../src/store/like-graph.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { post as agentPost, postEvent, tid } from './support/builders.ts'
 import { storeFeedService } from './support/feed-service.ts'
+import { testConfig } from './support/resources.ts'
 
 const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
 const [me, twin, stranger, friend, other] = ['me', 'twin', 'stranger', 'friend', 'other'].map(did)
@@ -98,7 +98,7 @@ describe('the like graph', () => {
 })
 
 describe('friends-liked and like-minded as agents', () => {
-  const ctx = new AppContext(readConfig({}, { dbPath: ':memory:' }), silentLogger)
+  const ctx = new AppContext(testConfig({ dbPath: ':memory:' }), silentLogger)
   const now = Date.now()
   const posts = [agentPost(), agentPost(), agentPost()]
   const subscriber = {

@@ -1,6 +1,5 @@
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { MIN_CACHED_POSTS } from '../src/feed/lists.ts'
@@ -12,7 +11,7 @@ import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
 import { Retention, retentionPolicy } from '../src/store/retention.ts'
 import { resolveMix } from '../src/rank/mix.ts'
 import { postEvent } from './support/builders.ts'
-import { tempDir } from './support/resources.ts'
+import { tempDir, testConfig } from './support/resources.ts'
 
 /** The in-memory parts of the stored lists (built and paged), seen from two connections as two processes would. */
 describe('stored lists in memory', () => {
@@ -23,7 +22,7 @@ describe('stored lists in memory', () => {
   beforeEach(() => {
     const t = tempDir()
     cleanup = t.cleanup
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
     other = openDb(path.join(t.dir, 'skysift.db'))
   })
   afterEach(async () => {
@@ -249,7 +248,7 @@ describe('stored lists in memory', () => {
 
     it('keeps at most SKYSIFT_AGENT_INSTANCES columns, least recently used out, and ranks right after evicting', async () => {
       await ctx.close()
-      ctx = new AppContext(readConfig({}, { dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
+      ctx = new AppContext(testConfig({ dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
       new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
       const feed = ctx.feeds[0]
       const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)

@@ -22,7 +22,7 @@ import { ADMIN_COOKIE, signAdminSession, verifyAdminSession } from '../src/serve
 import { openDb, type Db } from '../src/store/db.ts'
 import { engagementKey } from '../src/store/engagement-key.ts'
 import { BatchWriter } from '../src/store/writer.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 import { tid } from './support/builders.ts'
 
 const HOUR = 3_600_000
@@ -308,7 +308,7 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
     cleanups.push(t.cleanup, q.cleanup)
     dbPath = path.join(t.dir, 'skysift.db')
     prefix = q.prefix
-    const config = readConfig({}, { dbPath, queuePrefix: prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test', adminToken: TOKEN, metricsToken: METRICS_TOKEN })
+    const config = testConfig({ dbPath, queuePrefix: prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test', adminToken: TOKEN, metricsToken: METRICS_TOKEN })
     ctx = new AppContext(config, silentLogger)
     const served = createServeApp(ctx)
     app = served.app
@@ -428,7 +428,7 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
 
   it('keeps admin routes off when no admin token is set', async () => {
     const t = tempDir()
-    const c2 = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'x.db'), queuePrefix: prefix, adminToken: undefined, metricsToken: undefined }), silentLogger)
+    const c2 = new AppContext(testConfig({ dbPath: path.join(t.dir, 'x.db'), queuePrefix: prefix, adminToken: undefined, metricsToken: undefined }), silentLogger)
     const s2 = createServeApp(c2)
     try {
       expect((await s2.app.request('/admin')).status).toBe(404)

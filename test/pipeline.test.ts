@@ -2,12 +2,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { lexicons } from '@atproto/api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
 import { createServeApp, startIngest, startScore, startStore, type Running } from '../src/runtime.ts'
-import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 const EVENTS = 20_000
 
@@ -68,7 +67,7 @@ describe('the whole chain on a replay: ingest → events queue → score → sto
     file = path.join(t.dir, 'events.jsonl')
     fs.writeFileSync(file, syntheticJsonl({ count: EVENTS, seed: 42 }))
     ctx = new AppContext(
-      readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, source: { kind: 'replay', path: file, pace: 'full' }, batchSize: 250 }),
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, source: { kind: 'replay', path: file, pace: 'full' }, batchSize: 250 }),
       silentLogger,
     )
   })

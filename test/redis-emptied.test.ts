@@ -7,13 +7,12 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
 import { deleteQueueKeys } from '../src/queue.ts'
 import { startIngest, startScore, startStore, type Running } from '../src/runtime.ts'
-import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, REDIS_URL, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 describe('Redis emptied after a replay was read to the end', () => {
   const cleanups: (() => unknown)[] = []
@@ -30,7 +29,7 @@ describe('Redis emptied after a replay was read to the end', () => {
     const file = path.join(t.dir, 'events.jsonl')
     fs.writeFileSync(file, syntheticJsonl({ count: 6000, seed: 11 }))
     const ctx = new AppContext(
-      readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, source: { kind: 'replay', path: file, pace: 'full' }, batchSize: 250, queueHighWater: 10_000 }),
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, source: { kind: 'replay', path: file, pace: 'full' }, batchSize: 250, queueHighWater: 10_000 }),
       silentLogger,
     )
     cleanups.push(() => ctx.close())

@@ -3,7 +3,6 @@ import { Secp256k1Keypair } from '@atproto/crypto'
 import { lexicons } from '@atproto/api'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import type { PostEvent } from '../src/ingest/events.ts'
 import { silentLogger } from '../src/logger.ts'
@@ -11,7 +10,7 @@ import { decodeFeedContext } from '../src/rank/feed-context.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 import { postEvent } from './support/builders.ts'
 
 const SERVICE = 'did:web:feeds.test'
@@ -47,7 +46,7 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
     const ids = await startIdentities(['alice', 'bob'])
     users = ids.users
     cleanups.push(ids.close)
-    const config = readConfig({}, {
+    const config = testConfig({
       dbPath: path.join(t.dir, 'skysift.db'),
       queuePrefix: q.prefix,
       serviceDid: SERVICE,

@@ -6,14 +6,13 @@
 import path from 'node:path'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { SHORT_LIST_REBUILD_MS } from '../src/feed/skeleton.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { postEvent } from './support/builders.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 
 describe('a short list and new posts', () => {
   let ctx: AppContext
@@ -25,7 +24,7 @@ describe('a short list and new posts', () => {
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
     // a long TTL: only the new posts may make the list be rebuilt
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, cacheTtlMs: 3_600_000, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, cacheTtlMs: 3_600_000, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }), silentLogger)
     const served = createServeApp(ctx)
     app = served.app
     cleanups.push(() => ctx.close(), () => served.close())

@@ -9,14 +9,14 @@ import net from 'node:net'
 import path from 'node:path'
 import type { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
-import { readConfig, type Config } from '../src/config.ts'
+import type { Config } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { ingestOf, startProcessReport } from '../src/status/report.ts'
 import { statusCommand } from '../src/commands/status.ts'
 import { DbStatusReader } from '../src/status/status.ts'
 import { createServeApp, startIngest } from '../src/runtime.ts'
-import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 const TOKEN = 'test-admin-token-0123456789'
 
@@ -40,7 +40,7 @@ describe('the source state in health, status and /admin', () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    const config = readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, adminToken: TOKEN, metricsToken: undefined, ...overrides })
+    const config = testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, adminToken: TOKEN, metricsToken: undefined, ...overrides })
     const ctx = new AppContext(config, silentLogger)
     cleanups.push(() => ctx.close())
     const served = createServeApp(ctx)
@@ -110,7 +110,7 @@ describe('the source state in health, status and /admin', () => {
     expect(health.ingest).toMatchObject({ state: 'finished', source: `replay:${file}` })
 
     // `skysift status` from another shell, whose environment names the default Jetstream source
-    const fromShell = readConfig({}, { dbPath: ctx.config.dbPath, queuePrefix: ctx.config.queuePrefix })
+    const fromShell = testConfig({ dbPath: ctx.config.dbPath, queuePrefix: ctx.config.queuePrefix })
     expect(fromShell.source.kind).toBe('jetstream')
     const { text } = (await waitFor(async () => {
       const s = await statusCommand(fromShell)

@@ -1,13 +1,12 @@
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { producerQueue, QUEUE } from '../src/queue.ts'
 import { startStore, type Running } from '../src/runtime.ts'
 import type { StoreBatch } from '../src/store/writer.ts'
 import { postEvent } from './support/builders.ts'
-import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, REDIS_URL, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 describe('the store stage takes waiting jobs together', () => {
   let ctx: AppContext
@@ -17,7 +16,7 @@ describe('the store stage takes waiting jobs together', () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix }), silentLogger)
   })
   afterAll(async () => {
     await ctx.close()

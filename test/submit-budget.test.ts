@@ -2,12 +2,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { createServeApp } from '../src/runtime.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
-import { queuePrefix, tempDir, waitFor } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 const FIXTURES = path.join(import.meta.dirname, 'fixtures', 'agents')
 const SERVICE = 'did:web:feeds.test'
@@ -29,7 +28,7 @@ describe('agent submissions: nothing stays loaded, and attempts have a budget pe
     users = ids.users
     cleanups.push(ids.close)
     ctx = new AppContext(
-      readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true, submitPerAuthorPerHour: 4, submitPerHour: 9 }),
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true, submitPerAuthorPerHour: 4, submitPerHour: 9 }),
       silentLogger,
     )
     const served = createServeApp(ctx)

@@ -7,7 +7,6 @@
 import path from 'node:path'
 import type { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../src/config.ts'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import type { FeedService } from '../src/feed/service.ts'
@@ -17,7 +16,7 @@ import { BatchWriter } from '../src/store/writer.ts'
 import { UsageRepository } from '../src/store/usage.ts'
 import { UsageCounter } from '../src/feed/usage.ts'
 import { postEvent } from './support/builders.ts'
-import { queuePrefix, tempDir } from './support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 
 const PORT = 47_311
 const PUBLIC = `http://localhost:${PORT}`
@@ -68,7 +67,7 @@ describe('web pages for subscribers', () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, port: PORT, publicUrl: PUBLIC, allowInsecureHttp: true, cacheTtlMs: 60_000 }), silentLogger)
+    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, port: PORT, publicUrl: PUBLIC, allowInsecureHttp: true, cacheTtlMs: 60_000 }), silentLogger)
     const served = createServeApp(ctx)
     app = served.app
     feeds = served.feeds

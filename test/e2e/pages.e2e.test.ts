@@ -13,13 +13,12 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readConfig } from '../../src/config.ts'
 import { AppContext } from '../../src/context.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { startServe, type Running } from '../../src/runtime.ts'
 import { BatchWriter } from '../../src/store/writer.ts'
 import { postEvent } from '../support/builders.ts'
-import { queuePrefix, tempDir } from '../support/resources.ts'
+import { queuePrefix, tempDir, testConfig } from '../support/resources.ts'
 import { CHROMIUM_PATH, haveChromium, launchBrowser, pngSize, type TestBrowser } from './support/browser.ts'
 
 const TOKEN = 'pages-admin-token-0123456789'
@@ -51,7 +50,7 @@ describe('web pages in Chromium', () => {
     cleanups.push(t.cleanup, q.cleanup)
     const port = await freePort()
     origin = `http://127.0.0.1:${port}`
-    ctx = new AppContext(readConfig({}, { port, host: '127.0.0.1', publicUrl: origin, serviceDid: 'did:web:feeds.test', dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, adminToken: TOKEN, metricsToken: undefined }), silentLogger)
+    ctx = new AppContext(testConfig({ port, host: '127.0.0.1', publicUrl: origin, serviceDid: 'did:web:feeds.test', dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, adminToken: TOKEN, metricsToken: undefined }), silentLogger)
     cleanups.push(() => ctx.close())
     new BatchWriter(ctx.db.sqlite).write({
       id: 'b1',

@@ -1,5 +1,4 @@
 import path from 'node:path'
-import { readConfig } from '../../src/config.ts'
 import { AppContext } from '../../src/context.ts'
 import { silentLogger } from '../../src/logger.ts'
 import type { FeedServiceDeps } from '../../src/feed/deps.ts'
@@ -7,7 +6,7 @@ import { openLists } from '../../src/feed/open-lists.ts'
 import { FeedService } from '../../src/feed/service.ts'
 import { FollowGraph } from '../../src/store/follow-graph.ts'
 import { MixStore } from '../../src/store/mixes.ts'
-import { tempDir } from './resources.ts'
+import { tempDir, testConfig } from './resources.ts'
 
 /**
  * A FeedService on a fresh SQLite file with the example feeds, its store,
@@ -16,7 +15,7 @@ import { tempDir } from './resources.ts'
  */
 export function storeFeedService(deps: (ctx: AppContext) => Partial<FeedServiceDeps> = () => ({})): { ctx: AppContext; feeds: FeedService; close: () => Promise<void> } {
   const t = tempDir()
-  const ctx = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
+  const ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
   const feeds = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,

@@ -2,9 +2,22 @@ import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { readConfig, type Config } from '../../src/config.ts'
 import { deleteQueueKeys } from '../../src/queue.ts'
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+/**
+ * The Redis every test uses: $REDIS_URL, or the local default. Tests reach Redis through this
+ * (directly or through testConfig) so that a run pointed at another server touches nothing else.
+ */
+export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
+
+/**
+ * The configuration a test runs with: the defaults, `overrides`, and REDIS_URL; nothing else is read
+ * from the environment, so a developer's SKYSIFT_* variables do not leak into a test.
+ */
+export function testConfig(overrides: Partial<Config> = {}): Readonly<Config> {
+  return readConfig({ REDIS_URL }, overrides)
+}
 
 /** A fresh folder under the OS temp dir, removed by the returned cleanup. */
 export function tempDir(label = 'skysift-test'): { dir: string; cleanup: () => void } {

@@ -28,6 +28,7 @@ import { AtpAgent, asAtprotoProxy } from '@atproto/api'
 import { TestNetwork, TestNetworkNoAppView } from '@atproto/dev-env'
 import { serve } from '@hono/node-server'
 import pg from 'pg'
+import { REDIS_URL } from '../../support/resources.ts'
 
 export type { TestNetwork }
 
@@ -103,7 +104,7 @@ export interface LocalNetwork {
 export interface StartOptions {
   /** default: $DB_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/postgres */
   postgresUrl?: string
-  /** default: $REDIS_HOST or 127.0.0.1:6379 (only asserted, never used) */
+  /** default: $REDIS_HOST or the host of the tests' REDIS_URL (only asserted, never used) */
   redisHost?: string
   /** drop leftovers (schemas + tmp folders) of crashed runs older than this;
    * default 6 h, 0 disables */
@@ -195,7 +196,7 @@ let createLock: Promise<unknown> = Promise.resolve()
 export async function startLocalNetwork(opts: StartOptions = {}): Promise<LocalNetwork> {
   const postgresUrl =
     opts.postgresUrl ?? process.env.DB_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-  process.env.REDIS_HOST ??= opts.redisHost ?? '127.0.0.1:6379'
+  process.env.REDIS_HOST ??= opts.redisHost ?? new URL(REDIS_URL).host
 
   const tmpRoot = os.tmpdir()
   const sweepMs = opts.sweepOlderThanMs ?? 6 * 60 * 60 * 1000

@@ -1,5 +1,5 @@
 /**
- * A redis-server of the scenario's own (never the shared one on 6379), so it
+ * A redis-server of the scenario's own (never the shared one at REDIS_URL), so it
  * can be stopped and started again. `persistent` keeps an append-only file
  * in the scenario's dir (fsync on every write) so a restart brings the
  * queues back; without it a restart comes back empty, as the shipped

@@ -11,6 +11,7 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import { Queue } from 'bullmq'
 import { deleteQueueKeys, redisOptions } from '../../../src/queue.ts'
+import { REDIS_URL } from '../../support/resources.ts'
 import { killAll } from './procs.ts'
 
 /** FAULTS_FULL=1 runs the sizes the issue asks for; the default is the short CI version. */
@@ -18,8 +19,6 @@ export const FULL = /^(1|true|yes)$/i.test(process.env.FAULTS_FULL ?? '')
 
 /** Picks the short or the full figure. */
 export const size = <T>(short: T, full: T): T => (FULL ? full : short)
-
-export const SHARED_REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 
 export interface Scenario {
   name: string
@@ -53,7 +52,7 @@ export function stageEnv(over: Record<string, string>): NodeJS.ProcessEnv {
 export function createScenario(name: string, opts: { redisUrl?: string; ownRedis?: boolean } = {}): Scenario {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `skysift-faults-${name}-`))
   const prefix = `faults-${name}-${randomBytes(4).toString('hex')}`
-  const redisUrl = opts.redisUrl ?? SHARED_REDIS_URL
+  const redisUrl = opts.redisUrl ?? REDIS_URL
   const dbPath = path.join(dir, 'skysift.db')
   const extra: (() => unknown)[] = []
   let done = false
