@@ -13,7 +13,7 @@ import { producerQueue, QUEUE, redisOptions, jobId, type EventsJob, type Refresh
 import { AgentStore } from './score/agent-registry.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
-import { createApp } from './serve/app.ts'
+import { createApp } from './serve/xrpc/index.ts'
 import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
 import { HandleDirectory, identityLookups } from './serve/web/handles.ts'
@@ -21,6 +21,8 @@ import { createWeb } from './serve/web/index.ts'
 import { FollowGraph } from './store/follow-graph.ts'
 import { InteractionStore } from './store/interactions.ts'
 import { MixStore } from './store/mixes.ts'
+import { PostReader } from './store/posts.ts'
+import { WebSessionStore } from './store/web-sessions.ts'
 import { startCheckpointer } from './store/checkpointer.ts'
 import { storeJobGroup } from './store/store-stage.ts'
 import { storedSecret } from './store/secrets.ts'
@@ -305,7 +307,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const webCfg = ctx.config
   const handles = new HandleDirectory(identityLookups(ctx.idResolver, webCfg.oauthHandleResolver), log.child({ sub: 'handles' }))
   const web = createWeb({
-    feeds, host: ctx.host, usage, db: ctx.db.sqlite, log: log.child({ sub: 'web' }), version: ctx.version, serviceDid: ctx.config.serviceDid, publicUrl: ctx.config.publicUrl, cookieSecret: webCfg.cookieSecret, handles,
+    feeds, host: ctx.host, usage, sessions: new WebSessionStore(ctx.db.sqlite), posts: new PostReader(ctx.db.sqlite), log: log.child({ sub: 'web' }), version: ctx.version, serviceDid: ctx.config.serviceDid, publicUrl: ctx.config.publicUrl, cookieSecret: webCfg.cookieSecret, handles,
     oauth: { publicUrl: ctx.config.publicUrl, port: ctx.config.port, plcUrl: ctx.config.plcUrl, allowHttp: ctx.config.allowInsecureHttp, handleResolver: webCfg.oauthHandleResolver },
   })
   const app = createApp({

@@ -11,7 +11,10 @@ import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import type { FeedService } from '../src/feed/service.ts'
 import { createServeApp } from '../src/runtime.ts'
-import { createWeb, sessionCookieFor } from '../src/serve/web/index.ts'
+import { createWeb } from '../src/serve/web/index.ts'
+import { sessionCookieFor } from '../src/serve/web/session.ts'
+import { PostReader } from '../src/store/posts.ts'
+import { WebSessionStore } from '../src/store/web-sessions.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { UsageRepository } from '../src/store/usage.ts'
 import { UsageCounter } from '../src/feed/usage.ts'
@@ -79,7 +82,7 @@ describe('web pages for subscribers', () => {
   })
 
   const fresh = () => ctx.feeds.find((f) => f.rkey === 'fresh')!
-  const signedIn = (did = READER) => new Jar(sessionCookieFor(ctx.db.sqlite, PUBLIC, did, { handle: 'reader.test' }))
+  const signedIn = (did = READER) => new Jar(sessionCookieFor(new WebSessionStore(ctx.db.sqlite), PUBLIC, did, { handle: 'reader.test' }))
   const get = async (url: string, jar?: Jar) => {
     const res = await app.request(`${LOOPBACK}${url}`, { headers: jar ? { cookie: jar.header() } : {} })
     jar?.take(res)
@@ -160,7 +163,8 @@ describe('web pages for subscribers', () => {
       feeds,
       host: ctx.host,
       usage: new UsageCounter(new UsageRepository(ctx.db.sqlite), ctx.feeds),
-      db: ctx.db.sqlite,
+      sessions: new WebSessionStore(ctx.db.sqlite),
+      posts: new PostReader(ctx.db.sqlite),
       log: silentLogger,
       version: 'test',
       serviceDid: 'did:web:feeds.example.org',

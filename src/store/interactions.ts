@@ -1,33 +1,5 @@
-import type { FeedbackEvent, Interaction, KnownFeedbackEvent } from '../rank/feedback.ts'
+import type { FeedbackEvent, Interaction } from '../rank/feedback.ts'
 import type { Sqlite } from './db.ts'
-
-/** The app.bsky.feed.defs interaction events, and the short names Skysift stores them as (see EVENT_STRENGTH for what each does). */
-export const FEEDBACK_EVENTS: Readonly<Record<string, KnownFeedbackEvent>> = {
-  'app.bsky.feed.defs#requestMore': 'more',
-  'app.bsky.feed.defs#requestLess': 'less',
-  'app.bsky.feed.defs#clickthroughItem': 'click',
-  'app.bsky.feed.defs#clickthroughAuthor': 'author',
-  'app.bsky.feed.defs#clickthroughReposter': 'reposter',
-  'app.bsky.feed.defs#clickthroughEmbed': 'embed',
-  'app.bsky.feed.defs#interactionSeen': 'seen',
-  'app.bsky.feed.defs#interactionLike': 'like',
-  'app.bsky.feed.defs#interactionRepost': 'repost',
-  'app.bsky.feed.defs#interactionReply': 'reply',
-  'app.bsky.feed.defs#interactionQuote': 'quote',
-  'app.bsky.feed.defs#interactionShare': 'share',
-}
-
-/** The longest event name kept for an event this version does not know. */
-const MAX_UNKNOWN_EVENT = 100
-
-/**
- * The name an interaction event is stored under: the short name of a known
- * one, else the event as sent (cut to a bounded length): an app may send
- * events newer than this server, which are kept and ignored, never refused.
- */
-export function storedEvent(event: string): FeedbackEvent {
-  return Object.hasOwn(FEEDBACK_EVENTS, event) ? FEEDBACK_EVENTS[event] : event.slice(0, MAX_UNKNOWN_EVENT)
-}
 
 export interface StoredInteraction extends Interaction {
   feed: string

@@ -21,7 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Config } from '../../src/config.ts'
 import type { AppContext } from '../../src/context.ts'
 import type { Feed } from '../../src/feeds.ts'
-import { cookieNames, sessionCookieFor } from '../../src/serve/web/index.ts'
+import { cookieNames, sessionCookieFor } from '../../src/serve/web/session.ts'
+import { WebSessionStore } from '../../src/store/web-sessions.ts'
 import { CHROMIUM_PATH, haveChromium, launchBrowser, pngSize, type TestBrowser } from './support/browser.ts'
 import { type LocalNetwork, type LocalUser, startLocalNetwork } from './support/network.ts'
 import { type LocalSkysift, startLocalSkysift } from './support/skysift.ts'
@@ -333,7 +334,7 @@ describe('subscriber web pages in Chromium, signed in with atproto OAuth on a de
     try {
       const p = b.page
       p.setDefaultTimeout(20_000)
-      const [name, value] = sessionCookieFor(ctx.db.sqlite, ctx.config.publicUrl, bob.did, { handle: bob.handle }).split('=')
+      const [name, value] = sessionCookieFor(new WebSessionStore(ctx.db.sqlite), ctx.config.publicUrl, bob.did, { handle: bob.handle }).split('=')
       await b.context.addCookies([{ name, value, url: serve.url, httpOnly: true, sameSite: 'Lax' }])
       await p.goto(settingsUrl())
       expect(await p.locator('.account').innerText()).toContain(`@${bob.handle}`)

@@ -1,7 +1,6 @@
 import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, requestLocalLock, type NodeSavedSession, type NodeSavedState, type OAuthClientMetadataInput } from '@atproto/oauth-client-node'
 import { createGuardedFetch } from '../../score/remote.ts'
-import type { Sqlite } from '../../store/db.ts'
-import { oauthSessionStore, oauthStateStore } from './store.ts'
+import type { WebSessions } from './ports.ts'
 
 export const OAUTH_SCOPE = 'atproto transition:generic'
 
@@ -72,13 +71,13 @@ export function oauthMode(s: Pick<OAuthSetup, 'publicUrl' | 'port'>): OAuthMode 
  * `allowHttp` (local networks) every request goes through the SSRF guard
  * remote agents use: nothing on loopback or private addresses, no redirects.
  */
-export function createOAuthClient(db: Sqlite, s: OAuthSetup): { client: NodeOAuthClient; mode: OAuthMode; close: () => void } {
+export function createOAuthClient(stores: Pick<WebSessions, 'oauthStates' | 'oauthSessions'>, s: OAuthSetup): { client: NodeOAuthClient; mode: OAuthMode; close: () => void } {
   const mode = oauthMode(s)
   const guard = s.allowHttp ? null : createGuardedFetch({ allowPrivateNetwork: false })
   const client = new NodeOAuthClient({
     clientMetadata: mode.metadata,
-    stateStore: oauthStateStore<NodeSavedState>(db),
-    sessionStore: oauthSessionStore<NodeSavedSession>(db),
+    stateStore: stores.oauthStates<NodeSavedState>(),
+    sessionStore: stores.oauthSessions<NodeSavedSession>(),
     requestLock: requestLocalLock,
     plcDirectoryUrl: s.plcUrl,
     allowHttp: s.allowHttp,

@@ -1,9 +1,9 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Sqlite } from '../../store/db.ts'
+import { createHash, randomBytes } from 'node:crypto'
+import type { Sqlite } from './db.ts'
 
 /*
  * The web pages' storage: browser sessions, the OAuth client's state and
- * session stores, and a generated cookie secret (tables in src/store/schema.ts).
+ * session stores, and a generated cookie secret (tables in schema.ts).
  */
 
 /** How long a browser session lasts. */
@@ -13,45 +13,34 @@ export const STATE_TTL_MS = 60 * 60_000
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
 
-/**
- * The secret that signs cookies: the configured one, else one generated
- * once and kept in SQLite (so every serve process on the file agrees and
- * sessions survive restarts).
- */
-export function cookieSecret(db: Sqlite, configured?: string): string {
-  if (configured) return configured
-  db.prepare('INSERT OR IGNORE INTO web_secrets (name, value, created_at) VALUES (?, ?, ?)').run('cookie', randomBytes(32).toString('base64url'), Date.now())
-  return db.prepare('SELECT value FROM web_secrets WHERE name = ?').pluck().get('cookie') as string
-}
-
-/** HMAC-signs a value for a cookie: `<value>.<signature>`. */
-export function signValue(secret: string, purpose: string, value: string): string {
-  return `${value}.${createHmac('sha256', secret).update(`${purpose}\n${value}`).digest('base64url')}`
-}
-
-/** The value of a signed cookie, or null when the signature does not match. */
-export function unsignValue(secret: string, purpose: string, signed: string | undefined): string | null {
-  if (!signed) return null
-  const dot = signed.lastIndexOf('.')
-  if (dot <= 0) return null
-  const value = signed.slice(0, dot)
-  const want = Buffer.from(signValue(secret, purpose, value).slice(dot + 1))
-  const got = Buffer.from(signed.slice(dot + 1))
-  return want.length === got.length && timingSafeEqual(want, got) ? value : null
-}
-
 export interface WebSession {
   did: string
   handle: string | null
   expiresAt: number
 }
 
-/** Browser sessions: the cookie carries a random id (signed); the table keeps only its hash. */
+/**
+ * Browser sessions (the cookie carries a random id, signed; the table keeps
+ * only its hash), the OAuth client's stores, and the cookie secret.
+ */
 export class WebSessionStore {
   private readonly db: Sqlite
+  /** how long a browser session lasts (the cookie's max age) */
+  readonly sessionTtlMs = SESSION_TTL_MS
 
   constructor(db: Sqlite) {
     this.db = db
+  }
+
+  /**
+   * The secret that signs cookies: the configured one, else one generated
+   * once and kept in SQLite (so every serve process on the file agrees and
+   * sessions survive restarts).
+   */
+  cookieSecret(configured?: string): string {
+    if (configured) return configured
+    this.db.prepare('INSERT OR IGNORE INTO web_secrets (name, value, created_at) VALUES (?, ?, ?)').run('cookie', randomBytes(32).toString('base64url'), Date.now())
+    return this.db.prepare('SELECT value FROM web_secrets WHERE name = ?').pluck().get('cookie') as string
   }
 
   /** A new session for a DID; returns the raw id to put (signed) in the cookie. */
@@ -80,6 +69,16 @@ export class WebSessionStore {
     const b = this.db.prepare('DELETE FROM oauth_states WHERE expires_at <= ?').run(now).changes
     return a + b
   }
+
+  /** OAuth authorization states (PKCE verifier, DPoP key of the pending request), kept for an hour. */
+  oauthStates<V>(): JsonStore<V> {
+    return oauthStateStore<V>(this.db)
+  }
+
+  /** OAuth sessions (tokens and DPoP key), one per DID. */
+  oauthSessions<V>(): JsonStore<V> {
+    return oauthSessionStore<V>(this.db)
+  }
 }
 
 /** A SimpleStore (what @atproto/oauth-client-node wants) over one of the oauth_* tables, values as JSON. */
@@ -89,8 +88,7 @@ export interface JsonStore<V> {
   del(key: string): void
 }
 
-/** OAuth authorization states (PKCE verifier, DPoP key of the pending request), kept for an hour. */
-export function oauthStateStore<V>(db: Sqlite): JsonStore<V> {
+function oauthStateStore<V>(db: Sqlite): JsonStore<V> {
   const get = db.prepare('SELECT value FROM oauth_states WHERE key = ? AND expires_at > ?').pluck()
   const set = db.prepare('INSERT INTO oauth_states (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at')
   const del = db.prepare('DELETE FROM oauth_states WHERE key = ?')
@@ -104,8 +102,7 @@ export function oauthStateStore<V>(db: Sqlite): JsonStore<V> {
   }
 }
 
-/** OAuth sessions (tokens and DPoP key), one per DID. */
-export function oauthSessionStore<V>(db: Sqlite): JsonStore<V> {
+function oauthSessionStore<V>(db: Sqlite): JsonStore<V> {
   const get = db.prepare('SELECT value FROM oauth_sessions WHERE did = ?').pluck()
   const set = db.prepare('INSERT INTO oauth_sessions (did, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (did) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
   const del = db.prepare('DELETE FROM oauth_sessions WHERE did = ?')

@@ -1,0 +1,15 @@
+import type { Hono } from 'hono'
+import type { AppDeps } from './deps.ts'
+
+const NSID = 'app.bsky.feed.describeFeedGenerator'
+
+/** app.bsky.feed.describeFeedGenerator: our DID, the hosted feeds, and where the policies are. */
+export function describeFeedGenerator(app: Hono, d: AppDeps): void {
+  app.get(`/xrpc/${NSID}`, (c) =>
+    c.json({
+      did: d.config.serviceDid,
+      feeds: d.feeds.feeds.map((f) => ({ uri: f.uri })),
+      links: { privacyPolicy: `${d.config.publicUrl}/#privacy`, termsOfService: `${d.config.publicUrl}/#terms` },
+    }),
+  )
+}
