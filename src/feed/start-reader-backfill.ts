@@ -1,10 +1,11 @@
 import { getPds } from '@atproto/identity'
 import type { AppContext } from '../context.ts'
 import type { Logger } from '../logger.ts'
-import { jobId, producerQueue, QUEUE } from '../queue.ts'
+import { jobId, QUEUE } from '../contracts/jobs.ts'
+import { producerQueue } from '../contracts/queues.ts'
 import { createGuardedFetch } from '../score/remote.ts'
 import { ReaderStore } from '../store/readers.ts'
-import type { StoreBatch } from '../store/writer.ts'
+import type { StoreBatch } from '../contracts/jobs.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { ReaderBackfill } from './reader-backfill.ts'
 

@@ -1,6 +1,7 @@
-import type { IngestEvent } from '../ingest/events.ts'
+import type { IngestEvent } from '../contracts/events.ts'
 import type { Sqlite } from '../store/db.ts'
-import type { BatchWriter, StoreBatch } from '../store/writer.ts'
+import type { BatchWriter } from '../store/writer.ts'
+import type { StoreBatch } from '../contracts/jobs.ts'
 import { KIND_COUNTER_PREFIX } from './status.ts'
 
 /** How many events of each kind a batch holds. */
