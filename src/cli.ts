@@ -8,11 +8,13 @@ import { AppContext, VERSION } from './context.ts'
 import { agentTest, formatReport, scaffoldAgent } from './agent-cli.ts'
 import { writeSyntheticJsonl } from './ingest/synthetic.ts'
 import { AgentStore } from './score/agent-registry.ts'
+import { AgentRecords } from './store/agents.ts'
 import { STRIKE_LIMIT } from './score/host.ts'
 import { createLogger } from './logger.ts'
 import { publishCommand } from './publish.ts'
 import { runStages } from './stages.ts'
 import { statusCommand } from './ops/status-cli.ts'
+import { forgetCursor } from './store/ingest-state.ts'
 
 const HELP = `skysift <command> [options]
 
@@ -107,7 +109,7 @@ export async function main(argv: string[]): Promise<void> {
       const config = readConfig()
       // a fresh file each time: forget how far the previous demo got
       const ctx = await AppContext.create(config, createLogger('warn'))
-      ctx.db.sqlite.prepare('DELETE FROM cursors WHERE source = ?').run(`replay:${file}`)
+      forgetCursor(ctx.db.sqlite, `replay:${file}`)
       await ctx.close()
       return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers, childRefresh: true })
     }
@@ -168,7 +170,7 @@ async function agentCommand(args: string[], values: Record<string, string | bool
   const config = readConfig()
   const ctx = await AppContext.create(config, createLogger('warn'))
   try {
-    const store = new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
+    const store = new AgentStore(new AgentRecords(ctx.db.sqlite), (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
     const note = typeof values.note === 'string' ? values.note : null
     switch (sub) {
       case 'list': {

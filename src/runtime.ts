@@ -16,6 +16,7 @@ import { FeedService, listKey } from './rank/feed-service.ts'
 import { resolveMix } from './rank/mix.ts'
 import { UsageCounter } from './rank/usage.ts'
 import { AgentDistribution, AgentStates, AgentStore, AgentSync } from './score/agent-registry.ts'
+import { AgentRecords } from './store/agents.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
@@ -88,7 +89,7 @@ export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs
   const redis = ctx.redis()
   const dist = new AgentDistribution(redis, ctx.config.queuePrefix)
   const states = new AgentStates(redis, ctx.config.queuePrefix)
-  const store = source === 'store' ? new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
+  const store = source === 'store' ? new AgentStore(new AgentRecords(ctx.db.sqlite), (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
   let seen = ''
   let running: Promise<void> = Promise.resolve()
   const once = async () => {
