@@ -15,7 +15,7 @@ import { startPdsOnly } from './support/network.ts'
 
 import { ReaderBackfill } from '../../src/feed/reader-backfill.ts'
 import { silentLogger } from '../../src/logger.ts'
-import { createGuardedFetch } from '../../src/score/remote.ts'
+import { createGuardedFetch } from '../../src/score/guarded-fetch.ts'
 import { openDb, type Db } from '../../src/store/db.ts'
 import { ReaderFilter } from '../../src/store/reader-filter.ts'
 import { ReaderStore } from '../../src/store/readers.ts'
