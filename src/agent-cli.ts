@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { ReplaySource } from './ingest/replay-source.ts'
 import { silentLogger } from './logger.ts'
+import { AGENT_ID } from './score/agent-meta.ts'
 import { BUILTIN_AGENTS } from './score/agents/index.ts'
 import { loadInstalledAgents } from './score/agent-registry.ts'
 import { AgentHost, FieldError, type AnyAgent } from './score/host.ts'
@@ -220,7 +221,7 @@ export function formatReport(r: AgentTestReport): string {
 
 /** A new agent file (self-contained, ready for the sandbox) and a test for it. */
 export function scaffoldAgent(id: string, dir: string): string[] {
-  if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(id)) throw new Error('agent id: 2-41 lower-case letters, digits or dashes')
+  if (!AGENT_ID.test(id)) throw new Error('agent id: 2-41 lower-case letters, digits or dashes')
   const file = path.join(dir, `${id}.agent.js`)
   const test = path.join(dir, `${id}.agent.test.mjs`)
   for (const f of [file, test]) if (fs.existsSync(f)) throw new Error(`${f} exists`)

@@ -17,6 +17,7 @@ import {
   type Score,
   type SubscriberContext,
 } from './sdk.ts'
+import { AGENT_ID } from './agent-meta.ts'
 
 /** Any agent the host can run. */
 export type AnyAgent = AgentDefinition | AsyncAgentDefinition
@@ -96,7 +97,7 @@ const isAsync = (d: AnyAgent): d is AsyncAgentDefinition => typeof (d as AsyncAg
 /** Validates an agent's metadata; throws a message naming what is wrong. */
 export function checkAgentMeta(def: AnyAgent): void {
   if (!def || typeof def !== 'object') throw new Error('agent is not an object')
-  if (typeof def.id !== 'string' || !/^[a-z0-9][a-z0-9-]{1,40}$/.test(def.id)) throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
+  if (typeof def.id !== 'string' || !AGENT_ID.test(def.id)) throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
   if (def.api !== SDK_API_VERSION) throw new Error(`agent ${def.id} targets SDK API ${def.api}; this host speaks ${SDK_API_VERSION}`)
   if (typeof def.options?.safeParse !== 'function') throw new Error(`agent ${def.id} has no options schema`)
   if (!Array.isArray(def.needs)) throw new Error(`agent ${def.id} does not declare its needs`)

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { z } from 'zod'
 import { assertUrlAllowed, checkUrlStatic, createGuardedFetch, readCapped, SsrfError, type GuardOptions, type Resolver } from './guarded-fetch.ts'
+import { agentMetaSchema, checkOptionsSchema, MAX_OPTIONS_SCHEMA_BYTES, type DeclaredAgentMeta } from './agent-meta.ts'
 import { checkScores } from './scores.ts'
 import { SDK_API_VERSION, type AgentContext, type AgentPost, type AsyncAgentDefinition, type Need, type Score } from './sdk.ts'
 
@@ -87,15 +88,7 @@ const DEFAULTS = {
 export const MAX_POSTS_PER_REQUEST = 100
 /** /meta gets more time than /score: it is fetched once, at load */
 const META_TIMEOUT_MS = 5_000
-/** largest options JSON Schema accepted, bytes of JSON */
-const MAX_OPTIONS_SCHEMA_BYTES = 32 * 1024
 const USER_AGENT = `skysift (${REMOTE_PROTOCOL})`
-
-const AGENT_ID = /^[a-z0-9][a-z0-9-]{1,40}$/
-const NEEDS = ['text', 'langs', 'tags', 'embed', 'reply', 'labels', 'author', 'engagement', 'time', 'candidates'] as const satisfies readonly Need[]
-// compile-time check that NEEDS lists every Need but `subscriber`: a reader's follow graph never leaves the server
-const _allNeeds: Exclude<Need, (typeof NEEDS)[number] | 'subscriber'> extends never ? true : false = true
-void _allNeeds
 
 // ---------------------------------------------------------------------------
 // DID hashing
@@ -182,70 +175,24 @@ async function httpError(res: Response, signal: AbortSignal): Promise<string> {
 // ---------------------------------------------------------------------------
 // /meta validation
 
-const prefilterSchema = z
-  .object({
-    langs: z.array(z.string().min(1).max(20)).max(50).optional(),
-    media: z.array(z.enum(['images', 'video', 'link', 'none'])).max(4).optional(),
-    replies: z.enum(['exclude', 'only']).optional(),
-    hasTags: z.boolean().optional(),
-  })
-  .strict()
-
-const metaSchema = z.object({
-  id: z.string().regex(AGENT_ID, 'must be 2-41 lower-case letters, digits or dashes, not starting with a dash'),
-  version: z.string().min(1).max(40),
-  title: z.string().min(1).max(100),
-  description: z.string().max(2000),
-  author: z.string().max(200).optional(),
-  api: z.number().int(),
-  options: z.record(z.string(), z.unknown()).optional(),
-  needs: z.array(z.enum(NEEDS)).max(NEEDS.length * 2),
-  prefilter: prefilterSchema.optional(),
-})
-
-export type RemoteMeta = z.infer<typeof metaSchema>
-
-/** Keys whose value maps names to subschemas: the names are not keywords. */
-const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas'])
-/** Keys whose value is instance data, not schema. */
-const SCHEMA_DATA = new Set(['default', 'const', 'enum', 'examples'])
-
-/** Refuses regex keywords: a remote author must not be able to make the host run an arbitrary (possibly catastrophic) regex. */
-function checkSchemaKeywords(s: unknown, path: string): void {
-  if (Array.isArray(s)) {
-    s.forEach((x, i) => checkSchemaKeywords(x, `${path}[${i}]`))
-    return
-  }
-  if (!s || typeof s !== 'object') return
-  for (const [k, v] of Object.entries(s)) {
-    if (SCHEMA_DATA.has(k)) continue
-    if (k === 'pattern' || k === 'patternProperties') throw new Error(`${path}.${k}: regular expressions are not allowed in remote agent option schemas`)
-    if (SCHEMA_MAPS.has(k) && v && typeof v === 'object') {
-      for (const [name, sub] of Object.entries(v)) checkSchemaKeywords(sub, `${path}.${k}.${name}`)
-    } else {
-      checkSchemaKeywords(v, `${path}.${k}`)
-    }
-  }
-}
-
 /** JSON Schema for options → zod; throws naming what is wrong. */
 export function optionsFromJsonSchema(schema: Record<string, unknown> | undefined): z.ZodType {
   const s = schema ?? { type: 'object', properties: {} }
   if (JSON.stringify(s).length > MAX_OPTIONS_SCHEMA_BYTES) throw new Error(`options schema is larger than ${MAX_OPTIONS_SCHEMA_BYTES} bytes`)
   if (s.type !== 'object') throw new Error('options schema must have "type": "object"')
-  checkSchemaKeywords(s, 'options')
+  checkOptionsSchema(s, 'options', 'remote')
   return z.fromJSONSchema(s as Parameters<typeof z.fromJSONSchema>[0])
 }
 
 /** Validates a parsed /meta document; throws an Error naming the problem. */
-export function validateMeta(raw: unknown, where: string): { meta: RemoteMeta; options: z.ZodType } {
+export function validateMeta(raw: unknown, where: string): { meta: DeclaredAgentMeta; options: z.ZodType } {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: /meta is not a JSON object`)
   const r = raw as Record<string, unknown>
   if (typeof r.api === 'number' && r.api !== SDK_API_VERSION) {
     const id = typeof r.id === 'string' ? `${r.id.slice(0, 41)} ` : ''
     throw new Error(`${where}: agent ${id}targets SDK API ${r.api}; this host speaks ${SDK_API_VERSION}`)
   }
-  const parsed = metaSchema.safeParse(raw)
+  const parsed = agentMetaSchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const field = issue.path.length ? issue.path.join('.') : '(root)'
@@ -359,7 +306,7 @@ export async function loadRemoteAgent(cfg: RemoteAgentConfig, fetchImpl?: typeof
   const where = `remote agent ${base.href}`
 
   // /meta
-  let meta: RemoteMeta
+  let meta: DeclaredAgentMeta
   let options: z.ZodType
   try {
     const signal = AbortSignal.timeout(Math.max(META_TIMEOUT_MS, deadlineMs))
