@@ -281,6 +281,3 @@ export function readConfig(
   }
   return Object.freeze(config)
 }
-
-/** Every variable readConfig understands (for docs and `skysift config`). */
-export const CONFIG_KEYS = Object.keys(schema.shape)

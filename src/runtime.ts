@@ -42,7 +42,6 @@ import { attachIngest, ingestOf, readProcessReports, type IngestReport } from '.
 import { ingestHealth } from './ops/status.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
-export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
 
 /** Something running that can be stopped; stopping waits for in-flight work. */
 export interface Running {

@@ -14,7 +14,6 @@ import { quantile } from './serve-stats.ts'
 
 /** Counters the store keeps per event kind: `events:<kind>` in the `counters` table. */
 export const KIND_COUNTER_PREFIX = 'events:'
-export const EVENT_KINDS = ['post', 'like', 'repost', 'follow', 'delete', 'account', 'mix'] as const
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const
 export type JobState = (typeof JOB_STATES)[number]
