@@ -5,7 +5,7 @@
  * a score worker would, and likes on a Pareto-ish share of them so the
  * engagement agent has something to rank. Deterministic for a seed.
  */
-import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import type { IngestEvent, PostEvent } from '../src/contracts/events.ts'
 import type { AgentHost, AgentInstance } from '../src/score/host.ts'
 import { scoreBatch } from '../src/score/score-stage.ts'
 import type { BatchWriter } from '../src/store/writer.ts'

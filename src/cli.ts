@@ -7,10 +7,11 @@ import { ConfigError, readConfig } from './config.ts'
 import { AppContext, VERSION } from './context.ts'
 import { agentCommand } from './commands/agent.ts'
 import { writeSyntheticJsonl } from './ingest/synthetic.ts'
+import { loadDotEnv } from './env.ts'
 import { createLogger } from './logger.ts'
 import { publishCommand } from './commands/publish.ts'
 import { runStages } from './stages.ts'
-import { forgetCursor } from './store/cursors.ts'
+import { forgetCursor } from './store/ingest-state.ts'
 import { statusCommand } from './commands/status.ts'
 
 const HELP = `skysift <command> [options]
@@ -48,10 +49,6 @@ Publishing (log in with SKYSIFT_PUBLISHER_HANDLE / SKYSIFT_PUBLISHER_PASSWORD, a
   --version             the version of Skysift
 
 Configuration comes from the environment (and a .env file); see README.md.`
-
-function loadDotEnv(): void {
-  if (fs.existsSync('.env')) process.loadEnvFile('.env')
-}
 
 /** Runs one CLI command. */
 export async function main(argv: string[]): Promise<void> {
@@ -131,7 +128,18 @@ export async function main(argv: string[]): Promise<void> {
       const config = readConfig()
       const ctx = await AppContext.create(config, createLogger('warn'))
       await ctx.close()
-      return publishCommand(cmd, rest, { serviceDid: config.serviceDid, publisherDid: config.publisherDid, feeds: ctx.feeds, baseDir: path.dirname(config.feedsFile), service: values.service, dryRun: values['dry-run'], force: values.force })
+      return publishCommand(cmd, rest, {
+        serviceDid: config.serviceDid,
+        publisherDid: config.publisherDid,
+        publisherHandle: config.publisherHandle,
+        publisherPassword: config.publisherPassword,
+        publisherService: config.publisherService,
+        feeds: ctx.feeds,
+        baseDir: path.dirname(config.feedsFile),
+        service: values.service,
+        dryRun: values['dry-run'],
+        force: values.force,
+      })
     }
     default:
       throw new Error(`unknown command ${JSON.stringify(cmd)}\n\n${HELP}`)

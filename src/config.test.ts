@@ -21,6 +21,13 @@ describe('readConfig', () => {
     expect(readConfig({ SKYSIFT_SERVICE_DID: 'did:plc:abcdefghijklmnopqrstuvwx' }).serviceDid).toBe('did:plc:abcdefghijklmnopqrstuvwx')
   })
 
+  it('reads the publisher account for skysift publish', () => {
+    const c = readConfig({ SKYSIFT_PUBLISHER_HANDLE: ' alice.example.com ', SKYSIFT_PUBLISHER_PASSWORD: 'xxxx-xxxx', SKYSIFT_PUBLISHER_SERVICE: 'https://pds.example.org' })
+    expect([c.publisherHandle, c.publisherPassword, c.publisherService]).toEqual(['alice.example.com', 'xxxx-xxxx', 'https://pds.example.org'])
+    const unset = readConfig({})
+    expect([unset.publisherHandle, unset.publisherPassword, unset.publisherService]).toEqual([undefined, undefined, undefined])
+  })
+
   it('parses each kind of source', () => {
     expect(readConfig({ SKYSIFT_SOURCE: 'firehose:ws://localhost:2583' }).source).toEqual({ kind: 'firehose', url: 'ws://localhost:2583' })
     expect(readConfig({ SKYSIFT_SOURCE: 'replay:/tmp/x.jsonl#recorded' }).source).toEqual({ kind: 'replay', path: '/tmp/x.jsonl', pace: 'recorded' })

@@ -77,6 +77,9 @@ const schema = z.object({
   SKYSIFT_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   SKYSIFT_SERVICE_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a did:web or did:plc').optional(),
   SKYSIFT_PUBLISHER_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a DID').optional(),
+  SKYSIFT_PUBLISHER_HANDLE: z.string().trim().optional(),
+  SKYSIFT_PUBLISHER_PASSWORD: z.string().optional(),
+  SKYSIFT_PUBLISHER_SERVICE: z.string().min(1).optional(),
   SKYSIFT_FEEDS_FILE: z.string().min(1).default(EXAMPLE_FEEDS_FILE),
   SKYSIFT_PLC_URL: z.url({ protocol: /^https?$/ }).default('https://plc.directory'),
   SKYSIFT_ALLOW_INSECURE_HTTP: bool.default(false),
@@ -129,6 +132,12 @@ export interface Config {
   publicUrl: string
   serviceDid: string
   publisherDid: string | undefined
+  /** the publisher account's handle, for `skysift publish` (asked on a terminal when unset) */
+  publisherHandle: string | undefined
+  /** the publisher account's app password, for `skysift publish` (asked on a terminal when unset) */
+  publisherPassword: string | undefined
+  /** the PDS `skysift publish` logs in at (https://bsky.social when unset; --service overrides it) */
+  publisherService: string | undefined
   feedsFile: string
   plcUrl: string
   allowInsecureHttp: boolean
@@ -239,6 +248,9 @@ export function readConfig(
     publicUrl,
     serviceDid: e.SKYSIFT_SERVICE_DID ?? didWebFor(publicUrl),
     publisherDid: e.SKYSIFT_PUBLISHER_DID,
+    publisherHandle: e.SKYSIFT_PUBLISHER_HANDLE || undefined,
+    publisherPassword: e.SKYSIFT_PUBLISHER_PASSWORD,
+    publisherService: e.SKYSIFT_PUBLISHER_SERVICE,
     feedsFile: path.resolve(e.SKYSIFT_FEEDS_FILE),
     plcUrl: e.SKYSIFT_PLC_URL.replace(/\/+$/, ''),
     allowInsecureHttp: e.SKYSIFT_ALLOW_INSECURE_HTTP,
@@ -281,6 +293,3 @@ export function readConfig(
   }
   return Object.freeze(config)
 }
-
-/** Every variable readConfig understands (for docs and `skysift config`). */
-export const CONFIG_KEYS = Object.keys(schema.shape)

@@ -9,8 +9,10 @@ import { Ingester } from './ingest/ingester.ts'
 import { JetstreamSource } from './ingest/jetstream-source.ts'
 import { ReplaySource } from './ingest/replay-source.ts'
 import type { Source } from './ingest/source.ts'
-import { producerQueue, QUEUE, redisOptions, jobId, type EventsJob, type RefreshJob } from './queue.ts'
+import { producerQueue, redisOptions } from './contracts/queues.ts'
+import { QUEUE, jobId, type EventsJob, type RefreshJob } from './contracts/jobs.ts'
 import { AgentStore } from './score/agent-registry.ts'
+import { AgentRecords } from './store/agents.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/xrpc/index.ts'
@@ -27,7 +29,8 @@ import { startCheckpointer } from './store/checkpointer.ts'
 import { storeJobGroup } from './store/store-stage.ts'
 import { storedSecret } from './store/secrets.ts'
 import { UsageRepository } from './store/usage.ts'
-import { BatchWriter, scoreEntries, type StoreBatch } from './store/writer.ts'
+import { BatchWriter, scoreEntries } from './store/writer.ts'
+import { type StoreBatch } from './contracts/jobs.ts'
 import { withTimeout } from './util/timeout.ts'
 import { countEventKinds } from './store/event-kinds.ts'
 import { retentionPolicy, startRetention } from './store/retention.ts'
@@ -45,7 +48,6 @@ import { attachIngest, ingestOf } from './status/report.ts'
 import { ingestHealthReader } from './status/status.ts'
 
 export type Role = 'ingest' | 'score' | 'store' | 'refresh' | 'serve'
-export const ALL_ROLES: Role[] = ['ingest', 'score', 'store', 'refresh', 'serve']
 
 /** Something running that can be stopped; stopping waits for in-flight work. */
 export interface Running {
@@ -86,7 +88,7 @@ const agentSyncs = new WeakMap<AppContext, AgentSyncPart>()
 export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs = 5000): AgentSyncPart {
   const have = agentSyncs.get(ctx)
   if (have) return have
-  const store = source === 'store' ? new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
+  const store = source === 'store' ? new AgentStore(new AgentRecords(ctx.db.sqlite), (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
   const sync = startAgentSync({
     host: ctx.host,
     redis: ctx.redis(),

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { WANTED_COLLECTIONS } from '../src/ingest/events.ts'
+import { WANTED_COLLECTIONS } from '../src/contracts/events.ts'
 import { JetstreamSource } from '../src/ingest/jetstream-source.ts'
 import type { SourceItem } from '../src/ingest/source.ts'
 import { syntheticEvents } from '../src/ingest/synthetic.ts'

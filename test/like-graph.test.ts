@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AppContext } from '../src/context.ts'
-import type { IngestEvent, PostEvent } from '../src/ingest/events.ts'
+import type { IngestEvent, PostEvent } from '../src/contracts/events.ts'
 import { silentLogger } from '../src/logger.ts'
 import { FeedService } from '../src/feed/service.ts'
 import { DROP, postKey } from '../src/score/sdk.ts'

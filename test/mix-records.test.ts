@@ -1,9 +1,10 @@
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IngestEvent, MixEvent, MixRecordEntry } from '../src/ingest/events.ts'
+import type { IngestEvent, MixEvent, MixRecordEntry } from '../src/contracts/events.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { MixStore } from '../src/store/mixes.ts'
-import { BatchWriter, recordMixFingerprint, type StoreBatch } from '../src/store/writer.ts'
+import { BatchWriter, recordMixFingerprint } from '../src/store/writer.ts'
+import type { StoreBatch } from '../src/contracts/jobs.ts'
 import { tempDir } from './support/resources.ts'
 
 const alice = 'did:plc:alicealicealicealicealic'

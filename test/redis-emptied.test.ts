@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { AppContext } from '../src/context.ts'
 import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
-import { deleteQueueKeys } from '../src/queue.ts'
+import { deleteQueueKeys } from '../src/contracts/queues.ts'
 import { startIngest, startScore, startStore, type Running } from '../src/runtime.ts'
 import { queuePrefix, REDIS_URL, tempDir, testConfig, waitFor } from './support/resources.ts'
 

@@ -6,7 +6,8 @@ import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { decodeJetstream } from '../src/ingest/jetstream.ts'
 import { writeSyntheticJsonl } from '../src/ingest/synthetic.ts'
-import { producerQueue, QUEUE } from '../src/queue.ts'
+import { producerQueue } from '../src/contracts/queues.ts'
+import { QUEUE } from '../src/contracts/jobs.ts'
 import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -8,9 +8,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { eventRev, type IngestEvent, type MixRecordEntry } from '../src/ingest/events.ts'
+import { eventRev } from '../src/util/at-ids.ts'
+import type { IngestEvent, MixRecordEntry } from '../src/contracts/events.ts'
 import { openDb, type Db } from '../src/store/db.ts'
-import { BatchWriter, type StoreBatch } from '../src/store/writer.ts'
+import { BatchWriter } from '../src/store/writer.ts'
+import type { StoreBatch } from '../src/contracts/jobs.ts'
 import { postEvent, tid } from './support/builders.ts'
 import { tempDir } from './support/resources.ts'
 

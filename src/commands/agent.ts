@@ -5,8 +5,10 @@ import { readConfig } from '../config.ts'
 import { AppContext } from '../context.ts'
 import { ReplaySource } from '../ingest/replay-source.ts'
 import { createLogger, silentLogger } from '../logger.ts'
+import { AGENT_ID } from '../score/agent-meta.ts'
 import { BUILTIN_AGENTS } from '../score/agents/index.ts'
 import { AgentStore, loadInstalledAgents } from '../score/agent-registry.ts'
+import { AgentRecords } from '../store/agents.ts'
 import { AgentHost, FieldError, STRIKE_LIMIT, type AnyAgent } from '../score/host.ts'
 import { loadSandboxedAgent } from '../score/sandbox.ts'
 import { agentPostFromEvent } from '../score/score-stage.ts'
@@ -222,7 +224,7 @@ export function formatReport(r: AgentTestReport): string {
 
 /** A new agent file (self-contained, ready for the sandbox) and a test for it. */
 export function scaffoldAgent(id: string, dir: string): string[] {
-  if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(id)) throw new Error('agent id: 2-41 lower-case letters, digits or dashes')
+  if (!AGENT_ID.test(id)) throw new Error('agent id: 2-41 lower-case letters, digits or dashes')
   const file = path.join(dir, `${id}.agent.js`)
   const test = path.join(dir, `${id}.agent.test.mjs`)
   for (const f of [file, test]) if (fs.existsSync(f)) throw new Error(`${f} exists`)
@@ -305,7 +307,7 @@ export async function agentCommand(args: string[], values: Record<string, string
   const config = readConfig()
   const ctx = await AppContext.create(config, createLogger('warn'))
   try {
-    const store = new AgentStore(ctx.db.sqlite, (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
+    const store = new AgentStore(new AgentRecords(ctx.db.sqlite), (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? ''))
     const note = typeof values.note === 'string' ? values.note : null
     switch (sub) {
       case 'list': {

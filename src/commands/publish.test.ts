@@ -90,7 +90,7 @@ describe('publishCommand (before logging in)', () => {
   })
 
   it('rejects a service that is not a URL', async () => {
-    await expect(publishCommand('publish', [], { ...input, service: 'bsky.social' }, io({ ...env, SKYSIFT_PUBLISHER_HANDLE: 'a', SKYSIFT_PUBLISHER_PASSWORD: 'b' }))).rejects.toThrow(
+    await expect(publishCommand('publish', [], { ...input, service: 'bsky.social', publisherHandle: 'a', publisherPassword: 'b' }, io(env))).rejects.toThrow(
       'publisher service "bsky.social" is not an http(s) URL',
     )
   })

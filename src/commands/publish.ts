@@ -468,9 +468,9 @@ export function processIo(): PublishCommandIo {
   }
 }
 
-async function credentials(io: PublishCommandIo): Promise<{ identifier: string; password: string }> {
-  let identifier = io.env.SKYSIFT_PUBLISHER_HANDLE?.trim() ?? ''
-  let password = io.env.SKYSIFT_PUBLISHER_PASSWORD ?? ''
+async function credentials(input: PublishCommandInput, io: PublishCommandIo): Promise<{ identifier: string; password: string }> {
+  let identifier = input.publisherHandle?.trim() ?? ''
+  let password = input.publisherPassword ?? ''
   if ((!identifier || !password) && !io.prompt) {
     throw new Error('set SKYSIFT_PUBLISHER_HANDLE and SKYSIFT_PUBLISHER_PASSWORD (an app password), or run on a terminal to be asked for them')
   }
@@ -490,6 +490,12 @@ export interface PublishCommandInput {
   baseDir: string
   /** --service */
   service?: string
+  /** SKYSIFT_PUBLISHER_SERVICE: where to log in without --service (default DEFAULT_PUBLISHER_SERVICE) */
+  publisherService?: string
+  /** SKYSIFT_PUBLISHER_HANDLE; asked on a terminal when unset */
+  publisherHandle?: string
+  /** SKYSIFT_PUBLISHER_PASSWORD (an app password); asked on a terminal when unset */
+  publisherPassword?: string
   dryRun?: boolean
   force?: boolean
 }
@@ -511,8 +517,8 @@ export async function publishCommand(
   if (cmd === 'unpublish' && !input.force && !input.feeds.some((f) => f.rkey === rkey)) {
     throw new PublishError([`feed ${rkey} is not in the feeds file (configured: ${input.feeds.map((f) => f.rkey).join(', ') || 'none'}); use --force to delete its record anyway`])
   }
-  const service = input.service || io.env.SKYSIFT_PUBLISHER_SERVICE || DEFAULT_PUBLISHER_SERVICE
-  const agent = await loginPublisher({ service, ...(await credentials(io)) })
+  const service = input.service || input.publisherService || DEFAULT_PUBLISHER_SERVICE
+  const agent = await loginPublisher({ service, ...(await credentials(input, io)) })
   try {
     const did = assertPublisher(agent, input.publisherDid)
     if (cmd === 'unpublish') {

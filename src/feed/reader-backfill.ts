@@ -1,8 +1,10 @@
-import type { IngestEvent } from '../ingest/events.ts'
-import { COLLECTIONS, isRejected, normalizeCommit, parseAtUri } from '../ingest/events.ts'
+import type { IngestEvent } from '../contracts/events.ts'
+import { COLLECTIONS } from '../contracts/events.ts'
+import { isRejected, normalizeCommit } from '../ingest/events.ts'
+import { parseAtUri } from '../util/at-ids.ts'
 import type { Logger } from '../logger.ts'
 import type { ReaderStore } from '../store/readers.ts'
-import type { StoreBatch } from '../store/writer.ts'
+import type { StoreBatch } from '../contracts/jobs.ts'
 import { listRecords, type RepoRecord } from './repo-records.ts'
 
 export interface ReaderBackfillDeps {

@@ -1,6 +1,6 @@
 import { UnrecoverableError } from 'bullmq'
 import type { Feed } from '../feeds.ts'
-import type { RefreshJob } from '../queue.ts'
+import type { RefreshJob } from '../contracts/jobs.ts'
 import type { SnapshotInfo } from '../store/snapshots.ts'
 import type { ListBuilder } from './lists.ts'
 import { listKey } from './skeleton.ts'

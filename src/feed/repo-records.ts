@@ -1,4 +1,4 @@
-import { readCapped } from '../score/remote.ts'
+import { readCapped } from '../score/guarded-fetch.ts'
 
 /** One record of a `com.atproto.repo.listRecords` page. */
 export interface RepoRecord {

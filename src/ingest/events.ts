@@ -1,190 +1,12 @@
 /**
- * Normalized events: what every source (Jetstream, relay firehose, replay)
- * decodes into, and what flows through the queues. Small, JSON-safe, and
- * validated once at the edge so later stages can trust them.
+ * Decoding at the edge: every source (Jetstream, relay firehose, replay)
+ * turns repo operations into the normalized events of src/contracts/events.ts
+ * here, validated once so later stages can trust them.
  */
+import type { AccountEvent, EmbedKind, IngestEvent, MixEvent, MixRecordEntry, PostEvent } from '../contracts/events.ts'
+import { COLLECTIONS, FEED_GENERATOR_COLLECTION, LIST_COLLECTION, WANTED_COLLECTIONS } from '../contracts/events.ts'
+import { AT_URI_RE, eventRev, parseAtUri, TID_RE } from '../util/at-ids.ts'
 import { MAX_OPTIONS_DEPTH } from '../util/canonical.ts'
-
-export const COLLECTIONS = {
-  post: 'app.bsky.feed.post',
-  like: 'app.bsky.feed.like',
-  repost: 'app.bsky.feed.repost',
-  follow: 'app.bsky.graph.follow',
-  /** a subscriber's public mix for one feed (lexicons/app/skysift/feed/mix.json) */
-  mix: 'app.skysift.feed.mix',
-  block: 'app.bsky.graph.block',
-  /** a subscription to a block list (subject: the list's at-uri) */
-  listblock: 'app.bsky.graph.listblock',
-  /** a member of a list, in the list owner's repo */
-  listitem: 'app.bsky.graph.listitem',
-  /** an author's consent to algorithmic feeds (record key `self`) */
-  visibility: 'app.bsky.actor.contentVisibilityDeclaration',
-  /** the author's profile (record key `self`): its self-labels */
-  profile: 'app.bsky.actor.profile',
-} as const
-
-/** The collection of lists (block lists are lists with the moderation purpose). */
-export const LIST_COLLECTION = 'app.bsky.graph.list'
-
-/** The collection of feed generator records a mix record points at. */
-export const FEED_GENERATOR_COLLECTION = 'app.bsky.feed.generator'
-
-/** Collections the ingest asks its source for. */
-export const WANTED_COLLECTIONS: string[] = Object.values(COLLECTIONS)
-
-export type EmbedKind = 'images' | 'video' | 'external' | 'record' | 'recordWithMedia'
-
-export interface PostEvent {
-  t: 'post'
-  uri: string
-  cid: string
-  author: string
-  /** ms since epoch: the earlier of the record's createdAt and the event time */
-  createdAt: number
-  text: string
-  langs: string[]
-  replyRoot: string | null
-  replyParent: string | null
-  embed: EmbedKind | null
-  /** at-uri of a quoted record, if any */
-  quote: string | null
-  /** hashtags from facets and inline #words, lower-cased, unique */
-  tags: string[]
-  /** self-label values */
-  labels: string[]
-  /**
-   * the version of this record on the network (as `rev` of MixEvent): a late
-   * original never replaces an edit. Absent only in batches queued by an
-   * older Skysift, which are applied as they arrive.
-   */
-  rev?: string
-}
-
-export interface EngagementEvent {
-  t: 'like' | 'repost'
-  uri: string
-  author: string
-  subject: string
-}
-
-export interface FollowEvent {
-  t: 'follow'
-  uri: string
-  author: string
-  subject: string
-}
-
-export interface DeleteEvent {
-  t: 'delete'
-  uri: string
-  collection: string
-  /** the repo revision (a TID) of the commit that deleted the record, when the source said (records updated in place order by it) */
-  rev?: string
-}
-
-/** One entry of a mix record, as written (validated for shape, not against the agent catalog). */
-export interface MixRecordEntry {
-  agent: string
-  weight: number
-  options?: Record<string, unknown>
-}
-
-/** A created or updated `app.skysift.feed.mix` record. Deletes arrive as DeleteEvent. */
-export interface MixEvent {
-  t: 'mix'
-  uri: string
-  author: string
-  /** at-uri of the feed generator record */
-  feed: string
-  agents: MixRecordEntry[]
-  /** ms since epoch: the record's createdAt, never later than when the network saw it */
-  createdAt: number
-  /**
-   * the repo revision (a TID) of the commit that wrote this version, or, when
-   * the source did not say, the event's time as a TID (eventRev): an update
-   * never overwrites a later one of the same record
-   */
-  rev: string
-}
-
-export interface AccountEvent {
-  t: 'account'
-  did: string
-  active: boolean
-  status: string | null
-  /**
-   * the event's place in the network's order: its time as a TID (eventRev),
-   * since an account's status has no repo revision. Absent only in batches
-   * queued by an older Skysift, which are applied as they arrive.
-   */
-  rev?: string
-}
-
-/** A block (`app.bsky.graph.block`): `author` blocks `subject`. */
-export interface BlockEvent {
-  t: 'block'
-  uri: string
-  author: string
-  subject: string
-}
-
-/** A subscription to a block list (`app.bsky.graph.listblock`). */
-export interface ListBlockEvent {
-  t: 'listblock'
-  uri: string
-  author: string
-  /** at-uri of the `app.bsky.graph.list` */
-  list: string
-}
-
-/** A list member (`app.bsky.graph.listitem`, in the list owner's repo). */
-export interface ListItemEvent {
-  t: 'listitem'
-  uri: string
-  /** at-uri of the list */
-  list: string
-  subject: string
-}
-
-/**
- * An author's consent state from one of their `self` records: the
- * `app.bsky.actor.contentVisibilityDeclaration` (`hide`) or the
- * `!no-unauthenticated` self-label of their `app.bsky.actor.profile`
- * (`noUnauthenticated`). A deleted record arrives as DeleteEvent.
- */
-export interface ConsentEvent {
-  t: 'consent'
-  did: string
-  kind: 'visibility' | 'profile'
-  /** hideFromAlgorithmicRecommendations (visibility) or the `!no-unauthenticated` self-label (profile) */
-  value: boolean
-  /** the commit's repo revision; '' when the source did not say */
-  rev: string
-}
-
-/**
- * Not from a source: a reader's graph backfilled from their repo ends in
- * this (the batch's last event), so the writer notes when their graph landed.
- */
-export interface ReaderEvent {
-  t: 'reader'
-  did: string
-  /** ms since epoch the backfill fetched the records at */
-  backfilledAt: number
-}
-
-export type IngestEvent =
-  | PostEvent
-  | EngagementEvent
-  | FollowEvent
-  | MixEvent
-  | DeleteEvent
-  | AccountEvent
-  | BlockEvent
-  | ListBlockEvent
-  | ListItemEvent
-  | ConsentEvent
-  | ReaderEvent
 
 /** An input that could not be turned into an event, with the reason. */
 export interface Rejected {
@@ -195,53 +17,15 @@ export const MAX_TEXT_CHARS = 10_000
 
 const DID_RE = /^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$/
 const RKEY_RE = /^[a-zA-Z0-9._:~-]{1,512}$/
-const TID_RE = /^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$/
 const CID_RE = /^[a-zA-Z0-9]{8,200}$/
-const AT_URI_RE = /^at:\/\/(did:[a-z]+:[a-zA-Z0-9._:%-]+)\/([a-zA-Z0-9.-]+)\/([a-zA-Z0-9._:~-]{1,512})$/
 const TAG_RE = /(?:^|\s)#([^\s#.,!?;:()[\]{}"'`]{1,64})/gu
 const FUTURE_SLACK_MS = 5 * 60_000
 
 export const isDid = (v: unknown): v is string => typeof v === 'string' && DID_RE.test(v)
 export const isAtUri = (v: unknown): v is string => typeof v === 'string' && v.length < 3000 && AT_URI_RE.test(v)
 
-const B32 = '234567abcdefghijklmnopqrstuvwxyz'
-
-/**
- * The time (ms since the epoch) a TID record key was minted at, or null
- * when the key is not a TID. A TID is 64 bits in 13 base32-sortable
- * characters: the first 11 hold the top 55 bits, of which the top 2 are
- * zero and the other 53 are the microseconds.
- */
-export function tidTimeMs(rkey: string): number | null {
-  if (!TID_RE.test(rkey)) return null
-  let us = 0
-  for (let i = 0; i < 11; i++) us = us * 32 + B32.indexOf(rkey[i])
-  return Math.floor(us / 1000)
-}
-
-/**
- * A TID for a time in µs (clock id 0): the order of an event that carries no
- * repo revision, in the same sortable form as one. Revisions and event TIDs
- * compare as strings; later is larger.
- */
-export function eventRev(us: number): string {
-  let v = Math.max(0, Math.floor(us))
-  let out = ''
-  for (let i = 0; i < 11; i++) {
-    out = B32[v % 32] + out
-    v = Math.floor(v / 32)
-  }
-  return `${out}22`
-}
-
 /** The commit's revision when it is a TID, else the event's time as one (eventRev). */
 export const revOr = (rev: unknown, us: number): string => (typeof rev === 'string' && TID_RE.test(rev) ? rev : eventRev(us))
-
-/** Splits an at-uri into its parts, or null when it is not one. */
-export function parseAtUri(uri: string): { did: string; collection: string; rkey: string } | null {
-  const m = AT_URI_RE.exec(uri)
-  return m ? { did: m[1], collection: m[2], rkey: m[3] } : null
-}
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto'
 import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from '../logger.ts'
-import { jobId, type EventsJob } from '../queue.ts'
+import { jobId, type EventsJob } from '../contracts/jobs.ts'
 import { whenNotBusy, type Sqlite } from '../store/db.ts'
-import type { IngestEvent } from './events.ts'
+import { IngestState } from '../store/ingest-state.ts'
+import type { IngestEvent } from '../contracts/events.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { backoffMs, sleep, type Source, type SourceItem } from './source.ts'
 
@@ -70,7 +71,6 @@ export class Ingester {
     rewinds: 0,
   }
   private readonly queue: Queue<EventsJob>
-  private readonly db: Sqlite
   private readonly log: Logger
   private readonly opts: Required<IngesterOptions>
   private readonly abort = new AbortController()
@@ -100,42 +100,19 @@ export class Ingester {
   private watching = false
   /** the cursor saved last (where a restart would resume after) */
   private saved: number | undefined
-  private readonly saveCursor
-  private readonly addPending
-  private readonly pendingOf
-  private readonly anyPending
-  private readonly dropPendingFrom
-  private readonly epochOf
-  private readonly saveEpoch
-  private readonly loadCursor
-  private readonly saveReject
-  private readonly trimRejects
+  private readonly state: IngestState
 
   constructor(source: Source, queue: Queue<EventsJob>, db: Sqlite, log: Logger, opts: IngesterOptions) {
     this.source = source
     this.queue = queue
-    this.db = db
     this.log = log
     this.opts = { flushMs: 250, enqueueTimeoutMs: 5000, epoch: null, downstream: [], watchMs: 0, ...opts }
-    this.saveCursor = db.prepare(
-      `INSERT INTO cursors (source, cursor, event_time, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, event_time = excluded.event_time, updated_at = excluded.updated_at`,
-    )
-    this.loadCursor = db.prepare('SELECT cursor FROM cursors WHERE source = ?').pluck()
-    this.addPending = db.prepare('INSERT INTO pending_batches (id, source, resume_from, at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING')
-    this.pendingOf = db.prepare('SELECT resume_from FROM pending_batches WHERE source = ?').pluck()
-    this.anyPending = db.prepare('SELECT 1 FROM pending_batches WHERE source = ? LIMIT 1').pluck()
-    this.dropPendingFrom = db.prepare('DELETE FROM pending_batches WHERE source = ? AND CAST(resume_from AS REAL) >= ?')
-    this.epochOf = db.prepare('SELECT value FROM counters WHERE name = ?').pluck()
-    this.saveEpoch = db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value')
-    this.saveReject = db.prepare('INSERT INTO rejected_events (source, reason, payload, at) VALUES (?, ?, ?, ?)')
-    this.trimRejects = db.prepare('DELETE FROM rejected_events WHERE id <= (SELECT max(id) FROM rejected_events) - ?')
+    this.state = new IngestState(db, source.name)
   }
 
   /** The cursor saved for this source, if any. */
   savedCursor(): number | undefined {
-    const c = this.loadCursor.get(this.source.name) as string | undefined
-    return c === undefined ? undefined : Number(c)
+    return this.state.cursor()
   }
 
   /**
@@ -165,7 +142,7 @@ export class Ingester {
       for (;;) {
         this.saved = this.savedCursor()
         // batches from here on are read again, and recorded again as they are queued
-        this.dropPendingFrom.run(this.source.name, this.saved ?? -Infinity)
+        this.state.dropPendingFrom(this.saved ?? -Infinity)
         await this.source.run((item) => this.push(item), this.saved)
         if (!this.rewinding || this.abort.signal.aborted) return this.flush()
         // Redis lost batches it held: start over from the rewound cursor (what was read since is read again)
@@ -193,7 +170,7 @@ export class Ingester {
    */
   private async watch(): Promise<void> {
     if (this.watching || this.rewinding || this.abort.signal.aborted || Date.now() - this.epochCheckedAt < EPOCH_CHECK_MS) return
-    if (!this.anyPending.get(this.source.name)) return
+    if (!this.state.hasPending()) return
     this.watching = true
     // @NOTE in line with the flushes: a batch being queued meanwhile would save its cursor past the rewind
     const look = this.flushing.catch(() => {}).then(async () => {
@@ -231,8 +208,8 @@ export class Ingester {
     this.stats.received++
     if ('rejected' in item) {
       this.stats.rejected++
-      this.saveReject.run(this.source.name, item.rejected, item.payload.slice(0, 4096), Date.now())
-      if (this.stats.rejected % 1000 === 0) this.trimRejects.run(MAX_REJECTS_KEPT)
+      this.state.reject(item.rejected, item.payload)
+      if (this.stats.rejected % 1000 === 0) this.state.trimRejects(MAX_REJECTS_KEPT)
       this.log.debug({ reason: item.rejected }, 'rejected event')
     } else if (item.event) {
       this.batch.push(item.event)
@@ -271,7 +248,7 @@ export class Ingester {
       // @NOTE recorded as pending (with where to read it again from) before Redis has it, so the writer, which removes
       // the row when it stores the batch, can never come first; rows whose cursor was never saved are dropped at restart
       await whenNotBusy(
-        () => this.addPending.run(id, this.source.name, String(this.saved ?? (first ?? cursor ?? 0) - 1), Date.now()),
+        () => this.state.addPending(id, String(this.saved ?? (first ?? cursor ?? 0) - 1)),
         (attempt) => this.log.warn({ attempt }, 'database busy past its timeout; trying again'),
       )
       try {
@@ -285,7 +262,7 @@ export class Ingester {
       this.stats.batches++
     }
     if (cursor === null) return
-    this.saveCursor.run(this.source.name, String(cursor), eventTime || null, Date.now())
+    this.state.saveCursor(cursor, eventTime || null)
     this.saved = cursor
   }
 
@@ -302,28 +279,21 @@ export class Ingester {
     if (!this.opts.epoch) return true
     const { redis, prefix } = this.opts.epoch
     const key = `${prefix}:epoch:${this.source.name}`
-    const name = `redis_epoch:${this.source.name}`
     const inRedis = await withTimeout(redis.get(key), this.opts.enqueueTimeoutMs)
     this.epochCheckedAt = Date.now()
-    if (inRedis !== null && inRedis === (this.epoch ?? String(this.epochOf.get(name) ?? ''))) {
+    if (inRedis !== null && inRedis === (this.epoch ?? this.state.epoch() ?? '')) {
       this.epoch = inRedis
       return true
     }
     // only batches behind the saved cursor were accepted by Redis; the others are read again from the cursor anyway
     const current = this.savedCursor()
-    const pending = (this.pendingOf.all(this.source.name) as string[]).map(Number).filter((c) => Number.isFinite(c) && (current === undefined || c < current))
+    const pending = this.state.pendingResumePoints().filter((c) => Number.isFinite(c) && (current === undefined || c < current))
     const fresh = String(randomBytes(6).readUIntBE(0, 6))
     const rewindTo = pending.length ? Math.min(...pending) : null
-    this.db.transaction(() => {
-      if (rewindTo !== null) {
-        this.saveCursor.run(this.source.name, String(rewindTo), null, Date.now())
-        // the batches read again are queued anew, under new ids: their old rows would wait for jobs that are gone
-        this.dropPendingFrom.run(this.source.name, rewindTo)
-      }
-      this.saveEpoch.run(name, Number(fresh))
-    })()
+    // the batches read again are queued anew, under new ids: their old rows would wait for jobs that are gone
+    this.state.newEpoch(fresh, rewindTo)
     await withTimeout(redis.set(key, fresh), this.opts.enqueueTimeoutMs)
-    const known = this.epoch !== null || this.epochOf.get(name) !== undefined
+    const known = this.epoch !== null || this.state.epoch() !== null
     this.epoch = fresh
     if (rewindTo === null) {
       // @NOTE the usual case after a restart with a Redis that keeps nothing on disk: nothing was lost, so nothing to warn about

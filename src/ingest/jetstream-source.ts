@@ -1,7 +1,7 @@
 import { zstdDecompressSync } from 'node:zlib'
 import WebSocket from 'ws'
 import type { Logger } from '../logger.ts'
-import { WANTED_COLLECTIONS } from './events.ts'
+import { WANTED_COLLECTIONS } from '../contracts/events.ts'
 import { decodeJetstream } from './jetstream.ts'
 import { backoffMs, sleep, sourceState, type Sink, type Source, type SourceState } from './source.ts'
 

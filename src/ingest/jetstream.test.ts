@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { loadSkysiftLexicons } from '../serve/lexicons.ts'
-import { eventRev, tidTimeMs } from './events.ts'
+import { eventRev, tidTimeMs } from '../util/at-ids.ts'
 import { decodeJetstream } from './jetstream.ts'
 
 const did = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'

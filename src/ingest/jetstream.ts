@@ -1,4 +1,5 @@
-import { normalizeAccount, normalizeCommit, type IngestEvent } from './events.ts'
+import { normalizeAccount, normalizeCommit } from './events.ts'
+import type { IngestEvent } from '../contracts/events.ts'
 
 /** The outcome of decoding one Jetstream message. */
 export type Decoded =

@@ -1,4 +1,4 @@
-import type { IngestEvent } from './events.ts'
+import type { IngestEvent } from '../contracts/events.ts'
 
 /** One decoded input: an event (or null for ignored kinds) or a rejection, with its cursor. */
 export type SourceItem =

@@ -122,13 +122,6 @@ export function nudgesOf(i: Pick<Interaction, 'event' | 'feedContext'>): Nudge[]
   return a.contributions.filter((c) => c.value > 0).map((c) => ({ label: c.label, delta }))
 }
 
-/** Labels of a mix's own entries, numbered as attributions number them. */
-export function entryLabels(entries: MixEntry[], labelFor: (index: number) => string): Map<string, number> {
-  const out = new Map<string, number>()
-  entries.forEach((_, i) => out.set(labelFor(i), i))
-  return out
-}
-
 /**
  * The reader's entries with decayed nudges applied: each weight moves by
  * the sum of its nudges (each halving every half-life), at most

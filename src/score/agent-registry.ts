@@ -4,52 +4,25 @@ import { pathToFileURL } from 'node:url'
 import type { Redis } from 'ioredis'
 import type { z } from 'zod'
 import type { Logger } from '../logger.ts'
-import type { Sqlite } from '../store/db.ts'
+import type { AgentMeta, AgentRecord, AgentSpec, AgentSubmission, RemoteSettings } from '../contracts/agents.ts'
 import { checkAgentMeta, optionsJsonSchema, type AgentHost, type AnyAgent } from './host.ts'
 import { loadRemoteAgent, optionsFromJsonSchema } from './remote.ts'
 import { loadSandboxedAgent } from './sandbox.ts'
 
-/** A run-time agent as the admin sees it. */
-export interface AgentRecord {
-  id: string
-  kind: 'sandboxed' | 'remote'
-  status: 'pending' | 'approved' | 'rejected'
-  source: string | null
-  url: string | null
-  config: RemoteSettings
-  meta: AgentMeta
-  submittedBy: string
-  submittedAt: number
-  decidedAt: number | null
-  note: string | null
-  revision: number
-}
-
-export interface RemoteSettings {
-  salt?: string
-  rawDids?: boolean
-  allowPrivateNetwork?: boolean
-  deadlineMs?: number
-}
-
-export interface AgentMeta {
-  id: string
-  version: string
-  title: string
-  description: string
-  author: string | null
-  needs: string[]
-  options: unknown
-}
-
-/** What every process needs to load an approved agent (distributed through Redis). */
-export interface AgentSpec {
-  id: string
-  kind: 'sandboxed' | 'remote'
-  revision: number
-  source?: string
-  url?: string
-  config: RemoteSettings
+/**
+ * Where run-time agents are kept (src/store/agents.ts keeps them in SQLite).
+ * Every change takes a new revision.
+ */
+export interface AgentRecordStore {
+  get(id: string): AgentRecord | undefined
+  list(): AgentRecord[]
+  /** a number that changes whenever any agent changes */
+  revision(): number
+  approvedSpecs(): AgentSpec[]
+  /** keeps a submission as pending, replacing an earlier one of the same id */
+  savePending(a: AgentSubmission): AgentRecord
+  decide(id: string, status: 'approved' | 'rejected', note: string | null): void
+  remove(id: string): boolean
 }
 
 const metaOf = (def: AnyAgent, submitter?: string): AgentMeta => ({
@@ -103,87 +76,37 @@ export async function loadInstalledAgents(specifiers: string[]): Promise<AnyAgen
   return out
 }
 
-interface Row {
-  id: string
-  kind: 'sandboxed' | 'remote'
-  status: 'pending' | 'approved' | 'rejected'
-  source: string | null
-  url: string | null
-  config: string
-  meta: string
-  submitted_by: string
-  submitted_at: number
-  decided_at: number | null
-  note: string | null
-  revision: number
-}
-
-const fromRow = (r: Row): AgentRecord => ({
-  id: r.id,
-  kind: r.kind,
-  status: r.status,
-  source: r.source,
-  url: r.url,
-  config: JSON.parse(r.config),
-  meta: JSON.parse(r.meta),
-  submittedBy: r.submitted_by,
-  submittedAt: r.submitted_at,
-  decidedAt: r.decided_at,
-  note: r.note,
-  revision: r.revision,
-})
-
 /**
- * Run-time agents in SQLite: authors submit, the admin approves or rejects.
+ * Run-time agents: authors submit, the admin approves or rejects (kept by an AgentRecordStore).
  * Submitting loads the agent once (in the sandbox, or by asking the remote
  * endpoint for its metadata), so a broken agent is refused with the reason.
  */
 export class AgentStore {
-  private readonly db: Sqlite
+  private readonly records: AgentRecordStore
   private readonly reserved: (id: string) => boolean
-  private readonly st
 
   /** `reserved` says which ids belong to built-in or installed agents. */
-  constructor(db: Sqlite, reserved: (id: string) => boolean) {
-    this.db = db
+  constructor(records: AgentRecordStore, reserved: (id: string) => boolean) {
+    this.records = records
     this.reserved = reserved
-    const p = (sql: string) => db.prepare(sql)
-    this.st = {
-      get: p('SELECT * FROM agents WHERE id = ?'),
-      list: p('SELECT * FROM agents ORDER BY submitted_at DESC'),
-      approved: p("SELECT * FROM agents WHERE status = 'approved' ORDER BY id"),
-      nextRevision: p('SELECT coalesce(max(revision), 0) + 1 FROM agents').pluck(),
-      maxRevision: p('SELECT coalesce(max(revision), 0) FROM agents').pluck(),
-      upsert: p(`INSERT INTO agents (id, kind, status, source, url, config, meta, submitted_by, submitted_at, decided_at, note, revision)
-        VALUES (@id, @kind, @status, @source, @url, @config, @meta, @submittedBy, @submittedAt, @decidedAt, @note, @revision)
-        ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, status = excluded.status, source = excluded.source, url = excluded.url,
-          config = excluded.config, meta = excluded.meta, submitted_by = excluded.submitted_by, submitted_at = excluded.submitted_at,
-          decided_at = excluded.decided_at, note = excluded.note, revision = excluded.revision`),
-      decide: p('UPDATE agents SET status = ?, decided_at = ?, note = ?, revision = ? WHERE id = ?'),
-      remove: p('DELETE FROM agents WHERE id = ?'),
-    }
   }
 
   get(id: string): AgentRecord | undefined {
-    const r = this.st.get.get(id) as Row | undefined
-    return r && fromRow(r)
+    return this.records.get(id)
   }
 
   list(): AgentRecord[] {
-    return (this.st.list.all() as Row[]).map(fromRow)
+    return this.records.list()
   }
 
   /** A number that changes whenever any agent changes. */
   revision(): number {
-    return this.st.maxRevision.get() as number
+    return this.records.revision()
   }
 
   /** Specs of every approved agent. */
   approvedSpecs(): AgentSpec[] {
-    return (this.st.approved.all() as Row[]).map((r) => {
-      const a = fromRow(r)
-      return { id: a.id, kind: a.kind, revision: a.revision, config: a.config, ...(a.source ? { source: a.source } : {}), ...(a.url ? { url: a.url } : {}) }
-    })
+    return this.records.approvedSpecs()
   }
 
   /** Stores uploaded JavaScript as a pending agent after loading it once in the sandbox (closed again whatever happens). */
@@ -208,24 +131,22 @@ export class AgentStore {
     }
   }
 
-  private save(a: Omit<AgentRecord, 'status' | 'submittedAt' | 'decidedAt' | 'note' | 'revision'>): AgentRecord {
+  private save(a: AgentSubmission): AgentRecord {
     if (this.reserved(a.id)) throw new Error(`agent id ${a.id} belongs to a built-in or installed agent`)
     const prev = this.get(a.id)
     if (prev && prev.submittedBy !== a.submittedBy && a.submittedBy !== 'admin') throw new Error(`agent id ${a.id} is taken by another author`)
-    const rec: AgentRecord = { ...a, status: 'pending', submittedAt: Date.now(), decidedAt: null, note: null, revision: this.st.nextRevision.get() as number }
-    this.st.upsert.run({ ...rec, config: JSON.stringify(rec.config), meta: JSON.stringify(rec.meta) })
-    return rec
+    return this.records.savePending(a)
   }
 
   /** The admin's decision; returns the updated record. */
   decide(id: string, status: 'approved' | 'rejected', note: string | null = null): AgentRecord {
     if (!this.get(id)) throw new Error(`no agent ${id}`)
-    this.st.decide.run(status, Date.now(), note, this.st.nextRevision.get(), id)
+    this.records.decide(id, status, note)
     return this.get(id)!
   }
 
   remove(id: string): boolean {
-    return this.st.remove.run(id).changes > 0
+    return this.records.remove(id)
   }
 }
 

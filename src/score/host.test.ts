@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { post } from '../../test/support/builders.ts'
 import { silentLogger } from '../logger.ts'
-import { AgentHost, checkScores } from './host.ts'
+import { AgentHost } from './host.ts'
+import { checkScores } from './scores.ts'
 import { defineAgent, DROP, type AgentDefinition } from './sdk.ts'
 
 const agent = (id: string, scoreBatch: AgentDefinition['scoreBatch'], api = 1) =>

@@ -3,9 +3,8 @@ import type { Logger } from '../logger.ts'
 import type { LabelerLabels } from './labelers.ts'
 import { canonicalJson, MAX_OPTIONS_DEPTH, nestedDeeperThan, shortHash } from '../util/canonical.ts'
 import { mediaOf } from './agents/media.ts'
+import { checkColumn, checkScores, encodeChecked } from './scores.ts'
 import {
-  DROP,
-  DROP_CODE,
   isDynamic,
   scoresColumns,
   SDK_API_VERSION,
@@ -18,6 +17,7 @@ import {
   type Score,
   type SubscriberContext,
 } from './sdk.ts'
+import { AGENT_ID } from './agent-meta.ts'
 
 /** Any agent the host can run. */
 export type AnyAgent = AgentDefinition | AsyncAgentDefinition
@@ -97,7 +97,7 @@ const isAsync = (d: AnyAgent): d is AsyncAgentDefinition => typeof (d as AsyncAg
 /** Validates an agent's metadata; throws a message naming what is wrong. */
 export function checkAgentMeta(def: AnyAgent): void {
   if (!def || typeof def !== 'object') throw new Error('agent is not an object')
-  if (typeof def.id !== 'string' || !/^[a-z0-9][a-z0-9-]{1,40}$/.test(def.id)) throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
+  if (typeof def.id !== 'string' || !AGENT_ID.test(def.id)) throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
   if (def.api !== SDK_API_VERSION) throw new Error(`agent ${def.id} targets SDK API ${def.api}; this host speaks ${SDK_API_VERSION}`)
   if (typeof def.options?.safeParse !== 'function') throw new Error(`agent ${def.id} has no options schema`)
   if (!Array.isArray(def.needs)) throw new Error(`agent ${def.id} does not declare its needs`)
@@ -466,43 +466,4 @@ export function optionsJsonSchema(def: AnyAgent): unknown {
   }
   schemaCache.set(def.options, out)
   return out
-}
-
-/**
- * Checks an agent's output and encodes it in one pass: writes each score into `into` (at
- * idx[j], or j) as ranking reads it (NaN for null, DROP_CODE for DROP).
- * Returns why the output is unacceptable, or null.
- */
-function encodeChecked(out: unknown, expected: number, into: Float64Array, idx: number[] | null): string | null {
-  if (!Array.isArray(out)) return 'output is not an array'
-  if (out.length !== expected) return `output has ${out.length} entries for ${expected} posts`
-  for (let j = 0; j < out.length; j++) {
-    const v = out[j]
-    const at = idx ? idx[j] : j
-    if (typeof v === 'number') {
-      // @NOTE v - v is 0 for every finite number and NaN for NaN and ±Infinity
-      if (v - v !== 0) return `entry ${j} is not a finite number, "drop" or null`
-      into[at] = v
-    } else if (v === null) into[at] = NaN
-    else if (v === DROP) into[at] = DROP_CODE
-    else return `entry ${j} is not a finite number, "drop" or null`
-  }
-  return null
-}
-
-/** Why a scoreColumns output is unacceptable (see AgentDefinition.scoreColumns), or null when it is fine. */
-function checkColumn(out: unknown, expected: number): string | null {
-  if (!(out instanceof Float64Array)) return 'scoreColumns output is not a Float64Array'
-  if (out.length !== expected) return `output has ${out.length} entries for ${expected} posts`
-  for (let j = 0; j < out.length; j++) {
-    const v = out[j]
-    // @NOTE finite numbers, NaN (no opinion) and DROP_CODE pass; +Infinity does not
-    if (v - v !== 0 && v === v && v !== DROP_CODE) return `entry ${j} is not a finite number, NaN or -Infinity`
-  }
-  return null
-}
-
-/** Why an agent's output is unacceptable, or null when it is fine (the checks ranking's encoding makes). */
-export function checkScores(out: unknown, expected: number): string | null {
-  return encodeChecked(out, expected, new Float64Array(expected), null)
 }

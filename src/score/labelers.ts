@@ -1,6 +1,6 @@
 import type { IdResolver } from '@atproto/identity'
 import type { Logger } from '../logger.ts'
-import { createGuardedFetch, readCapped, type GuardedFetch } from './remote.ts'
+import { createGuardedFetch, readCapped, type GuardedFetch } from './guarded-fetch.ts'
 
 /** One label as `com.atproto.label.defs#label` carries it. */
 interface Label {

@@ -1,6 +1,7 @@
 import { isMainThread, Worker, workerData } from 'node:worker_threads'
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten'
 import type { z } from 'zod'
+import type { DeclaredAgentMeta } from './agent-meta.ts'
 import { SDK_API_VERSION, type AgentContext, type AgentDefinition, type AgentPost, type AgentPrefilter, type Need, type Score } from './sdk.ts'
 
 /**
@@ -1032,51 +1033,13 @@ const FIELDS_BY_NEED: Record<Need, (keyof AgentPost)[]> = {
   time: [],
   candidates: [],
 }
-const NEEDS = (Object.keys(FIELDS_BY_NEED) as Need[]).filter((n) => n !== 'subscriber')
 
-const AGENT_ID = /^[a-z0-9][a-z0-9-]{1,40}$/
-const MAX_OPTIONS_SCHEMA_BYTES = 32 * KiB
+/** deepest nesting accepted in an options JSON Schema */
 const MAX_SCHEMA_DEPTH = 32
-/** Keys whose value maps names to subschemas: the names are not keywords. */
-const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas'])
-/** Keys whose value is instance data, not schema. */
-const SCHEMA_DATA = new Set(['default', 'const', 'enum', 'examples'])
 
-/** Refuses regex keywords (the host would run an author's regex on subscribers' input) and absurd nesting. */
-function checkSchema(s: unknown, path: string, depth: number): void {
-  if (depth > MAX_SCHEMA_DEPTH) throw new Error(`${path}: nested more than ${MAX_SCHEMA_DEPTH} levels`)
-  if (Array.isArray(s)) {
-    s.forEach((x, i) => checkSchema(x, `${path}[${i}]`, depth + 1))
-    return
-  }
-  if (!s || typeof s !== 'object') return
-  for (const [k, v] of Object.entries(s)) {
-    if (SCHEMA_DATA.has(k)) continue
-    if (k === 'pattern' || k === 'patternProperties') throw new Error(`${path}.${k}: regular expressions are not allowed in sandboxed agent option schemas`)
-    if (SCHEMA_MAPS.has(k) && v && typeof v === 'object') {
-      for (const [name, sub] of Object.entries(v)) checkSchema(sub, `${path}.${k}.${name}`, depth + 1)
-    } else {
-      checkSchema(v, `${path}.${k}`, depth + 1)
-    }
-  }
-}
-
-interface SandboxMeta {
-  id: string
-  version: string
-  title: string
-  description: string
-  author?: string
-  api: number
-  options?: Record<string, unknown>
-  needs: Need[]
-  prefilter?: AgentPrefilter
-}
-
-let metaSchema: z.ZodType<SandboxMeta> | null = null
-
-async function validateMeta(json: string): Promise<{ meta: SandboxMeta; options: z.ZodType }> {
-  const { z } = await import('zod')
+async function validateMeta(json: string): Promise<{ meta: DeclaredAgentMeta; options: z.ZodType }> {
+  // @NOTE zod and the schema load when an agent is first loaded, not in every sandbox worker thread
+  const [{ z }, { agentMetaSchema, checkOptionsSchema, MAX_OPTIONS_SCHEMA_BYTES }] = await Promise.all([import('zod'), import('./agent-meta.ts')])
   let raw: unknown
   try {
     raw = JSON.parse(json)
@@ -1088,26 +1051,7 @@ async function validateMeta(json: string): Promise<{ meta: SandboxMeta; options:
     const id = typeof r.id === 'string' ? `${r.id.slice(0, 41)} ` : ''
     throw new Error(`sandboxed agent ${id}targets SDK API ${typeof r.api === 'number' ? r.api : JSON.stringify(r.api ?? null)}; this host speaks ${SDK_API_VERSION}`)
   }
-  metaSchema ??= z.object({
-    id: z.string().regex(AGENT_ID, 'must be 2-41 lower-case letters, digits or dashes, not starting with a dash'),
-    version: z.string().min(1).max(40),
-    title: z.string().min(1).max(100),
-    description: z.string().max(2000),
-    author: z.string().max(200).optional(),
-    api: z.number().int(),
-    options: z.record(z.string(), z.unknown()).optional(),
-    needs: z.array(z.enum(NEEDS as [Need, ...Need[]])).max(NEEDS.length * 2),
-    prefilter: z
-      .object({
-        langs: z.array(z.string().min(1).max(20)).max(50).optional(),
-        media: z.array(z.enum(['images', 'video', 'link', 'none'])).max(4).optional(),
-        replies: z.enum(['exclude', 'only']).optional(),
-        hasTags: z.boolean().optional(),
-      })
-      .strict()
-      .optional(),
-  }) as z.ZodType<SandboxMeta>
-  const parsed = metaSchema.safeParse(raw)
+  const parsed = agentMetaSchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     throw new Error(`sandboxed agent: invalid ${issue.path.length ? issue.path.join('.') : 'definition'}: ${issue.message}`)
@@ -1118,7 +1062,7 @@ async function validateMeta(json: string): Promise<{ meta: SandboxMeta; options:
   try {
     if (JSON.stringify(schema).length > MAX_OPTIONS_SCHEMA_BYTES) throw new Error(`larger than ${MAX_OPTIONS_SCHEMA_BYTES} bytes`)
     if (schema.type !== 'object') throw new Error('must have "type": "object"')
-    checkSchema(schema, 'options', 0)
+    checkOptionsSchema(schema, 'options', 'sandboxed', MAX_SCHEMA_DEPTH)
     options = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0])
   } catch (err) {
     throw new Error(`sandboxed agent ${meta.id}: invalid options schema: ${errText(err)}`)
@@ -1182,7 +1126,7 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
   const bytes = Buffer.byteLength(source, 'utf8')
   if (bytes > lim.maxSourceBytes) throw new Error(`sandboxed agent: the source is ${bytes} bytes; the limit is ${lim.maxSourceBytes}`)
   const sandbox = new Sandbox(source, lim)
-  let meta: SandboxMeta
+  let meta: DeclaredAgentMeta
   let options: z.ZodType
   try {
     ;({ meta, options } = await validateMeta(await sandbox.start()))

@@ -1,6 +1,6 @@
-import type { PostEvent } from '../ingest/events.ts'
-import type { EventsJob } from '../queue.ts'
-import type { PostScores, StoreBatch } from '../store/writer.ts'
+import type { PostEvent } from '../contracts/events.ts'
+import type { EventsJob } from '../contracts/jobs.ts'
+import type { PostScores, StoreBatch } from '../contracts/jobs.ts'
 import type { AgentHost, AgentInstance } from './host.ts'
 import type { AgentPost } from './sdk.ts'
 

@@ -1,5 +1,6 @@
 import type { z } from 'zod'
-import type { EmbedKind } from '../ingest/events.ts'
+import type { EmbedKind } from '../contracts/events.ts'
+import type { ScoreValue } from '../contracts/jobs.ts'
 import { postKey } from '../util/uri-hash.ts'
 
 /**
@@ -19,7 +20,7 @@ export const DROP = 'drop' as const
  * One agent's answer for one post: a finite number (higher ranks higher),
  * DROP, or null for "no opinion" (counts as zero).
  */
-export type Score = number | typeof DROP | null
+export type Score = ScoreValue
 
 /**
  * What an agent can ask the host for. `candidates` means the agent must see

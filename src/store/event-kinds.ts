@@ -1,10 +1,10 @@
-import type { IngestEvent } from '../ingest/events.ts'
+import type { IngestEvent } from '../contracts/events.ts'
 import type { Sqlite } from './db.ts'
-import type { BatchWriter, StoreBatch } from './writer.ts'
+import type { BatchWriter } from './writer.ts'
+import type { StoreBatch } from '../contracts/jobs.ts'
 
 /** Counters the store keeps per event kind: `events:<kind>` in the `counters` table. */
 export const KIND_COUNTER_PREFIX = 'events:'
-export const EVENT_KINDS = ['post', 'like', 'repost', 'follow', 'delete', 'account', 'mix'] as const
 
 /** How many events of each kind a batch holds. */
 export function countKinds(events: IngestEvent[]): Map<string, number> {

@@ -1,5 +1,6 @@
-import type { BlockEvent, ConsentEvent, DeleteEvent, EngagementEvent, ListBlockEvent, ListItemEvent, ReaderEvent } from '../ingest/events.ts'
-import { COLLECTIONS, parseAtUri, tidTimeMs } from '../ingest/events.ts'
+import type { BlockEvent, ConsentEvent, DeleteEvent, EngagementEvent, ListBlockEvent, ListItemEvent, ReaderEvent } from '../contracts/events.ts'
+import { COLLECTIONS } from '../contracts/events.ts'
+import { parseAtUri, tidTimeMs } from '../util/at-ids.ts'
 import type { Sqlite } from './db.ts'
 import { PostLog } from './post-log.ts'
 

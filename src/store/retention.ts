@@ -6,7 +6,7 @@ import { LikeGraphWriter } from './like-graph.ts'
 import { PostChanges, PostLog } from './post-log.ts'
 import { INTERACTION_HORIZON_MS } from './interactions.ts'
 import { mayAwaitPost } from './writer.ts'
-import { eventRev } from '../ingest/events.ts'
+import { eventRev } from '../util/at-ids.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR

@@ -159,14 +159,6 @@ export const agentScores = sqliteTable(
   (t) => [primaryKey({ columns: [t.postUri, t.instance] })],
 )
 
-/** Agent instances (agent + options) that score workers pre-compute. */
-export const agentInstances = sqliteTable('agent_instances', {
-  key: text('key').primaryKey(),
-  agent: text('agent').notNull(),
-  options: text('options').notNull(),
-  lastUsed: integer('last_used').notNull(),
-})
-
 /** Subscribers' mixes. `source` is 'private' (XRPC) or 'record' (their repo). */
 export const mixes = sqliteTable(
   'mixes',

@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job, type Worker } from 'bullmq'
 import type { Logger } from '../logger.ts'
-import type { BatchWriter, StoreBatch, WriteResult } from './writer.ts'
+import type { BatchWriter, WriteResult } from './writer.ts'
+import type { StoreBatch } from '../contracts/jobs.ts'
 
 /** Store jobs applied in one SQLite transaction at most (when that many are already waiting). */
 export const STORE_GROUP = { jobs: 32, events: 8000 }

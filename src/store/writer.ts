@@ -1,6 +1,7 @@
-import type { AccountEvent, IngestEvent, MixEvent, PostEvent } from '../ingest/events.ts'
-import { COLLECTIONS, parseAtUri, tidTimeMs } from '../ingest/events.ts'
-import type { Score } from '../score/sdk.ts'
+import type { AccountEvent, IngestEvent, MixEvent, PostEvent } from '../contracts/events.ts'
+import { COLLECTIONS } from '../contracts/events.ts'
+import { parseAtUri, tidTimeMs } from '../util/at-ids.ts'
+import type { ScoreValue, StoreBatch } from '../contracts/jobs.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import type { Sqlite } from './db.ts'
 import { engagementKey } from './engagement-key.ts'
@@ -8,33 +9,8 @@ import { LikeGraphWriter } from './like-graph.ts'
 import { PostChanges, PostLog } from './post-log.ts'
 import { ReaderGraphWriter } from './reader-graph-writer.ts'
 
-/** A scored batch on its way to SQLite. */
-export interface StoreBatch {
-  /** source + cursor range: the same batch always has the same id */
-  id: string
-  events: IngestEvent[]
-  /** static agent scores as [post uri, agent instance key, score] (jobs queued before `postScores` existed, tests) */
-  scores: [string, string, Score][]
-  /** static agent scores as score workers send them (see PostScores) */
-  postScores?: PostScores
-  /** event time (ms) of the newest event in the batch */
-  eventTime: number
-}
-
-/**
- * A batch's static agent scores, one row per scored post: `keys` names the
- * agent instances once, and a row is the post's index in the batch's
- * `events` followed by one score per key. A store job is serialized twice
- * (score worker, store writer) and passes through Redis, so this leaves out
- * the post URI and instance key that every [uri, key, score] repeats.
- */
-export interface PostScores {
-  keys: string[]
-  rows: [number, ...Score[]][]
-}
-
 /** Every static score of a batch as [post uri, agent instance key, score], whichever form it came in. */
-export function* scoreEntries(b: StoreBatch): Generator<[string, string, Score]> {
+export function* scoreEntries(b: StoreBatch): Generator<[string, string, ScoreValue]> {
   yield* b.scores
   if (!b.postScores) return
   const { keys, rows } = b.postScores

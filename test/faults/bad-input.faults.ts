@@ -17,7 +17,7 @@
 import path from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { redisOptions } from '../../src/queue.ts'
+import { redisOptions } from '../../src/contracts/queues.ts'
 import { startIdentities } from '../support/identity.ts'
 import { checkStore, accounting, expectStoreMatchesModel } from './support/checks.ts'
 import { writeFuzzFile } from './support/fuzz.ts'

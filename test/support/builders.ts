@@ -1,4 +1,4 @@
-import type { PostEvent } from '../../src/ingest/events.ts'
+import type { PostEvent } from '../../src/contracts/events.ts'
 import type { AgentPost } from '../../src/score/sdk.ts'
 
 let n = 0

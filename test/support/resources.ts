@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { readConfig, type Config } from '../../src/config.ts'
-import { deleteQueueKeys } from '../../src/queue.ts'
+import { deleteQueueKeys } from '../../src/contracts/queues.ts'
 
 /**
  * The Redis every test uses: $REDIS_URL, or the local default. Tests reach Redis through this

@@ -1,6 +1,6 @@
 import { html, raw } from 'hono/html'
 import type { HtmlEscapedString } from 'hono/utils/html'
-import { QUEUE } from '../../queue.ts'
+import { QUEUE } from '../../contracts/jobs.ts'
 import { series, type Rates, type Sample } from '../../status/sampler.ts'
 import { fmtBytes, fmtDuration, sourceStateText, type OpsStatus } from '../../status/status.ts'
 

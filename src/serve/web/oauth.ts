@@ -1,5 +1,5 @@
 import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, requestLocalLock, type NodeSavedSession, type NodeSavedState, type OAuthClientMetadataInput } from '@atproto/oauth-client-node'
-import { createGuardedFetch } from '../../score/remote.ts'
+import { createGuardedFetch } from '../../score/guarded-fetch.ts'
 import type { WebSessions } from './ports.ts'
 
 export const OAUTH_SCOPE = 'atproto transition:generic'

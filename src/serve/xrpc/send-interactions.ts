@@ -1,6 +1,6 @@
 import { lexicons as bskyLexicons } from '@atproto/api'
 import type { Hono } from 'hono'
-import { parseAtUri } from '../../ingest/events.ts'
+import { parseAtUri } from '../../util/at-ids.ts'
 import { storedEvent } from '../../rank/feedback.ts'
 import { yieldToLoop } from '../../util/work-queue.ts'
 import { invalidRequest } from '../errors.ts'

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import type { Feed } from '../../feeds.ts'
-import { parseAtUri } from '../../ingest/events.ts'
+import { parseAtUri } from '../../util/at-ids.ts'
 import type { MixView } from '../../feed/mixes.ts'
 import { invalidRequest, XrpcError } from '../errors.ts'
 import type { AppDeps } from './deps.ts'

@@ -4,7 +4,7 @@
  * unique queue prefix on the shared Redis, and a port of its own.
  */
 import path from 'node:path'
-import type { PostEvent } from '../../../src/ingest/events.ts'
+import type { PostEvent } from '../../../src/contracts/events.ts'
 import { openDb } from '../../../src/store/db.ts'
 import { BatchWriter } from '../../../src/store/writer.ts'
 import { freePort, stage, type Proc, type StageName } from '../../faults/support/procs.ts'

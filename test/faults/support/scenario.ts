@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { Queue } from 'bullmq'
-import { deleteQueueKeys, redisOptions } from '../../../src/queue.ts'
+import { deleteQueueKeys, redisOptions } from '../../../src/contracts/queues.ts'
 import { REDIS_URL } from '../../support/resources.ts'
 import { killAll } from './procs.ts'
 

@@ -1,5 +1,5 @@
 import type { Hono } from 'hono'
-import { parseAtUri } from '../../../ingest/events.ts'
+import { parseAtUri } from '../../../util/at-ids.ts'
 import { agentsPage, feedsPage, homePage, postWebUrl, whyPage } from '../views.ts'
 import type { PageKit } from './kit.ts'
 

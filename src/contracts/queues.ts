@@ -1,31 +1,11 @@
+/**
+ * The BullMQ and ioredis side of the queues: connection options from a
+ * redis:// URL, the job defaults, and a producer-side queue. The one place
+ * both the producers and the consumers of a queue connect through.
+ */
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq'
 import { Redis } from 'ioredis'
-import type { IngestEvent } from './ingest/events.ts'
-
-/** Queue names; the full Redis key is `<prefix>:<name>:…`. */
-export const QUEUE = { events: 'events', store: 'store', refresh: 'refresh' } as const
-export type QueueName = (typeof QUEUE)[keyof typeof QUEUE]
-
-/** A batch of decoded events from one source, in source order. */
-export interface EventsJob {
-  /** source + cursor range; also the job id, so re-sending a batch is a no-op */
-  id: string
-  source: string
-  events: IngestEvent[]
-  /** event time (ms) of the newest event */
-  eventTime: number
-}
-
-export interface RefreshJob {
-  feed: string
-  fingerprint: string
-  /** the subscriber's mix entries (validated again by the worker) */
-  agents: unknown
-  /** the reader, for a personal list */
-  subscriber?: string | null
-  /** build even if the newest list is fresh: it was ranked without some of the mix's agents (see ListBuilder.ranksFully) */
-  complete?: boolean
-}
+import type { QueueName } from './jobs.ts'
 
 /** Connection options for BullMQ from a redis:// URL. */
 export function redisOptions(url: string): ConnectionOptions & { host: string; port: number } {
@@ -41,7 +21,7 @@ export function redisOptions(url: string): ConnectionOptions & { host: string; p
 }
 
 /** Job retention: completed jobs go quickly, failed ones stay for inspection. */
-export const JOB_DEFAULTS: JobsOptions = {
+const JOB_DEFAULTS: JobsOptions = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 500 },
   removeOnComplete: { age: 600, count: 2000 },
@@ -59,9 +39,6 @@ export function producerQueue<T = unknown>(name: QueueName, redisUrl: string, pr
     defaultJobOptions: JOB_DEFAULTS,
   })
 }
-
-/** BullMQ refuses ':' in custom ids. */
-export const jobId = (...parts: (string | number)[]) => parts.join('_').replace(/[^A-Za-z0-9._-]/g, '-')
 
 /**
  * Deletes every Redis key under `prefix:` (all queues of a prefix: a
