@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { tempDir } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
+// @NOTE each start loads the whole program (some 10 s on a busy machine), hence the long timeouts
 const WORKERS = ['ingest', 'score', 'store', 'refresh', 'serve']
 
 const t = tempDir('skysift-worker-env')
@@ -23,7 +24,7 @@ async function runWorker(stage: string, env: NodeJS.ProcessEnv): Promise<{ code:
     const { stderr } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'workers', `${stage}.ts`)], {
       cwd: t.dir,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      timeout: 30_000,
+      timeout: 80_000,
     })
     return { code: 0, stderr }
   } catch (err) {
@@ -41,5 +42,5 @@ describe('a worker entry', () => {
     expect(r.stderr).toContain('SKYSIFT_BATCH_SIZE')
     expect(r.stderr).toContain('"lots"')
     expect(r.stderr).not.toContain('SKYSIFT_PORT')
-  })
+  }, 90_000)
 })
