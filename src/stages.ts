@@ -4,7 +4,7 @@ import { readConfig, type Config } from './config.ts'
 import { AppContext } from './context.ts'
 import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
-import type { IngestStats } from './ingest/ingester.ts'
+import type { IngestStats } from './contracts/ingest.ts'
 import { ingestOf, startProcessReport } from './status/report.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 

@@ -4,7 +4,8 @@ import { Subscription } from '@atproto/xrpc-server'
 import type { Logger } from '../logger.ts'
 import { normalizeAccount, normalizeCommit } from './events.ts'
 import { WANTED_COLLECTIONS } from '../contracts/events.ts'
-import { backoffMs, sleep, sourceState, type Sink, type Source, type SourceState } from './source.ts'
+import { backoffMs, sleep, sourceState, type Sink, type Source } from './source.ts'
+import type { SourceState } from '../contracts/ingest.ts'
 
 const METHOD = 'com.atproto.sync.subscribeRepos'
 const WANTED = new Set(WANTED_COLLECTIONS)

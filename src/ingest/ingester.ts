@@ -8,6 +8,7 @@ import { IngestState } from '../store/ingest-state.ts'
 import type { IngestEvent } from '../contracts/events.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { backoffMs, sleep, type Source, type SourceItem } from './source.ts'
+import type { IngestStats } from '../contracts/ingest.ts'
 
 export interface IngesterOptions {
   batchSize: number
@@ -30,19 +31,6 @@ export interface IngesterOptions {
    * (a replay read to the end, a quiet live source): 0 asks only as batches are queued. Needs `epoch`; stop() ends it.
    */
   watchMs?: number
-}
-
-export interface IngestStats {
-  received: number
-  queued: number
-  rejected: number
-  batches: number
-  lastCursor: number | null
-  lastEventTime: number | null
-  pausedForBackpressureMs: number
-  redisErrors: number
-  /** times Redis was found emptied and the source read again from the oldest batch not stored */
-  rewinds: number
 }
 
 /** Thrown inside a flush when Redis lost queued batches: reading starts over from the rewound cursor. */

@@ -3,7 +3,8 @@ import WebSocket from 'ws'
 import type { Logger } from '../logger.ts'
 import { WANTED_COLLECTIONS } from '../contracts/events.ts'
 import { decodeJetstream } from './jetstream.ts'
-import { backoffMs, sleep, sourceState, type Sink, type Source, type SourceState } from './source.ts'
+import { backoffMs, sleep, sourceState, type Sink, type Source } from './source.ts'
+import type { SourceState } from '../contracts/ingest.ts'
 
 /** How far before the saved cursor to resume (µs); the writer is idempotent. */
 const REWIND_US = 3_000_000

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import { decodeJetstream } from './jetstream.ts'
-import { sleep, sourceState, type Sink, type Source, type SourceState } from './source.ts'
+import { sleep, sourceState, type Sink, type Source } from './source.ts'
+import type { SourceState } from '../contracts/ingest.ts'
 
 /**
  * Replays a JSONL file of Jetstream events, at full speed or at the pace

@@ -1,4 +1,5 @@
 import type { IngestEvent } from '../contracts/events.ts'
+import type { SourceState } from '../contracts/ingest.ts'
 
 /** One decoded input: an event (or null for ignored kinds) or a rejection, with its cursor. */
 export type SourceItem =
@@ -7,23 +8,6 @@ export type SourceItem =
 
 /** Receives items in source order; awaiting it is the backpressure. */
 export type Sink = (item: SourceItem) => Promise<void> | void
-
-/**
- * What a source is doing, for health, status and the admin page: `connecting`
- * (first try), `connected`, `retrying` (after a failed or dropped connection),
- * `reading` (a file), `finished` (a file read to its end), `stopped`.
- */
-export interface SourceState {
-  state: 'connecting' | 'connected' | 'retrying' | 'reading' | 'finished' | 'stopped'
-  /** failed connection attempts in a row (0 when connected) */
-  attempt: number
-  /** when the next connection attempt is due (ms since the epoch), while retrying */
-  nextTryAt: number | null
-  /** the last connection error, kept until a connection succeeds */
-  lastError: string | null
-  /** when the state last changed (ms since the epoch) */
-  since: number
-}
 
 /** A fresh state record. */
 export const sourceState = (state: SourceState['state']): SourceState => ({ state, attempt: 0, nextTryAt: null, lastError: null, since: Date.now() })

@@ -1,4 +1,3 @@
-import { knownTopics } from '../score/agents/topics.ts'
 import type { MixEntry } from './mix.ts'
 
 /** The `topics` agent's id. */
@@ -9,17 +8,6 @@ export const MAX_INTERESTS = 3
 
 /** The weight of the interests entry a reader without a mix of their own gets. */
 export const COLD_START_WEIGHT = 30
-
-/**
- * The interests a request carries: the `x-atproto-bsky-topics` header (newer
- * apps), else `x-bsky-topics`, a comma-separated list of interest names.
- * Unknown names are left out, and at most MAX_INTERESTS are kept.
- */
-export function interestsOf(header: (name: string) => string | undefined): string[] {
-  const raw = header('x-atproto-bsky-topics') ?? header('x-bsky-topics')
-  if (!raw) return []
-  return knownTopics(raw.slice(0, 1000).split(',')).slice(0, MAX_INTERESTS)
-}
 
 /**
  * A reader's mix with the interests their app forwards applied: a `topics`

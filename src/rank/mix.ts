@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { AgentHost, AgentInstance } from '../score/host.ts'
-import { FieldError } from '../score/host.ts'
+import { FieldError } from '../util/field-error.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 
 export const MAX_MIX_ENTRIES = 16

@@ -1,3 +1,4 @@
+import { FieldError } from '../util/field-error.ts'
 import { z } from 'zod'
 import type { Logger } from '../logger.ts'
 import type { LabelerLabels } from './labelers.ts'
@@ -36,15 +37,6 @@ export interface AgentInstance {
 /** A problem with one field of a request, named by its path. */
 /** Strikes within the strike window (10 minutes) that disable an agent, unless a host is told otherwise. */
 export const STRIKE_LIMIT = 5
-
-export class FieldError extends Error {
-  readonly field: string
-  constructor(field: string, message: string) {
-    super(`${field}: ${message}`)
-    this.name = 'FieldError'
-    this.field = field
-  }
-}
 
 export interface AgentStats {
   calls: number

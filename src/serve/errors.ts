@@ -2,7 +2,7 @@ import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Logger } from '../logger.ts'
 import { BadCursorError } from '../feed/skeleton.ts'
-import { FieldError } from '../score/host.ts'
+import { FieldError } from '../util/field-error.ts'
 import { QueueFullError } from '../util/work-queue.ts'
 
 /** An XRPC error: rendered as `{ error, message }` with its status. */

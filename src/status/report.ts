@@ -1,7 +1,6 @@
 import os from 'node:os'
 import type { Redis } from 'ioredis'
-import type { IngestStats } from '../ingest/ingester.ts'
-import type { SourceState } from '../ingest/source.ts'
+import type { IngestStats, SourceState } from '../contracts/ingest.ts'
 import type { Logger } from '../logger.ts'
 import type { AgentHost } from '../score/host.ts'
 import { withTimeout } from '../util/timeout.ts'

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { HOUR, post } from '../../../test/support/builders.ts'
 import { silentLogger } from '../../logger.ts'
-import { AgentHost, FieldError } from '../host.ts'
+import { AgentHost } from '../host.ts'
+import { FieldError } from '../../util/field-error.ts'
 import { DROP } from '../sdk.ts'
 import { BUILTIN_AGENTS } from './index.ts'
 

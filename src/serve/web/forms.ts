@@ -3,7 +3,7 @@
  * and how a submitted form becomes mix entries again. Field names follow the
  * paths the server's errors use: `agents.<i>.weight`, `agents.<i>.options.<name>`.
  */
-import type { FieldError } from '../../score/host.ts'
+import type { FieldError } from '../../util/field-error.ts'
 import type { MixEntry } from '../../rank/mix.ts'
 
 interface Common {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Hono } from 'hono'
-import { interestsOf } from '../../rank/interests.ts'
+import { interestsOf } from '../interests.ts'
 import { invalidRequest } from '../errors.ts'
 import { requesterOf } from '../middleware.ts'
 import type { AppDeps } from './deps.ts'
