@@ -17,6 +17,7 @@ export interface SourceState {
   since: number
 }
 
+/** An ingest's counters since it started. */
 export interface IngestStats {
   received: number
   queued: number

@@ -1,10 +1,10 @@
 import { Hono, type Context } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { z } from 'zod'
 import type { AgentStates, AgentStore } from '../../score/agent-registry.ts'
 import type { AgentHost } from '../../score/host.ts'
 import { withTimeout } from '../../util/timeout.ts'
 import { invalidRequest, XrpcError } from '../errors.ts'
+import { xrpcBodyLimit } from '../middleware.ts'
 
 export interface AdminAgentDeps {
   host: AgentHost
@@ -28,7 +28,7 @@ export const remoteBody = z.strictObject({
 })
 
 /** Admin request bodies are at most this large. */
-const ADMIN_BODY_MAX = 64 * 1024
+const ADMIN_BODY_MAX_KIB = 64
 
 /**
  * A JSON body checked against `schema` (an empty body is `{}`); anything
@@ -55,7 +55,7 @@ async function adminBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.
 /** Admin API for run-time agents: review submissions, approve, reject, add remote agents, re-enable. */
 export function adminAgentRoutes(d: AdminAgentDeps): Hono {
   const app = new Hono()
-  app.use('*', bodyLimit({ maxSize: ADMIN_BODY_MAX, onError: (c) => c.json({ error: 'PayloadTooLarge', message: `request body over ${ADMIN_BODY_MAX / 1024} KiB` }, 413) }))
+  app.use('*', xrpcBodyLimit(ADMIN_BODY_MAX_KIB))
   const view = (id: string) => {
     const rec = d.store.get(id)
     const live = d.host.describe().find((a) => a.id === id)
