@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { serveProcessCount } from './serve/processes.ts'
 
 /** Where the shipped example feeds file lives. */
 export const EXAMPLE_FEEDS_FILE = fileURLToPath(
@@ -82,6 +83,7 @@ const schema = z.object({
   SKYSIFT_ALLOW_INSECURE_HTTP: bool.default(false),
   SKYSIFT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   SKYSIFT_SCORE_WORKERS: int(0, 64).default(1),
+  SKYSIFT_SERVE_PROCESSES: z.union([z.literal('auto'), int(1, 256)]).optional(),
   SKYSIFT_BATCH_SIZE: int(1, 5000).default(2000),
   SKYSIFT_QUEUE_HIGH_WATER: int(1, 1_000_000).default(200),
   SKYSIFT_CACHE_TTL_S: int(1, 86_400).default(30),
@@ -134,6 +136,8 @@ export interface Config {
   allowInsecureHttp: boolean
   logLevel: string
   scoreWorkers: number
+  /** HTTP serving processes on the one port (SKYSIFT_SERVE_PROCESSES resolved: `auto` is one per core) */
+  serveProcesses: number
   batchSize: number
   queueHighWater: number
   cacheTtlMs: number
@@ -244,6 +248,7 @@ export function readConfig(
     allowInsecureHttp: e.SKYSIFT_ALLOW_INSECURE_HTTP,
     logLevel: e.SKYSIFT_LOG_LEVEL,
     scoreWorkers: e.SKYSIFT_SCORE_WORKERS,
+    serveProcesses: serveProcessCount(e.SKYSIFT_SERVE_PROCESSES),
     batchSize: e.SKYSIFT_BATCH_SIZE,
     queueHighWater: e.SKYSIFT_QUEUE_HIGH_WATER,
     cacheTtlMs: e.SKYSIFT_CACHE_TTL_S * 1000,

@@ -6,6 +6,7 @@ import type { FollowGraph } from '../store/follow-graph.ts'
 import type { ReaderFilter } from '../store/reader-filter.ts'
 import type { InteractionStore, StoredInteraction } from '../store/interactions.ts'
 import type { MixStore, StoredMix } from '../store/mixes.ts'
+import { feedIndexOf } from '../feed/request-id.ts'
 import { canonicalJson, shortHash } from '../util/canonical.ts'
 import { WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 import { decodeCursor, encodeCursor, verifyCursor } from './cursor.ts'
@@ -511,7 +512,8 @@ export class FeedService {
     const named = feedUri ? this.byUri.get(feedUri) : undefined
     const withFeed = items.flatMap((i) => {
       const rkey = i.feedContext ? decodeFeedContext(i.feedContext)?.feed : undefined
-      const viaReq = i.reqId ? this.requests.get(i.reqId) : undefined
+      // @NOTE a request another serving process answered is not remembered here: its id names its feed
+      const viaReq = i.reqId ? (this.requests.get(i.reqId) ?? this.feeds[feedIndexOf(i.reqId) ?? -1]?.uri) : undefined
       const feed = rkey ? this.feedByRkey(rkey) : named ? named : viaReq ? this.byUri.get(viaReq) : this.feeds.length === 1 ? this.feeds[0] : undefined
       return feed ? [{ ...i, feed: feed.uri }] : []
     })

@@ -12,6 +12,7 @@ import { interestsOf } from '../rank/interests.ts'
 import { storedEvent } from '../store/interactions.ts'
 import { FieldError } from '../score/host.ts'
 import { RateBudget } from '../util/rate-budget.ts'
+import { requestIdFor } from '../feed/request-id.ts'
 import { QueueFullError, WorkQueue, yieldToLoop } from '../util/work-queue.ts'
 import type { Authenticator } from './auth.ts'
 import { authRequired, errorHandler, invalidRequest, XrpcError } from './errors.ts'
@@ -190,7 +191,7 @@ export function createApp(d: AppDeps): Hono {
     const cursor = param(c, 'cursor')
     if (cursor !== undefined && cursor.length > 200) throw invalidRequest('Error: malformed cursor')
     const who = await d.auth.optional(c.req.header('authorization'), NSID.skeleton)
-    const reqId = nextReqId()
+    const reqId = requestIdFor(nextReqId(), d.feeds.feeds.indexOf(feed))
     try {
       // @NOTE the interests an app forwards count for signed-in readers only (see docs): a stranger's header builds no list
       const page = d.feeds.skeleton(feed, who.did, limit, cursor, who.did ? interestsOf((h) => c.req.header(h)) : [])
