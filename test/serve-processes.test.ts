@@ -8,7 +8,7 @@ import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
 import { decodeFeedContext } from '../src/rank/feed-context.ts'
 import { RECHECK_MS } from '../src/rank/feed-cache.ts'
-import { SERVED_BY_HEADER, defaultServeProcesses, serveProcessCount } from '../src/serve/processes.ts'
+import { SERVED_BY_HEADER, defaultServeProcesses, labelProcessScoped, serveProcessCount } from '../src/serve/processes.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { postEvent } from './support/builders.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
@@ -52,6 +52,25 @@ describe('SKYSIFT_SERVE_PROCESSES', () => {
     expect(readConfig({ SKYSIFT_SERVE_PROCESSES: '2' }).serveProcesses).toBe(2)
     expect(() => readConfig({ SKYSIFT_SERVE_PROCESSES: '0' })).toThrow(/SKYSIFT_SERVE_PROCESSES/)
     expect(() => readConfig({ SKYSIFT_SERVE_PROCESSES: 'many' })).toThrow(/SKYSIFT_SERVE_PROCESSES/)
+  })
+
+  it('labels process-scoped metrics with the pid, and leaves the shared ones alone', () => {
+    const body = [
+      '# HELP skysift_feed_cache_hits_total x',
+      'skysift_feed_cache_hits_total 5',
+      'skysift_http_request_duration_seconds_bucket{le="0.001",method="GET",route="/",status="200"} 3',
+      'process_cpu_seconds_total 1.5',
+      'skysift_events_stored_total 10',
+      'skysift_queue_jobs{queue="events",state="waiting"} 0',
+    ].join('\n')
+    expect(labelProcessScoped(body, 42).split('\n')).toEqual([
+      '# HELP skysift_feed_cache_hits_total x',
+      'skysift_feed_cache_hits_total{process="42"} 5',
+      'skysift_http_request_duration_seconds_bucket{process="42",le="0.001",method="GET",route="/",status="200"} 3',
+      'process_cpu_seconds_total{process="42"} 1.5',
+      'skysift_events_stored_total 10',
+      'skysift_queue_jobs{queue="events",state="waiting"} 0',
+    ])
   })
 })
 
@@ -197,6 +216,10 @@ describe('two serving processes on one port (real processes, SQLite file, Redis,
       seen.add(r.servedBy)
     }
     expect([...seen].sort()).toEqual([a.pid, b.pid].sort())
+    // /metrics, answered by either: its own figures carry its pid, the shared ones do not
+    const m = await request('GET', '/metrics')
+    expect(m.body).toContain(`skysift_feed_cache_hits_total{process="${m.servedBy}"}`)
+    expect(m.body).toMatch(/^skysift_events_stored_total \d+$/m)
   })
 
   it('a mix saved through one process is the one the other serves (read per request: no delay)', async () => {

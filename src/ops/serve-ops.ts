@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts'
 import { producerQueue, QUEUE, type QueueName } from '../queue.ts'
 import { adminSessionRoutes, bearerMatches, requireAdmin } from '../serve/admin.ts'
 import { XrpcError } from '../serve/errors.ts'
+import { labelProcessScoped } from '../serve/processes.ts'
 import { withTimeout } from '../util/timeout.ts'
 import { signInPage, statusPage } from './admin-page.ts'
 import { OpsMetrics } from './metrics.ts'
@@ -117,7 +118,8 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
       }
       metrics.updateLocal(stats.cache)
       const { body, contentType } = await metrics.render()
-      return c.body(body, 200, { 'content-type': contentType, 'cache-control': 'no-store' })
+      // @NOTE with more than one serving process on the port, any of them answers: process figures name theirs
+      return c.body(config.serveProcesses > 1 ? labelProcessScoped(body) : body, 200, { 'content-type': contentType, 'cache-control': 'no-store' })
     })
 
     const token = config.adminToken

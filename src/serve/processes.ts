@@ -121,3 +121,27 @@ export function startServePeers(opts: { count: number; port: number; config: Con
     },
   }
 }
+
+/** Metrics only the answering process knows (docs/operations.md: scope "process"); the rest are the same in every process. */
+const PROCESS_SCOPED = /^(?:skysift_(?:build_info|redis_up|feed_cache_(?:hits|stale|misses)_total|skeleton_request_seconds|http_request_duration_seconds)|process_|nodejs_)/
+
+/**
+ * A Prometheus exposition with a `process` label (the pid) on every sample of
+ * a process-scoped metric. With more than one serving process a scrape is
+ * answered by any of them: labelled, each process's counters are series of
+ * their own, which never seem to go back (`sum(rate(…))` adds them up), while
+ * the figures every process reads alike (SQLite, Redis) keep one series.
+ */
+export function labelProcessScoped(body: string, pid = process.pid): string {
+  const label = `process="${pid}"`
+  return body
+    .split('\n')
+    .map((line) => {
+      if (!line || line.startsWith('#') || !PROCESS_SCOPED.test(line)) return line
+      const brace = line.indexOf('{')
+      const space = line.indexOf(' ')
+      if (brace >= 0 && brace < space) return `${line.slice(0, brace + 1)}${label},${line.slice(brace + 1)}`.replace(',}', '}')
+      return `${line.slice(0, space)}{${label}}${line.slice(space)}`
+    })
+    .join('\n')
+}
