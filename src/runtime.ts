@@ -19,6 +19,7 @@ import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/app.ts'
 import { withServedBy } from './serve/processes.ts'
+import { SharedRateBudget } from './serve/shared-budget.ts'
 import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
 import { HandleDirectory, identityLookups } from './serve/web/handles.ts'
@@ -421,6 +422,10 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
       return ingestHealth(await remoteIngest.report)
     },
     submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
+    // @NOTE with several serving processes the budget is one for all of them (kept in Redis)
+    ...(ctx.config.serveProcesses > 1
+      ? { submitBudget: new SharedRateBudget(redis, `${ctx.config.queuePrefix}:submit`, { perKey: ctx.config.submitPerAuthorPerHour, total: ctx.config.submitPerHour, windowMs: 3_600_000 }, log) }
+      : {}),
     health: [
       { name: 'sqlite', check: () => void ctx.db.sqlite.prepare('SELECT 1').get() },
       {

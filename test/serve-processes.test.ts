@@ -9,7 +9,10 @@ import { silentLogger } from '../src/logger.ts'
 import { decodeFeedContext } from '../src/rank/feed-context.ts'
 import { RECHECK_MS } from '../src/rank/feed-cache.ts'
 import { SERVED_BY_HEADER, defaultServeProcesses, labelProcessScoped, serveProcessCount } from '../src/serve/processes.ts'
+import { SharedRateBudget } from '../src/serve/shared-budget.ts'
 import { BatchWriter } from '../src/store/writer.ts'
+import { Redis } from 'ioredis'
+import { redisOptions } from '../src/queue.ts'
 import { postEvent } from './support/builders.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
 import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
@@ -71,6 +74,28 @@ describe('SKYSIFT_SERVE_PROCESSES', () => {
       'skysift_events_stored_total 10',
       'skysift_queue_jobs{queue="events",state="waiting"} 0',
     ])
+  })
+})
+
+describe('SharedRateBudget (real Redis)', () => {
+  it('is one budget for every process that shares it', async () => {
+    const q = queuePrefix()
+    const [r1, r2] = [new Redis(redisOptions(REDIS_URL)), new Redis(redisOptions(REDIS_URL))]
+    try {
+      const opts = { perKey: 2, total: 3, windowMs: 60_000 }
+      const [a, b] = [new SharedRateBudget(r1, `${q.prefix}:submit`, opts, silentLogger), new SharedRateBudget(r2, `${q.prefix}:submit`, opts, silentLogger)]
+      expect(await a.take('ann')).toBeNull()
+      expect(await b.take('ann')).toBeNull()
+      expect(await a.take('ann')).toMatchObject({ scope: 'key' })
+      expect(await b.take('bob')).toBeNull()
+      const spent = await a.take('cat')
+      expect(spent).toMatchObject({ scope: 'total' })
+      expect(spent!.retryAfterS).toBeGreaterThan(55)
+    } finally {
+      r1.disconnect()
+      r2.disconnect()
+      await q.cleanup()
+    }
   })
 })
 
@@ -136,9 +161,9 @@ describe('two serving processes on one port (real processes, SQLite file, Redis,
     }
     child.stdout!.on('data', take)
     child.stderr!.on('data', take)
-    await waitFor(() => serving().length >= 2, 'two serving processes', 60_000)
+    await waitFor(() => serving().length >= 2, 'two serving processes', 120_000)
     port = serving()[0].port!
-  }, 90_000)
+  }, 150_000)
 
   afterAll(async () => {
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -273,12 +298,12 @@ describe('two serving processes on one port (real processes, SQLite file, Redis,
     const first = serving()[0].pid
     const peer = pids().find((p) => p !== first)!
     process.kill(peer, 'SIGKILL')
-    await waitFor(() => pids().filter((p) => p !== first && p !== peer).length === 1, 'a new serving process', 30_000)
+    await waitFor(() => pids().filter((p) => p !== first && p !== peer).length === 1, 'a new serving process', 60_000)
     const fresh = pids().find((p) => p !== first && p !== peer)!
     expect((await xrpc(fresh, 'GET', 'app.bsky.feed.describeFeedGenerator', {}, false)).status).toBe(200)
     child.kill('SIGTERM')
     const exit = await new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
     expect(exit).toBe(0)
-    await waitFor(() => !alive(fresh), 'the peer to exit', 10_000)
-  }, 60_000)
+    await waitFor(() => !alive(fresh), 'the peer to exit', 20_000)
+  }, 120_000)
 })

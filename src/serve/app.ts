@@ -46,6 +46,8 @@ export interface AppDeps {
   notFoundPage?: (c: Context) => Response | Promise<Response>
   /** agent submissions per author and in all per hour (attempts, whatever their outcome) */
   submitLimits?: { perAuthorPerHour: number; perHour: number }
+  /** the budget submissions are counted against (shared by serving processes); without it, one of this process's own */
+  submitBudget?: { take(key: string): ReturnType<RateBudget['take']> | Promise<ReturnType<RateBudget['take']>> }
 }
 
 /** Defaults of SKYSIFT_SUBMIT_PER_AUTHOR_H and SKYSIFT_SUBMIT_PER_H. */
@@ -104,7 +106,7 @@ export function createApp(d: AppDeps): Hono {
   const app = new Hono()
   const { config, log } = d
   const submitLimits = d.submitLimits ?? SUBMIT_DEFAULTS
-  const submissions = new RateBudget({ perKey: submitLimits.perAuthorPerHour, total: submitLimits.perHour, windowMs: 3_600_000 })
+  const submissions = d.submitBudget ?? new RateBudget({ perKey: submitLimits.perAuthorPerHour, total: submitLimits.perHour, windowMs: 3_600_000 })
   // @NOTE a submission loads the agent in a sandbox worker thread to read its metadata: one at a time, a few waiting
   const submitting = new WorkQueue(2)
   app.onError(errorHandler(log))
@@ -353,7 +355,7 @@ export function createApp(d: AppDeps): Hono {
     }
     const pending = d.agents.store.list().filter((a) => a.submittedBy === who && a.status === 'pending')
     if (pending.length >= MAX_PENDING_PER_AUTHOR) throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
-    const spent = submissions.take(who)
+    const spent = await submissions.take(who)
     if (spent) {
       log.info({ author: who, scope: spent.scope }, 'agent submission refused: budget spent')
       c.header('retry-after', String(spent.retryAfterS))
