@@ -767,8 +767,8 @@ function table(o: Output): string {
       .filter((k) => k.startsWith('serve_processes_'))
       .map((k): [string, string] => {
         const r = o[k] as ServeProcessesRun
-        const auth = r.serve_auth_rps === null ? '' : `; signed in ${r.serve_auth_rps} req/s, p99 ${r.serve_auth_p99_ms} ms`
-        return [`serve, ${r.processes} process${r.processes > 1 ? 'es' : ''}`, `anonymous ${r.serve_rps} req/s, p99 ${r.serve_p99_ms} ms${auth}; requests ${r.per_process.map((p) => p.skeleton_requests).join(' + ')}`]
+        const auth = r.serve_auth_rps === null ? '' : `; signed in ${r.serve_auth_rps} req/s, p99 ${r.serve_auth_p99_ms} ms, ${r.serve_auth_cpu_ms_per_request} CPU ms/request`
+        return [`serve, ${r.processes} process${r.processes > 1 ? 'es' : ''}`, `anonymous ${r.serve_rps} req/s, p99 ${r.serve_p99_ms} ms, ${r.serve_cpu_ms_per_request} CPU ms/request${auth}; requests ${r.per_process.map((p) => p.skeleton_requests).join(' + ')}`]
       }),
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
     ['memory', `main max RSS ${o.rss_mb} MB; ${o.ingest_rss_mb === null ? '' : `ingest ${o.ingest_rss_mb} MB; `}score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],

@@ -35,6 +35,9 @@ export interface ServeProcessesRun {
   serve_auth_rps: number | null
   serve_auth_p50_ms: number | null
   serve_auth_p99_ms: number | null
+  /** CPU of all serving processes together per request (ms): unlike req/s, hardly moved by other work on the machine */
+  serve_cpu_ms_per_request: number
+  serve_auth_cpu_ms_per_request: number | null
   non2xx: number
   per_process: ServeProcessFigures[]
 }
@@ -57,7 +60,7 @@ async function startServer(env: NodeJS.ProcessEnv, n: number): Promise<{ child: 
       try {
         const l = JSON.parse(line) as { msg?: string; pid: number; port?: number; level?: number }
         if (l.msg === 'serving' && l.port) serving.push({ pid: l.pid, port: l.port })
-        else if ((l.level ?? 0) >= 40) process.stderr.write(`${line}\n`)
+        else if ((l.level ?? 0) >= 50) process.stderr.write(`${line}\n`)
       } catch {
         // not a log line
       }
@@ -91,23 +94,24 @@ export async function measureServeProcesses(opts: {
       log(`serve with ${n} process(es) of their own (skysift serve, SKYSIFT_SERVE_PROCESSES=${n})…`)
       const server = await startServer(opts.env, n)
       try {
-        const run = async (name: string, requests: LoadInput['requests'], durationS: number) => {
+        const run = async (name: string | null, requests: LoadInput['requests'], durationS: number) => {
           const cpu0 = server.pids.map((p) => procCpuSeconds(p) ?? 0)
           const r = await runHelper<LoadResult>(LOAD, { url: server.url, connections: opts.connections, durationS, requests } satisfies LoadInput, (durationS + 60) * 1000)
           const cpu = server.pids.map((p, i) => round((100 * ((procCpuSeconds(p) ?? 0) - cpu0[i])) / r.durationS))
-          if (durationS === opts.durationS) {
+          if (name) {
             log(`  ${name}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx + r.errors} non-2xx/errors; CPU ${cpu.map((c) => `${c}%`).join(' + ')}`)
           }
           return { r, cpu }
         }
         // @NOTE a warm-up per server: each process resolves readers' DID documents and reads lists once for itself
-        await run('warm-up', opts.anon, 3)
+        await run(null, opts.anon, 3)
         const anon = await run('anonymous', opts.anon, opts.durationS)
         let auth: Awaited<ReturnType<typeof run>> | null = null
         if (opts.auth?.length) {
-          await run('warm-up', opts.auth, Math.max(3, Math.min(10, opts.durationS)))
+          await run(null, opts.auth, Math.max(3, Math.min(10, opts.durationS)))
           auth = await run('signed in', opts.auth, opts.durationS)
         }
+        const cpuPerRequest = (x: { r: LoadResult; cpu: number[] }) => round((x.cpu.reduce((a, b) => a + b, 0) * 10) / Math.max(1, x.r.rps), 3)
         // each process reports its counts to Redis every 10 s: wait for reports made after the loads
         const after = Date.now()
         let reports: Awaited<ReturnType<typeof readProcessReports>> = []
@@ -123,6 +127,8 @@ export async function measureServeProcesses(opts: {
           serve_auth_rps: auth ? Math.round(auth.r.rps) : null,
           serve_auth_p50_ms: auth?.r.p50Ms ?? null,
           serve_auth_p99_ms: auth?.r.p99Ms ?? null,
+          serve_cpu_ms_per_request: cpuPerRequest(anon),
+          serve_auth_cpu_ms_per_request: auth ? cpuPerRequest(auth) : null,
           non2xx: anon.r.non2xx + anon.r.errors + (auth ? auth.r.non2xx + auth.r.errors : 0),
           per_process: server.pids.map((pid, i) => ({
             pid,
