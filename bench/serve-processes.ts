@@ -6,10 +6,12 @@
  * (from its report in Redis), its CPU and its memory.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { redisOptions } from '../src/queue.ts'
+import { SERVED_BY_HEADER } from '../src/serve/processes.ts'
 import { readProcessReports } from '../src/ops/report.ts'
 import type { LoadInput, LoadResult } from './load.ts'
 import { log, procCpuSeconds, procRssMb, round, runHelper, sleep, stopChild, waitFor } from './util.ts'
@@ -74,6 +76,33 @@ async function startServer(env: NodeJS.ProcessEnv, n: number): Promise<{ child: 
 }
 
 /**
+ * Every request once in every serving process (signed-in readers: each process resolves the reader's DID document
+ * and reads their lists once for itself, as for readers who came before): a connection of its own per attempt, until
+ * each process has answered it. 16 at a time.
+ */
+async function warmEach(url: string, requests: LoadInput['requests'], pids: number[]): Promise<void> {
+  const u = new URL(url)
+  const once = (r: LoadInput['requests'][number]) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: u.hostname, port: u.port, path: r.path, headers: r.headers, agent: false }, (res) => {
+        res.resume()
+        res.on('end', () => resolve(Number(res.headers[SERVED_BY_HEADER] ?? pids[0])))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+  let next = 0
+  const worker = async () => {
+    while (next < requests.length) {
+      const r = requests[next++]
+      const left = new Set(pids)
+      for (let i = 0; i < 20 * pids.length && left.size; i++) left.delete(await once(r))
+    }
+  }
+  await Promise.all(Array.from({ length: 16 }, worker))
+}
+
+/**
  * For each count in `counts`: starts `skysift serve` with that many processes, warms it up, runs the anonymous load
  * then the signed-in one (when there are requests for it), and stops it.
  */
@@ -108,7 +137,9 @@ export async function measureServeProcesses(opts: {
         const anon = await run('anonymous', opts.anon, opts.durationS)
         let auth: Awaited<ReturnType<typeof run>> | null = null
         if (opts.auth?.length) {
-          await run(null, opts.auth, Math.max(3, Math.min(10, opts.durationS)))
+          const t = performance.now()
+          await warmEach(server.url, opts.auth, server.pids)
+          log(`  warmed ${opts.auth.length} signed-in readers in each process in ${round((performance.now() - t) / 1000, 1)} s`)
           auth = await run('signed in', opts.auth, opts.durationS)
         }
         const cpuPerRequest = (x: { r: LoadResult; cpu: number[] }) => round((x.cpu.reduce((a, b) => a + b, 0) * 10) / Math.max(1, x.r.rps), 3)
