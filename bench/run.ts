@@ -40,6 +40,8 @@
  *        --duration S (10, per serve phase)  --connections C (64)
  *        --subscribers N (100000; 0 skips the signed-in phase)  --mixes M (1000)
  *        --auth-readers R (2000: signed-in readers in the load, each with its own token and DID document)
+ *        --serve-processes 1,2 (the anonymous and signed-in loads again against `skysift serve` with each number of
+ *          serving processes on one port, SKYSIFT_SERVE_PROCESSES, with per-process figures; 0 skips it)
  *        --no-sandbox  --seed S (1)  --timeout S (1800)
  *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
  *        --cpu-prof DIR (profile the ingest, score worker and refresh worker children; `node --cpu-prof bench/run.ts` profiles this process)
@@ -79,6 +81,7 @@ import type { SandboxBenchResult } from './sandbox.ts'
 import type { StoreGenInput } from './store-gen-child.ts'
 import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
 import { timePersonal } from './personal.ts'
+import { measureServeProcesses, type ServeProcessesRun } from './serve-processes.ts'
 import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
 
@@ -115,6 +118,7 @@ const { values: flags } = parseArgs({
     'no-sandbox': { type: 'boolean' },
     'ingest-child': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
+    'serve-processes': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -144,6 +148,7 @@ const STORE_POSTS = intFlag('store-posts', flags['store-posts'], 1_000_000, 0, 2
 const REFRESH_CANDIDATES = intFlag('refresh-candidates', flags['refresh-candidates'], 50_000, 10, 200_000)
 const SEED = intFlag('seed', flags.seed, 1, 0, 2 ** 31)
 const TIMEOUT_S = intFlag('timeout', flags.timeout, 1800, 10, 86_400)
+const SERVE_PROCESSES = (flags['serve-processes'] ?? '1,2').split(',').map((v) => intFlag('serve-processes', v, 1, 0, 64)).filter((n) => n > 0)
 
 // ---------------------------------------------------------------------------
 // state shared with cleanup
@@ -557,6 +562,7 @@ async function main(): Promise<Output> {
 
     // signed-in subscribers with their own saved mixes
     let auth: (LoadResult & { snapshotsBuilt?: number }) | null = null
+    let authLoad: LoadInput['requests'] | null = null
     let mixBuilds: number[] = []
     if (SUBSCRIBERS > 0) {
       const store = new MixStore(sqlite)
@@ -624,7 +630,13 @@ async function main(): Promise<Output> {
       log(`${withFeedback} readers sent feedback (seen items; ${nudged} of them also "more" and "less")`)
       await warm()
       auth = await load(`${AUTH_READERS} signed-in readers of ${subscribers.length} subscribers, ${mixes.length} mixes`, base, authRequests)
+      authLoad = authRequests
     }
+
+    // the same loads against `skysift serve` with 1, 2, … processes on one port (SKYSIFT_SERVE_PROCESSES)
+    const byProcesses = SERVE_PROCESSES.length
+      ? await measureServeProcesses({ env, counts: SERVE_PROCESSES, connections: CONNECTIONS, durationS: DURATION_S, anon: anonRequests, auth: authLoad, redisUrl, prefix })
+      : []
 
     // -- 10. sandboxed agents (child process) ---------------------------------
     const sqliteEnd = fileSize(dbPath) + fileSize(`${dbPath}-wal`)
@@ -702,6 +714,7 @@ async function main(): Promise<Output> {
       serve_vs_bare_hono: round(anon.rps / bareRes.rps, 3),
       serve_connections: CONNECTIONS,
       serve_duration_s: DURATION_S,
+      ...Object.fromEntries(byProcesses.map((r) => [`serve_processes_${r.processes}`, r])),
       snapshots_built_during_load: { anonymous: anon.snapshotsBuilt, auth: auth?.snapshotsBuilt ?? null },
       rss_mb: mb(maxRss),
       rss_after_ingest_mb: mb(rssAfterIngest),
@@ -751,6 +764,13 @@ function table(o: Output): string {
     ['refresh, as configured', (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; ')],
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
     ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${pct(o.serve_auth_vs_anon)} of anonymous; ${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
+    ...Object.keys(o)
+      .filter((k) => k.startsWith('serve_processes_'))
+      .map((k): [string, string] => {
+        const r = o[k] as ServeProcessesRun
+        const auth = r.serve_auth_rps === null ? '' : `; signed in ${r.serve_auth_rps} req/s, p99 ${r.serve_auth_p99_ms} ms, ${r.serve_auth_cpu_ms_per_request} CPU ms/request`
+        return [`serve, ${r.processes} process${r.processes > 1 ? 'es' : ''}`, `anonymous ${r.serve_rps} req/s, p99 ${r.serve_p99_ms} ms, ${r.serve_cpu_ms_per_request} CPU ms/request${auth}; requests ${r.per_process.map((p) => p.skeleton_requests).join(' + ')}`]
+      }),
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
     ['memory', `main max RSS ${o.rss_mb} MB; ${o.ingest_rss_mb === null ? '' : `ingest ${o.ingest_rss_mb} MB; `}score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
     [

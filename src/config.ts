@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
@@ -85,6 +86,7 @@ const schema = z.object({
   SKYSIFT_ALLOW_INSECURE_HTTP: bool.default(false),
   SKYSIFT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   SKYSIFT_SCORE_WORKERS: int(0, 64).default(1),
+  SKYSIFT_SERVE_PROCESSES: z.union([z.literal('auto'), int(1, 256)]).optional(),
   SKYSIFT_BATCH_SIZE: int(1, 5000).default(2000),
   SKYSIFT_QUEUE_HIGH_WATER: int(1, 1_000_000).default(200),
   SKYSIFT_CACHE_TTL_S: int(1, 86_400).default(30),
@@ -143,6 +145,8 @@ export interface Config {
   allowInsecureHttp: boolean
   logLevel: string
   scoreWorkers: number
+  /** HTTP serving processes on the one port (SKYSIFT_SERVE_PROCESSES resolved: `auto` is one per core) */
+  serveProcesses: number
   batchSize: number
   queueHighWater: number
   cacheTtlMs: number
@@ -256,6 +260,7 @@ export function readConfig(
     allowInsecureHttp: e.SKYSIFT_ALLOW_INSECURE_HTTP,
     logLevel: e.SKYSIFT_LOG_LEVEL,
     scoreWorkers: e.SKYSIFT_SCORE_WORKERS,
+    serveProcesses: serveProcessCount(e.SKYSIFT_SERVE_PROCESSES),
     batchSize: e.SKYSIFT_BATCH_SIZE,
     queueHighWater: e.SKYSIFT_QUEUE_HIGH_WATER,
     cacheTtlMs: e.SKYSIFT_CACHE_TTL_S * 1000,
@@ -292,4 +297,17 @@ export function readConfig(
     config.serviceDid = didWebFor(publicUrl)
   }
   return Object.freeze(config)
+}
+
+/** Serving processes on a machine with `cores` cores by default: one on two cores or fewer, else half of them (at most 8). */
+export function defaultServeProcesses(cores = os.availableParallelism()): number {
+  // @NOTE measured on two cores (docs/scaling.md): a second serving process competes with the store and score
+  // workers for the same cores; from four cores on, half of them serve and the rest is left to the pipeline
+  return cores <= 2 ? 1 : Math.min(8, Math.floor(cores / 2))
+}
+
+/** SKYSIFT_SERVE_PROCESSES as a number of processes: a count, `auto` (one per core) or unset (the default). */
+export function serveProcessCount(setting: number | 'auto' | undefined, cores = os.availableParallelism()): number {
+  if (setting === 'auto') return Math.max(1, cores)
+  return setting ?? defaultServeProcesses(cores)
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import type { Hono } from 'hono'
-import { serve, type ServerType } from '@hono/node-server'
+import { createAdaptorServer, type ServerType } from '@hono/node-server'
 import { Worker, UnrecoverableError, type Job, type Queue } from 'bullmq'
 import type { AppContext } from './context.ts'
 import { FirehoseSource } from './ingest/firehose-source.ts'
@@ -16,6 +16,8 @@ import { AgentRecords } from './store/agents.ts'
 import { InstanceRegistry } from './score/instance-registry.ts'
 import { scoreBatch } from './score/score-stage.ts'
 import { createApp } from './serve/xrpc/index.ts'
+import { withServedBy } from './serve/processes.ts'
+import { SharedRateBudget } from './serve/shared-budget.ts'
 import { Authenticator, createIdResolver } from './serve/auth.ts'
 import { loadSkysiftLexicons } from './serve/lexicons.ts'
 import { HandleDirectory, identityLookups } from './serve/web/handles.ts'
@@ -326,6 +328,10 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     notFoundPage: web.notFound,
     ingest: ingestHealthReader(() => ingestOf(ctx), redis, ctx.config.queuePrefix),
     submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
+    // @NOTE with several serving processes the budget is one for all of them (kept in Redis)
+    ...(ctx.config.serveProcesses > 1
+      ? { submitBudget: new SharedRateBudget(redis, `${ctx.config.queuePrefix}:submit`, { perKey: ctx.config.submitPerAuthorPerHour, total: ctx.config.submitPerHour, windowMs: 3_600_000 }, log) }
+      : {}),
     health: [
       { name: 'sqlite', check: () => ctx.db.ping() },
       {
@@ -354,14 +360,19 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   }
 }
 
-/** The HTTP server. */
-export async function startServe(ctx: AppContext): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
+/**
+ * The HTTP server. `listen.port` overrides SKYSIFT_PORT; with `listen.reusePort` other processes may listen on the
+ * same port (see src/serve/processes.ts) and every response names this process.
+ */
+export async function startServe(ctx: AppContext, listen: { port?: number; reusePort?: boolean } = {}): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
   const log = ctx.log.child({ sub: 'serve' })
   const { app, feeds, close } = createServeApp(ctx)
+  const wanted = listen.port ?? ctx.config.port
   let server: ServerType
   try {
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: ctx.config.port, hostname: ctx.config.host }, () => {
+      const s = createAdaptorServer({ fetch: listen.reusePort ? withServedBy(app.fetch) : app.fetch, hostname: ctx.config.host })
+      s.listen({ port: wanted, host: ctx.config.host, reusePort: listen.reusePort === true }, () => {
         s.off('error', reject)
         resolve(s)
       })
@@ -369,7 +380,7 @@ export async function startServe(ctx: AppContext): Promise<Running & { url: stri
     })
   } catch (err) {
     await close()
-    throw listenError(err as NodeJS.ErrnoException, ctx.config.host, ctx.config.port)
+    throw listenError(err as NodeJS.ErrnoException, ctx.config.host, wanted)
   }
   const port = (server.address() as AddressInfo).port
   log.info({ port, publicUrl: ctx.config.publicUrl, serviceDid: ctx.config.serviceDid, feeds: ctx.feeds.map((f) => f.uri) }, 'serving')

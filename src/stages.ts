@@ -6,6 +6,7 @@ import { createLogger, type Logger } from './logger.ts'
 import { ensureRedis } from './redis-server.ts'
 import type { IngestStats } from './contracts/ingest.ts'
 import { ingestOf, startProcessReport } from './status/report.ts'
+import { startServePeers } from './serve/processes.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
 const ENTRY = {
@@ -27,7 +28,11 @@ export interface IngestMessage {
 const INGEST_MESSAGE_MS = 500
 
 /** Runs stages in this process until SIGTERM/SIGINT, then stops them in order. */
-export async function runStages(roles: Role[], overrides: Partial<Config> = {}, opts: { childScoreWorkers?: number; childRefresh?: boolean; log?: Logger } = {}): Promise<void> {
+export async function runStages(
+  roles: Role[],
+  overrides: Partial<Config> = {},
+  opts: { childScoreWorkers?: number; childRefresh?: boolean; log?: Logger; listen?: { port: number; reusePort: boolean } } = {},
+): Promise<void> {
   const config = readConfig(process.env, overrides)
   const log = opts.log ?? createLogger(config.logLevel)
   let redisChild: ChildProcess | null = null
@@ -53,7 +58,11 @@ export async function runStages(roles: Role[], overrides: Partial<Config> = {}, 
 
   if (roles.includes('serve')) {
     try {
-      parts.push(await startServe(ctx))
+      // SKYSIFT_SERVE_PROCESSES: this process serves, and forks the others onto its port (a peer forks none)
+      const peers = opts.listen ? 0 : config.serveProcesses - 1
+      const served = await startServe(ctx, opts.listen ?? (peers > 0 ? { reusePort: true } : {}))
+      parts.push(served)
+      if (peers > 0) parts.push({ name: 'serve', ...startServePeers({ count: peers, port: served.port, config, log }) })
     } catch (err) {
       // nothing else has started yet: leave nothing behind (a Redis started for this run included)
       await ctx.close()

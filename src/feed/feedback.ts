@@ -5,6 +5,7 @@ import { nudgesOf, type FeedbackEvent, type Nudge } from '../rank/feedback.ts'
 import type { ResolvedMix } from '../rank/mix.ts'
 import type { StoredInteraction } from '../store/interactions.ts'
 import type { FeedServiceDeps } from './deps.ts'
+import { feedIndexOf } from './request-id.ts'
 import { remember, type Mixes } from './mixes.ts'
 
 /** A reader's feedback as listed, with the nudges it made to the reader's own agents. */
@@ -41,7 +42,8 @@ export class Feedback {
     const named = feedUri ? this.byUri.get(feedUri) : undefined
     const withFeed = items.flatMap((i) => {
       const rkey = i.feedContext ? decodeFeedContext(i.feedContext)?.feed : undefined
-      const viaReq = i.reqId ? this.requests.get(i.reqId) : undefined
+      // @NOTE a request another serving process answered is not remembered here: its id names its feed
+      const viaReq = i.reqId ? (this.requests.get(i.reqId) ?? this.d.feeds[feedIndexOf(i.reqId) ?? -1]?.uri) : undefined
       const feed = rkey ? this.d.feeds.find((f) => f.rkey === rkey) : named ? named : viaReq ? this.byUri.get(viaReq) : this.d.feeds.length === 1 ? this.d.feeds[0] : undefined
       return feed ? [{ ...i, feed: feed.uri }] : []
     })

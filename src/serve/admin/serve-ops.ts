@@ -11,6 +11,7 @@ import { QUEUE, type QueueName } from '../../contracts/jobs.ts'
 import { adminSessionRoutes, bearerMatches, requireAdmin } from './auth.ts'
 import { XrpcError } from '../errors.ts'
 import { withTimeout } from '../../util/timeout.ts'
+import { labelProcessScoped } from '../processes.ts'
 import { signInPage, statusPage } from './admin-page.ts'
 import { OpsMetrics } from './metrics.ts'
 import { attachServeStats, ingestOf, processReport, type ProcessReport } from '../../status/report.ts'
@@ -118,7 +119,8 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
       }
       metrics.updateLocal(stats.cache)
       const { body, contentType } = await metrics.render()
-      return c.body(body, 200, { 'content-type': contentType, 'cache-control': 'no-store' })
+      // @NOTE with more than one serving process on the port, any of them answers: process figures name theirs
+      return c.body(config.serveProcesses > 1 ? labelProcessScoped(body) : body, 200, { 'content-type': contentType, 'cache-control': 'no-store' })
     })
 
     const token = config.adminToken

@@ -8,6 +8,7 @@ import type { FeedService } from '../../feed/service.ts'
 import type { UsageCounter } from '../../feed/usage.ts'
 import type { AdminAgentDeps } from '../admin/agents.ts'
 import type { Authenticator } from '../auth.ts'
+import type { RateBudget } from '../../util/rate-budget.ts'
 
 export interface HealthCheck {
   name: string
@@ -35,4 +36,6 @@ export interface AppDeps {
   notFoundPage?: (c: Context) => Response | Promise<Response>
   /** agent submissions per author and in all per hour (attempts, whatever their outcome) */
   submitLimits?: { perAuthorPerHour: number; perHour: number }
+  /** the budget submissions are counted against (shared by serving processes); without it, one of this process's own */
+  submitBudget?: { take(key: string): ReturnType<RateBudget['take']> | Promise<ReturnType<RateBudget['take']>> }
 }

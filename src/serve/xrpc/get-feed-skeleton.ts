@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Hono } from 'hono'
+import { requestIdFor } from '../../feed/request-id.ts'
 import { interestsOf } from '../interests.ts'
 import { invalidRequest } from '../errors.ts'
 import { requesterOf } from '../middleware.ts'
@@ -21,7 +22,7 @@ export function getFeedSkeleton(app: Hono, d: AppDeps): void {
     const cursor = param(c, 'cursor')
     if (cursor !== undefined && cursor.length > 200) throw invalidRequest('Error: malformed cursor')
     const who = await requesterOf(d, c, NSID)
-    const reqId = nextReqId()
+    const reqId = requestIdFor(nextReqId(), d.feeds.feeds.indexOf(feed))
     // @NOTE the interests an app forwards count for signed-in readers only (see docs): a stranger's header builds no list
     const page = d.feeds.skeleton(feed, who.did, limit, cursor, who.did ? interestsOf((h) => c.req.header(h)) : [])
     d.feeds.noteRequest(reqId, feed)

@@ -15,7 +15,7 @@ export const SUBMIT_DEFAULTS = { perAuthorPerHour: 5, perHour: 30 }
 /** app.skysift.agent.submitAgent: an author's agent source, checked in a sandbox and kept for review. */
 export function submitAgent(app: Hono, d: AppDeps): void {
   const submitLimits = d.submitLimits ?? SUBMIT_DEFAULTS
-  const submissions = new RateBudget({ perKey: submitLimits.perAuthorPerHour, total: submitLimits.perHour, windowMs: 3_600_000 })
+  const submissions = d.submitBudget ?? new RateBudget({ perKey: submitLimits.perAuthorPerHour, total: submitLimits.perHour, windowMs: 3_600_000 })
   // @NOTE a submission loads the agent in a sandbox worker thread to read its metadata: one at a time, a few waiting
   const submitting = new WorkQueue(2)
   // a body that is not JSON is checked as null: the lexicon says what is missing
@@ -24,7 +24,7 @@ export function submitAgent(app: Hono, d: AppDeps): void {
     const who = c.var.viewer
     const pending = d.agents.store.list().filter((a) => a.submittedBy === who && a.status === 'pending')
     if (pending.length >= MAX_PENDING_PER_AUTHOR) throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
-    const spent = submissions.take(who)
+    const spent = await submissions.take(who)
     if (spent) {
       d.log.info({ author: who, scope: spent.scope }, 'agent submission refused: budget spent')
       c.header('retry-after', String(spent.retryAfterS))
