@@ -32,6 +32,7 @@ import { openLists } from '../src/feed/open-lists.ts'
 import { FeedService } from '../src/feed/service.ts'
 import { resolveMix } from '../src/rank/mix.ts'
 import { FollowGraph } from '../src/store/follow-graph.ts'
+import { LikeGraph } from '../src/store/like-graph.ts'
 import { MixStore } from '../src/store/mixes.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { generateStore } from './store-gen.ts'
@@ -116,7 +117,7 @@ export async function timePersonal(ctx: AppContext, o: { candidates: number; fol
     personal_candidates: Math.min(o.candidates, have),
     personal_reader_follows: authors.length,
     personal_reader_likes: o.likes,
-    like_graph_rows: Number(sql.prepare('SELECT count(*) FROM like_graph').pluck().get()),
+    like_graph_rows: new LikeGraph(sql).size(),
   }
 }
 

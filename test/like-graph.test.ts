@@ -4,7 +4,7 @@ import type { IngestEvent, PostEvent } from '../src/contracts/events.ts'
 import { silentLogger } from '../src/logger.ts'
 import { FeedService } from '../src/feed/service.ts'
 import { DROP, postKey } from '../src/score/sdk.ts'
-import { LikeGraph } from '../src/store/like-graph.ts'
+import { LikeGraph, LikeGraphWriter } from '../src/store/like-graph.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { post as agentPost, postEvent, tid } from './support/builders.ts'
 import { storeFeedService } from './support/feed-service.ts'
@@ -121,5 +121,64 @@ describe('friends-liked and like-minded as agents', () => {
     expect(run('like-minded', { only: true }, subscriber)).toEqual([DROP, DROP, 0.25])
     expect(run('like-minded', {}, { ...subscriber, coLikes: new Map() })).toEqual([null, null, null])
     expect(ctx.host.isPersonal(ctx.host.instance('like-minded'))).toBe(true)
+  })
+})
+
+describe('the like graph\'s log', () => {
+  it('reads the same before and after the store folds it, whatever links, unlinks and drops it holds', () => {
+    // the same changes into a store that folds after every batch (as if rows were keyed at once) and one that folds now and then
+    const open = () => new AppContext(testConfig({ dbPath: ':memory:' }), silentLogger)
+    const eager = open()
+    const lazy = open()
+    const limits = { follows: 5, ownLikes: 3, likersPerPost: 2, neighbours: 3, likesPerNeighbour: 4 }
+    const accounts = Array.from({ length: 8 }, (_, i) => did(`acct${i}`))
+    const posts = Array.from({ length: 12 }, (_, i) => `at://${accounts[i % 8]}/app.bsky.feed.post/p${i}`)
+    for (const c of [eager, lazy]) {
+      const f = c.db.sqlite.prepare('INSERT INTO follows (uri, author, subject) VALUES (?, ?, ?)')
+      for (const a of accounts.slice(1, 7)) f.run(`at://${accounts[0]}/app.bsky.graph.follow/${a.slice(8, 14)}`, accounts[0], a)
+    }
+    const writers = [new LikeGraphWriter(eager.db.sqlite), new LikeGraphWriter(lazy.db.sqlite)]
+    const kept = new LikeGraph(lazy.db.sqlite, limits)
+    const model = new Set<string>()
+    let seed = 7
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), Math.floor(seed / 65536) % n)
+    for (let step = 0; step < 80; step++) {
+      const ops = Array.from({ length: 1 + rand(8) }, () => {
+        const r = rand(20)
+        return [r < 12 ? 'link' : r < 19 ? 'unlink' : 'drop', accounts[rand(8)], posts[rand(12)], rand(4) ? 'like' : 'repost'] as const
+      })
+      for (const [op, a, p, k] of ops) {
+        if (op === 'link') model.add(`${p} ${a} ${k}`)
+        else if (op === 'unlink') model.delete(`${p} ${a} ${k}`)
+        else for (const key of model) if (key.startsWith(`${p} `)) model.delete(key)
+      }
+      for (const [i, c] of [eager, lazy].entries()) {
+        const w = writers[i]
+        c.db.sqlite.transaction(() => {
+          for (const [op, a, p, k] of ops) {
+            if (op === 'link') w.link(a, p, k)
+            else if (op === 'unlink') w.unlink(a, p, k)
+            else w.dropSubject(p)
+          }
+          w.flush()
+        })()
+      }
+      writers[0].fold()
+      if (step % 9 === 8) writers[1].fold()
+      expect(Number(eager.db.sqlite.prepare('SELECT count(*) FROM like_log').pluck().get())).toBe(0)
+      const fresh = new LikeGraph(lazy.db.sqlite, limits)
+      const folded = new LikeGraph(eager.db.sqlite, limits)
+      expect(fresh.size()).toBe(model.size)
+      expect(folded.size()).toBe(model.size)
+      expect(kept.friendEngagement(accounts[0])).toEqual(folded.friendEngagement(accounts[0]))
+      for (const a of accounts) {
+        const want = folded.coLikes(a)
+        expect(kept.coLikes(a)).toEqual(want)
+        expect(fresh.coLikes(a)).toEqual(want)
+      }
+    }
+    expect(Number(lazy.db.sqlite.prepare('SELECT count(*) FROM like_log').pluck().get())).toBeGreaterThan(0)
+    void eager.close()
+    void lazy.close()
   })
 })

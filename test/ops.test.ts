@@ -22,6 +22,7 @@ import { createServeApp } from '../src/runtime.ts'
 import { ADMIN_COOKIE, signAdminSession, verifyAdminSession } from '../src/serve/admin/auth.ts'
 import { openDb, type Db } from '../src/store/db.ts'
 import { engagementKey } from '../src/store/engagement-key.ts'
+import { LikeGraph } from '../src/store/like-graph.ts'
 import { BatchWriter } from '../src/store/writer.ts'
 import { queuePrefix, tempDir, testConfig } from './support/resources.ts'
 import { tid } from './support/builders.ts'
@@ -127,7 +128,7 @@ describe('retention: bounded SQLite', () => {
     // the expired posts' likes, the orphan, and the like that waited too long; its waiting row
     expect(r.orphanEngagements).toBe(oldPosts.length + 2)
     // the like graph lives as long as the engagements: the kept posts' likes and the one still waiting
-    expect(count('SELECT count(*) FROM like_graph')).toBe(newPosts.length + 1 + 1)
+    expect(new LikeGraph(sql).size()).toBe(newPosts.length + 1 + 1)
     expect(r.engagements).toBe(1)
     expect(r.orphanScores).toBe(1)
     expect(count('SELECT sum(like_count) FROM posts')).toBe(newPosts.length + 1)

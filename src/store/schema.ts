@@ -70,6 +70,21 @@ export const likeGraph = sqliteTable(
 )
 
 /**
+ * The like graph's newest changes, appended in the order they were made and
+ * not yet folded into `like_graph` (src/store/like-graph.ts): appending is
+ * all the writer does per like, and the store folds the log into the keyed
+ * table in bulk, sorted, every LIKE_LOG_FOLD_ROWS rows. `op` is a link (0 a
+ * like, 1 a repost), an unlink (2, 3) or the drop of every row of `subject`
+ * (4, `actor` 0). Readers read `like_graph` and replay the log.
+ */
+export const likeLog = sqliteTable('like_log', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  subject: integer('subject').notNull(),
+  actor: integer('actor').notNull(),
+  op: integer('op').notNull(),
+})
+
+/**
  * Likes and reposts of posts not stored (yet), by post: the post counts them
  * when it is stored, and they go. `key` is the engagement's key; 0 holds `n`
  * engagements a purged post had counted (its author's account went

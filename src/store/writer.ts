@@ -211,7 +211,9 @@ export class BatchWriter {
 
   /** Applies one batch atomically. */
   write(batch: StoreBatch): WriteResult {
-    return this.tx(batch)
+    const r = this.tx(batch)
+    this.likeGraph.foldIfDue()
+    return r
   }
 
   /**
@@ -222,7 +224,7 @@ export class BatchWriter {
    * a whole cannot be committed, this throws and nothing is stored.
    */
   writeGroup(batches: StoreBatch[]): ({ ok: true; result: WriteResult } | { ok: false; error: Error })[] {
-    return this.db.transaction((all: StoreBatch[]) =>
+    const results = this.db.transaction((all: StoreBatch[]) =>
       all.map((b) => {
         try {
           return { ok: true as const, result: this.write(b) }
@@ -233,6 +235,13 @@ export class BatchWriter {
         }
       }),
     ).immediate(batches)
+    this.likeGraph.foldIfDue()
+    return results
+  }
+
+  /** Folds the like graph's log into its keyed table now (see LikeGraphWriter.fold); outside a transaction. */
+  foldLikeGraph(): number {
+    return this.likeGraph.fold()
   }
 
   private apply(b: StoreBatch): WriteResult {
@@ -241,6 +250,8 @@ export class BatchWriter {
     const r: WriteResult = { posts: 0, deleted: 0, likes: 0, reposts: 0, follows: 0, mixes: 0, accounts: 0, skipped: 0, scores: 0 }
     const changed = this.changed
     changed.clear()
+    // a batch that failed half-way left its like-graph rows unwritten: they went with it
+    this.likeGraph.discard()
     /** posts whose stored version is one of this batch's: only theirs get the batch's scores */
     const current = new Set<string>()
     for (const e of b.events) {

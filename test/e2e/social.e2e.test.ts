@@ -7,6 +7,7 @@
  * Run: npx vitest run test/e2e/social.e2e.test.ts
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LikeGraph } from '../../src/store/like-graph.ts'
 import { until } from '../support/resources.ts'
 import { type LocalNetwork, type LocalUser, startLocalNetwork } from './support/network.ts'
 import { type LocalSkysift, startLocalSkysift } from './support/skysift.ts'
@@ -43,7 +44,8 @@ describe('social agents and feedback end to end', () => {
     const like = (who: LocalUser, k: string) => who.agent.like(post[k], cid[k])
     // the reader and the twin share two niche posts; the twin and the stranger each like one more post, once
     for (const [who, k] of [[reader, 'niche1'], [reader, 'niche2'], [twin, 'niche1'], [twin, 'niche2'], [twin, 'twinsPick'], [stranger, 'strangersPick']] as const) await like(who, k)
-    await until('the six likes in the like graph', () => stored('SELECT count(*) FROM like_graph') === 6)
+    const graph = new LikeGraph(sky.ctx.db.sqlite)
+    await until('the six likes in the like graph', () => graph.size() === 6)
     await net.processAll()
   }, STEP_TIMEOUT)
 
