@@ -57,7 +57,10 @@ const PERSONAL_MIX = [
 ]
 
 /** Times personal lists on the context's store (which must already hold posts and likes). */
-export async function timePersonal(ctx: AppContext, o: { candidates: number; follows: number; likes: number; readers: number; runs: number }): Promise<PersonalBenchResult> {
+export async function timePersonal(
+  ctx: AppContext,
+  o: { candidates: number; follows: number; likes: number; readers: number; runs: number },
+): Promise<PersonalBenchResult> {
   const fresh = ctx.feeds.find((f) => f.rkey === 'fresh')
   if (!fresh) throw new Error('the example feeds file no longer has the "fresh" feed')
   const feed: Feed = { ...fresh, maxCandidates: o.candidates, windowHours: 48 }
@@ -96,7 +99,10 @@ export async function timePersonal(ctx: AppContext, o: { candidates: number; fol
   }
 
   const reader = await newReader(o.readers)
-  const mix = resolveMix(ctx.host, [{ agent: 'like-minded', weight: 80 }, { agent: 'recency', weight: 20 }])
+  const mix = resolveMix(ctx.host, [
+    { agent: 'like-minded', weight: 80 },
+    { agent: 'recency', weight: 20 },
+  ])
   const build = () => lists.build(feed, mix, Date.now(), { key: `bench-like-minded-${reader}`, subscriber: graph.context(reader) })
   build()
   const times: number[] = []
@@ -109,7 +115,12 @@ export async function timePersonal(ctx: AppContext, o: { candidates: number; fol
     const used = process.cpuUsage(c)
     cpu.push((used.user + used.system) / 1000)
   }
-  const have = Number(sql.prepare('SELECT count(*) FROM posts WHERE created_at >= ?').pluck().get(Date.now() - 48 * 3_600_000))
+  const have = Number(
+    sql
+      .prepare('SELECT count(*) FROM posts WHERE created_at >= ?')
+      .pluck()
+      .get(Date.now() - 48 * 3_600_000),
+  )
   return {
     personal_first_list_ms: round(median(first), 1),
     like_minded_build_ms: round(median(times), 1),
@@ -137,7 +148,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const ctx = new AppContext(readConfig({}, { dbPath: path.join(dir, 'p.db'), feedsFile: EXAMPLE_FEEDS_FILE }), pino({ level: 'warn' }, pino.destination(2)))
   try {
     const t = performance.now()
-    const g = await generateStore(new BatchWriter(ctx.db.sqlite), ctx.host, benchInstances(ctx), { posts: Number(values.posts ?? 300_000), hours: 48, likesPerPost: 2 })
+    const g = await generateStore(new BatchWriter(ctx.db.sqlite), ctx.host, benchInstances(ctx), {
+      posts: Number(values.posts ?? 300_000),
+      hours: 48,
+      likesPerPost: 2,
+    })
     process.stderr.write(`generated ${g.posts} posts, ${g.likes} likes in ${round((performance.now() - t) / 1000, 1)} s\n`)
     const r = await timePersonal(ctx, {
       candidates: Number(values.candidates ?? 50_000),

@@ -15,7 +15,9 @@ export interface PlcInput {
 }
 
 async function start(input: PlcInput): Promise<{ port: number }> {
-  const docs = new Map<string, string>(Object.entries(JSON.parse(fs.readFileSync(input.docsFile, 'utf8')) as Record<string, unknown>).map(([did, doc]) => [did, JSON.stringify(doc)]))
+  const docs = new Map<string, string>(
+    Object.entries(JSON.parse(fs.readFileSync(input.docsFile, 'utf8')) as Record<string, unknown>).map(([did, doc]) => [did, JSON.stringify(doc)]),
+  )
   let served = 0
   const server = http.createServer((req, res) => {
     const did = decodeURIComponent((req.url ?? '/').slice(1).split('?')[0])

@@ -96,7 +96,12 @@ export async function timeRefresh(ctx: AppContext, candidates: number, runs = 7,
   const mix = refreshMix(ctx.host, feed)
   const { lists } = openLists(ctx.db.sqlite, ctx.host, ctx.log, ctx.config)
   const t = await timeBuilds(ctx, lists, feed, mix, runs, churnPosts)
-  const have = Number(ctx.db.sqlite.prepare('SELECT count(*) FROM posts WHERE created_at >= ?').pluck().get(Date.now() - 48 * 3_600_000))
+  const have = Number(
+    ctx.db.sqlite
+      .prepare('SELECT count(*) FROM posts WHERE created_at >= ?')
+      .pluck()
+      .get(Date.now() - 48 * 3_600_000),
+  )
   return {
     refresh_ms: t.median_ms,
     refresh_cpu_ms: t.median_cpu_ms,
@@ -128,7 +133,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       })
       process.stderr.write(`generated ${g.posts} posts, ${g.likes} likes in ${round((performance.now() - t) / 1000, 1)} s\n`)
     }
-    console.log(JSON.stringify(await timeRefresh(ctx, Number(values.candidates ?? 50_000), Number(values.runs ?? 7), Number(values['churn-posts'] ?? LIVE_CHURN_POSTS))))
+    console.log(
+      JSON.stringify(await timeRefresh(ctx, Number(values.candidates ?? 50_000), Number(values.runs ?? 7), Number(values['churn-posts'] ?? LIVE_CHURN_POSTS))),
+    )
   } finally {
     await ctx.close()
     if (dir) fs.rmSync(dir, { recursive: true, force: true })

@@ -79,7 +79,22 @@ import type { PlcInput } from './plc.ts'
 import type { PrepareInput, PrepareResult } from './prepare.ts'
 import type { SandboxBenchResult } from './sandbox.ts'
 import type { StoreGenInput } from './store-gen-child.ts'
-import { fileSize, log, mb, median, percentile, procCpuSeconds, procPeakRssMb, procRssMb, round, runHelper, sleep, stopChild, waitFor, withTimeout } from './util.ts'
+import {
+  fileSize,
+  log,
+  mb,
+  median,
+  percentile,
+  procCpuSeconds,
+  procPeakRssMb,
+  procRssMb,
+  round,
+  runHelper,
+  sleep,
+  stopChild,
+  waitFor,
+  withTimeout,
+} from './util.ts'
 import { timePersonal } from './personal.ts'
 import { measureServeProcesses, type ServeProcessesRun } from './serve-processes.ts'
 import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
@@ -148,7 +163,10 @@ const STORE_POSTS = intFlag('store-posts', flags['store-posts'], 1_000_000, 0, 2
 const REFRESH_CANDIDATES = intFlag('refresh-candidates', flags['refresh-candidates'], 50_000, 10, 200_000)
 const SEED = intFlag('seed', flags.seed, 1, 0, 2 ** 31)
 const TIMEOUT_S = intFlag('timeout', flags.timeout, 1800, 10, 86_400)
-const SERVE_PROCESSES = (flags['serve-processes'] ?? '1,2').split(',').map((v) => intFlag('serve-processes', v, 1, 0, 64)).filter((n) => n > 0)
+const SERVE_PROCESSES = (flags['serve-processes'] ?? '1,2')
+  .split(',')
+  .map((v) => intFlag('serve-processes', v, 1, 0, 64))
+  .filter((n) => n > 0)
 
 // ---------------------------------------------------------------------------
 // state shared with cleanup
@@ -180,10 +198,14 @@ function cleanup(): Promise<void> {
     }
     if (bareServer) {
       const s = bareServer
-      await step('stop bare server', () => new Promise<void>((r) => {
-        s.close(() => r())
-        ;(s as { closeAllConnections?: () => void }).closeAllConnections?.()
-      }))
+      await step(
+        'stop bare server',
+        () =>
+          new Promise<void>((r) => {
+            s.close(() => r())
+            ;(s as { closeAllConnections?: () => void }).closeAllConnections?.()
+          }),
+      )
     }
     if (ingestChild) {
       const c = ingestChild
@@ -241,7 +263,17 @@ function startIngestStage(env: NodeJS.ProcessEnv, profArgv: string[]): IngestSta
   }
   const child = fork(INGEST_ENTRY, [], { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, ...profArgv] })
   ingestChild = child
-  let stats: IngestStats = { received: 0, queued: 0, rejected: 0, batches: 0, lastCursor: null, lastEventTime: null, pausedForBackpressureMs: 0, redisErrors: 0, rewinds: 0 }
+  let stats: IngestStats = {
+    received: 0,
+    queued: 0,
+    rejected: 0,
+    batches: 0,
+    lastCursor: null,
+    lastEventTime: null,
+    pausedForBackpressureMs: 0,
+    redisErrors: 0,
+    rewinds: 0,
+  }
   let started!: () => void
   const start = new Promise<void>((r) => (started = r))
   const done = new Promise<void>((resolve, reject) => {
@@ -336,7 +368,10 @@ async function main(): Promise<Output> {
 
   // -- 4. static agent instances and subscriber mixes ------------------------
   const mixes = subscriberMixes(ctx.host, ctx.feeds, MIXES)
-  const refreshMixes = [{ feed: science, mix: refreshMix(ctx.host, science) }, { feed: fresh, mix: refreshMix(ctx.host, fresh) }]
+  const refreshMixes = [
+    { feed: science, mix: refreshMix(ctx.host, science) },
+    { feed: fresh, mix: refreshMix(ctx.host, fresh) },
+  ]
   const wanted: AgentInstance[] = [
     ...ctx.feeds.flatMap((f) => f.defaults.entries.map((e) => e.inst)),
     ...extraInstances(ctx.host),
@@ -373,7 +408,11 @@ async function main(): Promise<Output> {
     const execArgv = profArgv
     for (let i = 0; i < workers; i++) {
       // the flags src/stages.ts starts score workers with
-      const child = fork(SCORE_WORKER_ENTRY, [], { env, stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, '--max-semi-space-size=16', ...execArgv] })
+      const child = fork(SCORE_WORKER_ENTRY, [], {
+        env,
+        stdio: ['ignore', 2, 2, 'ipc'],
+        execArgv: [...process.execArgv, '--max-semi-space-size=16', ...execArgv],
+      })
       child.on('exit', (code, signal) => {
         if (!cleaned) log(`score worker ${i} exited early (${signal ?? code})`)
       })
@@ -434,7 +473,8 @@ async function main(): Promise<Output> {
       const s = ing.stats()
       const key = `${s.received}/${stored()}`
       if (key !== lastProgress.key) lastProgress = { at: Date.now(), key }
-      else if (Date.now() - lastProgress.at > 60_000) throw new Error(`ingest made no progress for 60 s (read ${s.received}, queued ${s.queued}, stored ${stored()})`)
+      else if (Date.now() - lastProgress.at > 60_000)
+        throw new Error(`ingest made no progress for 60 s (read ${s.received}, queued ${s.queued}, stored ${stored()})`)
       if (Date.now() - lastLog > 2000) {
         lastLog = Date.now()
         const el = (performance.now() - t0) / 1000
@@ -473,11 +513,18 @@ async function main(): Promise<Output> {
       log(`writing a store of ${STORE_POSTS} posts over 48 h through BatchWriter (child process)…`)
       storeGen = await runHelper<{ posts: number; likes: number; ms: number }>(
         here('./store-gen-child.ts'),
-        { posts: STORE_POSTS, hours: 48, seed: SEED, instances: staticInstances.map((i) => ({ agent: i.def.id, options: i.rawOptions })) } satisfies StoreGenInput,
+        {
+          posts: STORE_POSTS,
+          hours: 48,
+          seed: SEED,
+          instances: staticInstances.map((i) => ({ agent: i.def.id, options: i.rawOptions })),
+        } satisfies StoreGenInput,
         TIMEOUT_S * 1000,
         { env },
       )
-      log(`  ${storeGen.posts} posts and ${storeGen.likes} likes in ${round(storeGen.ms / 1000, 1)} s (${Math.round(storeGen.posts / (storeGen.ms / 1000))} posts/s, ${Math.round((storeGen.posts + storeGen.likes) / (storeGen.ms / 1000))} events/s)`)
+      log(
+        `  ${storeGen.posts} posts and ${storeGen.likes} likes in ${round(storeGen.ms / 1000, 1)} s (${Math.round(storeGen.posts / (storeGen.ms / 1000))} posts/s, ${Math.round((storeGen.posts + storeGen.likes) / (storeGen.ms / 1000))} events/s)`,
+      )
     }
     const storePosts = dbCount('SELECT count(*) FROM posts')
 
@@ -493,24 +540,39 @@ async function main(): Promise<Output> {
     const appCtx = ctx
     const timeRefresh = async (feed: Feed, mix: ResolvedMix, runs = 5, churn = LIVE_CHURN_POSTS) => {
       const t = await timeBuilds(appCtx, lists, feed, mix, runs, churn)
-      return { feed: feed.rkey, agents: mix.entries.length, candidates: candidates(feed), first_ms: t.first_ms, median_ms: t.median_ms, median_cpu_ms: t.median_cpu_ms, churn_posts: churn, churn_likes: t.churn_likes }
+      return {
+        feed: feed.rkey,
+        agents: mix.entries.length,
+        candidates: candidates(feed),
+        first_ms: t.first_ms,
+        median_ms: t.median_ms,
+        median_cpu_ms: t.median_cpu_ms,
+        churn_posts: churn,
+        churn_likes: t.churn_likes,
+      }
     }
     // the issue's scenario: 5 agents over REFRESH_CANDIDATES candidates (the science feed's window, more candidates),
     // over an unchanged store (as earlier rounds measured it), then with 30 s of new posts between builds
     const bigFeed: Feed = { ...science, maxCandidates: REFRESH_CANDIDATES }
     const big = await timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 11, 0)
     const bigChurn = await timeRefresh(bigFeed, refreshMix(ctx.host, bigFeed), 11)
-    log(`refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms); with ${bigChurn.churn_posts} new posts and ${bigChurn.churn_likes} likes between builds ${bigChurn.median_ms} ms`)
+    log(
+      `refresh: ${big.agents} agents over ${big.candidates} candidates: ${big.median_ms} ms (first ${big.first_ms} ms); with ${bigChurn.churn_posts} new posts and ${bigChurn.churn_likes} likes between builds ${bigChurn.median_ms} ms`,
+    )
     const refresh = []
     for (const { feed, mix } of refreshMixes) refresh.push(await timeRefresh(feed, mix))
-    for (const r of refresh) log(`refresh ${r.feed} as configured: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
+    for (const r of refresh)
+      log(`refresh ${r.feed} as configured: ${r.agents} agents over ${r.candidates} candidates: ${r.median_ms} ms (first ${r.first_ms} ms)`)
     // personal lists: new readers with a backfill-sized graph, and like-minded over the refresh's candidates (bench/personal.ts)
     const personal = await timePersonal(ctx, { candidates: REFRESH_CANDIDATES, follows: 1_000, likes: 1_000, readers: 5, runs: 7 })
-    log(`personal: a new reader's first list ${personal.personal_first_list_ms} ms; like-minded over ${personal.personal_candidates} candidates ${personal.like_minded_build_ms} ms (${personal.like_minded_build_cpu_ms} CPU ms; ${personal.like_graph_rows} rows in the like graph)`)
+    log(
+      `personal: a new reader's first list ${personal.personal_first_list_ms} ms; like-minded over ${personal.personal_candidates} candidates ${personal.like_minded_build_ms} ms (${personal.like_minded_build_cpu_ms} CPU ms; ${personal.like_graph_rows} rows in the like graph)`,
+    )
 
     // -- 9. serve ------------------------------------------------------------
     const base = serveRun.url
-    const skeletonPath = (feed: Feed, cursor?: string) => `/xrpc/${SKELETON}?feed=${encodeURIComponent(feed.uri)}&limit=${PAGE_LIMIT}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
+    const skeletonPath = (feed: Feed, cursor?: string) =>
+      `/xrpc/${SKELETON}?feed=${encodeURIComponent(feed.uri)}&limit=${PAGE_LIMIT}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`
     const get = async (p: string, headers: Record<string, string> = {}) => {
       const res = await fetch(base + p, { headers, signal: AbortSignal.timeout(30_000) })
       const text = await res.text()
@@ -521,9 +583,15 @@ async function main(): Promise<Output> {
     const load = async (name: string, url: string, requests: LoadInput['requests']): Promise<LoadResult & { snapshotsBuilt?: number }> => {
       const before = snapshots()
       log(`load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests…`)
-      const r = await runHelper<LoadResult>(here('./load.ts'), { url, connections: CONNECTIONS, durationS: DURATION_S, requests } satisfies LoadInput, (DURATION_S + 60) * 1000)
+      const r = await runHelper<LoadResult>(
+        here('./load.ts'),
+        { url, connections: CONNECTIONS, durationS: DURATION_S, requests } satisfies LoadInput,
+        (DURATION_S + 60) * 1000,
+      )
       const built = snapshots() - before
-      log(`  ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${Math.round(r.bytesPerResponse)} B/response, ${built} snapshots built meanwhile`)
+      log(
+        `  ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${Math.round(r.bytesPerResponse)} B/response, ${built} snapshots built meanwhile`,
+      )
       if (r.non2xx || r.errors) log(`  WARNING: "${name}" had ${r.non2xx} non-2xx responses and ${r.errors} errors`)
       return { ...r, snapshotsBuilt: built }
     }
@@ -580,7 +648,8 @@ async function main(): Promise<Output> {
       const follow = sqlite.prepare('INSERT OR IGNORE INTO follows (uri, author, subject) VALUES (?, ?, ?)')
       sqlite.transaction(() => {
         for (let i = 0; i < AUTH_READERS; i++) {
-          for (let k = 0; k < FOLLOWS_PER_READER && authors.length; k++) follow.run(`at://${subscribers[i].did}/app.bsky.graph.follow/b${k}`, subscribers[i].did, authors[(i * 7919 + k * 104_729) % authors.length])
+          for (let k = 0; k < FOLLOWS_PER_READER && authors.length; k++)
+            follow.run(`at://${subscribers[i].did}/app.bsky.graph.follow/b${k}`, subscribers[i].did, authors[(i * 7919 + k * 104_729) % authors.length])
         }
       })()
       // each list is built once before the load, as the first reader of a mix would trigger
@@ -595,14 +664,16 @@ async function main(): Promise<Output> {
       for (const i of [0, 1, authRequests.length - 1]) {
         const { body } = await get(authRequests[i].path, authRequests[i].headers)
         const fp = body.feed[0]?.feedContext.split('|')[1]
-        if (fp !== of(i).mix.fingerprint) throw new Error(`signed-in request ${i} was not served the subscriber's mix (got ${fp}, want ${of(i).mix.fingerprint}); is the token rejected?`)
+        if (fp !== of(i).mix.fingerprint)
+          throw new Error(`signed-in request ${i} was not served the subscriber's mix (got ${fp}, want ${of(i).mix.fingerprint}); is the token rejected?`)
       }
       // steady state: every reader once first (their DID documents resolved and cached, personal lists built, as for
       // readers who came before)
       const warm = async () => {
         const tw = performance.now()
         const pages: { feed: { post: string; feedContext: string }[] }[] = []
-        for (let i = 0; i < authRequests.length; i += 16) pages.push(...(await Promise.all(authRequests.slice(i, i + 16).map(async (r) => (await get(r.path, r.headers)).body))))
+        for (let i = 0; i < authRequests.length; i += 16)
+          pages.push(...(await Promise.all(authRequests.slice(i, i + 16).map(async (r) => (await get(r.path, r.headers)).body))))
         log(`warmed ${authRequests.length} readers in ${round((performance.now() - tw) / 1000, 1)} s`)
         return pages
       }
@@ -612,21 +683,29 @@ async function main(): Promise<Output> {
       const interactions = new InteractionStore(sqlite)
       let withFeedback = 0
       let nudged = 0
-      sqlite.transaction(() => {
-        firstPages.forEach((page, i) => {
-          if (i % 100 >= FEEDBACK_SHARE * 100 || page.feed.length < 3) return
-          const feed = of(i).feed.uri
-          const items: Parameters<InteractionStore['add']>[1] = page.feed.map((it) => ({ feed, postUri: it.post, event: 'seen', feedContext: it.feedContext, reqId: null }))
-          if (i % 100 < NUDGE_SHARE * 100) {
-            items.push({ ...items[0], event: 'more' }, { ...items[2], event: 'less' })
-            nudged++
-          }
-          interactions.add(subscribers[i].did, items)
-          withFeedback++
+      sqlite
+        .transaction(() => {
+          firstPages.forEach((page, i) => {
+            if (i % 100 >= FEEDBACK_SHARE * 100 || page.feed.length < 3) return
+            const feed = of(i).feed.uri
+            const items: Parameters<InteractionStore['add']>[1] = page.feed.map((it) => ({
+              feed,
+              postUri: it.post,
+              event: 'seen',
+              feedContext: it.feedContext,
+              reqId: null,
+            }))
+            if (i % 100 < NUDGE_SHARE * 100) {
+              items.push({ ...items[0], event: 'more' }, { ...items[2], event: 'less' })
+              nudged++
+            }
+            interactions.add(subscribers[i].did, items)
+            withFeedback++
+          })
+          // @NOTE IMMEDIATE: the refresh worker writes snapshots meanwhile, and a deferred transaction that reads first
+          // cannot wait for its lock
         })
-        // @NOTE IMMEDIATE: the refresh worker writes snapshots meanwhile, and a deferred transaction that reads first
-        // cannot wait for its lock
-      }).immediate()
+        .immediate()
       log(`${withFeedback} readers sent feedback (seen items; ${nudged} of them also "more" and "less")`)
       await warm()
       auth = await load(`${AUTH_READERS} signed-in readers of ${subscribers.length} subscribers, ${mixes.length} mixes`, base, authRequests)
@@ -635,7 +714,16 @@ async function main(): Promise<Output> {
 
     // the same loads against `skysift serve` with 1, 2, … processes on one port (SKYSIFT_SERVE_PROCESSES)
     const byProcesses = SERVE_PROCESSES.length
-      ? await measureServeProcesses({ env, counts: SERVE_PROCESSES, connections: CONNECTIONS, durationS: DURATION_S, anon: anonRequests, auth: authLoad, redisUrl, prefix })
+      ? await measureServeProcesses({
+          env,
+          counts: SERVE_PROCESSES,
+          connections: CONNECTIONS,
+          durationS: DURATION_S,
+          anon: anonRequests,
+          auth: authLoad,
+          redisUrl,
+          prefix,
+        })
       : []
 
     // -- 10. sandboxed agents (child process) ---------------------------------
@@ -673,8 +761,18 @@ async function main(): Promise<Output> {
       ingest_cpu_s_per_100k_events: round(((mainCpuS + ingestCpuS + kidsCpuS.reduce((a, b) => a + b, 0) + redisCpuS) * 100_000) / prep.lines, 2),
       ingest_backpressure_ms: st.pausedForBackpressureMs,
       ingest_store_busy_pct: round((100 * writes.ms) / (ingestS * 1000)),
-      ingest_store_write_ms: { transactions: writes.n, jobs: writes.jobs, mean: round(writes.ms / Math.max(1, writes.n), 1), per_job: round(writes.ms / Math.max(1, writes.jobs), 1), max: round(writes.maxMs, 1) },
-      ingest_event_loop_delay_ms: { p50: round(loopDelay.percentile(50) / 1e6, 1), p99: round(loopDelay.percentile(99) / 1e6, 1), max: round(loopDelay.max / 1e6, 1) },
+      ingest_store_write_ms: {
+        transactions: writes.n,
+        jobs: writes.jobs,
+        mean: round(writes.ms / Math.max(1, writes.n), 1),
+        per_job: round(writes.ms / Math.max(1, writes.jobs), 1),
+        max: round(writes.maxMs, 1),
+      },
+      ingest_event_loop_delay_ms: {
+        p50: round(loopDelay.percentile(50) / 1e6, 1),
+        p99: round(loopDelay.percentile(99) / 1e6, 1),
+        max: round(loopDelay.max / 1e6, 1),
+      },
       posts_stored: posts,
       agent_scores_stored: scores,
       scored_instances: scoredInstances,
@@ -756,23 +854,57 @@ function table(o: Output): string {
     ['ingest, end to end', `${o.ingest_events_per_s} events/s (${o.ingest_s} s)`],
     ['JSON.parse alone', `${o.json_parse_events_per_s} events/s (ingest = ${pct(o.ingest_vs_json_parse)} of it)`],
     ['ingest CPU', `${JSON.stringify(o.ingest_cpu_pct)} %; ${o.ingest_cpu_s_per_100k_events} CPU s per 100k events`],
-    ['store writer', `busy ${o.ingest_store_busy_pct}% of ingest; ${JSON.stringify(o.ingest_store_write_ms)} ms/transaction; event-loop delay ${JSON.stringify(o.ingest_event_loop_delay_ms)} ms`],
-    ['store (generated)', o.store_gen_posts_per_s === null ? `${o.store_posts} posts` : `${o.store_posts} posts; written at ${o.store_gen_posts_per_s} posts/s (${o.store_gen_events_per_s} events/s with likes)`],
-    ['refresh', `${o.refresh_ms} ms, ${o.refresh_cpu_ms} CPU ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed}; first ${o.refresh_first_ms} ms)`],
-    ['refresh, changing', `${o.refresh_churn_ms} ms, ${o.refresh_churn_cpu_ms} CPU ms (${o.refresh_churn_posts} new posts and ${o.refresh_churn_likes} likes between builds)`],
-    ['personal lists', `a new reader's first list ${o.personal_first_list_ms} ms (${o.personal_reader_follows} follows, ${o.personal_reader_likes} likes); like-minded over ${o.personal_candidates} candidates ${o.like_minded_build_ms} ms (${o.like_minded_build_cpu_ms} CPU ms)`],
-    ['refresh, as configured', (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; ')],
+    [
+      'store writer',
+      `busy ${o.ingest_store_busy_pct}% of ingest; ${JSON.stringify(o.ingest_store_write_ms)} ms/transaction; event-loop delay ${JSON.stringify(o.ingest_event_loop_delay_ms)} ms`,
+    ],
+    [
+      'store (generated)',
+      o.store_gen_posts_per_s === null
+        ? `${o.store_posts} posts`
+        : `${o.store_posts} posts; written at ${o.store_gen_posts_per_s} posts/s (${o.store_gen_events_per_s} events/s with likes)`,
+    ],
+    [
+      'refresh',
+      `${o.refresh_ms} ms, ${o.refresh_cpu_ms} CPU ms (${o.refresh_agents} agents, ${o.refresh_candidates} candidates, ${o.refresh_feed}; first ${o.refresh_first_ms} ms)`,
+    ],
+    [
+      'refresh, changing',
+      `${o.refresh_churn_ms} ms, ${o.refresh_churn_cpu_ms} CPU ms (${o.refresh_churn_posts} new posts and ${o.refresh_churn_likes} likes between builds)`,
+    ],
+    [
+      'personal lists',
+      `a new reader's first list ${o.personal_first_list_ms} ms (${o.personal_reader_follows} follows, ${o.personal_reader_likes} likes); like-minded over ${o.personal_candidates} candidates ${o.like_minded_build_ms} ms (${o.like_minded_build_cpu_ms} CPU ms)`,
+    ],
+    [
+      'refresh, as configured',
+      (o.refresh_by_feed as { feed: string; candidates: number; median_ms: number }[]).map((r) => `${r.feed} ${r.median_ms} ms (${r.candidates})`).join('; '),
+    ],
     ['serve, anonymous', `${o.serve_rps} req/s, p50 ${o.serve_p50_ms} ms, p99 ${o.serve_p99_ms} ms`],
-    ['serve, signed in', o.serve_auth_rps === null ? 'skipped' : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${pct(o.serve_auth_vs_anon)} of anonymous; ${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`],
+    [
+      'serve, signed in',
+      o.serve_auth_rps === null
+        ? 'skipped'
+        : `${o.serve_auth_rps} req/s, p50 ${o.serve_auth_p50_ms} ms, p99 ${o.serve_auth_p99_ms} ms (${pct(o.serve_auth_vs_anon)} of anonymous; ${o.serve_auth_readers} readers of ${o.serve_auth_subscribers} subscribers, ${o.serve_auth_mixes} mixes)`,
+    ],
     ...Object.keys(o)
       .filter((k) => k.startsWith('serve_processes_'))
       .map((k): [string, string] => {
         const r = o[k] as ServeProcessesRun
-        const auth = r.serve_auth_rps === null ? '' : `; signed in ${r.serve_auth_rps} req/s, p99 ${r.serve_auth_p99_ms} ms, ${r.serve_auth_cpu_ms_per_request} CPU ms/request`
-        return [`serve, ${r.processes} process${r.processes > 1 ? 'es' : ''}`, `anonymous ${r.serve_rps} req/s, p99 ${r.serve_p99_ms} ms, ${r.serve_cpu_ms_per_request} CPU ms/request${auth}; requests ${r.per_process.map((p) => p.skeleton_requests).join(' + ')}`]
+        const auth =
+          r.serve_auth_rps === null
+            ? ''
+            : `; signed in ${r.serve_auth_rps} req/s, p99 ${r.serve_auth_p99_ms} ms, ${r.serve_auth_cpu_ms_per_request} CPU ms/request`
+        return [
+          `serve, ${r.processes} process${r.processes > 1 ? 'es' : ''}`,
+          `anonymous ${r.serve_rps} req/s, p99 ${r.serve_p99_ms} ms, ${r.serve_cpu_ms_per_request} CPU ms/request${auth}; requests ${r.per_process.map((p) => p.skeleton_requests).join(' + ')}`,
+        ]
       }),
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
-    ['memory', `main max RSS ${o.rss_mb} MB; ${o.ingest_rss_mb === null ? '' : `ingest ${o.ingest_rss_mb} MB; `}score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`],
+    [
+      'memory',
+      `main max RSS ${o.rss_mb} MB; ${o.ingest_rss_mb === null ? '' : `ingest ${o.ingest_rss_mb} MB; `}score workers ${JSON.stringify(o.score_worker_rss_mb)} MB (idle ${JSON.stringify(o.score_worker_idle_rss_mb)}); SQLite ${o.sqlite_mb} MB`,
+    ],
     [
       'sandboxed agent',
       o.sandbox_posts_per_s === null

@@ -47,7 +47,7 @@ const WORDS = ['sky', 'sunset', 'coffee', 'train', 'rain', 'music', 'game', 'cat
 
 function benchPosts(n: number): AgentPost[] {
   let seed = 42
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
   const now = Date.parse('2026-11-22T12:00:00Z')
   return Array.from({ length: n }, (_, i) => {
     const words = Array.from({ length: 6 + Math.floor(rnd() * 30) }, () => WORDS[Math.floor(rnd() * WORDS.length)])
@@ -111,7 +111,8 @@ export async function sandboxBench(opts: { roundMs?: number; rounds?: number } =
     const posts1000 = benchPosts(1000)
     const ctx = { options: agent.options.parse({}), now: Date.parse('2026-11-22T12:00:00Z') }
     const payload = sandboxPayload(sandboxFields(agent.needs), posts, JSON.stringify(ctx.options), ctx.now)
-    if (JSON.stringify(agent.scoreBatch(posts, ctx)) !== JSON.stringify(plainAgent.scoreBatch(posts, ctx))) throw new Error('sandboxed and plain results differ')
+    if (JSON.stringify(agent.scoreBatch(posts, ctx)) !== JSON.stringify(plainAgent.scoreBatch(posts, ctx)))
+      throw new Error('sandboxed and plain results differ')
 
     const raw = await quickjsRawRunner(payload, posts.length)
     const same = await quickjsAgentRunner(source, payload, posts.length)

@@ -239,7 +239,9 @@ async function main() {
         for (let r = 0; r < REPEAT; r++) {
           log(`run (${profile}): ${w} score worker process(es)${REPEAT > 1 ? ` (${r + 1}/${REPEAT})` : ''}`)
           const res = await runOnce(file, w, tmp, profile)
-          log(`  → score ${res.score_events_per_s}/s, end to end ${res.end_to_end_events_per_s}/s; workers CPU ${JSON.stringify(res.worker_cpu_pct)}%, main ${res.main_cpu_pct}%, store busy ${res.store_busy_pct}%`)
+          log(
+            `  → score ${res.score_events_per_s}/s, end to end ${res.end_to_end_events_per_s}/s; workers CPU ${JSON.stringify(res.worker_cpu_pct)}%, main ${res.main_cpu_pct}%, store busy ${res.store_busy_pct}%`,
+          )
           tries.push(res)
         }
         const mid = median(tries.map((t) => t.score_events_per_s))
@@ -253,7 +255,10 @@ async function main() {
       runs.push(...mine)
     }
     // capacity from CPU cost (what this machine would do with no other load): the writer is one thread; scoring spreads over cores
-    const capacity: Record<string, { ingest_and_store_process_limit_events_per_s: number; store_transactions_limit_events_per_s: number; score_events_per_s_per_core: number }> = {}
+    const capacity: Record<
+      string,
+      { ingest_and_store_process_limit_events_per_s: number; store_transactions_limit_events_per_s: number; score_events_per_s_per_core: number }
+    > = {}
     for (const profile of PROFILES) {
       const mine = runs.filter((r) => r.profile === profile)
       capacity[profile] = {

@@ -68,10 +68,14 @@ async function startServer(env: NodeJS.ProcessEnv, n: number): Promise<{ child: 
       }
     }
   })
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`skysift serve exited (${child.exitCode}) before listening`)
-    return serving.length >= n
-  }, 60_000, `${n} serving process(es)`)
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`skysift serve exited (${child.exitCode}) before listening`)
+      return serving.length >= n
+    },
+    60_000,
+    `${n} serving process(es)`,
+  )
   return { child, url: `http://127.0.0.1:${serving[0].port}`, pids: serving.map((s) => s.pid) }
 }
 
@@ -125,10 +129,16 @@ export async function measureServeProcesses(opts: {
       try {
         const run = async (name: string | null, requests: LoadInput['requests'], durationS: number) => {
           const cpu0 = server.pids.map((p) => procCpuSeconds(p) ?? 0)
-          const r = await runHelper<LoadResult>(LOAD, { url: server.url, connections: opts.connections, durationS, requests } satisfies LoadInput, (durationS + 60) * 1000)
+          const r = await runHelper<LoadResult>(
+            LOAD,
+            { url: server.url, connections: opts.connections, durationS, requests } satisfies LoadInput,
+            (durationS + 60) * 1000,
+          )
           const cpu = server.pids.map((p, i) => round((100 * ((procCpuSeconds(p) ?? 0) - cpu0[i])) / r.durationS))
           if (name) {
-            log(`  ${name}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx + r.errors} non-2xx/errors; CPU ${cpu.map((c) => `${c}%`).join(' + ')}`)
+            log(
+              `  ${name}: ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx + r.errors} non-2xx/errors; CPU ${cpu.map((c) => `${c}%`).join(' + ')}`,
+            )
           }
           return { r, cpu }
         }
@@ -146,10 +156,15 @@ export async function measureServeProcesses(opts: {
         // each process reports its counts to Redis every 10 s: wait for reports made after the loads
         const after = Date.now()
         let reports: Awaited<ReturnType<typeof readProcessReports>> = []
-        await waitFor(async () => {
-          reports = (await readProcessReports(redis, opts.prefix)).filter((p) => server.pids.includes(p.pid))
-          return reports.length === n && reports.every((p) => p.at >= after)
-        }, 30_000, 'process reports after the load', 500).catch(() => log('  note: not every process reported after the load; request shares are from older reports'))
+        await waitFor(
+          async () => {
+            reports = (await readProcessReports(redis, opts.prefix)).filter((p) => server.pids.includes(p.pid))
+            return reports.length === n && reports.every((p) => p.at >= after)
+          },
+          30_000,
+          'process reports after the load',
+          500,
+        ).catch(() => log('  note: not every process reported after the load; request shares are from older reports'))
         out.push({
           processes: n,
           serve_rps: Math.round(anon.r.rps),

@@ -52,7 +52,12 @@ function b32(rnd: () => number, n: number): string {
 }
 
 /** Writes the store; returns how many posts and likes were written and how long it took. */
-export async function generateStore(writer: BatchWriter, host: AgentHost, instances: AgentInstance[], o: StoreGenOptions): Promise<{ posts: number; likes: number; ms: number }> {
+export async function generateStore(
+  writer: BatchWriter,
+  host: AgentHost,
+  instances: AgentInstance[],
+  o: StoreGenOptions,
+): Promise<{ posts: number; likes: number; ms: number }> {
   const rnd = prng(o.seed ?? 11)
   const now = o.now ?? Date.now()
   const spanMs = o.hours * 3_600_000

@@ -95,7 +95,12 @@ export function fileSize(path: string): number {
  * resolves with the first message it sends: `{ ok: true, result }` or
  * `{ ok: false, error }`. The child is killed on timeout.
  */
-export function runHelper<T>(entry: string, input: unknown, timeoutMs: number, opts: { env?: NodeJS.ProcessEnv; keepAlive?: (child: ChildProcess) => void } = {}): Promise<T> {
+export function runHelper<T>(
+  entry: string,
+  input: unknown,
+  timeoutMs: number,
+  opts: { env?: NodeJS.ProcessEnv; keepAlive?: (child: ChildProcess) => void } = {},
+): Promise<T> {
   const child = fork(entry, [], { stdio: ['ignore', 2, 2, 'ipc'], env: opts.env ?? process.env })
   opts.keepAlive?.(child)
   return new Promise<T>((resolve, reject) => {
@@ -124,9 +129,10 @@ export function runHelper<T>(entry: string, input: unknown, timeoutMs: number, o
 export function serveHelper<I, O>(fn: (input: I) => Promise<O>, opts: { exit?: boolean } = {}): void {
   process.once('message', (input: I) => {
     fn(input).then(
-      (result) => process.send!({ ok: true, result }, () => {
-        if (opts.exit !== false) process.exit(0)
-      }),
+      (result) =>
+        process.send!({ ok: true, result }, () => {
+          if (opts.exit !== false) process.exit(0)
+        }),
       (err) => process.send!({ ok: false, error: (err as Error)?.stack ?? String(err) }, () => process.exit(1)),
     )
   })

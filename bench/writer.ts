@@ -84,7 +84,14 @@ export function benchInstances(ctx: AppContext): AgentInstance[] {
 }
 
 /** Decoded and scored store jobs for `count` synthetic events. */
-export async function storeJobs(ctx: AppContext, instances: AgentInstance[], count: number, batch: number, seed: number, startTimeUs?: number): Promise<StoreBatch[]> {
+export async function storeJobs(
+  ctx: AppContext,
+  instances: AgentInstance[],
+  count: number,
+  batch: number,
+  seed: number,
+  startTimeUs?: number,
+): Promise<StoreBatch[]> {
   const jobs: StoreBatch[] = []
   let events: IngestEvent[] = []
   let n = 0
@@ -172,7 +179,10 @@ export async function writerBench(input: WriterBenchInput): Promise<WriterBenchR
 async function throughRedis(file: string, jobs: StoreBatch[], total: number, input: WriterBenchInput, agents: number): Promise<WriterBenchResult> {
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
   const prefix = `skysift-writer-bench-${process.pid}-${randomBytes(3).toString('hex')}`
-  const ctx = new AppContext(readConfig({}, { dbPath: file, feedsFile: EXAMPLE_FEEDS_FILE, redisUrl, queuePrefix: prefix }), pino({ level: 'warn' }, pino.destination(2)))
+  const ctx = new AppContext(
+    readConfig({}, { dbPath: file, feedsFile: EXAMPLE_FEEDS_FILE, redisUrl, queuePrefix: prefix }),
+    pino({ level: 'warn' }, pino.destination(2)),
+  )
   const queue = producerQueue<StoreBatch>(QUEUE.store, redisUrl, prefix)
   let store: ReturnType<typeof startStore> | null = null
   try {
@@ -208,7 +218,17 @@ async function throughRedis(file: string, jobs: StoreBatch[], total: number, inp
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { events: { type: 'string' }, batch: { type: 'string' }, group: { type: 'string' }, prefill: { type: 'string' }, db: { type: 'string' }, seed: { type: 'string' }, pragma: { type: 'string', multiple: true }, checkpointer: { type: 'boolean' }, 'through-redis': { type: 'boolean' } },
+    options: {
+      events: { type: 'string' },
+      batch: { type: 'string' },
+      group: { type: 'string' },
+      prefill: { type: 'string' },
+      db: { type: 'string' },
+      seed: { type: 'string' },
+      pragma: { type: 'string', multiple: true },
+      checkpointer: { type: 'boolean' },
+      'through-redis': { type: 'boolean' },
+    },
   })
   const r = await writerBench({
     events: Number(values.events ?? 200_000),

@@ -105,7 +105,11 @@ export async function main(argv: string[]): Promise<void> {
       const ctx = await AppContext.create(config, createLogger('warn'))
       forgetCursor(ctx.db.sqlite, `replay:${file}`)
       await ctx.close()
-      return runStages(['serve', 'store', 'refresh', 'score', 'ingest'], { source: { kind: 'replay', path: file, pace: 'full' } }, { childScoreWorkers: config.scoreWorkers, childRefresh: true })
+      return runStages(
+        ['serve', 'store', 'refresh', 'score', 'ingest'],
+        { source: { kind: 'replay', path: file, pace: 'full' } },
+        { childScoreWorkers: config.scoreWorkers, childRefresh: true },
+      )
     }
     case 'generate': {
       const file = rest[0]

@@ -22,7 +22,11 @@ describe('readConfig', () => {
   })
 
   it('reads the publisher account for skysift publish', () => {
-    const c = readConfig({ SKYSIFT_PUBLISHER_HANDLE: ' alice.example.com ', SKYSIFT_PUBLISHER_PASSWORD: 'xxxx-xxxx', SKYSIFT_PUBLISHER_SERVICE: 'https://pds.example.org' })
+    const c = readConfig({
+      SKYSIFT_PUBLISHER_HANDLE: ' alice.example.com ',
+      SKYSIFT_PUBLISHER_PASSWORD: 'xxxx-xxxx',
+      SKYSIFT_PUBLISHER_SERVICE: 'https://pds.example.org',
+    })
     expect([c.publisherHandle, c.publisherPassword, c.publisherService]).toEqual(['alice.example.com', 'xxxx-xxxx', 'https://pds.example.org'])
     const unset = readConfig({})
     expect([unset.publisherHandle, unset.publisherPassword, unset.publisherService]).toEqual([undefined, undefined, undefined])
@@ -36,7 +40,13 @@ describe('readConfig', () => {
   it('names every bad variable in one error', () => {
     let err: unknown
     try {
-      readConfig({ SKYSIFT_PORT: 'eighty', REDIS_URL: 'localhost:6379', SKYSIFT_SOURCE: 'kafka:x', SKYSIFT_ALLOW_INSECURE_HTTP: 'maybe', SKYSIFT_QUEUE_PREFIX: 'a:b' })
+      readConfig({
+        SKYSIFT_PORT: 'eighty',
+        REDIS_URL: 'localhost:6379',
+        SKYSIFT_SOURCE: 'kafka:x',
+        SKYSIFT_ALLOW_INSECURE_HTTP: 'maybe',
+        SKYSIFT_QUEUE_PREFIX: 'a:b',
+      })
     } catch (e) {
       err = e
     }

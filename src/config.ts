@@ -5,22 +5,14 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 
 /** Where the shipped example feeds file lives. */
-export const EXAMPLE_FEEDS_FILE = fileURLToPath(
-  new URL('../feeds.example.json', import.meta.url),
-)
+export const EXAMPLE_FEEDS_FILE = fileURLToPath(new URL('../feeds.example.json', import.meta.url))
 
 /** Live Jetstream endpoint used when SKYSIFT_SOURCE is not set. */
-export const DEFAULT_SOURCE =
-  'jetstream:wss://jetstream2.us-east.bsky.network/subscribe'
+export const DEFAULT_SOURCE = 'jetstream:wss://jetstream2.us-east.bsky.network/subscribe'
 
-export type SourceSpec =
-  | { kind: 'jetstream'; url: string }
-  | { kind: 'firehose'; url: string }
-  | { kind: 'replay'; path: string; pace: 'full' | 'recorded' }
+export type SourceSpec = { kind: 'jetstream'; url: string } | { kind: 'firehose'; url: string } | { kind: 'replay'; path: string; pace: 'full' | 'recorded' }
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
@@ -76,8 +68,14 @@ const schema = z.object({
     .refine((f) => fs.existsSync(f) && fs.statSync(f).isFile(), 'no such file')
     .optional(),
   SKYSIFT_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
-  SKYSIFT_SERVICE_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a did:web or did:plc').optional(),
-  SKYSIFT_PUBLISHER_DID: z.string().regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a DID').optional(),
+  SKYSIFT_SERVICE_DID: z
+    .string()
+    .regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a did:web or did:plc')
+    .optional(),
+  SKYSIFT_PUBLISHER_DID: z
+    .string()
+    .regex(/^did:(web|plc):[A-Za-z0-9._:%-]+$/, 'expected a DID')
+    .optional(),
   SKYSIFT_PUBLISHER_HANDLE: z.string().trim().optional(),
   SKYSIFT_PUBLISHER_PASSWORD: z.string().optional(),
   SKYSIFT_PUBLISHER_SERVICE: z.string().min(1).optional(),
@@ -95,7 +93,12 @@ const schema = z.object({
   SKYSIFT_START_REDIS: z.enum(['auto', 'never']).default('auto'),
   SKYSIFT_AGENTS: z
     .string()
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .optional(),
   SKYSIFT_ADMIN_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   SKYSIFT_METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
@@ -223,10 +226,7 @@ export function didWebFor(publicUrl: string): string {
  * `overrides`, and returns a frozen config or throws one ConfigError naming
  * every bad variable.
  */
-export function readConfig(
-  env: Record<string, string | undefined> = process.env,
-  overrides: Partial<Config> = {},
-): Readonly<Config> {
+export function readConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
   const raw: Record<string, string> = {}
   for (const key of Object.keys(schema.shape)) {
     const v = env[key]
@@ -235,7 +235,9 @@ export function readConfig(
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}${raw[String(i.path[0])] !== undefined ? ` (got ${JSON.stringify(raw[String(i.path[0])])})` : ''}`),
+      parsed.error.issues.map(
+        (i) => `${i.path.join('.')}: ${i.message}${raw[String(i.path[0])] !== undefined ? ` (got ${JSON.stringify(raw[String(i.path[0])])})` : ''}`,
+      ),
     )
   }
   const e = parsed.data

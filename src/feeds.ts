@@ -5,14 +5,21 @@ import type { AgentHost } from './score/host.ts'
 
 const feedSchema = z.object({
   rkey: z.string().regex(/^[a-zA-Z0-9._~-]{1,15}$/, 'record key: up to 15 letters, digits, . _ ~ -'),
-  displayName: z.string().min(1).refine((s) => [...new Intl.Segmenter().segment(s)].length <= 24, 'at most 24 graphemes'),
+  displayName: z
+    .string()
+    .min(1)
+    .refine((s) => [...new Intl.Segmenter().segment(s)].length <= 24, 'at most 24 graphemes'),
   description: z.string().max(3000).default(''),
   /** the mix new and anonymous readers get */
   defaultMix: z.array(mixEntrySchema).min(1).max(16),
   /** entries every reader gets on top of their own mix (filters that define the feed) */
   baseMix: z.array(mixEntrySchema).max(8).default([]),
   /** how far back candidates reach */
-  windowHours: z.number().positive().max(24 * 30).default(48),
+  windowHours: z
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(48),
   /** how many of the newest posts in the window are ranked */
   maxCandidates: z.number().int().min(10).max(200_000).default(5000),
   contentMode: z.enum(['app.bsky.feed.defs#contentModeUnspecified', 'app.bsky.feed.defs#contentModeVideo']).optional(),

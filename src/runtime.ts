@@ -90,7 +90,8 @@ const agentSyncs = new WeakMap<AppContext, AgentSyncPart>()
 export function agentSync(ctx: AppContext, source: 'store' | 'redis', intervalMs = 5000): AgentSyncPart {
   const have = agentSyncs.get(ctx)
   if (have) return have
-  const store = source === 'store' ? new AgentStore(new AgentRecords(ctx.db.sqlite), (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
+  const store =
+    source === 'store' ? new AgentStore(new AgentRecords(ctx.db.sqlite), (id) => ['builtin', 'installed'].includes(ctx.host.kindOf(id) ?? '')) : null
   const sync = startAgentSync({
     host: ctx.host,
     redis: ctx.redis(),
@@ -201,9 +202,16 @@ const JOB_LOCK = { lockDuration: 10_000, stalledInterval: 5_000 }
 export function startStore(ctx: AppContext): Running & { worker: Worker; writer: BatchWriter } {
   const log = ctx.log.child({ sub: 'store' })
   const writer = countEventKinds(ctx.db.sqlite, new BatchWriter(ctx.db.sqlite))
-  const retention = startRetention(ctx.db.sqlite, log.child({ part: 'retention' }), retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }))
+  const retention = startRetention(
+    ctx.db.sqlite,
+    log.child({ part: 'retention' }),
+    retentionPolicy(ctx.feeds, { marginMs: ctx.config.retentionMarginMs, snapshotTtlMs: ctx.config.snapshotTtlMs }),
+  )
   const checkpointer = startCheckpointer(ctx.db.sqlite, log)
-  const readerRetention = startReaderRetention(ctx.db.sqlite, log.child({ part: 'reader-retention' }), { readerRetentionMs: ctx.config.readerRetentionMs, maxLikes: Math.max(1, ctx.config.backfillMaxRecords) })
+  const readerRetention = startReaderRetention(ctx.db.sqlite, log.child({ part: 'reader-retention' }), {
+    readerRetentionMs: ctx.config.readerRetentionMs,
+    maxLikes: Math.max(1, ctx.config.backfillMaxRecords),
+  })
   const worker: Worker<StoreBatch> = new Worker<StoreBatch>(
     QUEUE.store,
     (job: Job<StoreBatch>, token?: string) => storeJobGroup(worker, writer, log, job, token),
@@ -295,7 +303,15 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     refreshQueue: {
       async request(feed, mix, subscriber, { complete }) {
         const job: RefreshJob = { feed: feed.uri, fingerprint: mix.fingerprint, agents: mix.agents, subscriber, ...(complete ? { complete } : {}) }
-        await withTimeout(refreshQueue.add('refresh', job, { jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey), removeOnComplete: true, removeOnFail: true, attempts: 1 }), 1000)
+        await withTimeout(
+          refreshQueue.add('refresh', job, {
+            jobId: jobId(complete ? 'rfc' : 'rf', listKey(mix, subscriber), feed.rkey),
+            removeOnComplete: true,
+            removeOnFail: true,
+            attempts: 1,
+          }),
+          1000,
+        )
       },
     },
     instances: { register: (mix) => withTimeout(registry.register(mix.entries.map((e) => e.inst)), 1000) },
@@ -311,8 +327,24 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   const webCfg = ctx.config
   const handles = new HandleDirectory(identityLookups(ctx.idResolver, webCfg.oauthHandleResolver), log.child({ sub: 'handles' }))
   const web = createWeb({
-    feeds, host: ctx.host, usage, sessions: new WebSessionStore(ctx.db.sqlite), posts: new PostReader(ctx.db.sqlite), log: log.child({ sub: 'web' }), version: ctx.version, serviceDid: ctx.config.serviceDid, publicUrl: ctx.config.publicUrl, cookieSecret: webCfg.cookieSecret, handles,
-    oauth: { publicUrl: ctx.config.publicUrl, port: ctx.config.port, plcUrl: ctx.config.plcUrl, allowHttp: ctx.config.allowInsecureHttp, handleResolver: webCfg.oauthHandleResolver },
+    feeds,
+    host: ctx.host,
+    usage,
+    sessions: new WebSessionStore(ctx.db.sqlite),
+    posts: new PostReader(ctx.db.sqlite),
+    log: log.child({ sub: 'web' }),
+    version: ctx.version,
+    serviceDid: ctx.config.serviceDid,
+    publicUrl: ctx.config.publicUrl,
+    cookieSecret: webCfg.cookieSecret,
+    handles,
+    oauth: {
+      publicUrl: ctx.config.publicUrl,
+      port: ctx.config.port,
+      plcUrl: ctx.config.plcUrl,
+      allowHttp: ctx.config.allowInsecureHttp,
+      handleResolver: webCfg.oauthHandleResolver,
+    },
   })
   const app = createApp({
     config: ctx.config,
@@ -321,7 +353,14 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,
-    agents: { host: ctx.host, store: agents.store!, states: agents.states, usage, changed: () => agents.syncNow(), allowPrivate: ctx.config.allowPrivateAgents },
+    agents: {
+      host: ctx.host,
+      store: agents.store!,
+      states: agents.states,
+      usage,
+      changed: () => agents.syncNow(),
+      allowPrivate: ctx.config.allowPrivateAgents,
+    },
     adminToken: ctx.config.adminToken,
     ops,
     web: web.app,
@@ -330,7 +369,14 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     submitLimits: { perAuthorPerHour: ctx.config.submitPerAuthorPerHour, perHour: ctx.config.submitPerHour },
     // @NOTE with several serving processes the budget is one for all of them (kept in Redis)
     ...(ctx.config.serveProcesses > 1
-      ? { submitBudget: new SharedRateBudget(redis, `${ctx.config.queuePrefix}:submit`, { perKey: ctx.config.submitPerAuthorPerHour, total: ctx.config.submitPerHour, windowMs: 3_600_000 }, log) }
+      ? {
+          submitBudget: new SharedRateBudget(
+            redis,
+            `${ctx.config.queuePrefix}:submit`,
+            { perKey: ctx.config.submitPerAuthorPerHour, total: ctx.config.submitPerHour, windowMs: 3_600_000 },
+            log,
+          ),
+        }
       : {}),
     health: [
       { name: 'sqlite', check: () => ctx.db.ping() },
@@ -364,7 +410,10 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
  * The HTTP server. `listen.port` overrides SKYSIFT_PORT; with `listen.reusePort` other processes may listen on the
  * same port (see src/serve/processes.ts) and every response names this process.
  */
-export async function startServe(ctx: AppContext, listen: { port?: number; reusePort?: boolean } = {}): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
+export async function startServe(
+  ctx: AppContext,
+  listen: { port?: number; reusePort?: boolean } = {},
+): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
   const log = ctx.log.child({ sub: 'serve' })
   const { app, feeds, close } = createServeApp(ctx)
   const wanted = listen.port ?? ctx.config.port

@@ -27,7 +27,21 @@ const flaky = defineAgent({
   },
 })
 
-const post: AgentPost = { uri: 'at://did:plc:x/app.bsky.feed.post/1', author: 'did:plc:x', createdAt: 0, text: 'hi', langs: [], tags: [], labels: [], embed: null, quote: null, replyRoot: null, replyParent: null, likeCount: 0, repostCount: 0 }
+const post: AgentPost = {
+  uri: 'at://did:plc:x/app.bsky.feed.post/1',
+  author: 'did:plc:x',
+  createdAt: 0,
+  text: 'hi',
+  langs: [],
+  tags: [],
+  labels: [],
+  embed: null,
+  quote: null,
+  replyRoot: null,
+  replyParent: null,
+  likeCount: 0,
+  repostCount: 0,
+}
 
 describe('admin API and catalog: one view of agents across processes, validated inputs (real SQLite, Redis)', () => {
   let config: Readonly<Config>
@@ -57,13 +71,17 @@ describe('admin API and catalog: one view of agents across processes, validated 
     const r = await call('GET', '/xrpc/app.skysift.agent.listAgents')
     return r.body.agents.find((a: { id: string }) => a.id === id) as { status: string; statusReason?: string }
   }
-  const adminStatus = async (id: string) => (await call('GET', '/admin/api/agents')).body.running.find((a: { id: string }) => a.id === id) as { status: string; reason: string | null }
+  const adminStatus = async (id: string) =>
+    (await call('GET', '/admin/api/agents')).body.running.find((a: { id: string }) => a.id === id) as { status: string; reason: string | null }
 
   it('says "disabled" in the catalog and the admin API when another process (a worker) disabled the agent, and enabling reaches that process', async () => {
     // another process with the same agents, SQLite file and Redis: a refresh worker's view
     const worker = new AppContext(config, silentLogger, [flaky])
     const workerSync = agentSync(worker, 'store')
-    cleanups.push(() => worker.close(), () => workerSync.stop())
+    cleanups.push(
+      () => worker.close(),
+      () => workerSync.stop(),
+    )
     await workerSync.ready
     expect(await catalogStatus('flaky')).toMatchObject({ status: 'active' })
 
@@ -72,10 +90,15 @@ describe('admin API and catalog: one view of agents across processes, validated 
     expect(worker.host.isDisabled('flaky')).toBeTruthy()
     expect(serving.host.isDisabled('flaky')).toBeFalsy()
 
-    const seen = await waitFor(async () => {
-      const s = await catalogStatus('flaky')
-      return s.status === 'disabled' ? s : null
-    }, 'the catalog to say the agent is disabled', 20_000, 100)
+    const seen = await waitFor(
+      async () => {
+        const s = await catalogStatus('flaky')
+        return s.status === 'disabled' ? s : null
+      },
+      'the catalog to say the agent is disabled',
+      20_000,
+      100,
+    )
     expect(seen?.statusReason).toMatch(/5 strikes in 10 min; last: failed: boom/)
     expect(await adminStatus('flaky')).toMatchObject({ status: 'disabled', reason: expect.stringMatching(/strikes/) })
     // disabled here too: the serving process no longer runs it either
@@ -92,7 +115,10 @@ describe('admin API and catalog: one view of agents across processes, validated 
     await waitFor(async () => (await catalogStatus('flaky')).status === 'disabled', 'the second disable to reach the catalog', 20_000, 100)
     const late = new AppContext(config, silentLogger, [flaky])
     const lateSync = agentSync(late, 'store')
-    cleanups.push(() => late.close(), () => lateSync.stop())
+    cleanups.push(
+      () => late.close(),
+      () => lateSync.stop(),
+    )
     await lateSync.ready
     expect(late.host.isDisabled('flaky')?.reason).toMatch(/strikes/)
   })

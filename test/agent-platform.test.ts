@@ -22,7 +22,21 @@ const SERVICE = 'did:web:feeds.test'
 const ADMIN = 'admin-token-0123456789abcdef'
 const author = 'did:plc:erinerinerinerinerinerin'
 
-const basePost: AgentPost = { uri: 'at://did:plc:x/app.bsky.feed.post/1', author: 'did:plc:x', createdAt: 0, text: '', langs: [], tags: [], labels: [], embed: null, quote: null, replyRoot: null, replyParent: null, likeCount: 0, repostCount: 0 }
+const basePost: AgentPost = {
+  uri: 'at://did:plc:x/app.bsky.feed.post/1',
+  author: 'did:plc:x',
+  createdAt: 0,
+  text: '',
+  langs: [],
+  tags: [],
+  labels: [],
+  embed: null,
+  quote: null,
+  replyRoot: null,
+  replyParent: null,
+  likeCount: 0,
+  repostCount: 0,
+}
 let n = 0
 const post = (text: string, p: Partial<PostEvent> = {}): PostEvent => postEvent({ author, text, minutesAgo: ++n, ...p })
 
@@ -42,7 +56,14 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     users = ids.users
     cleanups.push(ids.close)
     ctx = new AppContext(
-      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true, adminToken: ADMIN, allowPrivateAgents: true }),
+      testConfig({
+        dbPath: path.join(t.dir, 'skysift.db'),
+        queuePrefix: q.prefix,
+        serviceDid: SERVICE,
+        allowInsecureHttp: true,
+        adminToken: ADMIN,
+        allowPrivateAgents: true,
+      }),
       silentLogger,
     )
     const served = createServeApp(ctx)
@@ -65,19 +86,41 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
   it('lists every built-in agent with its options schema, kind, status and usage', async () => {
     const agents = await catalog()
     const ids = agents.map((a) => a.id)
-    for (const id of ['recency', 'keyword', 'language', 'engagement', 'hashtags', 'media', 'post-type', 'author-diversity', 'calm', 'labels']) expect(ids).toContain(id)
+    for (const id of ['recency', 'keyword', 'language', 'engagement', 'hashtags', 'media', 'post-type', 'author-diversity', 'calm', 'labels'])
+      expect(ids).toContain(id)
     const kw = agents.find((a) => a.id === 'keyword')
-    expect(kw).toMatchObject({ kind: 'builtin', status: 'active', needs: ['text'], options: { type: 'object', properties: { include: { type: 'array' }, requireMatch: { type: 'boolean' } } } })
+    expect(kw).toMatchObject({
+      kind: 'builtin',
+      status: 'active',
+      needs: ['text'],
+      options: { type: 'object', properties: { include: { type: 'array' }, requireMatch: { type: 'boolean' } } },
+    })
     // the shipped feeds use keyword in their fixed or default mixes
     expect(kw.usage.feedDefaults).toBeGreaterThan(0)
   })
 
   it('counts mixes that use an agent and the items it shaped', async () => {
     const feed = ctx.feeds[1].uri
-    const r = await call('POST', '/xrpc/app.skysift.feed.putMix', { token: await users.reader.token(SERVICE, 'app.skysift.feed.putMix'), body: { feed, agents: [{ agent: 'calm', weight: 40 }, { agent: 'recency', weight: 60 }] } })
+    const r = await call('POST', '/xrpc/app.skysift.feed.putMix', {
+      token: await users.reader.token(SERVICE, 'app.skysift.feed.putMix'),
+      body: {
+        feed,
+        agents: [
+          { agent: 'calm', weight: 40 },
+          { agent: 'recency', weight: 60 },
+        ],
+      },
+    })
     expect(r.status).toBe(200)
-    new BatchWriter(ctx.db.sqlite).write({ id: 'x', events: [post('New space telescope results, what a wonderful day'), post('the space probe failed, terrible news')], scores: [], eventTime: Date.now() })
-    const page = await call('GET', `/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(feed)}`, { token: await users.reader.token(SERVICE, 'app.bsky.feed.getFeedSkeleton') })
+    new BatchWriter(ctx.db.sqlite).write({
+      id: 'x',
+      events: [post('New space telescope results, what a wonderful day'), post('the space probe failed, terrible news')],
+      scores: [],
+      eventTime: Date.now(),
+    })
+    const page = await call('GET', `/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(feed)}`, {
+      token: await users.reader.token(SERVICE, 'app.bsky.feed.getFeedSkeleton'),
+    })
     expect(page.body.feed).toHaveLength(2)
     const calm = (await catalog()).find((a) => a.id === 'calm')
     expect(calm.usage.mixes).toBe(1)
@@ -102,14 +145,24 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     expect(ok.status).toBe(200)
     const listed = (await catalog()).find((a) => a.id === id)
     expect(listed).toMatchObject({ kind: 'sandboxed', status: 'active' })
-    const put = await call('POST', '/xrpc/app.skysift.feed.putMix', { token: await users.reader.token(SERVICE, 'app.skysift.feed.putMix'), body: { feed: ctx.feeds[0].uri, agents: [{ agent: id, weight: 50 }] } })
+    const put = await call('POST', '/xrpc/app.skysift.feed.putMix', {
+      token: await users.reader.token(SERVICE, 'app.skysift.feed.putMix'),
+      body: { feed: ctx.feeds[0].uri, agents: [{ agent: id, weight: 50 }] },
+    })
     expect(put.status, JSON.stringify(put.body)).toBe(200)
 
     // the serving process never runs it: the first list has no opinion of it, and a refresh worker completes the list
     const posts = [post('nothing about the weather'), post('a blue sky, a grey sky and a red sky at night'), post('sky')]
     new BatchWriter(ctx.db.sqlite).write({ id: 'sandboxed-posts', events: posts, scores: [], eventTime: Date.now() })
     const ours = new Set(posts.map((p) => p.uri))
-    const read = async () => ((await call('GET', `/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(ctx.feeds[0].uri)}`, { token: await users.reader.token(SERVICE, 'app.bsky.feed.getFeedSkeleton') })).body.feed.map((i: any) => i.post) as string[]).filter((u) => ours.has(u))
+    const read = async () =>
+      (
+        (
+          await call('GET', `/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(ctx.feeds[0].uri)}`, {
+            token: await users.reader.token(SERVICE, 'app.bsky.feed.getFeedSkeleton'),
+          })
+        ).body.feed.map((i: any) => i.post) as string[]
+      ).filter((u) => ours.has(u))
     expect(await read()).toEqual(posts.map((p) => p.uri)) // newest first: the agent gave no scores yet
     expect(ctx.host.stats.get(id)?.calls ?? 0).toBe(0)
     const worker = new AppContext(ctx.config, silentLogger)
@@ -124,11 +177,19 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
 
   it('refuses a submission that does not load, saying why', async () => {
     const token = await users.author.token(SERVICE, 'app.skysift.agent.submitAgent')
-    const bad = await call('POST', '/xrpc/app.skysift.agent.submitAgent', { token, body: { source: fs.readFileSync(path.join(FIXTURES, 'wrong-api.js'), 'utf8') } })
+    const bad = await call('POST', '/xrpc/app.skysift.agent.submitAgent', {
+      token,
+      body: { source: fs.readFileSync(path.join(FIXTURES, 'wrong-api.js'), 'utf8') },
+    })
     expect(bad.status).toBe(400)
     expect(bad.body.error).toBe('InvalidAgent')
     expect(bad.body.message).toMatch(/SDK API 99/)
-    const shadow = await call('POST', '/xrpc/app.skysift.agent.submitAgent', { token, body: { source: "export default { id: 'recency', version: '1', title: 't', description: 'd', api: 1, needs: [], scoreBatch(p) { return p.map(() => 0) } }" } })
+    const shadow = await call('POST', '/xrpc/app.skysift.agent.submitAgent', {
+      token,
+      body: {
+        source: "export default { id: 'recency', version: '1', title: 't', description: 'd', api: 1, needs: [], scoreBatch(p) { return p.map(() => 0) } }",
+      },
+    })
     expect(shadow.status).toBe(400)
     expect(shadow.body.message).toMatch(/built-in/)
     expect((await call('POST', '/xrpc/app.skysift.agent.submitAgent', { body: { source: 'x' } })).status).toBe(401)
@@ -151,7 +212,12 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
     cleanups.push(() => sync.stop())
     await waitFor(() => worker.host.kindOf(id) === 'remote', 'the worker to load the remote agent')
     const inst = worker.host.instance(id, {})
-    const batch = await scoreBatch(worker.host, [inst], { id: 'j1', source: 's', eventTime: Date.now(), events: [post('Does anyone know a good telescope?'), post('I bought a telescope.')] })
+    const batch = await scoreBatch(worker.host, [inst], {
+      id: 'j1',
+      source: 's',
+      eventTime: Date.now(),
+      events: [post('Does anyone know a good telescope?'), post('I bought a telescope.')],
+    })
     const scores = [...scoreEntries(batch)].filter(([, key]) => key === inst.key).map(([, , v]) => v)
     expect(scores).toHaveLength(2)
     expect(scores[0]).toBeGreaterThan(scores[1] as number)
@@ -179,7 +245,11 @@ describe('installed agents', () => {
         const inst = ctx.host.instance('link-lover', { bonus: 3 })
         expect(ctx.host.run(inst, [{ ...basePost, embed: 'external' }, basePost], 0)).toEqual([3, 0])
         expect(() => ctx.host.instance('link-lover', { bonus: -1 })).toThrow(/options\.bonus/)
-        expect(ctx.host.describe().find((a) => a.id === 'link-lover')).toMatchObject({ kind: 'installed', author: 'did:plc:linkloverauthorexampleabc', version: '2.0.0' })
+        expect(ctx.host.describe().find((a) => a.id === 'link-lover')).toMatchObject({
+          kind: 'installed',
+          author: 'did:plc:linkloverauthorexampleabc',
+          version: '2.0.0',
+        })
       } finally {
         await ctx.close()
       }

@@ -97,7 +97,11 @@ describe('native signature checks against @atproto/crypto', () => {
         const msg = randomBytes(1 + randomInt(300))
         const sig = Buffer.from(await kp.sign(msg))
         const cases: [string, string, Uint8Array, Buffer][] = variants(sig, alg).map(([what, s]) => [what, kp.did(), msg, s])
-        cases.push(['wrong key', other.did(), msg, sig], ['other message', kp.did(), randomBytes(msg.length), sig], ['message one bit off', kp.did(), Buffer.from(msg).fill(msg[0] ^ 1, 0, 1), sig])
+        cases.push(
+          ['wrong key', other.did(), msg, sig],
+          ['other message', kp.did(), randomBytes(msg.length), sig],
+          ['message one bit off', kp.did(), Buffer.from(msg).fill(msg[0] ^ 1, 0, 1), sig],
+        )
         for (const [what, did, m, s] of cases) {
           for (const allowMalleableSig of [true, false]) {
             for (const jwtAlg of [alg, alg === 'ES256K' ? 'ES256' : 'ES256K']) {

@@ -49,7 +49,9 @@ describe('a Node older than 22.18', () => {
     // the launcher run by this Node, told it is Node 20 before it starts
     const r = await skysift(['start'], { execArgv: ['--import', 'data:text/javascript,Object.defineProperty(process.versions,"node",{value:"20.20.2"})'] })
     expect(r.code).toBe(1)
-    expect(r.stderr.trim().split('\n')).toEqual(['skysift: Node.js 22.18 or newer is needed (this is 20.20.2). Run ". scripts/use-node.sh" in this shell (it puts Node 24 on PATH), then run the command again.'])
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'skysift: Node.js 22.18 or newer is needed (this is 20.20.2). Run ". scripts/use-node.sh" in this shell (it puts Node 24 on PATH), then run the command again.',
+    ])
     expect(r.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION')
   })
 
@@ -75,7 +77,17 @@ describe('a port already in use', { timeout: 120_000 }, () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    const r = await skysift(['serve'], { cwd: t.dir, env: { SKYSIFT_PORT: String(port), SKYSIFT_HOST: '127.0.0.1', SKYSIFT_DB_PATH: path.join(t.dir, 'x.db'), SKYSIFT_QUEUE_PREFIX: q.prefix, SKYSIFT_START_REDIS: 'never', SKYSIFT_FEEDS_FILE: path.join(ROOT, 'feeds.example.json') } })
+    const r = await skysift(['serve'], {
+      cwd: t.dir,
+      env: {
+        SKYSIFT_PORT: String(port),
+        SKYSIFT_HOST: '127.0.0.1',
+        SKYSIFT_DB_PATH: path.join(t.dir, 'x.db'),
+        SKYSIFT_QUEUE_PREFIX: q.prefix,
+        SKYSIFT_START_REDIS: 'never',
+        SKYSIFT_FEEDS_FILE: path.join(ROOT, 'feeds.example.json'),
+      },
+    })
     expect(r.code).toBe(1)
     expect(r.stderr).toContain(`skysift: port ${port} is already in use on 127.0.0.1: stop what is using it, or set SKYSIFT_PORT to a free port`)
     expect(r.stderr).not.toMatch(/EADDRINUSE|\n\s+at /)
@@ -121,14 +133,19 @@ describe('the agent author loop', { timeout: 120_000 }, () => {
     const r = await skysift(['agent', 'test', agent, '--sandbox', '--replay', 'events.jsonl'], { cwd: dir })
     expect(r.code).toBe(1)
     expect(r.stdout).toMatch(/strikes\s+[1-9]/)
-    expect(r.stderr).toMatch(/skysift: the agent struck \d+ times? \(a server disables an agent after 5 in 10 minutes\); last: .*--allow-strikes exits 0 anyway/)
+    expect(r.stderr).toMatch(
+      /skysift: the agent struck \d+ times? \(a server disables an agent after 5 in 10 minutes\); last: .*--allow-strikes exits 0 anyway/,
+    )
     const allowed = await skysift(['agent', 'test', agent, '--sandbox', '--replay', 'events.jsonl', '--allow-strikes'], { cwd: dir })
     expect(allowed.code).toBe(0)
     expect(allowed.stdout).toMatch(/strikes\s+[1-9]/)
   })
 
   it('a syntax error names the file, line and column', async () => {
-    fs.writeFileSync(path.join(dir, 'broken.agent.js'), "export default {\n  id: 'broken',\n  scoreBatch(posts) {\n    return posts.map((p) => (p.text.endsWith('?') ? 1 : 0)\n  },\n}\n")
+    fs.writeFileSync(
+      path.join(dir, 'broken.agent.js'),
+      "export default {\n  id: 'broken',\n  scoreBatch(posts) {\n    return posts.map((p) => (p.text.endsWith('?') ? 1 : 0)\n  },\n}\n",
+    )
     const sandboxed = await skysift(['agent', 'test', 'broken.agent.js', '--sandbox', '--replay', 'events.jsonl'], { cwd: dir })
     expect(sandboxed.code).toBe(1)
     expect(sandboxed.stderr).toMatch(/^skysift: broken\.agent\.js:5:3: .*SyntaxError: expecting ','\n$/)
@@ -150,7 +167,22 @@ describe('the agent author loop', { timeout: 120_000 }, () => {
     const h = histogram([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1], 10)
     expect(h.map((b) => b.from)).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     expect(h.map((b) => b.to)).toEqual([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])
-    expect(formatReport({ agent: { id: 'a', version: '1', title: 'A', kind: 'builtin' }, events: 1, posts: 11, kept: 11, dropped: 0, noOpinion: 0, histogram: h, top: [], costUsPerPost: 1, totalMs: 1, strikes: 0, lastError: null })).not.toMatch(/\d{6,}/)
+    expect(
+      formatReport({
+        agent: { id: 'a', version: '1', title: 'A', kind: 'builtin' },
+        events: 1,
+        posts: 11,
+        kept: 11,
+        dropped: 0,
+        noOpinion: 0,
+        histogram: h,
+        top: [],
+        costUsPerPost: 1,
+        totalMs: 1,
+        strikes: 0,
+        lastError: null,
+      }),
+    ).not.toMatch(/\d{6,}/)
   })
 
   it('the files an author makes in a checkout are git-ignored', () => {

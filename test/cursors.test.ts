@@ -37,7 +37,9 @@ describe('paging cursors and explanations belong to the reader they were made fo
     cleanups.push(() => ctx.close(), served.close)
     FEED = ctx.feeds[0].uri
     OTHER_FEED = ctx.feeds[1].uri
-    const posts = Array.from({ length: 30 }, (_, i) => postEvent({ minutesAgo: 60 - i, text: i % 2 ? `about ${SECRET_WORD} number ${i}` : `science post ${i}` }))
+    const posts = Array.from({ length: 30 }, (_, i) =>
+      postEvent({ minutesAgo: 60 - i, text: i % 2 ? `about ${SECRET_WORD} number ${i}` : `science post ${i}` }),
+    )
     new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: posts, scores: [], eventTime: Date.now() })
   })
   afterAll(async () => {
@@ -47,21 +49,36 @@ describe('paging cursors and explanations belong to the reader they were made fo
   const call = async (a: Hono, method: 'GET' | 'POST', nsid: string, who: TestUser | null, input: Record<string, unknown>) => {
     const token = who ? await who.token(SERVICE, nsid) : undefined
     const url = method === 'GET' ? `/xrpc/${nsid}?${new URLSearchParams(input as Record<string, string>)}` : `/xrpc/${nsid}`
-    const res = await a.request(url, { method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: method === 'POST' ? JSON.stringify(input) : undefined })
+    const res = await a.request(url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: method === 'POST' ? JSON.stringify(input) : undefined,
+    })
     return { status: res.status, body: (await res.json()) as any }
   }
   const page = (who: TestUser | null, feed: string, cursor?: string, a = app) =>
     call(a, 'GET', 'app.bsky.feed.getFeedSkeleton', who, { feed, limit: '5', ...(cursor ? { cursor } : {}) })
 
   it("refuses a reader's cursor to anyone else, on another feed, and a made-up one", async () => {
-    expect((await call(app, 'POST', 'app.skysift.feed.putMix', users.alice, { feed: FEED, agents: [{ agent: 'keyword', weight: 100, options: { include: [SECRET_WORD] } }] })).status).toBe(200)
+    expect(
+      (
+        await call(app, 'POST', 'app.skysift.feed.putMix', users.alice, {
+          feed: FEED,
+          agents: [{ agent: 'keyword', weight: 100, options: { include: [SECRET_WORD] } }],
+        })
+      ).status,
+    ).toBe(200)
     const first = await page(users.alice, FEED)
     expect(first.body.feed[0].post).toBeTruthy()
     const cursor = first.body.cursor as string
     const second = await page(users.alice, FEED, cursor)
     expect(second.status).toBe(200)
     expect(second.body.feed).toHaveLength(5)
-    for (const [who, feed] of [[users.bob, FEED], [null, FEED], [users.alice, OTHER_FEED]] as const) {
+    for (const [who, feed] of [
+      [users.bob, FEED],
+      [null, FEED],
+      [users.alice, OTHER_FEED],
+    ] as const) {
       const r = await page(who, feed, cursor)
       expect(r.status).toBe(400)
       expect(r.body).toMatchObject({ error: 'InvalidRequest', message: expect.stringMatching(/cursor not valid/) })
@@ -101,7 +118,11 @@ describe('paging cursors and explanations belong to the reader they were made fo
     const html = await (await app.request(`/why?ctx=${encodeURIComponent(mine)}`)).text()
     expect(html).not.toContain(SECRET_WORD)
     // a mix no one saved (a preview's) is explained by its agents' names, without options
-    const preview = await call(app, 'POST', 'app.skysift.feed.previewMix', users.bob, { feed: FEED, agents: [{ agent: 'keyword', weight: 100, options: { include: ['science'] } }], limit: 1 })
+    const preview = await call(app, 'POST', 'app.skysift.feed.previewMix', users.bob, {
+      feed: FEED,
+      agents: [{ agent: 'keyword', weight: 100, options: { include: ['science'] } }],
+      limit: 1,
+    })
     const unsaved = await explain(null, preview.body.feed[0].feedContext)
     expect(unsaved.status).toBe(200)
     expect(unsaved.body.reasons[0]).toMatchObject({ agent: 'keyword', title: 'Keywords' })

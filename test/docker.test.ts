@@ -122,7 +122,10 @@ describe('Dockerfile', () => {
     }
     expect(missing).toEqual([])
     // what .dockerignore keeps out must not be what the app needs
-    const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter(Boolean)
+    const ignore = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
     for (const must of ['node_modules', 'data', '.git']) expect(ignore).toContain(must)
     for (const need of copied) expect(ignore, need).not.toContain(need)
   })

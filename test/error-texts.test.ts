@@ -20,10 +20,16 @@ describe('error texts', () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    const ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }), silentLogger)
+    const ctx = new AppContext(
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }),
+      silentLogger,
+    )
     const served = createServeApp(ctx)
     app = served.app
-    cleanups.push(() => ctx.close(), () => served.close())
+    cleanups.push(
+      () => ctx.close(),
+      () => served.close(),
+    )
   })
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c()

@@ -36,7 +36,10 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
   ]
   // an author with two older posts, for "open the author"
   const george = 'did:plc:georgegeorgegeorgegeorgeg'
-  const [g1, g2] = [postEvent({ author: george, text: 'space probes and orbits', minutesAgo: 60 }), postEvent({ author: george, text: 'physics of tides', minutesAgo: 70 })]
+  const [g1, g2] = [
+    postEvent({ author: george, text: 'space probes and orbits', minutesAgo: 60 }),
+    postEvent({ author: george, text: 'physics of tides', minutesAgo: 70 }),
+  ]
   let FEED: string
 
   beforeAll(async () => {
@@ -47,7 +50,10 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     reader = ids.users.reader
     other = ids.users.other
     cleanups.push(ids.close)
-    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true }), silentLogger)
+    ctx = new AppContext(
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true }),
+      silentLogger,
+    )
     const served = createServeApp(ctx)
     app = served.app
     feeds = served.feeds
@@ -120,7 +126,9 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     // the AppView passes each item's feedContext back; without one, the request id tells the feed
     const r = await call('GET', 'app.bsky.feed.getFeedSkeleton', other, { feed: FEED, limit: '50' })
     await send(other, [{ item: before[0], event: 'interactionSeen', feedContext: items[0].feedContext }])
-    await call('POST', 'app.bsky.feed.sendInteractions', other, { interactions: [{ item: before[1], event: 'app.bsky.feed.defs#interactionSeen', reqId: r.body.reqId }] })
+    await call('POST', 'app.bsky.feed.sendInteractions', other, {
+      interactions: [{ item: before[1], event: 'app.bsky.feed.defs#interactionSeen', reqId: r.body.reqId }],
+    })
     const after = (await page(other)).map((i) => i.post)
     expect(after).toEqual([...before.slice(2), before[0], before[1]])
   })
@@ -147,7 +155,11 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
   })
 
   it('previews a mix without saving it, and lists and deletes saved mixes', async () => {
-    const preview = await call('POST', 'app.skysift.feed.previewMix', reader, { feed: FEED, agents: [{ agent: 'keyword', weight: 100, options: { include: ['cats'] } }], limit: 3 })
+    const preview = await call('POST', 'app.skysift.feed.previewMix', reader, {
+      feed: FEED,
+      agents: [{ agent: 'keyword', weight: 100, options: { include: ['cats'] } }],
+      limit: 3,
+    })
     expect(preview.status, JSON.stringify(preview.body)).toBe(200)
     own.assertValidXrpcOutput('app.skysift.feed.previewMix', preview.body)
     expect(preview.body.feed).toHaveLength(3)
@@ -170,7 +182,19 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
     cleanups.push(third.close)
     const who = third.users.third
     const items = await page(who)
-    const events = ['clickthroughItem', 'clickthroughAuthor', 'clickthroughReposter', 'clickthroughEmbed', 'interactionLike', 'interactionRepost', 'interactionReply', 'interactionQuote', 'interactionShare', 'interactionSeen', 'interactionSomethingNew']
+    const events = [
+      'clickthroughItem',
+      'clickthroughAuthor',
+      'clickthroughReposter',
+      'clickthroughEmbed',
+      'interactionLike',
+      'interactionRepost',
+      'interactionReply',
+      'interactionQuote',
+      'interactionShare',
+      'interactionSeen',
+      'interactionSomethingNew',
+    ]
     // no feedContext and no reqId: the request's `feed` says which feed the items came from
     const r = await call('POST', 'app.bsky.feed.sendInteractions', who, {
       feed: FEED,
@@ -220,7 +244,13 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
   it("leaves deleted posts out of a reader's own order, deleted before or after it was made", async () => {
     const items = await page(reader)
     const posts = items.map((i) => i.post)
-    const remove = (uri: string) => new BatchWriter(ctx.db.sqlite).write({ id: `del-${uri}`, events: [{ t: 'delete', uri, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    const remove = (uri: string) =>
+      new BatchWriter(ctx.db.sqlite).write({
+        id: `del-${uri}`,
+        events: [{ t: 'delete', uri, collection: 'app.bsky.feed.post' }],
+        scores: [],
+        eventTime: Date.now(),
+      })
     // deleted after the shared list was built, before the reader's order is made from it (new feedback makes it anew)
     remove(posts[1])
     await send(reader, [{ item: posts[0], event: 'interactionSeen', feedContext: items[0].feedContext }])
@@ -250,7 +280,11 @@ describe('subscribers in control: feedback, explanations, previews (real SQLite,
   })
 
   it('requires a token for feedback and refuses malformed interactions', async () => {
-    const r = await app.request('/xrpc/app.bsky.feed.sendInteractions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"interactions":[]}' })
+    const r = await app.request('/xrpc/app.bsky.feed.sendInteractions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"interactions":[]}',
+    })
     expect(r.status).toBe(401)
     const bad = await call('POST', 'app.bsky.feed.sendInteractions', reader, { interactions: [{ item: 42 }] })
     expect(bad.status).toBe(400)

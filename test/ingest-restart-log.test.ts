@@ -38,7 +38,13 @@ describe('restarting next to an emptied Redis with nothing waiting', () => {
     cleanups.push(() => queue.close())
     const lines: { level: number; msg: string }[] = []
     const log = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, cb) => (lines.push(JSON.parse(String(chunk))), cb()) }))
-    const mk = () => new Ingester(new ReplaySource(file), queue, db.sqlite, log, { batchSize: 200, highWater: 1000, enqueueTimeoutMs: 500, epoch: { redis, prefix: q.prefix } })
+    const mk = () =>
+      new Ingester(new ReplaySource(file), queue, db.sqlite, log, {
+        batchSize: 200,
+        highWater: 1000,
+        enqueueTimeoutMs: 500,
+        epoch: { redis, prefix: q.prefix },
+      })
 
     await mk().start()
     // the store writer takes every batch, then Redis restarts empty

@@ -42,7 +42,8 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
     for (const c of cleanups.splice(0).reverse()) await c()
   })
 
-  const ingester = (queue: Queue<EventsJob>, highWater = 1000) => new Ingester(new ReplaySource(file), queue, db.sqlite, silentLogger, { batchSize: 200, highWater, enqueueTimeoutMs: 500 })
+  const ingester = (queue: Queue<EventsJob>, highWater = 1000) =>
+    new Ingester(new ReplaySource(file), queue, db.sqlite, silentLogger, { batchSize: 200, highWater, enqueueTimeoutMs: 500 })
   const savedCursor = () => db.sqlite.prepare('SELECT cursor FROM cursors').pluck().get() as string | undefined
 
   it('queues every decoded event in batches, saves the cursor, and resumes without re-reading', async () => {
@@ -67,7 +68,18 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
 
   it('keeps malformed lines for inspection and goes on', async () => {
     const lines = fs.readFileSync(file, 'utf8').split('\n')
-    lines.splice(10, 0, '{"kind":"commit"', 'garbage', JSON.stringify({ did: 'did:plc:x', time_us: 1, kind: 'commit', commit: { operation: 'create', collection: 'app.bsky.feed.post', rkey: 'a', cid: 'bafyreiabcdefgh', record: { text: 7 } } }))
+    lines.splice(
+      10,
+      0,
+      '{"kind":"commit"',
+      'garbage',
+      JSON.stringify({
+        did: 'did:plc:x',
+        time_us: 1,
+        kind: 'commit',
+        commit: { operation: 'create', collection: 'app.bsky.feed.post', rkey: 'a', cid: 'bafyreiabcdefgh', record: { text: 7 } },
+      }),
+    )
     fs.writeFileSync(file, lines.join('\n'))
     const q = producerQueue<EventsJob>(QUEUE.events, REDIS_URL, prefix)
     cleanups.push(() => q.close())
@@ -100,7 +112,10 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
   it('counts the store queue towards the mark: a stopped store writer holds reading back, though the events queue is drained', async () => {
     const q = producerQueue<EventsJob>(QUEUE.events, REDIS_URL, prefix)
     const store = producerQueue<EventsJob>(QUEUE.store, REDIS_URL, prefix)
-    cleanups.push(() => q.close(), () => store.close())
+    cleanups.push(
+      () => q.close(),
+      () => store.close(),
+    )
     const ing = new Ingester(new ReplaySource(file), q, db.sqlite, silentLogger, { batchSize: 200, highWater: 3, enqueueTimeoutMs: 500, downstream: [store] })
     const done = ing.start()
     // a score stage that keeps the events queue empty, moving every job on to a store queue nobody takes from
@@ -135,7 +150,8 @@ describe('Ingester (replay → real Redis, cursor in real SQLite)', () => {
     cleanups.push(() => redis.disconnect())
     const q = producerQueue<EventsJob>(QUEUE.events, REDIS_URL, prefix)
     cleanups.push(() => q.close())
-    const mk = () => new Ingester(new ReplaySource(file), q, db.sqlite, silentLogger, { batchSize: 200, highWater: 1000, enqueueTimeoutMs: 500, epoch: { redis, prefix } })
+    const mk = () =>
+      new Ingester(new ReplaySource(file), q, db.sqlite, silentLogger, { batchSize: 200, highWater: 1000, enqueueTimeoutMs: 500, epoch: { redis, prefix } })
     const firstLine = (id: string) => Number(/_(\d+)_\d+_\d+$/.exec(id)![1])
     const waiting = async () => (await q.getJobs(['waiting'])).sort((a, b) => firstLine(a.id!) - firstLine(b.id!))
     const pending = () => db.sqlite.prepare('SELECT count(*) FROM pending_batches').pluck().get() as number

@@ -22,7 +22,10 @@ describe('labels from labelers a reader names (a labeler service on a real port)
   beforeAll(async () => {
     const app = new Hono()
     app.get('/.well-known/did.json', (c) =>
-      c.json({ id: labeler, service: [{ id: '#atproto_labeler', type: 'AtprotoLabeler', serviceEndpoint: `http://localhost:${(server.address() as AddressInfo).port}` }] }),
+      c.json({
+        id: labeler,
+        service: [{ id: '#atproto_labeler', type: 'AtprotoLabeler', serviceEndpoint: `http://localhost:${(server.address() as AddressInfo).port}` }],
+      }),
     )
     app.get('/xrpc/com.atproto.label.queryLabels', (c) => {
       queries++
@@ -67,7 +70,10 @@ describe('labels from labelers a reader names (a labeler service on a real port)
     labels.lookup(['did:web:second-labeler.invalid'], [spam.uri])
     await labels.idle()
     expect(queries - before).toBe(1)
-    expect(labels.stats()).toMatchObject({ active: 1, labelers: { [labeler]: { requests: 1, failures: 0 }, 'did:web:second-labeler.invalid': { requests: 0, refused: 1 } } })
+    expect(labels.stats()).toMatchObject({
+      active: 1,
+      labelers: { [labeler]: { requests: 1, failures: 0 }, 'did:web:second-labeler.invalid': { requests: 0, refused: 1 } },
+    })
     expect(labels.lookup([labeler], [spam.uri]).get(spam.uri)).toEqual(['spam'])
     labels.close()
   })

@@ -13,8 +13,18 @@ import { testConfig } from './support/resources.ts'
 const did = (name: string) => `did:plc:${name.padEnd(24, 'x')}`
 const [me, twin, stranger, friend, other] = ['me', 'twin', 'stranger', 'friend', 'other'].map(did)
 let n = 0
-const like = (author: string, subject: PostEvent): IngestEvent => ({ t: 'like', uri: `at://${author}/app.bsky.feed.like/${tid(Date.now(), ++n)}`, author, subject: subject.uri })
-const repost = (author: string, subject: PostEvent): IngestEvent => ({ t: 'repost', uri: `at://${author}/app.bsky.feed.repost/${tid(Date.now(), ++n)}`, author, subject: subject.uri })
+const like = (author: string, subject: PostEvent): IngestEvent => ({
+  t: 'like',
+  uri: `at://${author}/app.bsky.feed.like/${tid(Date.now(), ++n)}`,
+  author,
+  subject: subject.uri,
+})
+const repost = (author: string, subject: PostEvent): IngestEvent => ({
+  t: 'repost',
+  uri: `at://${author}/app.bsky.feed.repost/${tid(Date.now(), ++n)}`,
+  author,
+  subject: subject.uri,
+})
 const follow = (a: string, s: string): IngestEvent => ({ t: 'follow', uri: `at://${a}/app.bsky.graph.follow/${tid(Date.now(), ++n)}`, author: a, subject: s })
 
 describe('the like graph', () => {
@@ -105,7 +115,10 @@ describe('friends-liked and like-minded as agents', () => {
     did: me,
     follows: new Set<string>(),
     followers: new Set<string>(),
-    friendEngagement: new Map([[postKey(posts[0].uri), 1], [postKey(posts[1].uri), 3]]),
+    friendEngagement: new Map([
+      [postKey(posts[0].uri), 1],
+      [postKey(posts[1].uri), 3],
+    ]),
     coLikes: new Map([[postKey(posts[2].uri), 0.25]]),
   }
   const run = (agent: string, options: Record<string, unknown>, sub?: typeof subscriber) => ctx.host.run(ctx.host.instance(agent, options), posts, now, sub)
@@ -124,7 +137,7 @@ describe('friends-liked and like-minded as agents', () => {
   })
 })
 
-describe('the like graph\'s log', () => {
+describe("the like graph's log", () => {
   it('reads the same before and after the store folds it, whatever links, unlinks and drops it holds', () => {
     // the same changes into a store that folds after every batch (as if rows were keyed at once) and one that folds now and then
     const open = () => new AppContext(testConfig({ dbPath: ':memory:' }), silentLogger)

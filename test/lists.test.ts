@@ -74,7 +74,12 @@ describe('stored lists in memory', () => {
       id: 'b',
       events: [
         fresh,
-        ...Array.from({ length: 20 }, (_, i) => ({ t: 'like' as const, uri: `at://did:plc:liker${i}/app.bsky.feed.like/3l${i}`, author: `did:plc:liker${i}`, subject: posts[0].uri })),
+        ...Array.from({ length: 20 }, (_, i) => ({
+          t: 'like' as const,
+          uri: `at://did:plc:liker${i}/app.bsky.feed.like/3l${i}`,
+          author: `did:plc:liker${i}`,
+          subject: posts[0].uri,
+        })),
         { ...posts[2], cid: 'bafyreiedited', text: 'edited' },
         { t: 'delete', uri: posts[3].uri, collection: 'app.bsky.feed.post' },
       ],
@@ -131,8 +136,13 @@ describe('stored lists in memory', () => {
     const narrow = { ...ctx.feeds[0], maxCandidates: 15, windowHours: 1 }
     const warm = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config).lists
     let seed = 5
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
-    const authors = ['did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb', 'did:plc:cccccccccccccccccccccccc', 'did:plc:dddddddddddddddddddddddd']
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+    const authors = [
+      'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa',
+      'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb',
+      'did:plc:cccccccccccccccccccccccc',
+      'did:plc:dddddddddddddddddddddddd',
+    ]
     const live: PostEvent[] = []
     const likes: { uri: string; subject: string }[] = []
     const t0 = Date.now()
@@ -156,7 +166,11 @@ describe('stored lists in memory', () => {
       // new posts, some already outside the window, some sharing a creation time
       const tie = now - Math.floor(rnd() * 90) * 60_000
       for (let k = 0; k < 6; k++) {
-        const p = postEvent({ author: authors[Math.floor(rnd() * authors.length)], text: `post ${made++} about cats`, createdAt: k < 2 ? tie : now - Math.floor(rnd() * 150 * 60_000) })
+        const p = postEvent({
+          author: authors[Math.floor(rnd() * authors.length)],
+          text: `post ${made++} about cats`,
+          createdAt: k < 2 ? tie : now - Math.floor(rnd() * 150 * 60_000),
+        })
         live.push(p)
         events.push(p)
       }
@@ -212,7 +226,10 @@ describe('stored lists in memory', () => {
     const [edited, deleted] = [posts[1], posts[4]]
     new BatchWriter(other.sqlite).write({
       id: 'b',
-      events: [{ ...edited, cid: 'bafyreiedited', text: 'edited' }, { t: 'delete', uri: deleted.uri, collection: 'app.bsky.feed.post' }],
+      events: [
+        { ...edited, cid: 'bafyreiedited', text: 'edited' },
+        { t: 'delete', uri: deleted.uri, collection: 'app.bsky.feed.post' },
+      ],
       scores: [],
       eventTime: Date.now(),
     })
@@ -224,7 +241,7 @@ describe('stored lists in memory', () => {
     expect(pages.items(next.id).map((i) => i.uri)).not.toContain(deleted.uri)
   })
 
-  it("shows a post again once it is stored again (its account came back after a takedown)", () => {
+  it('shows a post again once it is stored again (its account came back after a takedown)', () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     const did = 'did:plc:returningreturningreturn'
     const theirs = postEvent({ author: did, minutesAgo: 1, text: 'back again' })

@@ -59,7 +59,9 @@ describe('migrations on a file written by the previous version', () => {
       { key: engagementKey(like(3)), kind: 'like', subject: later },
     ].sort((a, b) => (a.key < b.key ? -1 : 1))
     expect(rows).toEqual(expected)
-    expect(db.sqlite.prepare('SELECT subject, key, kind, n FROM waiting_engagements').safeIntegers().all()).toEqual([{ subject: later, key: engagementKey(like(3)), kind: 'like', n: 1n }])
+    expect(db.sqlite.prepare('SELECT subject, key, kind, n FROM waiting_engagements').safeIntegers().all()).toEqual([
+      { subject: later, key: engagementKey(like(3)), kind: 'like', n: 1n },
+    ])
 
     // the writer carries on with them: an unlike counts down, the waiting like is counted by its post
     const writer = new BatchWriter(db.sqlite)
@@ -84,7 +86,8 @@ describe('migrations on a file written by the previous version', () => {
       ['a', 'f', 'p1', 'more'],
       ['a', 'g', 'p1', 'seen'],
       ['b', 'f', 'p2', 'less'],
-    ]) add.run(who, feed, post, event, Date.now())
+    ])
+      add.run(who, feed, post, event, Date.now())
     old.close()
     const db = openDb(file)
     cleanups.push(() => db.close())

@@ -50,9 +50,9 @@ describe('app.skysift.feed.mix records in the store', () => {
   const write = (...events: IngestEvent[]) => writer.write(batch(events))
   /** the author's 'record' row in `mixes` for a feed */
   const recordRow = (feed = science, did = alice) =>
-    db.sqlite.prepare(`SELECT agents, fingerprint, updated_at AS updatedAt FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`).get(did, feed) as
-      | { agents: string; fingerprint: string; updatedAt: number }
-      | undefined
+    db.sqlite
+      .prepare(`SELECT agents, fingerprint, updated_at AS updatedAt FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`)
+      .get(did, feed) as { agents: string; fingerprint: string; updatedAt: number } | undefined
   const recordAgents = (feed = science, did = alice) => {
     const r = recordRow(feed, did)
     return r && JSON.parse(r.agents)
@@ -75,7 +75,7 @@ describe('app.skysift.feed.mix records in the store', () => {
     cleanup()
   })
 
-  it('makes the newest record per feed the subscriber\'s record mix, whatever order the records arrive in', () => {
+  it("makes the newest record per feed the subscriber's record mix, whatever order the records arrive in", () => {
     const start = Date.now()
     expect(write(mix('3aaa', A, T0)).mixes).toBe(1)
     expect(recordAgents()).toEqual(A)

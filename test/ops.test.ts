@@ -54,7 +54,13 @@ const postEvent = (ageMs: number, p: Partial<PostEvent> = {}): PostEvent => ({
 describe('retention: bounded SQLite', () => {
   let db: Db
   let cleanup: () => void
-  const count = (sql: string, ...args: unknown[]) => Number(db.sqlite.prepare(sql).pluck().get(...args))
+  const count = (sql: string, ...args: unknown[]) =>
+    Number(
+      db.sqlite
+        .prepare(sql)
+        .pluck()
+        .get(...args),
+    )
 
   beforeAll(() => {
     const t = tempDir()
@@ -85,7 +91,9 @@ describe('retention: bounded SQLite', () => {
     writer.write({ id: 'seed', events: [...all, ...likes], scores: all.map((p) => [p.uri, 'keyword:abc', 1]), eventTime: now })
     const sql = db.sqlite
     // an orphan engagement and an orphan score (their post was deleted outside the writer's view)
-    sql.prepare("INSERT INTO engagements (key, kind, subject) VALUES (?, 'like', 'at://gone/app.bsky.feed.post/1')").run(engagementKey('at://x/app.bsky.feed.like/orphan'))
+    sql
+      .prepare("INSERT INTO engagements (key, kind, subject) VALUES (?, 'like', 'at://gone/app.bsky.feed.post/1')")
+      .run(engagementKey('at://x/app.bsky.feed.like/orphan'))
     sql.prepare("INSERT INTO agent_scores (instance, post_uri, score) VALUES ('keyword:abc', 'at://gone/app.bsky.feed.post/1', 0.5)").run()
     // likes waiting for their post: one minted 10 minutes before the newest event (may still come), one 2 hours before (never will)
     const waitFor = (rkey: string, subject: string, eventTime: number) =>
@@ -136,7 +144,7 @@ describe('retention: bounded SQLite', () => {
     expect(count('SELECT count(*) FROM tombstones')).toBe(50)
     expect(count('SELECT count(*) FROM rejected_events')).toBe(1)
     expect(count('SELECT count(*) FROM interactions')).toBe(1)
-    const snaps = (sql.prepare('SELECT id FROM feed_snapshots ORDER BY id').pluck().all() as number[])
+    const snaps = sql.prepare('SELECT id FROM feed_snapshots ORDER BY id').pluck().all() as number[]
     expect(snaps).toEqual([fresh, overlayNew, oldItemSnap])
     expect(snaps).not.toContain(overlayOld)
     expect(snaps).not.toContain(idle)
@@ -154,7 +162,11 @@ describe('retention: bounded SQLite', () => {
     const now = Date.now()
     const writer = new BatchWriter(db.sqlite)
     writer.write({ id: 'more', events: Array.from({ length: 3000 }, () => postEvent(100 * HOUR)), scores: [], eventTime: now })
-    const retention = new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { snapshotTtlMs: HOUR }), { batchSize: 50, budgetMs: 0.0001, pauseMs: 0 })
+    const retention = new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { snapshotTtlMs: HOUR }), {
+      batchSize: 50,
+      budgetMs: 0.0001,
+      pauseMs: 0,
+    })
     const first = await retention.run(now)
     expect(first.partial).toBe(true)
     expect(first.posts).toBe(50)
@@ -176,7 +188,10 @@ describe('retention: bounded SQLite', () => {
       for (let i = 0; i < 2000; i++) ins.run('s', 'r', big, Date.now())
     })()
     expect(fs.statSync(`${file}-wal`).size).toBeGreaterThan(1 << 20)
-    const r = await new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { snapshotTtlMs: HOUR }), { walTruncateBytes: 1 << 20, pauseMs: 0 }).run()
+    const r = await new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { snapshotTtlMs: HOUR }), {
+      walTruncateBytes: 1 << 20,
+      pauseMs: 0,
+    }).run()
     expect(r.wal?.truncated).toBe(true)
     expect(fs.statSync(`${file}-wal`).size).toBe(0)
     db.sqlite.pragma('wal_autocheckpoint = 1000')
@@ -188,29 +203,55 @@ describe('retention of accounts that are not active', () => {
     const t = tempDir()
     const db = openDb(path.join(t.dir, 'withheld.db'))
     try {
-      const count = (sql: string, ...args: unknown[]) => Number(db.sqlite.prepare(sql).pluck().get(...args))
+      const count = (sql: string, ...args: unknown[]) =>
+        Number(
+          db.sqlite
+            .prepare(sql)
+            .pluck()
+            .get(...args),
+        )
       const now = Date.now()
       const writer = new BatchWriter(db.sqlite)
       const old = postEvent(31 * HOUR)
       const recent = postEvent(2 * HOUR)
-      const likes: IngestEvent[] = [old, recent].map((p, i) => ({ t: 'like', uri: `at://did:plc:liker/app.bsky.feed.like/w${i}`, author: 'did:plc:liker', subject: p.uri }))
+      const likes: IngestEvent[] = [old, recent].map((p, i) => ({
+        t: 'like',
+        uri: `at://did:plc:liker/app.bsky.feed.like/w${i}`,
+        author: 'did:plc:liker',
+        subject: p.uri,
+      }))
       writer.write({ id: 'w1', events: [old, recent, ...likes], scores: [old, recent].map((p) => [p.uri, 'keyword:abc', 1]), eventTime: now })
-      const status = (did: string, active: boolean, ageMs: number): IngestEvent => ({ t: 'account', did, active, status: active ? null : 'deactivated', rev: eventRev((now - ageMs) * 1000) })
+      const status = (did: string, active: boolean, ageMs: number): IngestEvent => ({
+        t: 'account',
+        did,
+        active,
+        status: active ? null : 'deactivated',
+        rev: eventRev((now - ageMs) * 1000),
+      })
       writer.write({
         id: 'w2',
-        events: [status(AUTHOR, false, 0), status('did:plc:oldactive', true, 40 * HOUR), status('did:plc:newactive', true, HOUR), status('did:plc:oldinactive', false, 40 * HOUR)],
+        events: [
+          status(AUTHOR, false, 0),
+          status('did:plc:oldactive', true, 40 * HOUR),
+          status('did:plc:newactive', true, HOUR),
+          status('did:plc:oldinactive', false, 40 * HOUR),
+        ],
         scores: [],
         eventTime: now,
       })
       expect(count('SELECT count(*) FROM withheld_posts')).toBe(2)
-      const r = await new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { marginMs: 6 * HOUR, snapshotTtlMs: HOUR }), { pauseMs: 0 }).run(now)
+      const r = await new Retention(db.sqlite, silentLogger, retentionPolicy([{ windowHours: 24 }], { marginMs: 6 * HOUR, snapshotTtlMs: HOUR }), {
+        pauseMs: 0,
+      }).run(now)
       expect(r.withheld).toBe(1)
       expect(db.sqlite.prepare('SELECT uri FROM withheld_posts').pluck().all()).toEqual([recent.uri])
       // the recent one keeps its score and its like (counted when it comes back); the expired one's go with the sweeps
       expect(db.sqlite.prepare('SELECT post_uri FROM agent_scores').pluck().all()).toEqual([recent.uri])
       expect(db.sqlite.prepare('SELECT subject FROM engagements').pluck().all()).toEqual([recent.uri])
       expect(r.accounts).toBe(1)
-      expect(db.sqlite.prepare('SELECT did FROM account_status ORDER BY did').pluck().all()).toEqual([AUTHOR, 'did:plc:newactive', 'did:plc:oldinactive'].sort())
+      expect(db.sqlite.prepare('SELECT did FROM account_status ORDER BY did').pluck().all()).toEqual(
+        [AUTHOR, 'did:plc:newactive', 'did:plc:oldinactive'].sort(),
+      )
       writer.write({ id: 'w3', events: [status(AUTHOR, true, -1000)], scores: [], eventTime: now })
       expect(db.sqlite.prepare('SELECT uri, like_count FROM posts').raw().all()).toEqual([[recent.uri, 1]])
     } finally {
@@ -225,7 +266,12 @@ describe('status building blocks', () => {
 
   it('computes rates over a window from cumulative samples', () => {
     const now = 1_000_000_000
-    const s = [sample(now - 120_000, 0, { post: 0 }), sample(now - 60_000, 600, { post: 60 }), sample(now - 30_000, 900, { post: 90 }), sample(now, 1200, { post: 120, like: 30 })]
+    const s = [
+      sample(now - 120_000, 0, { post: 0 }),
+      sample(now - 60_000, 600, { post: 60 }),
+      sample(now - 30_000, 900, { post: 90 }),
+      sample(now, 1200, { post: 120, like: 30 }),
+    ]
     const minute = ratesOver(s, 60_000, now)!
     expect(minute.seconds).toBe(60)
     expect(minute.total).toBeCloseTo(10)
@@ -247,8 +293,28 @@ describe('status building blocks', () => {
   })
 
   it('merges agent figures from every process; an agent disabled in one process shows as disabled', () => {
-    const rep = (id: string, roles: string[], agents: ProcessReport['agents']): ProcessReport => ({ id, host: 'h', pid: 1, roles, version: '0', startedAt: 0, at: 0, rssBytes: 0, agents })
-    const a = (over: Partial<ProcessReport['agents'][number]>) => ({ id: 'keyword', kind: 'builtin', calls: 10, posts: 100, strikes: 0, lastError: null, disabled: null, recentMs: [1, 2, 3], ...over })
+    const rep = (id: string, roles: string[], agents: ProcessReport['agents']): ProcessReport => ({
+      id,
+      host: 'h',
+      pid: 1,
+      roles,
+      version: '0',
+      startedAt: 0,
+      at: 0,
+      rssBytes: 0,
+      agents,
+    })
+    const a = (over: Partial<ProcessReport['agents'][number]>) => ({
+      id: 'keyword',
+      kind: 'builtin',
+      calls: 10,
+      posts: 100,
+      strikes: 0,
+      lastError: null,
+      disabled: null,
+      recentMs: [1, 2, 3],
+      ...over,
+    })
     const views = mergeAgents(null, [
       rep('h:1', ['score'], [a({})]),
       rep('h:2', ['score'], [a({ calls: 5, strikes: 5, recentMs: [100], disabled: '5 strikes in 10 min', lastError: 'failed: boom' })]),
@@ -272,8 +338,14 @@ describe('status building blocks', () => {
         cb()
       },
     })
-    const log = pino({ redact: { paths: ['authorization', 'headers.authorization', 'req.headers.authorization', '*.authorization'], censor: '[redacted]' } }, sink)
-    log.info({ req: { headers: { authorization: 'Bearer secret-1' } }, headers: { authorization: 'Bearer secret-2' }, authorization: 'Bearer secret-3' }, 'request')
+    const log = pino(
+      { redact: { paths: ['authorization', 'headers.authorization', 'req.headers.authorization', '*.authorization'], censor: '[redacted]' } },
+      sink,
+    )
+    log.info(
+      { req: { headers: { authorization: 'Bearer secret-1' } }, headers: { authorization: 'Bearer secret-2' }, authorization: 'Bearer secret-3' },
+      'request',
+    )
     expect(lines.join('')).not.toContain('secret')
     // and the logger Skysift really uses is configured the same way
     expect(createLogger('silent')).toBeDefined()
@@ -289,7 +361,12 @@ describe('admin session cookies', () => {
     expect(verifyAdminSession(TOKEN, v)).toBe(true)
     expect(verifyAdminSession('another-token-0123456789', v)).toBe(false)
     expect(verifyAdminSession(TOKEN, v, exp + 1)).toBe(false)
-    expect(verifyAdminSession(TOKEN, v.replace(/\.(.)/, (_, c) => `.${c === 'A' ? 'B' : 'A'}`))).toBe(false)
+    expect(
+      verifyAdminSession(
+        TOKEN,
+        v.replace(/\.(.)/, (_, c) => `.${c === 'A' ? 'B' : 'A'}`),
+      ),
+    ).toBe(false)
     expect(verifyAdminSession(TOKEN, `${exp + 1000}.${v.split('.')[1]}`)).toBe(false)
     expect(verifyAdminSession(TOKEN, signAdminSession(TOKEN, Date.now() + 30 * 24 * HOUR))).toBe(false)
     expect(verifyAdminSession(TOKEN, undefined)).toBe(false)
@@ -310,7 +387,14 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
     cleanups.push(t.cleanup, q.cleanup)
     dbPath = path.join(t.dir, 'skysift.db')
     prefix = q.prefix
-    const config = testConfig({ dbPath, queuePrefix: prefix, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test', adminToken: TOKEN, metricsToken: METRICS_TOKEN })
+    const config = testConfig({
+      dbPath,
+      queuePrefix: prefix,
+      publicUrl: 'https://feeds.test',
+      serviceDid: 'did:web:feeds.test',
+      adminToken: TOKEN,
+      metricsToken: METRICS_TOKEN,
+    })
     ctx = new AppContext(config, silentLogger)
     const served = createServeApp(ctx)
     app = served.app
@@ -327,7 +411,8 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
     for (const c of cleanups.reverse()) await c()
   })
 
-  const skeleton = (rkey: string) => app.request(`/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(`at://did:web:feeds.test/app.bsky.feed.generator/${rkey}`)}&limit=5`)
+  const skeleton = (rkey: string) =>
+    app.request(`/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(`at://did:web:feeds.test/app.bsky.feed.generator/${rkey}`)}&limit=5`)
 
   it('serves Prometheus metrics behind the metrics token', async () => {
     expect((await app.request('/metrics')).status).toBe(401)
@@ -410,7 +495,20 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
     const page = await app.request('/admin', { headers: { cookie } })
     expect(page.status).toBe(200)
     const html = await page.text()
-    for (const words of ['Ingest', 'Queues', 'Agents', 'getFeedSkeleton', 'cache hit rate', 'subscribers', 'Sign out', 'replay:test', '<svg', 'last minute', 'last hour']) expect(html).toContain(words)
+    for (const words of [
+      'Ingest',
+      'Queues',
+      'Agents',
+      'getFeedSkeleton',
+      'cache hit rate',
+      'subscribers',
+      'Sign out',
+      'replay:test',
+      '<svg',
+      'last minute',
+      'last hour',
+    ])
+      expect(html).toContain(words)
     expect((await app.request('/admin/queues', { headers: { cookie } })).status).toBe(200)
     const queues = await app.request('/admin/queues/api/queues', { headers: { cookie } })
     expect(queues.status).toBe(200)
@@ -430,7 +528,10 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
 
   it('keeps admin routes off when no admin token is set', async () => {
     const t = tempDir()
-    const c2 = new AppContext(testConfig({ dbPath: path.join(t.dir, 'x.db'), queuePrefix: prefix, adminToken: undefined, metricsToken: undefined }), silentLogger)
+    const c2 = new AppContext(
+      testConfig({ dbPath: path.join(t.dir, 'x.db'), queuePrefix: prefix, adminToken: undefined, metricsToken: undefined }),
+      silentLogger,
+    )
     const s2 = createServeApp(c2)
     try {
       expect((await s2.app.request('/admin')).status).toBe(404)
@@ -446,7 +547,10 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
 
   it('still answers /metrics and the status API quickly when Redis is down', async () => {
     const t = tempDir()
-    const c3 = new AppContext(readConfig({}, { dbPath: path.join(t.dir, 'down.db'), queuePrefix: prefix, redisUrl: 'redis://127.0.0.1:9', adminToken: TOKEN, metricsToken: undefined }), silentLogger)
+    const c3 = new AppContext(
+      readConfig({}, { dbPath: path.join(t.dir, 'down.db'), queuePrefix: prefix, redisUrl: 'redis://127.0.0.1:9', adminToken: TOKEN, metricsToken: undefined }),
+      silentLogger,
+    )
     const s3 = createServeApp(c3)
     try {
       const t0 = Date.now()
@@ -468,7 +572,14 @@ describe('/metrics, /admin and status on a serving app (real SQLite and Redis)',
 
   it('prints the summary with `skysift status`, also as JSON, from another process', async () => {
     const run = promisify(execFile)
-    const env = { ...process.env, SKYSIFT_DB_PATH: dbPath, SKYSIFT_QUEUE_PREFIX: prefix, SKYSIFT_PUBLIC_URL: 'https://feeds.test', SKYSIFT_SERVICE_DID: 'did:web:feeds.test', SKYSIFT_LOG_LEVEL: 'silent' }
+    const env = {
+      ...process.env,
+      SKYSIFT_DB_PATH: dbPath,
+      SKYSIFT_QUEUE_PREFIX: prefix,
+      SKYSIFT_PUBLIC_URL: 'https://feeds.test',
+      SKYSIFT_SERVICE_DID: 'did:web:feeds.test',
+      SKYSIFT_LOG_LEVEL: 'silent',
+    }
     const text = await run(process.execPath, [path.join(ROOT, 'src/cli.ts'), 'status'], { env, cwd: ROOT })
     expect(text.stdout).toContain('Ingest')
     expect(text.stdout).toContain('replay:test: cursor 21')

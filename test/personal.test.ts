@@ -25,11 +25,19 @@ describe('personal agents: one list per reader', () => {
 
   it('ranks followed authors first for each reader, using the follow graph seen on the firehose', async () => {
     const feed = ctx.feeds[0]
-    const mix = [{ agent: 'follows', weight: 100 }, { agent: 'recency', weight: 10 }]
+    const mix = [
+      { agent: 'follows', weight: 100 },
+      { agent: 'recency', weight: 10 },
+    ]
     await feeds.putMix(feed, ann, mix)
     await feeds.putMix(feed, ben, mix)
     // the writer keeps follows made by subscribers (ann, ben), not by others
-    new BatchWriter(ctx.db.sqlite).write({ id: 'a', events: [...Object.values(posts), follow(ann, cat), follow(ben, dan), follow(cat, dan)], scores: [], eventTime: Date.now() })
+    new BatchWriter(ctx.db.sqlite).write({
+      id: 'a',
+      events: [...Object.values(posts), follow(ann, cat), follow(ben, dan), follow(cat, dan)],
+      scores: [],
+      eventTime: Date.now(),
+    })
     const order = (who: string | null) => feeds.skeleton(feed, who, 10).feed.map((i) => i.post)
     expect(order(ann)).toEqual([posts.byCat.uri, posts.byBen.uri, posts.byDan.uri])
     expect(order(ben)).toEqual([posts.byBen.uri, posts.byDan.uri, posts.byCat.uri]) // ben's own post counts as followed

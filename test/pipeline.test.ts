@@ -106,7 +106,10 @@ describe('the whole chain on a replay: ingest → events queue → score → sto
   })
 
   it('pre-scores static agents of the default mixes in the score workers', () => {
-    const n = ctx.db.sqlite.prepare("SELECT count(DISTINCT instance) FROM agent_scores WHERE instance LIKE 'keyword:%' OR instance LIKE 'language:%'").pluck().get() as number
+    const n = ctx.db.sqlite
+      .prepare("SELECT count(DISTINCT instance) FROM agent_scores WHERE instance LIKE 'keyword:%' OR instance LIKE 'language:%'")
+      .pluck()
+      .get() as number
     expect(n).toBeGreaterThanOrEqual(2)
     const posts = ctx.db.sqlite.prepare('SELECT count(*) FROM posts').pluck().get() as number
     // posts withheld with their (inactive) accounts keep their scores for when they come back

@@ -26,23 +26,49 @@ describe('consent and blocks: decoding', () => {
   it('decodes declarations, profile self-labels, blocks and block lists from commits, with their revision', () => {
     const t0 = Date.now()
     const base = { did: hider, rkey: 'self', operation: 'create', cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa', timeMs: t0, rev: rev(t0) }
-    expect(normalizeCommit({ ...base, collection: VIS, record: { $type: VIS, hideFromAlgorithmicRecommendations: true } })).toEqual({ t: 'consent', did: hider, kind: 'visibility', value: true, rev: rev(t0) })
+    expect(normalizeCommit({ ...base, collection: VIS, record: { $type: VIS, hideFromAlgorithmicRecommendations: true } })).toEqual({
+      t: 'consent',
+      did: hider,
+      kind: 'visibility',
+      value: true,
+      rev: rev(t0),
+    })
     // a missing field means false; other record keys are not the declaration
     expect(normalizeCommit({ ...base, collection: VIS, record: {} })).toMatchObject({ value: false })
     expect(normalizeCommit({ ...base, collection: VIS, rkey: 'other', record: { hideFromAlgorithmicRecommendations: true } })).toBeNull()
     const profile = { displayName: 'x', labels: { $type: 'com.atproto.label.defs#selfLabels', values: [{ val: '!no-unauthenticated' }] } }
     expect(normalizeCommit({ ...base, collection: 'app.bsky.actor.profile', record: profile })).toMatchObject({ t: 'consent', kind: 'profile', value: true })
     expect(normalizeCommit({ ...base, collection: 'app.bsky.actor.profile', record: { displayName: 'x' } })).toMatchObject({ kind: 'profile', value: false })
-    expect(normalizeCommit({ ...base, operation: 'delete', collection: VIS })).toEqual({ t: 'delete', uri: `at://${hider}/${VIS}/self`, collection: VIS, rev: rev(t0) })
+    expect(normalizeCommit({ ...base, operation: 'delete', collection: VIS })).toEqual({
+      t: 'delete',
+      uri: `at://${hider}/${VIS}/self`,
+      collection: VIS,
+      rev: rev(t0),
+    })
     const rkey = tid(t0)
-    expect(normalizeCommit({ ...base, rkey, collection: 'app.bsky.graph.block', record: { subject: blocked, createdAt: 'x' } })).toMatchObject({ t: 'block', author: hider, subject: blocked })
+    expect(normalizeCommit({ ...base, rkey, collection: 'app.bsky.graph.block', record: { subject: blocked, createdAt: 'x' } })).toMatchObject({
+      t: 'block',
+      author: hider,
+      subject: blocked,
+    })
     const list = `at://${other}/app.bsky.graph.list/${rkey}`
     expect(normalizeCommit({ ...base, rkey, collection: 'app.bsky.graph.listblock', record: { subject: list } })).toMatchObject({ t: 'listblock', list })
     // an item only counts in its list owner's repo
-    expect(normalizeCommit({ ...base, rkey, collection: 'app.bsky.graph.listitem', record: { list, subject: listed } })).toMatchObject({ reason: expect.stringContaining('another repo') })
-    expect(normalizeCommit({ ...base, did: other, rkey, collection: 'app.bsky.graph.listitem', record: { list, subject: listed } })).toMatchObject({ t: 'listitem', list, subject: listed })
+    expect(normalizeCommit({ ...base, rkey, collection: 'app.bsky.graph.listitem', record: { list, subject: listed } })).toMatchObject({
+      reason: expect.stringContaining('another repo'),
+    })
+    expect(normalizeCommit({ ...base, did: other, rkey, collection: 'app.bsky.graph.listitem', record: { list, subject: listed } })).toMatchObject({
+      t: 'listitem',
+      list,
+      subject: listed,
+    })
     // the Jetstream path decodes the same commit
-    const line = JSON.stringify({ did: hider, time_us: t0 * 1000, kind: 'commit', commit: { rev: rev(t0), operation: 'create', collection: VIS, rkey: 'self', cid: base.cid, record: { hideFromAlgorithmicRecommendations: true } } })
+    const line = JSON.stringify({
+      did: hider,
+      time_us: t0 * 1000,
+      kind: 'commit',
+      commit: { rev: rev(t0), operation: 'create', collection: VIS, rkey: 'self', cid: base.cid, record: { hideFromAlgorithmicRecommendations: true } },
+    })
     expect(decodeJetstream(line)).toMatchObject({ ok: true, event: { t: 'consent', did: hider, value: true, rev: rev(t0) } })
   })
 })
@@ -141,9 +167,12 @@ describe('consent and blocks: the store and the pages served', () => {
     expect(authors(page(reader, 2))).toEqual([blocked, blocked])
   })
 
-  it('a personal list never ranks a blocked author, and the writer keeps a reader\'s follows and likes from the firehose', async () => {
+  it("a personal list never ranks a blocked author, and the writer keeps a reader's follows and likes from the firehose", async () => {
     const feed = ctx.feeds[0]
-    await feeds.putMix(feed, reader, [{ agent: 'follows', weight: 100 }, { agent: 'recency', weight: 10 }])
+    await feeds.putMix(feed, reader, [
+      { agent: 'follows', weight: 100 },
+      { agent: 'recency', weight: 10 },
+    ])
     write([...newestFirst(blocked, 2, 1), ...newestFirst(other, 2, 10), block(reader, blocked)])
     await sleep(FILTER_RECHECK_MS + 50)
     const mix = feeds.mixFor(feed, reader).mix
@@ -153,19 +182,36 @@ describe('consent and blocks: the store and the pages served', () => {
     const fresh = did('fresh')
     page(fresh)
     const liked = postEvent({ author: other, minutesAgo: 1 })
-    write([liked, { t: 'follow', uri: uri(fresh, 'app.bsky.graph.follow'), author: fresh, subject: other }, { t: 'like', uri: uri(fresh, 'app.bsky.feed.like'), author: fresh, subject: liked.uri }])
+    write([
+      liked,
+      { t: 'follow', uri: uri(fresh, 'app.bsky.graph.follow'), author: fresh, subject: other },
+      { t: 'like', uri: uri(fresh, 'app.bsky.feed.like'), author: fresh, subject: liked.uri },
+    ])
     expect(new FollowGraph(ctx.db.sqlite).context(fresh).follows.has(other)).toBe(true)
     expect(ctx.db.sqlite.prepare('SELECT subject FROM reader_likes WHERE author = ?').pluck().all(fresh)).toEqual([liked.uri])
   })
 
   it('a mix record marks its author a reader to backfill, and a new block-list subscription asks for their list again', () => {
     const state = () => new ReaderStore(ctx.db.sqlite).state(reader)
-    write([{ t: 'mix', uri: uri(reader, 'app.skysift.feed.mix'), author: reader, feed: ctx.feeds[0].uri, agents: [{ agent: 'recency', weight: 10 }], createdAt: Date.now(), rev: '' }])
+    write([
+      {
+        t: 'mix',
+        uri: uri(reader, 'app.skysift.feed.mix'),
+        author: reader,
+        feed: ctx.feeds[0].uri,
+        agents: [{ agent: 'recency', weight: 10 }],
+        createdAt: Date.now(),
+        rev: '',
+      },
+    ])
     expect(state()).toMatchObject({ backfilledAt: null })
     expect(new ReaderStore(ctx.db.sqlite).pending(10)).toEqual([reader])
     // the backfill lands: its marker comes last, after the records, so its own block list does not ask again
     const list = `at://${other}/app.bsky.graph.list/${tid(Date.now())}`
-    write([{ t: 'listblock', uri: uri(reader, 'app.bsky.graph.listblock'), author: reader, list }, { t: 'reader', did: reader, backfilledAt: 1234 }])
+    write([
+      { t: 'listblock', uri: uri(reader, 'app.bsky.graph.listblock'), author: reader, list },
+      { t: 'reader', did: reader, backfilledAt: 1234 },
+    ])
     expect(state()).toMatchObject({ backfilledAt: 1234 })
     // a list nobody subscribed to, from the firehose: its members come with another backfill
     write([{ t: 'listblock', uri: uri(reader, 'app.bsky.graph.listblock'), author: reader, list: `at://${other}/app.bsky.graph.list/${tid(Date.now() + 5)}` }])
@@ -178,7 +224,15 @@ describe('consent and blocks: the store and the pages served', () => {
     readers.touch(reader, longAgo)
     readers.touch(other)
     write([block(reader, blocked), block(other, blocked), { t: 'follow', uri: uri(reader, 'app.bsky.graph.follow'), author: reader, subject: blocked }])
-    const likes = Array.from({ length: 5 }, (_, i): IngestEvent => ({ t: 'like', uri: `at://${other}/app.bsky.feed.like/${tid(Date.now() - i * 1000)}`, author: other, subject: `at://${blocked}/app.bsky.feed.post/${tid(Date.now())}` }))
+    const likes = Array.from(
+      { length: 5 },
+      (_, i): IngestEvent => ({
+        t: 'like',
+        uri: `at://${other}/app.bsky.feed.like/${tid(Date.now() - i * 1000)}`,
+        author: other,
+        subject: `at://${blocked}/app.bsky.feed.post/${tid(Date.now())}`,
+      }),
+    )
     write(likes)
     const r = new ReaderRetention(ctx.db.sqlite, { readerRetentionMs: 30 * 86_400_000, maxLikes: 3 }).run()
     expect(r).toMatchObject({ readers: 1, likes: 2 })

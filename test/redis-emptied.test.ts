@@ -29,7 +29,13 @@ describe('Redis emptied after a replay was read to the end', () => {
     const file = path.join(t.dir, 'events.jsonl')
     fs.writeFileSync(file, syntheticJsonl({ count: 6000, seed: 11 }))
     const ctx = new AppContext(
-      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, source: { kind: 'replay', path: file, pace: 'full' }, batchSize: 250, queueHighWater: 10_000 }),
+      testConfig({
+        dbPath: path.join(t.dir, 'skysift.db'),
+        queuePrefix: q.prefix,
+        source: { kind: 'replay', path: file, pace: 'full' },
+        batchSize: 250,
+        queueHighWater: 10_000,
+      }),
       silentLogger,
     )
     cleanups.push(() => ctx.close())

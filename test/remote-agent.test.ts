@@ -63,7 +63,16 @@ async function testServer(meta: Record<string, unknown> = {}, score: Handler = o
     hits: { meta: 0, score: 0 },
     bodies: [],
     rawBodies: [],
-    meta: { id: 'test-agent', version: '1.0.0', title: 'Test', description: 'a test agent', api: 1, options: { type: 'object', properties: {} }, needs: ['text'], ...meta },
+    meta: {
+      id: 'test-agent',
+      version: '1.0.0',
+      title: 'Test',
+      description: 'a test agent',
+      api: 1,
+      options: { type: 'object', properties: {} },
+      needs: ['text'],
+      ...meta,
+    },
     score,
     close: async () => {},
   }
@@ -163,7 +172,10 @@ describe('remote agent: the example question-lover', () => {
 
   it('caps batchSize at 100 posts per request', async () => {
     const def = await load({ url: agent.url, batchSize: 1000 })
-    await def.scoreBatchAsync(Array.from({ length: 150 }, (_, i) => post(i)), ctx(def.options.parse({})))
+    await def.scoreBatchAsync(
+      Array.from({ length: 150 }, (_, i) => post(i)),
+      ctx(def.options.parse({})),
+    )
     expect(seen.map((r) => r.posts.length).sort((a, b) => a - b)).toEqual([50, 100])
   })
 })
@@ -210,8 +222,14 @@ describe('remote agent: privacy', () => {
   it('sends only the declared fields', async () => {
     const cases: [string[], string[]][] = [
       [[], ['createdAt', 'uri']],
-      [['engagement', 'time'], ['createdAt', 'likeCount', 'repostCount', 'uri']],
-      [['langs', 'tags', 'labels'], ['createdAt', 'labels', 'langs', 'tags', 'uri']],
+      [
+        ['engagement', 'time'],
+        ['createdAt', 'likeCount', 'repostCount', 'uri'],
+      ],
+      [
+        ['langs', 'tags', 'labels'],
+        ['createdAt', 'labels', 'langs', 'tags', 'uri'],
+      ],
       [['reply'], ['createdAt', 'replyParent', 'replyRoot', 'uri']],
       [['embed'], ['createdAt', 'embed', 'quote', 'uri']],
       [['author'], ['author', 'createdAt', 'uri']],
@@ -228,7 +246,10 @@ describe('remote agent: privacy', () => {
   it('sends a candidates agent the whole list in one request', async () => {
     const ts = await testServer({ needs: ['author', 'candidates'] })
     const def = await load({ url: ts.url, batchSize: 10 })
-    const out = await def.scoreBatchAsync(Array.from({ length: 35 }, (_, i) => post(i)), ctx())
+    const out = await def.scoreBatchAsync(
+      Array.from({ length: 35 }, (_, i) => post(i)),
+      ctx(),
+    )
     expect(out).toHaveLength(35)
     expect(ts.bodies.map((b) => b.posts.length)).toEqual([35])
   })
@@ -273,7 +294,12 @@ describe('remote agent: failures are no opinion', () => {
     ['HTTP 500', (_b, res) => json(res, 500, { error: 'Boom', message: 'database down' }), /HTTP 500: Boom: database down/],
     ['HTTP 429', (_b, res) => json(res, 429, {}), /HTTP 429/],
     ['a redirect', (_b, res) => (res.writeHead(302, { location: 'http://169.254.169.254/' }), res.end()), /redirect \(HTTP 302\) refused/],
-    ['oversized body (declared)', (b, res) => json(res, 200, { scores: b.posts.map(() => 1), pad: 'x'.repeat(4096) }), /exceeds the 1024-byte limit/, { maxResponseBytes: 1024 }],
+    [
+      'oversized body (declared)',
+      (b, res) => json(res, 200, { scores: b.posts.map(() => 1), pad: 'x'.repeat(4096) }),
+      /exceeds the 1024-byte limit/,
+      { maxResponseBytes: 1024 },
+    ],
     [
       'oversized body (chunked)',
       (b, res) => {
@@ -479,7 +505,8 @@ describe('remote agent: SSRF guard', () => {
     const fakeFetch = (async (input: string | URL | Request) => {
       const url = String(input instanceof Request ? input.url : input)
       calls.push(url)
-      if (url.endsWith('/meta')) return Response.json({ id: 'rebinder', version: '1', title: 'R', description: '', api: 1, options: { type: 'object' }, needs: ['text'] })
+      if (url.endsWith('/meta'))
+        return Response.json({ id: 'rebinder', version: '1', title: 'R', description: '', api: 1, options: { type: 'object' }, needs: ['text'] })
       return Response.json({ scores: [1] })
     }) as typeof fetch
     const def = await loadRemoteAgent({ url: 'https://rebind.example.test', salt: 's', resolve }, fakeFetch)
@@ -492,7 +519,26 @@ describe('remote agent: SSRF guard', () => {
   })
 
   it('classifies addresses', () => {
-    const blocked = ['127.0.0.1', '10.1.2.3', '172.31.255.255', '192.168.0.1', '169.254.169.254', '100.127.0.1', '0.1.2.3', '239.1.1.1', '::1', '::', 'fc00::1', 'fdff::1', 'fe80::1%eth0', '::ffff:10.0.0.1', '::ffff:7f00:1', 'ff02::1', '2001:db8::1', 'not-an-ip']
+    const blocked = [
+      '127.0.0.1',
+      '10.1.2.3',
+      '172.31.255.255',
+      '192.168.0.1',
+      '169.254.169.254',
+      '100.127.0.1',
+      '0.1.2.3',
+      '239.1.1.1',
+      '::1',
+      '::',
+      'fc00::1',
+      'fdff::1',
+      'fe80::1%eth0',
+      '::ffff:10.0.0.1',
+      '::ffff:7f00:1',
+      'ff02::1',
+      '2001:db8::1',
+      'not-an-ip',
+    ]
     const allowed = ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2a00:1450:4001::200e']
     for (const a of blocked) expect(nonPublicReason(a), a).not.toBeNull()
     for (const a of allowed) expect(nonPublicReason(a), a).toBeNull()

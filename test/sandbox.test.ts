@@ -79,14 +79,24 @@ function posts(n: number): AgentPost[] {
 describe('a well-behaved sandboxed agent', () => {
   it('loads with its metadata and a zod schema built from its JSON Schema', async () => {
     const a = await load(source('good-agent'))
-    expect(a).toMatchObject({ kind: 'sandboxed', id: 'word-count', version: '1.0.0', title: 'Word count', author: 'did:plc:fixtureauthor', api: 1, needs: ['text'] })
+    expect(a).toMatchObject({
+      kind: 'sandboxed',
+      id: 'word-count',
+      version: '1.0.0',
+      title: 'Word count',
+      author: 'did:plc:fixtureauthor',
+      api: 1,
+      needs: ['text'],
+    })
     expect(a.options.parse({})).toEqual({ word: 'sky', lengthWeight: 0.001, dropIfMissing: false })
     expect(a.sandboxStats().state).toBe('ready')
   })
 
   it('scores exactly like the same code run as plain JavaScript, in chunks of batchSize', async () => {
     const a = await load(source('good-agent'))
-    const plain = (await import(new URL('./fixtures/agents/good-agent.js', import.meta.url).href)).default as { scoreBatch(p: AgentPost[], c: unknown): Score[] }
+    const plain = (await import(new URL('./fixtures/agents/good-agent.js', import.meta.url).href)).default as {
+      scoreBatch(p: AgentPost[], c: unknown): Score[]
+    }
     const ps = posts(250)
     for (const raw of [{}, { word: 'SKY', lengthWeight: 0 }, { word: 'sunset', dropIfMissing: true }]) {
       const ctx = { options: a.options.parse(raw), now: NOW }
@@ -203,15 +213,27 @@ describe('calls of several chunks (one round trip for all of them)', () => {
 
   it('a later chunk of a streamed call still has its own deadline, and its output is still checked', async () => {
     const a = await load(
-      inline("if (posts.some((p) => p.text === 'LOOP')) for (;;) {} return posts.some((p) => p.text === 'SHORT') ? posts.slice(1).map(() => 1) : posts.map(() => 1)"),
+      inline(
+        "if (posts.some((p) => p.text === 'LOOP')) for (;;) {} return posts.some((p) => p.text === 'SHORT') ? posts.slice(1).map(() => 1) : posts.map(() => 1)",
+      ),
       { batchSize: 120 },
     )
     const ps = posts(360)
-    const loop = thrown(() => a.scoreBatch(ps.map((p, i) => (i === 250 ? { ...p, text: 'LOOP' } : p)), { options: {}, now: NOW }))
+    const loop = thrown(() =>
+      a.scoreBatch(
+        ps.map((p, i) => (i === 250 ? { ...p, text: 'LOOP' } : p)),
+        { options: {}, now: NOW },
+      ),
+    )
     expect(loop.err.kind).toBe('deadline')
     expect(loop.ms).toBeLessThan(BOUND + 1000)
     await a.whenReady(20_000)
-    const short = thrown(() => a.scoreBatch(ps.map((p, i) => (i === 130 ? { ...p, text: 'SHORT' } : p)), { options: {}, now: NOW }))
+    const short = thrown(() =>
+      a.scoreBatch(
+        ps.map((p, i) => (i === 130 ? { ...p, text: 'SHORT' } : p)),
+        { options: {}, now: NOW },
+      ),
+    )
     expect(short.err.kind).toBe('output')
     expect(short.err.message).toBe('output has 119 entries for 120 posts')
     expect(a.scoreBatch(ps, { options: {}, now: NOW })).toEqual(ps.map(() => 1))
@@ -308,10 +330,14 @@ describe('loading refuses', () => {
   it.each([
     ['a bad id', meta("id: 'Bad_ID',"), /invalid id: must be 2-41 lower-case/],
     ['an unknown need', meta("needs: ['text', 'mind-reading'],"), /invalid needs\.1/],
-    ['a missing title', meta("title: undefined,"), /invalid title/],
+    ['a missing title', meta('title: undefined,'), /invalid title/],
     ['a too-long description', meta(`description: ${JSON.stringify('x'.repeat(3000))},`), /invalid description/],
     ['options that are not an object schema', meta("options: { type: 'string' },"), /invalid options schema: must have "type": "object"/],
-    ['regexes in the options schema', meta("options: { type: 'object', properties: { w: { type: 'string', pattern: '^(a+)+$' } } },"), /regular expressions are not allowed/],
+    [
+      'regexes in the options schema',
+      meta("options: { type: 'object', properties: { w: { type: 'string', pattern: '^(a+)+$' } } },"),
+      /regular expressions are not allowed/,
+    ],
     ['a bad prefilter', meta("prefilter: { media: ['holograms'] },"), /invalid prefilter\.media/],
     ['no scoreBatch', meta('', 'score() { return [] }'), /no scoreBatch function/],
     ['no agent at all', 'const x = 1', /no agent found/],
@@ -356,40 +382,43 @@ describe('hostile agents are contained', () => {
   /** On a starved machine the worker may miss even the grace period and be killed instead: still a deadline, still bounded. */
   const KILLED = /^deadline exceeded: no answer within \d+ ms .*killed/
 
-  it.each(cases.map((c) => ({ ...c, label: c.options ? `${c.fixture} ${JSON.stringify(c.options)}` : c.fixture })))('$label: $kind, a strike, no opinion, bounded time', async ({ fixture, kind, message, options = {}, safe }) => {
-    const a = await load(source(fixture))
-    const host = hostFor(a)
-    const inst = host.instance(a.id, options)
-    const ps = posts(3)
-    const matches = (text: string, prefix = '') => {
-      if (kind === 'deadline' && KILLED.test(text.slice(prefix.length))) return true
-      return new RegExp(`^${prefix}${message.source.replace(/^\^/, '')}`).test(text)
-    }
+  it.each(cases.map((c) => ({ ...c, label: c.options ? `${c.fixture} ${JSON.stringify(c.options)}` : c.fixture })))(
+    '$label: $kind, a strike, no opinion, bounded time',
+    async ({ fixture, kind, message, options = {}, safe }) => {
+      const a = await load(source(fixture))
+      const host = hostFor(a)
+      const inst = host.instance(a.id, options)
+      const ps = posts(3)
+      const matches = (text: string, prefix = '') => {
+        if (kind === 'deadline' && KILLED.test(text.slice(prefix.length))) return true
+        return new RegExp(`^${prefix}${message.source.replace(/^\^/, '')}`).test(text)
+      }
 
-    const direct = thrown(() => a.scoreBatch(ps, { options: inst.options, now: NOW }))
-    expect(direct.err).toBeInstanceOf(SandboxError)
-    expect(direct.err.kind).toBe(kind)
-    expect(matches(direct.err.message), direct.err.message).toBe(true)
-    expect(direct.ms).toBeLessThan(BOUND)
-    await a.whenReady(20_000)
+      const direct = thrown(() => a.scoreBatch(ps, { options: inst.options, now: NOW }))
+      expect(direct.err).toBeInstanceOf(SandboxError)
+      expect(direct.err.kind).toBe(kind)
+      expect(matches(direct.err.message), direct.err.message).toBe(true)
+      expect(direct.ms).toBeLessThan(BOUND)
+      await a.whenReady(20_000)
 
-    const viaHost = timed(() => host.run(inst, ps, NOW))
-    expect(viaHost.value).toEqual([null, null, null])
-    expect(viaHost.ms).toBeLessThan(BOUND)
-    const st = host.stats.get(a.id)!
-    expect(st.strikes).toBe(1)
-    expect(matches(st.lastError!, 'failed: '), st.lastError!).toBe(true)
-    await a.whenReady(20_000)
+      const viaHost = timed(() => host.run(inst, ps, NOW))
+      expect(viaHost.value).toEqual([null, null, null])
+      expect(viaHost.ms).toBeLessThan(BOUND)
+      const st = host.stats.get(a.id)!
+      expect(st.strikes).toBe(1)
+      expect(matches(st.lastError!, 'failed: '), st.lastError!).toBe(true)
+      await a.whenReady(20_000)
 
-    if (safe) {
-      // the same sandbox, next batch: clean again
-      const ok = host.run(host.instance(a.id, { safe: true }), ps, NOW)
-      expect(ok).toEqual(fixture === 'alloc-bomb' ? [0, 0, 0] : [1, 1, 1]) // alloc-bomb: its hoard did not survive the reset
-      expect(host.stats.get(a.id)!.strikes).toBe(1)
-    }
-    expect(a.sandboxStats().state).toBe('ready')
-    if (kind !== 'deadline') expect(a.sandboxStats().restarts).toBe(0)
-  })
+      if (safe) {
+        // the same sandbox, next batch: clean again
+        const ok = host.run(host.instance(a.id, { safe: true }), ps, NOW)
+        expect(ok).toEqual(fixture === 'alloc-bomb' ? [0, 0, 0] : [1, 1, 1]) // alloc-bomb: its hoard did not survive the reset
+        expect(host.stats.get(a.id)!.strikes).toBe(1)
+      }
+      expect(a.sandboxStats().state).toBe('ready')
+      if (kind !== 'deadline') expect(a.sandboxStats().restarts).toBe(0)
+    },
+  )
 
   it('a built-in that ignores the interrupt handler: the worker is killed and restarted', async () => {
     const a = await load(source('builtin-hang'))

@@ -174,22 +174,31 @@ describe('two serving processes on one port (real processes, SQLite file, Redis,
   })
 
   /** One request; without an agent on a connection of its own (the kernel picks the process per connection). */
-  const request = (method: 'GET' | 'POST', urlPath: string, headers: Record<string, string> = {}, body?: string, agent: http.Agent | false = false): Promise<Reply> =>
+  const request = (
+    method: 'GET' | 'POST',
+    urlPath: string,
+    headers: Record<string, string> = {},
+    body?: string,
+    agent: http.Agent | false = false,
+  ): Promise<Reply> =>
     new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let parsed: unknown = text
-          try {
-            parsed = JSON.parse(text)
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, servedBy: Number(res.headers[SERVED_BY_HEADER]), body: parsed })
-        })
-      })
+      const req = http.request(
+        { host: '127.0.0.1', port, method, path: urlPath, agent, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) } },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c) => chunks.push(c))
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            let parsed: unknown = text
+            try {
+              parsed = JSON.parse(text)
+            } catch {
+              // not JSON
+            }
+            resolve({ status: res.statusCode ?? 0, servedBy: Number(res.headers[SERVED_BY_HEADER]), body: parsed })
+          })
+        },
+      )
       req.on('error', reject)
       req.end(body)
     })
@@ -287,7 +296,12 @@ describe('two serving processes on one port (real processes, SQLite file, Redis,
     expect(posts_(await page(b, false))).toContain(victim)
     // the store (another process) logs the deletion in the file
     const ctx = new AppContext(readConfig({}, { dbPath, queuePrefix: 'unused' }), silentLogger)
-    new BatchWriter(ctx.db.sqlite).write({ id: 'del', events: [{ t: 'delete', uri: victim, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    new BatchWriter(ctx.db.sqlite).write({
+      id: 'del',
+      events: [{ t: 'delete', uri: victim, collection: 'app.bsky.feed.post' }],
+      scores: [],
+      eventTime: Date.now(),
+    })
     await ctx.close()
     await new Promise((r) => setTimeout(r, RECHECK_MS))
     expect(posts_(await page(a, false))).not.toContain(victim)

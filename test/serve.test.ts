@@ -140,7 +140,11 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
       cursor = page.cursor
     }
     expect(new Set(seen).size).toBe(seen.length)
-    expect(seen.sort()).toEqual(Object.values(posts).map((p) => p.uri).sort())
+    expect(seen.sort()).toEqual(
+      Object.values(posts)
+        .map((p) => p.uri)
+        .sort(),
+    )
     // a new first page shows the refreshed list, with the late post on top
     expect((await skeleton(FRESH, { limit: 1 })).feed[0].post).not.toBe(first.feed[0].post)
   })
@@ -163,7 +167,16 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
     const token = await users.bob.token(SERVICE, LXM.putMix)
     const bad: [unknown, RegExp][] = [
       [{ feed: SCIENCE, agents: [{ agent: 'nope', weight: 1 }] }, /agents\.0: unknown agent "nope"/],
-      [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 10 }, { agent: 'keyword', weight: 5, options: { include: 'cats' } }] }, /agents\.1\.options\.include/],
+      [
+        {
+          feed: SCIENCE,
+          agents: [
+            { agent: 'recency', weight: 10 },
+            { agent: 'keyword', weight: 5, options: { include: 'cats' } },
+          ],
+        },
+        /agents\.1\.options\.include/,
+      ],
       [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 500 }] }, /^agents\.0\.weight: /],
       [{ feed: SCIENCE, agents: [{ agent: 'recency', weight: 'high' }] }, /^agents\.0\.weight: /],
       [{ feed: SCIENCE }, /agents/],
@@ -193,7 +206,13 @@ describe('serving: feed skeletons, mixes and auth (real SQLite, Redis, did:web i
       ],
     })
     expect(saved.status, JSON.stringify(saved.body)).toBe(200)
-    expect(saved.body).toMatchObject({ feed: SCIENCE, agents: [{ agent: 'keyword', weight: 100, options: { include: ['telescope'] } }, { agent: 'recency', weight: 10 }] })
+    expect(saved.body).toMatchObject({
+      feed: SCIENCE,
+      agents: [
+        { agent: 'keyword', weight: 100, options: { include: ['telescope'] } },
+        { agent: 'recency', weight: 10 },
+      ],
+    })
     const got = await get(`/xrpc/app.skysift.feed.getMix?feed=${encodeURIComponent(SCIENCE)}`, await users.alice.token(SERVICE, LXM.getMix))
     expect(got.body).toMatchObject({ source: 'private', fingerprint: saved.body.fingerprint, agents: saved.body.agents })
 

@@ -24,17 +24,31 @@ describe('a short list and new posts', () => {
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
     // a long TTL: only the new posts may make the list be rebuilt
-    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, cacheTtlMs: 3_600_000, publicUrl: 'https://feeds.test', serviceDid: 'did:web:feeds.test' }), silentLogger)
+    ctx = new AppContext(
+      testConfig({
+        dbPath: path.join(t.dir, 'skysift.db'),
+        queuePrefix: q.prefix,
+        cacheTtlMs: 3_600_000,
+        publicUrl: 'https://feeds.test',
+        serviceDid: 'did:web:feeds.test',
+      }),
+      silentLogger,
+    )
     const served = createServeApp(ctx)
     app = served.app
-    cleanups.push(() => ctx.close(), () => served.close())
+    cleanups.push(
+      () => ctx.close(),
+      () => served.close(),
+    )
   })
   afterAll(async () => {
     for (const c of cleanups.reverse()) await c()
   })
 
   const skeleton = async (rkey: string) => {
-    const res = await app.request(`/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(`at://did:web:feeds.test/app.bsky.feed.generator/${rkey}`)}&limit=10`)
+    const res = await app.request(
+      `/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(`at://did:web:feeds.test/app.bsky.feed.generator/${rkey}`)}&limit=10`,
+    )
     expect(res.status).toBe(200)
     return ((await res.json()) as { feed: { post: string }[] }).feed.map((i) => i.post)
   }

@@ -55,13 +55,20 @@ describe('the source state in health, status and /admin', () => {
   it('offline: health stays 200 but says not ingesting, and all three name the retrying source and its error', async () => {
     const port = await closedPort()
     const { app, config } = await setup({ source: { kind: 'jetstream', url: `ws://127.0.0.1:${port}/subscribe` } })
-    const health = await waitFor(async () => {
-      const body = (await (await app.request('/xrpc/_health')).json()) as { ingest?: { state: string; attempt: number } }
-      return body.ingest?.state === 'retrying' && body.ingest.attempt >= 1 ? body : null
-    }, 'the source to be retrying', 20_000, 100)
+    const health = await waitFor(
+      async () => {
+        const body = (await (await app.request('/xrpc/_health')).json()) as { ingest?: { state: string; attempt: number } }
+        return body.ingest?.state === 'retrying' && body.ingest.attempt >= 1 ? body : null
+      },
+      'the source to be retrying',
+      20_000,
+      100,
+    )
     const res = await app.request('/xrpc/_health')
     expect(res.status).toBe(200)
-    const body = (await res.json()) as Record<string, unknown> & { ingest: { source: string; attempt: number; nextTryInS: number | null; lastError: string | null } }
+    const body = (await res.json()) as Record<string, unknown> & {
+      ingest: { source: string; attempt: number; nextTryInS: number | null; lastError: string | null }
+    }
     expect(body).toMatchObject({ ok: true, serving: true, ingesting: false })
     expect(body.ingest.source).toBe(`jetstream:127.0.0.1:${port}`)
     expect(body.ingest.lastError).toMatch(/ECONNREFUSED/)
@@ -69,11 +76,18 @@ describe('the source state in health, status and /admin', () => {
     expect(health).toBeTruthy()
 
     // `skysift status` (reads SQLite and the process reports in Redis)
-    const { text, status } = (await waitFor(async () => {
-      const s = await statusCommand(config)
-      return s.status.sourceState.state === 'retrying' ? s : null
-    }, 'status to see the retrying source', 10_000, 200))!
-    expect(text).toMatch(new RegExp(`Ingest  source jetstream:127\\.0\\.0\\.1:${port}: not connected, retrying \\(attempt \\d+, next try in [^)]+\\); last error: .*ECONNREFUSED`))
+    const { text, status } = (await waitFor(
+      async () => {
+        const s = await statusCommand(config)
+        return s.status.sourceState.state === 'retrying' ? s : null
+      },
+      'status to see the retrying source',
+      10_000,
+      200,
+    ))!
+    expect(text).toMatch(
+      new RegExp(`Ingest  source jetstream:127\\.0\\.0\\.1:${port}: not connected, retrying \\(attempt \\d+, next try in [^)]+\\); last error: .*ECONNREFUSED`),
+    )
     expect(status.sourceState.ingesting).toBe(false)
 
     const page = await (await app.request('/admin', { headers: { authorization: `Bearer ${TOKEN}` } })).text()
@@ -100,7 +114,19 @@ describe('the source state in health, status and /admin', () => {
     const file = path.join(t.dir, 'events.jsonl')
     const t0 = (Date.now() - 60_000) * 1000
     const lines = Array.from({ length: 50 }, (_, i) =>
-      JSON.stringify({ did: 'did:plc:replayreplayreplayreplay', time_us: t0 + i * 1000, kind: 'commit', commit: { rev: `3k${i}`, operation: 'create', collection: 'app.bsky.feed.post', rkey: `3kreplay${String(i).padStart(5, '0')}`, cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa', record: { $type: 'app.bsky.feed.post', text: `post ${i}`, createdAt: new Date(t0 / 1000 + i).toISOString() } } }),
+      JSON.stringify({
+        did: 'did:plc:replayreplayreplayreplay',
+        time_us: t0 + i * 1000,
+        kind: 'commit',
+        commit: {
+          rev: `3k${i}`,
+          operation: 'create',
+          collection: 'app.bsky.feed.post',
+          rkey: `3kreplay${String(i).padStart(5, '0')}`,
+          cid: 'bafyreiaaaaaaaaaaaaaaaaaaaa',
+          record: { $type: 'app.bsky.feed.post', text: `post ${i}`, createdAt: new Date(t0 / 1000 + i).toISOString() },
+        },
+      }),
     )
     fs.writeFileSync(file, `${lines.join('\n')}\n`)
     const { ctx, app, ingest } = await setup({ source: { kind: 'replay', path: file, pace: 'full' } })
@@ -112,10 +138,15 @@ describe('the source state in health, status and /admin', () => {
     // `skysift status` from another shell, whose environment names the default Jetstream source
     const fromShell = testConfig({ dbPath: ctx.config.dbPath, queuePrefix: ctx.config.queuePrefix })
     expect(fromShell.source.kind).toBe('jetstream')
-    const { text } = (await waitFor(async () => {
-      const s = await statusCommand(fromShell)
-      return s.status.sourceState.state === 'finished' ? s : null
-    }, 'status to see the finished replay', 10_000, 200))!
+    const { text } = (await waitFor(
+      async () => {
+        const s = await statusCommand(fromShell)
+        return s.status.sourceState.state === 'finished' ? s : null
+      },
+      'status to see the finished replay',
+      10_000,
+      200,
+    ))!
     expect(text).toContain(`Ingest  source replay:${file}: replay finished`)
 
     const reader = new DbStatusReader(ctx.db.sqlite, ctx.feeds)

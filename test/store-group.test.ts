@@ -30,9 +30,14 @@ describe('the store stage takes waiting jobs together', () => {
     const good = Array.from({ length: 10 }, (_, i) => postEvent({ text: `good ${i}` }))
     const failing = { ...postEvent({ text: 'x' }), text: null as unknown as string }
     // queued before the store stage starts, so the first job finds the others waiting
-    for (let i = 0; i < 5; i++) await queue.add('batch', { id: `g${i}`, events: good.slice(2 * i, 2 * i + 2), scores: [], eventTime: Date.now() }, { jobId: `g${i}` })
+    for (let i = 0; i < 5; i++)
+      await queue.add('batch', { id: `g${i}`, events: good.slice(2 * i, 2 * i + 2), scores: [], eventTime: Date.now() }, { jobId: `g${i}` })
     await queue.add('batch', { id: 'bad' } as unknown as StoreBatch, { jobId: 'bad' })
-    await queue.add('batch', { id: 'f', events: [failing], scores: [], eventTime: Date.now() }, { jobId: 'f', attempts: 2, backoff: { type: 'fixed', delay: 10 } })
+    await queue.add(
+      'batch',
+      { id: 'f', events: [failing], scores: [], eventTime: Date.now() },
+      { jobId: 'f', attempts: 2, backoff: { type: 'fixed', delay: 10 } },
+    )
     const store: Running & { writer: { writeGroup: (b: StoreBatch[]) => unknown } } = startStore(ctx)
     const groups: number[] = []
     const writeGroup = store.writer.writeGroup.bind(store.writer)

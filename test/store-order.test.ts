@@ -68,7 +68,14 @@ function history(seed: number, events = 160): StoreBatch[] {
     } else if (roll < 0.37) {
       const p = r.pick(live)
       p.version++
-      e = postEvent({ author: p.author, rkey: p.rkey, cid: `bafyreiv${p.version}${p.rkey}`, text: `post ${p.rkey} (edit ${p.version})`, createdAt: p.createdAt, rev })
+      e = postEvent({
+        author: p.author,
+        rkey: p.rkey,
+        cid: `bafyreiv${p.version}${p.rkey}`,
+        text: `post ${p.rkey} (edit ${p.version})`,
+        createdAt: p.createdAt,
+        rev,
+      })
     } else if (roll < 0.43) {
       const p = r.pick(live)
       p.version = -1
@@ -150,7 +157,9 @@ describe('the store writer applies facts by their order on the network', () => {
   /** an empty store with the reader's private mix, copied for each order (migrating a new file each time is slower) */
   const template = path.join(t.dir, 'template.db')
   const seed = openDb(template)
-  seed.sqlite.prepare(`INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, ?, 'private', '[]', 'private-fp', 0)`).run(READER, FEEDS[0])
+  seed.sqlite
+    .prepare(`INSERT INTO mixes (subscriber, feed, source, agents, fingerprint, updated_at) VALUES (?, ?, 'private', '[]', 'private-fp', 0)`)
+    .run(READER, FEEDS[0])
   seed.sqlite.pragma('wal_checkpoint(TRUNCATE)')
   seed.close()
 
@@ -191,7 +200,8 @@ describe('the store writer applies facts by their order on the network', () => {
         orders.push(shuffled)
       }
       // one batch held back to the very end (a killed worker's job handed back a minute late), each in turn
-      for (let i = 0; i < batches.length; i += Math.max(1, Math.floor(batches.length / 6))) orders.push([...batches.slice(0, i), ...batches.slice(i + 1), batches[i]])
+      for (let i = 0; i < batches.length; i += Math.max(1, Math.floor(batches.length / 6)))
+        orders.push([...batches.slice(0, i), ...batches.slice(i + 1), batches[i]])
       for (const [k, order] of orders.entries()) {
         expect(storeOf(order, k % 2 === 1), `seed ${seed}, order ${k}`).toEqual(expected)
         checked++
@@ -217,7 +227,10 @@ describe('the store writer applies facts by their order on the network', () => {
     }
     const inactive = (did: string) => (status.get(did) ?? 'active') !== 'active'
     const expectPosts = (hidden: boolean) =>
-      [...newest].filter(([u, p]) => !deleted.has(u) && inactive(p.author) === hidden).map(([uri, p]) => [uri, p.cid]).sort()
+      [...newest]
+        .filter(([u, p]) => !deleted.has(u) && inactive(p.author) === hidden)
+        .map(([uri, p]) => [uri, p.cid])
+        .sort()
     expect((got.posts as { uri: string; cid: string }[]).map((p) => [p.uri, p.cid])).toEqual(expectPosts(false))
     expect((got.withheld as { uri: string; cid: string }[]).map((p) => [p.uri, p.cid])).toEqual(expectPosts(true))
   })

@@ -24,7 +24,11 @@ describe('BatchWriter on a real SQLite file', () => {
   let db: Db
   let writer: BatchWriter
   let cleanup: () => void
-  const count = (sql: string, ...args: unknown[]) => db.sqlite.prepare(sql).pluck().get(...args) as number
+  const count = (sql: string, ...args: unknown[]) =>
+    db.sqlite
+      .prepare(sql)
+      .pluck()
+      .get(...args) as number
   const likes = (u: string) => count('SELECT like_count FROM posts WHERE uri = ?', u)
 
   beforeEach(() => {
@@ -39,7 +43,15 @@ describe('BatchWriter on a real SQLite file', () => {
   })
 
   it('stores posts and counts likes once, even when a batch is applied twice', () => {
-    const b = batch([post('1'), like('l1', postUri('1')), like('l2', postUri('1')), { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject: postUri('1') }], [[postUri('1'), 'keyword:x', 1]])
+    const b = batch(
+      [
+        post('1'),
+        like('l1', postUri('1')),
+        like('l2', postUri('1')),
+        { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject: postUri('1') },
+      ],
+      [[postUri('1'), 'keyword:x', 1]],
+    )
     writer.write(b)
     writer.write(b)
     expect(count('SELECT count(*) FROM posts')).toBe(1)
@@ -76,7 +88,14 @@ describe('BatchWriter on a real SQLite file', () => {
   it('counts likes and reposts that arrive before their post (batches stored out of order)', () => {
     const rkey = tid(Date.now() - 5 * 60_000)
     const subject = postUri(rkey)
-    const early = writer.write(batch([like('l1', subject), like('l2', subject), like('l3', subject), { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject }]))
+    const early = writer.write(
+      batch([
+        like('l1', subject),
+        like('l2', subject),
+        like('l3', subject),
+        { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject },
+      ]),
+    )
     expect(early.skipped).toBe(0)
     // one of them is taken back before the post is stored
     writer.write(batch([del(uri(bob, 'app.bsky.feed.like', 'l3'), 'app.bsky.feed.like')]))
@@ -119,9 +138,17 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(count('SELECT count(*) FROM withheld_posts')).toBe(0)
   })
 
-  it('counts a purged post\'s likes again when it comes back, less those taken back meanwhile, once', () => {
+  it("counts a purged post's likes again when it comes back, less those taken back meanwhile, once", () => {
     const p = post(tid(Date.now() - 60_000))
-    writer.write(batch([p, like('l1', p.uri), like('l2', p.uri), like('l3', p.uri), { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject: p.uri }]))
+    writer.write(
+      batch([
+        p,
+        like('l1', p.uri),
+        like('l2', p.uri),
+        like('l3', p.uri),
+        { t: 'repost', uri: uri(bob, 'app.bsky.feed.repost', 'r1'), author: bob, subject: p.uri },
+      ]),
+    )
     writer.write(batch([{ t: 'account', did: alice, active: false, status: 'deactivated' }]))
     expect(count('SELECT count(*) FROM posts')).toBe(0)
     writer.write(batch([del(uri(bob, 'app.bsky.feed.like', 'l2'), 'app.bsky.feed.like')]))
@@ -137,13 +164,16 @@ describe('BatchWriter on a real SQLite file', () => {
     expect(likes(p.uri)).toBe(1)
   })
 
-  it('keeps one compact row per like: no author, no URI, the post\'s likes waiting only until it is stored', () => {
+  it("keeps one compact row per like: no author, no URI, the post's likes waiting only until it is stored", () => {
     const rkey = tid(Date.now() - 60_000)
     writer.write(batch([like('l1', postUri(rkey)), like('l2', postUri(rkey))]))
     expect(count('SELECT count(*) FROM waiting_engagements WHERE subject = ?', postUri(rkey))).toBe(2)
     writer.write(batch([post(rkey)]))
     expect(count('SELECT count(*) FROM waiting_engagements')).toBe(0)
-    expect(db.sqlite.prepare('SELECT kind, subject FROM engagements WHERE key = ?').get(engagementKey(uri(bob, 'app.bsky.feed.like', 'l1')))).toEqual({ kind: 'like', subject: postUri(rkey) })
+    expect(db.sqlite.prepare('SELECT kind, subject FROM engagements WHERE key = ?').get(engagementKey(uri(bob, 'app.bsky.feed.like', 'l1')))).toEqual({
+      kind: 'like',
+      subject: postUri(rkey),
+    })
   })
 
   it('applies an edit and forgets scores computed for the old text', () => {
@@ -189,7 +219,14 @@ describe('BatchWriter on a real SQLite file', () => {
     const b: StoreBatch = {
       ...batch([post('1'), like('l1', postUri('1')), post('2')]),
       // the like's row points at no post: left out; null is no opinion (not stored); 'drop' is stored as NULL
-      postScores: { keys: ['k:a', 'k:b'], rows: [[0, 0.5, null], [1, 1, 1], [2, 'drop', 2]] },
+      postScores: {
+        keys: ['k:a', 'k:b'],
+        rows: [
+          [0, 0.5, null],
+          [1, 1, 1],
+          [2, 'drop', 2],
+        ],
+      },
     }
     writer.write(b)
     writer.write(b)

@@ -28,7 +28,14 @@ describe('agent submissions: nothing stays loaded, and attempts have a budget pe
     users = ids.users
     cleanups.push(ids.close)
     ctx = new AppContext(
-      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, serviceDid: SERVICE, allowInsecureHttp: true, submitPerAuthorPerHour: 4, submitPerHour: 9 }),
+      testConfig({
+        dbPath: path.join(t.dir, 'skysift.db'),
+        queuePrefix: q.prefix,
+        serviceDid: SERVICE,
+        allowInsecureHttp: true,
+        submitPerAuthorPerHour: 4,
+        submitPerHour: 9,
+      }),
       silentLogger,
     )
     const served = createServeApp(ctx)
@@ -55,7 +62,10 @@ describe('agent submissions: nothing stays loaded, and attempts have a budget pe
     expect((await submit(users.ann, good)).status).toBe(200)
     expect((await submit(users.ann, good)).status).toBe(200)
     expect((await submit(users.bob, good)).body.message).toMatch(/taken by another author/)
-    const shadow = await submit(users.bob, "export default { id: 'recency', version: '1', title: 't', description: 'd', api: 1, needs: [], scoreBatch(p) { return p.map(() => 0) } }")
+    const shadow = await submit(
+      users.bob,
+      "export default { id: 'recency', version: '1', title: 't', description: 'd', api: 1, needs: [], scoreBatch(p) { return p.map(() => 0) } }",
+    )
     expect(shadow.body.message).toMatch(/built-in/)
     expect((await submit(users.cat, fs.readFileSync(path.join(FIXTURES, 'wrong-api.js'), 'utf8'))).body.error).toBe('InvalidAgent')
     // terminated workers leave within moments

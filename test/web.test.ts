@@ -70,7 +70,10 @@ describe('web pages for subscribers', () => {
     const t = tempDir()
     const q = queuePrefix()
     cleanups.push(t.cleanup, q.cleanup)
-    ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, port: PORT, publicUrl: PUBLIC, allowInsecureHttp: true, cacheTtlMs: 60_000 }), silentLogger)
+    ctx = new AppContext(
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, port: PORT, publicUrl: PUBLIC, allowInsecureHttp: true, cacheTtlMs: 60_000 }),
+      silentLogger,
+    )
     const served = createServeApp(ctx)
     app = served.app
     feeds = served.feeds
@@ -283,7 +286,9 @@ describe('web pages for subscribers', () => {
     })
     expect(r.status).toBe(400)
     // each error sits right after its field, the field points at it
-    expect(r.text).toMatch(/id="f-agents-0-options-include"[^>]*aria-invalid="true"[^>]*\/><p class="field-error" id="err-agents-0-options-include" data-error-for="agents.0.options.include">[^<]*100/)
+    expect(r.text).toMatch(
+      /id="f-agents-0-options-include"[^>]*aria-invalid="true"[^>]*\/><p class="field-error" id="err-agents-0-options-include" data-error-for="agents.0.options.include">[^<]*100/,
+    )
     expect(r.text).toMatch(/aria-describedby="f-agents-0-options-include-fmt err-agents-0-options-include"/)
     expect(r.text).toMatch(/<p class="field-error" id="err-agents-2-options-langs" data-error-for="agents.2.options.langs">/)
     expect(r.text).toMatch(/<p class="field-error" id="err-agents-5-weight" data-error-for="agents.5.weight">a whole number/)
@@ -304,7 +309,12 @@ describe('web pages for subscribers', () => {
     expect(tooMany.text).toMatch(/<p class="field-error" id="err-agents" data-error-for="agents">at most 16 agents/)
 
     // the enhancing script gets the same problems as JSON, named by field
-    const partial = await post('/feeds/fresh/settings', jar, { _csrf: csrf, op: 'preview', 'agents.7.agent': 'language', 'agents.7.weight': '5' }, { 'x-skysift-partial': '1' })
+    const partial = await post(
+      '/feeds/fresh/settings',
+      jar,
+      { _csrf: csrf, op: 'preview', 'agents.7.agent': 'language', 'agents.7.weight': '5' },
+      { 'x-skysift-partial': '1' },
+    )
     expect(partial.status).toBe(400)
     expect(JSON.parse(partial.text)).toMatchObject({ ok: false, problems: [{ field: 'agents.7.options.langs' }] })
   })
@@ -312,7 +322,13 @@ describe('web pages for subscribers', () => {
   it('previews a mix with post text and why, without saving; adds and removes rows without JavaScript', async () => {
     const jar = signedIn()
     const { csrf } = await settings(jar)
-    const mix = { 'agents.0.agent': 'keyword', 'agents.0.weight': '90', 'agents.0.options.include': 'cat', 'agents.1.agent': 'recency', 'agents.1.weight': '10' }
+    const mix = {
+      'agents.0.agent': 'keyword',
+      'agents.0.weight': '90',
+      'agents.0.options.include': 'cat',
+      'agents.1.agent': 'recency',
+      'agents.1.weight': '10',
+    }
     const r = await post('/feeds/fresh/settings', jar, { _csrf: csrf, op: 'preview', ...mix })
     expect(r.status).toBe(200)
     expect(r.text).toContain('Preview ready: 3 posts')
@@ -337,7 +353,7 @@ describe('web pages for subscribers', () => {
     expect(removed.text).toContain('name="agents.1.agent" value="recency"')
   })
 
-  it('lists the reader\'s feedback with its nudges, and undoes one', async () => {
+  it("lists the reader's feedback with its nudges, and undoes one", async () => {
     const feed = fresh()
     const jar = signedIn(OTHER)
     const items = feeds.skeleton(feed, OTHER, 10).feed

@@ -34,13 +34,17 @@ async function runWorker(stage: string, env: NodeJS.ProcessEnv): Promise<{ code:
 }
 
 describe('a worker entry', () => {
-  it.each(WORKERS)('workers/%s.ts honours .env, and the environment over it', async (stage) => {
-    fs.writeFileSync(path.join(t.dir, '.env'), 'SKYSIFT_BATCH_SIZE=lots\nSKYSIFT_PORT=not-a-port\n')
-    const r = await runWorker(stage, { SKYSIFT_PORT: '3000' })
-    expect(r.code).toBe(1)
-    expect(r.stderr).toContain(`skysift ${stage}: invalid configuration`)
-    expect(r.stderr).toContain('SKYSIFT_BATCH_SIZE')
-    expect(r.stderr).toContain('"lots"')
-    expect(r.stderr).not.toContain('SKYSIFT_PORT')
-  }, 90_000)
+  it.each(WORKERS)(
+    'workers/%s.ts honours .env, and the environment over it',
+    async (stage) => {
+      fs.writeFileSync(path.join(t.dir, '.env'), 'SKYSIFT_BATCH_SIZE=lots\nSKYSIFT_PORT=not-a-port\n')
+      const r = await runWorker(stage, { SKYSIFT_PORT: '3000' })
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(`skysift ${stage}: invalid configuration`)
+      expect(r.stderr).toContain('SKYSIFT_BATCH_SIZE')
+      expect(r.stderr).toContain('"lots"')
+      expect(r.stderr).not.toContain('SKYSIFT_PORT')
+    },
+    90_000,
+  )
 })

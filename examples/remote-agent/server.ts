@@ -47,7 +47,8 @@ export const META = {
   id: 'question-lover',
   version: '1.0.0',
   title: 'Question lover',
-  description: 'Ranks posts that end with a question mark higher (score = boost); other posts score 0, or are dropped with dropStatements. Posts without text get no opinion.',
+  description:
+    'Ranks posts that end with a question mark higher (score = boost); other posts score 0, or are dropped with dropStatements. Posts without text get no opinion.',
   author: 'skysift examples',
   api: API,
   options: z.toJSONSchema(optionsSchema, { io: 'input' }),

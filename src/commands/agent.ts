@@ -96,7 +96,8 @@ export async function agentTest(target: string, o: AgentTestOptions): Promise<Ag
     inst = host.instance(def.id, o.options ?? {}, '')
   } catch (err) {
     // the host names fields from a mix entry (agents.0.options.x): here they are --options' own
-    if (err instanceof FieldError) throw new Error(`bad --options: ${err.field.replace(/^\.options\.?/, '') || 'options'}: ${err.message.slice(err.field.length + 2)}`)
+    if (err instanceof FieldError)
+      throw new Error(`bad --options: ${err.field.replace(/^\.options\.?/, '') || 'options'}: ${err.message.slice(err.field.length + 2)}`)
     throw err
   }
   const total = fs.statSync(o.replay).size
@@ -153,7 +154,10 @@ export async function agentTest(target: string, o: AgentTestOptions): Promise<Ag
     kept: nums.length,
     dropped,
     noOpinion: none,
-    histogram: histogram(nums.map((n) => n.v), 10),
+    histogram: histogram(
+      nums.map((n) => n.v),
+      10,
+    ),
     top: nums
       .sort((a, b) => b.v - a.v || list[b.i].createdAt - list[a.i].createdAt)
       .slice(0, o.top ?? 20)
@@ -214,11 +218,14 @@ export function formatReport(r: AgentTestReport): string {
   if (r.histogram.length) {
     lines.push('', 'score histogram')
     const peak = Math.max(...r.histogram.map((h) => h.count))
-    for (const h of r.histogram) lines.push(`  ${fmt(h.from).padStart(9)} … ${fmt(h.to).padEnd(9)} ${'█'.repeat(Math.round((h.count / peak) * 40)).padEnd(40)} ${h.count}`)
+    for (const h of r.histogram)
+      lines.push(`  ${fmt(h.from).padStart(9)} … ${fmt(h.to).padEnd(9)} ${'█'.repeat(Math.round((h.count / peak) * 40)).padEnd(40)} ${h.count}`)
   }
   if (r.top.length) {
     lines.push('', `top ${r.top.length}`)
-    r.top.forEach((t, i) => lines.push(`  ${String(i + 1).padStart(2)}. ${fmt(t.score).padStart(8)}  ${t.text.replace(/\s+/g, ' ').slice(0, 70)}`, `      ${t.uri}`))
+    r.top.forEach((t, i) =>
+      lines.push(`  ${String(i + 1).padStart(2)}. ${fmt(t.score).padStart(8)}  ${t.text.replace(/\s+/g, ' ').slice(0, 70)}`, `      ${t.uri}`),
+    )
   }
   return lines.join('\n')
 }
@@ -283,7 +290,8 @@ export async function agentCommand(args: string[], values: Record<string, string
   const [sub, target] = args
   const out = (s: string): void => void process.stdout.write(`${s}\n`)
   if (sub === 'test') {
-    if (!target || typeof values.replay !== 'string') throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox] [--json] [--allow-strikes]')
+    if (!target || typeof values.replay !== 'string')
+      throw new Error('usage: skysift agent test <file|package|id> --replay <jsonl> [--options <json>] [--sandbox] [--json] [--allow-strikes]')
     let options: Record<string, unknown> | undefined
     if (typeof values.options === 'string') {
       try {
@@ -295,7 +303,9 @@ export async function agentCommand(args: string[], values: Record<string, string
     const report = await agentTest(target, { replay: values.replay, options, sandbox: values.sandbox === true, progress: process.stderr })
     out(values.json ? JSON.stringify(report, null, 2) : formatReport(report))
     if (report.strikes > 0 && !values['allow-strikes']) {
-      process.stderr.write(`skysift: the agent struck ${report.strikes} time${report.strikes === 1 ? '' : 's'} (a server disables an agent after ${STRIKE_LIMIT} in 10 minutes); last: ${report.lastError ?? 'unknown'}. --allow-strikes exits 0 anyway\n`)
+      process.stderr.write(
+        `skysift: the agent struck ${report.strikes} time${report.strikes === 1 ? '' : 's'} (a server disables an agent after ${STRIKE_LIMIT} in 10 minutes); last: ${report.lastError ?? 'unknown'}. --allow-strikes exits 0 anyway\n`,
+      )
       process.exitCode = 1
     }
     return
@@ -314,7 +324,8 @@ export async function agentCommand(args: string[], values: Record<string, string
       case 'list': {
         const rows = store.list()
         if (!rows.length) return out('no run-time agents')
-        for (const a of rows) out(`${a.id.padEnd(24)} ${a.kind.padEnd(10)} ${a.status.padEnd(9)} v${a.meta.version.padEnd(8)} by ${a.submittedBy}${a.note ? `  (${a.note})` : ''}`)
+        for (const a of rows)
+          out(`${a.id.padEnd(24)} ${a.kind.padEnd(10)} ${a.status.padEnd(9)} v${a.meta.version.padEnd(8)} by ${a.submittedBy}${a.note ? `  (${a.note})` : ''}`)
         return
       }
       case 'submit': {

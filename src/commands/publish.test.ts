@@ -42,7 +42,9 @@ describe('output', () => {
     const base = { rkey: 'fresh', uri: 'at://did:plc:abc/app.bsky.feed.generator/fresh', record: { displayName: 'Fresh' }, cid: 'bafy', dryRun: false }
     expect(formatPublishResult({ ...base, action: 'created' })).toBe('created   at://did:plc:abc/app.bsky.feed.generator/fresh')
     expect(formatPublishResult({ ...base, action: 'unchanged', dryRun: true })).toBe('unchanged at://did:plc:abc/app.bsky.feed.generator/fresh')
-    expect(formatPublishResult({ ...base, action: 'updated', dryRun: true })).toBe('would update at://did:plc:abc/app.bsky.feed.generator/fresh\n  {\n    "displayName": "Fresh"\n  }')
+    expect(formatPublishResult({ ...base, action: 'updated', dryRun: true })).toBe(
+      'would update at://did:plc:abc/app.bsky.feed.generator/fresh\n  {\n    "displayName": "Fresh"\n  }',
+    )
   })
 })
 
@@ -61,7 +63,9 @@ describe('publishCommand (before logging in)', () => {
   })
 
   it('wants an explicit service DID', async () => {
-    await expect(publishCommand('publish', [], { ...input, serviceDid: 'did:web:localhost%3A3000' }, io({}))).rejects.toThrow('set SKYSIFT_PUBLIC_URL (or SKYSIFT_SERVICE_DID)')
+    await expect(publishCommand('publish', [], { ...input, serviceDid: 'did:web:localhost%3A3000' }, io({}))).rejects.toThrow(
+      'set SKYSIFT_PUBLIC_URL (or SKYSIFT_SERVICE_DID)',
+    )
   })
 
   it('rejects bad feeds before asking for credentials', async () => {
@@ -70,7 +74,9 @@ describe('publishCommand (before logging in)', () => {
       asked++
       return 'x'
     })
-    await expect(publishCommand('publish', [], { ...input, feeds: [{ ...feeds[0]!, displayName: 'a'.repeat(25) }] }, p)).rejects.toThrow('has 25 graphemes; the limit is 24')
+    await expect(publishCommand('publish', [], { ...input, feeds: [{ ...feeds[0]!, displayName: 'a'.repeat(25) }] }, p)).rejects.toThrow(
+      'has 25 graphemes; the limit is 24',
+    )
     await expect(publishCommand('unpublish', ['other'], input, p)).rejects.toThrow('feed other is not in the feeds file (configured: fresh); use --force')
     expect(asked).toBe(0)
   })
@@ -85,8 +91,13 @@ describe('publishCommand (before logging in)', () => {
       asked.push([q, hidden])
       return hidden ? 'secret' : '@alice.example.com'
     })
-    await expect(publishCommand('publish', [], { ...input, service: 'http://127.0.0.1:1' }, p)).rejects.toThrow(/^login as alice\.example\.com at http:\/\/127\.0\.0\.1:1 failed/)
-    expect(asked).toEqual([['Publisher handle: ', false], ['App password for alice.example.com: ', true]])
+    await expect(publishCommand('publish', [], { ...input, service: 'http://127.0.0.1:1' }, p)).rejects.toThrow(
+      /^login as alice\.example\.com at http:\/\/127\.0\.0\.1:1 failed/,
+    )
+    expect(asked).toEqual([
+      ['Publisher handle: ', false],
+      ['App password for alice.example.com: ', true],
+    ])
   })
 
   it('rejects a service that is not a URL', async () => {

@@ -154,7 +154,8 @@ function prepare(feeds: readonly PublishableFeed[], serviceDid: string, baseDir:
     seen.add(feed.rkey)
     const name = feed.displayName ?? ''
     if (!name.trim()) p('displayName is empty')
-    else if (graphemes(name) > MAX_DISPLAY_NAME_GRAPHEMES) p(`displayName ${JSON.stringify(name)} has ${graphemes(name)} graphemes; the limit is ${MAX_DISPLAY_NAME_GRAPHEMES}`)
+    else if (graphemes(name) > MAX_DISPLAY_NAME_GRAPHEMES)
+      p(`displayName ${JSON.stringify(name)} has ${graphemes(name)} graphemes; the limit is ${MAX_DISPLAY_NAME_GRAPHEMES}`)
     else if (name.length > MAX_DISPLAY_NAME_LENGTH) p(`displayName is ${name.length} characters long; the limit is ${MAX_DISPLAY_NAME_LENGTH}`)
     const desc = feed.description ?? ''
     if (graphemes(desc) > MAX_DESCRIPTION_GRAPHEMES) p(`description has ${graphemes(desc)} graphemes; the limit is ${MAX_DESCRIPTION_GRAPHEMES}`)
@@ -194,8 +195,7 @@ export function assertPublisher(agent: AtpAgent, expected: string | undefined): 
 
 export const feedUri = (publisherDid: string, rkey: string): string => `at://${publisherDid}/${GENERATOR_COLLECTION}/${rkey}`
 
-const isRecordNotFound = (err: unknown): boolean =>
-  err instanceof XRPCError && (err.error === 'RecordNotFound' || /could not locate record/i.test(err.message))
+const isRecordNotFound = (err: unknown): boolean => err instanceof XRPCError && (err.error === 'RecordNotFound' || /could not locate record/i.test(err.message))
 
 interface Existing {
   cid: string
@@ -218,7 +218,11 @@ function canonical(value: unknown): string {
   const sort = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sort)
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])]))
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      )
     }
     return v
   }
@@ -285,9 +289,10 @@ export async function publishFeeds(
     let blob: BlobRef | undefined
     if (avatar) {
       const old = existing?.value.avatar
-      const json = existing && old && avatarCid(existing.value) === avatar.cid
-        ? lexToJson(old as never)
-        : { $type: 'blob', ref: { $link: avatar.cid }, mimeType: avatar.mimeType, size: avatar.bytes.length }
+      const json =
+        existing && old && avatarCid(existing.value) === avatar.cid
+          ? lexToJson(old as never)
+          : { $type: 'blob', ref: { $link: avatar.cid }, mimeType: avatar.mimeType, size: avatar.bytes.length }
       const ref = jsonToLex(json as never)
       if (!(ref instanceof BlobRef)) throw new Error(`avatar ${avatar.file}: could not make a blob ref`)
       blob = ref
@@ -411,7 +416,9 @@ export async function loginPublisher(o: LoginOptions): Promise<AtpAgent> {
     if (!(err instanceof XRPCError) || err.status === 1) {
       throw new Error(`${where}: cannot reach the service (${(err as Error).message})`)
     }
-    throw new Error(`${where}: ${err.error}: ${err.message} (use the account's handle and an app password: Settings → Privacy and security → App passwords; an account on another PDS needs --service <its URL>)`)
+    throw new Error(
+      `${where}: ${err.error}: ${err.message} (use the account's handle and an app password: Settings → Privacy and security → App passwords; an account on another PDS needs --service <its URL>)`,
+    )
   }
   return agent
 }
@@ -440,7 +447,14 @@ export function promptTerminal(question: string, hidden: boolean): Promise<strin
     const onData = (chunk: string): void => {
       const chars = [...chunk]
       for (const [i, ch] of chars.entries()) {
-        if (ch === '\r' || ch === '\n') return done(null, chars.slice(i + 1).join('').replace(/^\n/, ''))
+        if (ch === '\r' || ch === '\n')
+          return done(
+            null,
+            chars
+              .slice(i + 1)
+              .join('')
+              .replace(/^\n/, ''),
+          )
         if (ch === '\u0003' || ch === '\u0004') return done(new Error('cancelled'))
         if (ch === '\u007f' || ch === '\b') {
           if (answer) {
@@ -511,11 +525,15 @@ export async function publishCommand(
   if (cmd === 'unpublish' && (!rkey || args.length > 1)) throw new Error('usage: skysift unpublish <rkey> [--force] [--dry-run] [--service <url>]')
   if (cmd === 'publish' && args.length) throw new Error('usage: skysift publish [--dry-run] [--service <url>]')
   if (cmd === 'publish' && !io.env.SKYSIFT_SERVICE_DID && !io.env.SKYSIFT_PUBLIC_URL) {
-    throw new Error(`set SKYSIFT_PUBLIC_URL (or SKYSIFT_SERVICE_DID): the records must name the DID of the public server that answers for the feeds, not ${input.serviceDid}`)
+    throw new Error(
+      `set SKYSIFT_PUBLIC_URL (or SKYSIFT_SERVICE_DID): the records must name the DID of the public server that answers for the feeds, not ${input.serviceDid}`,
+    )
   }
   if (cmd === 'publish') prepare(input.feeds, input.serviceDid, input.baseDir) // fail on bad feeds before asking for a password
   if (cmd === 'unpublish' && !input.force && !input.feeds.some((f) => f.rkey === rkey)) {
-    throw new PublishError([`feed ${rkey} is not in the feeds file (configured: ${input.feeds.map((f) => f.rkey).join(', ') || 'none'}); use --force to delete its record anyway`])
+    throw new PublishError([
+      `feed ${rkey} is not in the feeds file (configured: ${input.feeds.map((f) => f.rkey).join(', ') || 'none'}); use --force to delete its record anyway`,
+    ])
   }
   const service = input.service || input.publisherService || DEFAULT_PUBLISHER_SERVICE
   const agent = await loginPublisher({ service, ...(await credentials(input, io)) })

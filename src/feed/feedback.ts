@@ -36,7 +36,11 @@ export class Feedback {
   }
 
   /** Stores feedback; the reader's next first page reflects it. Items whose feed cannot be told are skipped. */
-  addFeedback(subscriber: string, items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[], feedUri?: string): number {
+  addFeedback(
+    subscriber: string,
+    items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[],
+    feedUri?: string,
+  ): number {
     if (!this.d.interactions) return 0
     // @NOTE the item's own feedContext says best which list it came from; then the request's `feed`, then its reqId
     const named = feedUri ? this.byUri.get(feedUri) : undefined
@@ -44,7 +48,15 @@ export class Feedback {
       const rkey = i.feedContext ? decodeFeedContext(i.feedContext)?.feed : undefined
       // @NOTE a request another serving process answered is not remembered here: its id names its feed
       const viaReq = i.reqId ? (this.requests.get(i.reqId) ?? this.d.feeds[feedIndexOf(i.reqId) ?? -1]?.uri) : undefined
-      const feed = rkey ? this.d.feeds.find((f) => f.rkey === rkey) : named ? named : viaReq ? this.byUri.get(viaReq) : this.d.feeds.length === 1 ? this.d.feeds[0] : undefined
+      const feed = rkey
+        ? this.d.feeds.find((f) => f.rkey === rkey)
+        : named
+          ? named
+          : viaReq
+            ? this.byUri.get(viaReq)
+            : this.d.feeds.length === 1
+              ? this.d.feeds[0]
+              : undefined
       return feed ? [{ ...i, feed: feed.uri }] : []
     })
     return this.d.interactions.add(subscriber, withFeed)

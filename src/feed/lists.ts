@@ -187,7 +187,13 @@ export class ListBuilder {
   }
 
   /** rank(), and the post_deletions row its candidates were read at (deletions past it may concern them). */
-  private rankAt(feed: Feed, mix: ResolvedMix, now: number, subscriber: SubscriberContext | undefined, limit: number): { items: ListItem[]; deletionSeq: number } {
+  private rankAt(
+    feed: Feed,
+    mix: ResolvedMix,
+    now: number,
+    subscriber: SubscriberContext | undefined,
+    limit: number,
+  ): { items: ListItem[]; deletionSeq: number } {
     const { list, deletionSeq } = this.candidates(feed, now)
     // static columns first: a post any of them drops is out whatever the rest say, so the rest only see the others
     const fixed = new Map<number, Float64Array>()
@@ -195,7 +201,12 @@ export class ListBuilder {
       if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
     })
     // consent and blocks come before any agent: an excluded author's post is never a candidate
-    const keep = withoutAuthors(survivors(list.items.length, [...fixed.values()]), list.items.length, (i) => list.items[i].post.author, this.candidatesStore.excluder(subscriber?.did ?? null))
+    const keep = withoutAuthors(
+      survivors(list.items.length, [...fixed.values()]),
+      list.items.length,
+      (i) => list.items[i].post.author,
+      this.candidatesStore.excluder(subscriber?.did ?? null),
+    )
     const m = keep ? keep.length : list.items.length
     // @NOTE the survivors' post objects only when an agent reads them: agents that score columns, and ranking itself
     // (which reads only ties and the top), need not touch every post
@@ -484,7 +495,11 @@ export class ListBuilder {
       if (lookup.length && this.runsHere(inst)) {
         // @NOTE a static in-process agent is a pure function of the post: scoring it here costs less than reading its
         // stored score (~1 µs a post against a random read of agent_scores, ~10 µs); null (no opinion) stays NaN
-        const got = this.host.run(inst, lookup.map((c) => c.post), now)
+        const got = this.host.run(
+          inst,
+          lookup.map((c) => c.post),
+          now,
+        )
         scoredNow = new Set(lookup)
         lookup.forEach((c, j) => {
           const v = got[j]
@@ -513,7 +528,11 @@ export class ListBuilder {
     // @NOTE NaN: no score stored (the agent had no opinion), asked again
     if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i] && !scoredNow?.has(items[i])) still.push(i)
     if (still.length) {
-      const got = this.host.run(inst, still.map((i) => items[i].post), now)
+      const got = this.host.run(
+        inst,
+        still.map((i) => items[i].post),
+        now,
+      )
       if (got.some((v) => v !== null)) {
         const uris: string[] = []
         const saved: (number | null)[] = []

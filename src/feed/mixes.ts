@@ -74,7 +74,11 @@ export class Mixes {
   mixFor(feed: Feed, subscriber: string | null, now = Date.now(), interests: readonly string[] = []): Effective {
     if (!subscriber) {
       let anon = this.anonymous.get(feed.uri)
-      if (!anon) this.anonymous.set(feed.uri, (anon = { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: 0 }))
+      if (!anon)
+        this.anonymous.set(
+          feed.uri,
+          (anon = { mix: feed.defaults, base: feed.defaults.agents, nudges: feed.defaults.agents.map(() => 0), signature: '', at: 0 }),
+        )
       return anon
     }
     const key = `${subscriber} ${feed.uri}`
@@ -156,7 +160,14 @@ export class Mixes {
   viewMix(feed: Feed, subscriber: string): MixView {
     const e = this.mixFor(feed, subscriber)
     if (e.stored) {
-      return { feed: feed.uri, agents: e.stored.agents, source: e.stored.source, fingerprint: e.mix.fingerprint, updatedAt: e.stored.updatedAt, nudges: e.nudges }
+      return {
+        feed: feed.uri,
+        agents: e.stored.agents,
+        source: e.stored.source,
+        fingerprint: e.mix.fingerprint,
+        updatedAt: e.stored.updatedAt,
+        nudges: e.nudges,
+      }
     }
     return { feed: feed.uri, agents: e.base, source: 'default', fingerprint: e.mix.fingerprint, nudges: e.nudges }
   }
@@ -172,7 +183,9 @@ export class Mixes {
     this.d.onReader?.(subscriber)
     this.d.mixes.put({ subscriber, feed: feed.uri, source: 'private', agents: mix.agents, fingerprint: mix.fingerprint })
     remember(this.byFingerprint, mix.fingerprint, mix)
-    await this.d.instances?.register(mix).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'could not register agent instances; they are scored at refresh'))
+    await this.d.instances
+      ?.register(mix)
+      .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'could not register agent instances; they are scored at refresh'))
     return this.viewMix(feed, subscriber)
   }
 
@@ -188,7 +201,12 @@ export class Mixes {
    * event loop while other requests wait. Rejects with QueueFullError when
    * SKYSIFT_PREVIEW_QUEUE previews already wait, and with FieldError for a bad mix.
    */
-  async previewMix(feed: Feed, subscriber: string | null, agents: unknown, limit: number): Promise<{ feed: { post: string; feedContext: string }[]; fingerprint: string }> {
+  async previewMix(
+    feed: Feed,
+    subscriber: string | null,
+    agents: unknown,
+    limit: number,
+  ): Promise<{ feed: { post: string; feedContext: string }[]; fingerprint: string }> {
     const mix = resolveMix(this.d.host, agents, feed.base, { keep: false })
     return this.previews.run(async () => {
       const ctx = mix.personal && subscriber && this.d.graph ? this.d.graph.context(subscriber) : undefined
@@ -199,7 +217,12 @@ export class Mixes {
         await (busy < 1 ? yieldToLoop() : new Promise((resolve) => setTimeout(resolve, Math.min(busy, PREVIEW_MAX_REST_MS))))
         stepAt = performance.now()
       }
-      const items = await this.d.lists.preview(feed, mix, { limit, maxCandidates: this.d.previewCandidates ?? PREVIEW_DEFAULTS.candidates, pause, subscriber: ctx })
+      const items = await this.d.lists.preview(feed, mix, {
+        limit,
+        maxCandidates: this.d.previewCandidates ?? PREVIEW_DEFAULTS.candidates,
+        pause,
+        subscriber: ctx,
+      })
       return { feed: items.map((i) => ({ post: i.uri, feedContext: i.context })), fingerprint: mix.fingerprint }
     })
   }

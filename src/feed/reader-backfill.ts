@@ -234,7 +234,11 @@ export class ReaderBackfill {
       const owner = parseAtUri(list)!.did
       const ownerPds = owner === did ? pds : await this.d.resolvePds(owner)
       if (!ownerPds) continue
-      const items = await listRecords(ownerPds, owner, COLLECTIONS.listitem, { ...opts, maxScanned: this.o.maxRecords * LIST_SCAN_FACTOR, keep: (r) => r.value.list === list })
+      const items = await listRecords(ownerPds, owner, COLLECTIONS.listitem, {
+        ...opts,
+        maxScanned: this.o.maxRecords * LIST_SCAN_FACTOR,
+        keep: (r) => r.value.list === list,
+      })
       for (const r of items) {
         const e = toEvent(owner, COLLECTIONS.listitem, r)
         if (e) events.push(e)

@@ -104,7 +104,11 @@ export class FeedService {
   }
 
   /** Stores feedback; the reader's next first page reflects it. Items whose feed cannot be told are skipped. */
-  addFeedback(subscriber: string, items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[], feedUri?: string): number {
+  addFeedback(
+    subscriber: string,
+    items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[],
+    feedUri?: string,
+  ): number {
     return this.feedbacks.addFeedback(subscriber, items, feedUri)
   }
 

@@ -255,7 +255,10 @@ export class Skeletons {
   /** Builds a list now (also what refresh workers call). */
   build(feed: Feed, mix: ResolvedMix, subscriber: string | null, now = Date.now()): SnapshotInfo {
     const personal = mix.personal && subscriber !== null
-    return this.d.lists.build(feed, mix, now, { key: listKey(mix, subscriber), subscriber: personal && this.d.graph ? this.d.graph.context(subscriber) : undefined })
+    return this.d.lists.build(feed, mix, now, {
+      key: listKey(mix, subscriber),
+      subscriber: personal && this.d.graph ? this.d.graph.context(subscriber) : undefined,
+    })
   }
 
   private refreshLater(feed: Feed, mix: ResolvedMix, subscriber: string | null, now: number, complete = false): void {

@@ -189,7 +189,8 @@ export function normalizeMix(did: string, rkey: string, record: unknown, eventTi
     const entry: MixRecordEntry = { agent: a.agent, weight: a.weight }
     if (a.options !== undefined) {
       if (!isPlainObject(a.options) || !isJsonValue(a.options, 0)) return { reason: `mix agents.${i}.options is not a plain object` }
-      if (Buffer.byteLength(JSON.stringify(a.options)) > MAX_MIX_OPTIONS_BYTES) return { reason: `mix agents.${i}.options larger than ${MAX_MIX_OPTIONS_BYTES} bytes` }
+      if (Buffer.byteLength(JSON.stringify(a.options)) > MAX_MIX_OPTIONS_BYTES)
+        return { reason: `mix agents.${i}.options larger than ${MAX_MIX_OPTIONS_BYTES} bytes` }
       if (Object.keys(a.options).length) entry.options = a.options
     }
     out.push(entry)
@@ -272,7 +273,13 @@ export const NO_UNAUTHENTICATED = '!no-unauthenticated'
  * (visibility declaration, profile self-labels). `null` for a record Skysift
  * does not use (a consent collection under another record key).
  */
-export function normalizeGraphRecord(did: string, collection: string, rkey: string, record: Record<string, unknown>, rev?: unknown): IngestEvent | Rejected | null {
+export function normalizeGraphRecord(
+  did: string,
+  collection: string,
+  rkey: string,
+  record: Record<string, unknown>,
+  rev?: unknown,
+): IngestEvent | Rejected | null {
   const uri = `at://${did}/${collection}/${rkey}`
   const revOf = typeof rev === 'string' && TID_RE.test(rev) ? rev : ''
   switch (collection) {

@@ -56,7 +56,14 @@ export class FirehoseSource implements Source {
         getParams: () => (last === undefined ? undefined : { cursor: last }),
         validate: (v) => (v && typeof v === 'object' ? (v as Frame) : undefined),
         onReconnectError: (err, n) => {
-          this.status = { ...this.status, state: 'retrying', attempt: n + 1, nextTryAt: null, lastError: errText(err), since: this.status.state === 'retrying' ? this.status.since : Date.now() }
+          this.status = {
+            ...this.status,
+            state: 'retrying',
+            attempt: n + 1,
+            nextTryAt: null,
+            lastError: errText(err),
+            since: this.status.state === 'retrying' ? this.status.since : Date.now(),
+          }
           this.log.warn({ url: this.url, attempt: n + 1, err: errText(err) }, 'firehose disconnected; reconnecting')
         },
       })

@@ -161,15 +161,17 @@ export class Ingester {
     if (!this.state.hasPending()) return
     this.watching = true
     // @NOTE in line with the flushes: a batch being queued meanwhile would save its cursor past the rewind
-    const look = this.flushing.catch(() => {}).then(async () => {
-      if (this.abort.signal.aborted || (await this.checkEpoch()) || this.abort.signal.aborted) return
-      if (this.reading) {
-        this.rewinding = true
-        await this.source.stop()
-      } else {
-        this.reread = this.read()
-      }
-    })
+    const look = this.flushing
+      .catch(() => {})
+      .then(async () => {
+        if (this.abort.signal.aborted || (await this.checkEpoch()) || this.abort.signal.aborted) return
+        if (this.reading) {
+          this.rewinding = true
+          await this.source.stop()
+        } else {
+          this.reread = this.read()
+        }
+      })
     this.flushing = look
     try {
       await look

@@ -51,7 +51,13 @@ export class JetstreamSource implements Source {
       if (this.abort.signal.aborted) break
       attempt = got > 0 ? 0 : attempt + 1
       const wait = backoffMs(attempt)
-      this.status = { ...this.status, state: 'retrying', attempt: Math.max(1, attempt), nextTryAt: Date.now() + wait, since: this.status.state === 'retrying' ? this.status.since : Date.now() }
+      this.status = {
+        ...this.status,
+        state: 'retrying',
+        attempt: Math.max(1, attempt),
+        nextTryAt: Date.now() + wait,
+        since: this.status.state === 'retrying' ? this.status.since : Date.now(),
+      }
       this.log.warn({ url: this.url, attempt, waitMs: wait, err: this.status.lastError }, 'jetstream disconnected; reconnecting')
       await sleep(wait, this.abort.signal)
     }

@@ -22,7 +22,11 @@ describe('decodeJetstream', () => {
           langs: ['en-US', 'EN'],
           createdAt: '2024-11-22T10:06:40.000Z',
           reply: { root: { uri: `at://${did}/app.bsky.feed.post/3root`, cid }, parent: { uri: `at://${did}/app.bsky.feed.post/3parent`, cid } },
-          embed: { $type: 'app.bsky.embed.recordWithMedia', record: { record: { uri: `at://${did}/app.bsky.feed.post/3quoted`, cid } }, media: { $type: 'app.bsky.embed.images', images: [] } },
+          embed: {
+            $type: 'app.bsky.embed.recordWithMedia',
+            record: { record: { uri: `at://${did}/app.bsky.feed.post/3quoted`, cid } },
+            media: { $type: 'app.bsky.embed.images', images: [] },
+          },
           facets: [{ index: { byteStart: 25, byteEnd: 35 }, features: [{ $type: 'app.bsky.richtext.facet#tag', tag: 'Astronomy' }] }],
           labels: { $type: 'com.atproto.label.defs#selfLabels', values: [{ val: 'graphic-media' }] },
         },
@@ -49,18 +53,39 @@ describe('decodeJetstream', () => {
   })
 
   it('never lets a post sort later than the network saw it', () => {
-    const d = decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'from the future', createdAt: '2099-01-01T00:00:00Z' } }))
+    const d = decodeJetstream(
+      commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'from the future', createdAt: '2099-01-01T00:00:00Z' } }),
+    )
     expect(d.ok && d.event?.t === 'post' && d.event.createdAt).toBe(1732270000000)
   })
 
   it('decodes likes, reposts, follows, deletes and account changes', () => {
     const subject = { uri: `at://${did}/app.bsky.feed.post/3abc`, cid }
-    expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.feed.like', record: { subject, createdAt: 'x' } }))).toMatchObject({ ok: true, event: { t: 'like', subject: subject.uri } })
-    expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.feed.repost', record: { subject, createdAt: 'x' } }))).toMatchObject({ ok: true, event: { t: 'repost' } })
-    expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.graph.follow', record: { subject: 'did:plc:abc', createdAt: 'x' } }))).toMatchObject({ ok: true, event: { t: 'follow', subject: 'did:plc:abc' } })
-    expect(decodeJetstream(commit({ operation: 'delete', collection: 'app.bsky.feed.post', cid: undefined }))).toMatchObject({ ok: true, event: { t: 'delete', collection: 'app.bsky.feed.post' } })
-    expect(decodeJetstream(line({ did, time_us: 5, kind: 'account', account: { active: false, did, seq: 1, status: 'takendown', time: 'x' } }))).toEqual({ ok: true, cursor: 5, event: { t: 'account', did, active: false, status: 'takendown', rev: eventRev(5) } })
-    expect(decodeJetstream(line({ did, time_us: 6, kind: 'identity', identity: { did, handle: 'a.b', seq: 2, time: 'x' } }))).toEqual({ ok: true, cursor: 6, event: null })
+    expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.feed.like', record: { subject, createdAt: 'x' } }))).toMatchObject({
+      ok: true,
+      event: { t: 'like', subject: subject.uri },
+    })
+    expect(decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.feed.repost', record: { subject, createdAt: 'x' } }))).toMatchObject({
+      ok: true,
+      event: { t: 'repost' },
+    })
+    expect(
+      decodeJetstream(commit({ operation: 'create', collection: 'app.bsky.graph.follow', record: { subject: 'did:plc:abc', createdAt: 'x' } })),
+    ).toMatchObject({ ok: true, event: { t: 'follow', subject: 'did:plc:abc' } })
+    expect(decodeJetstream(commit({ operation: 'delete', collection: 'app.bsky.feed.post', cid: undefined }))).toMatchObject({
+      ok: true,
+      event: { t: 'delete', collection: 'app.bsky.feed.post' },
+    })
+    expect(decodeJetstream(line({ did, time_us: 5, kind: 'account', account: { active: false, did, seq: 1, status: 'takendown', time: 'x' } }))).toEqual({
+      ok: true,
+      cursor: 5,
+      event: { t: 'account', did, active: false, status: 'takendown', rev: eventRev(5) },
+    })
+    expect(decodeJetstream(line({ did, time_us: 6, kind: 'identity', identity: { did, handle: 'a.b', seq: 2, time: 'x' } }))).toEqual({
+      ok: true,
+      cursor: 6,
+      event: null,
+    })
   })
 
   it('ignores collections it does not use', () => {
@@ -75,10 +100,16 @@ describe('decodeJetstream', () => {
       [line({ did, time_us: 1, kind: 'party' }), /unknown kind/],
       [commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 42, createdAt: '2024-01-01T00:00:00Z' } }), /text/],
       [commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'x'.repeat(20_000), createdAt: '2024-01-01T00:00:00Z' } }), /longer/],
-      [commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'bad \ud800 surrogate', createdAt: '2024-01-01T00:00:00Z' } }), /unicode/],
+      [
+        commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'bad \ud800 surrogate', createdAt: '2024-01-01T00:00:00Z' } }),
+        /unicode/,
+      ],
       [commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'hi', createdAt: 'yesterday' } }), /createdAt/],
       [commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'hi', createdAt: '2024-01-01T00:00:00Z', langs: 'en' } }), /langs/],
-      [commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'hi', createdAt: '2024-01-01T00:00:00Z', reply: { root: {} } } }), /reply/],
+      [
+        commit({ operation: 'create', collection: 'app.bsky.feed.post', record: { text: 'hi', createdAt: '2024-01-01T00:00:00Z', reply: { root: {} } } }),
+        /reply/,
+      ],
       [commit({ operation: 'create', collection: 'app.bsky.feed.like', record: { subject: { uri: 'https://evil' } } }), /subject/],
       [commit({ operation: 'create', collection: 'app.bsky.feed.like', cid: 'not a cid!', record: {} }), /cid/],
       [commit({ operation: 'create', collection: 'app.bsky.graph.follow', record: { subject: 'bob' } }), /follow subject/],
@@ -133,7 +164,9 @@ describe('decodeJetstream', () => {
     })
 
     it('keeps only the entry fields, drops empty options, accepts an empty list, and clamps a future createdAt', () => {
-      const d = decodeJetstream(mixCommit(mixRecord({ agents: [{ $type: 'app.skysift.feed.defs#mixEntry', agent: 'recency', weight: 0, options: {}, extra: 1 }] })))
+      const d = decodeJetstream(
+        mixCommit(mixRecord({ agents: [{ $type: 'app.skysift.feed.defs#mixEntry', agent: 'recency', weight: 0, options: {}, extra: 1 }] })),
+      )
       expect(d.ok && d.event?.t === 'mix' && d.event.agents).toEqual([{ agent: 'recency', weight: 0 }])
       expect(decodeJetstream(mixCommit(mixRecord({ agents: [] })))).toMatchObject({ ok: true, event: { t: 'mix', agents: [] } })
       const future = decodeJetstream(mixCommit(mixRecord({ createdAt: '2099-01-01T00:00:00Z' })))
@@ -142,9 +175,16 @@ describe('decodeJetstream', () => {
       expect(decodeJetstream(mixCommit(mixRecord({ agents: sixteen })))).toMatchObject({ ok: true, event: { t: 'mix' } })
     })
 
-    it('carries the commit\'s revision when it is a TID, else the event\'s time as one', () => {
+    it("carries the commit's revision when it is a TID, else the event's time as one", () => {
       const rev = (r: unknown) => {
-        const d = decodeJetstream(line({ did, time_us: 1732270000000000, kind: 'commit', commit: { rev: r, operation: 'create', collection: 'app.skysift.feed.mix', rkey: '3lbhtbbkhgc2y', cid, record: mixRecord() } }))
+        const d = decodeJetstream(
+          line({
+            did,
+            time_us: 1732270000000000,
+            kind: 'commit',
+            commit: { rev: r, operation: 'create', collection: 'app.skysift.feed.mix', rkey: '3lbhtbbkhgc2y', cid, record: mixRecord() },
+          }),
+        )
         return d.ok && d.event?.t === 'mix' ? d.event.rev : 'not a mix'
       }
       expect(rev('3lbhtbblzvk2y')).toBe('3lbhtbblzvk2y')
@@ -186,7 +226,15 @@ describe('decodeJetstream', () => {
         [mixRecord({ agents: [{ agent: '', weight: 1 }] }), /agents\.0\.agent/],
         [mixRecord({ agents: [{ agent: 'x'.repeat(65), weight: 1 }] }), /agents\.0\.agent/],
         [mixRecord({ agents: [{ agent: 7, weight: 1 }] }), /agents\.0\.agent/],
-        [mixRecord({ agents: [{ agent: 'recency', weight: 1 }, { agent: 'recency', weight: 101 }] }), /agents\.1\.weight/],
+        [
+          mixRecord({
+            agents: [
+              { agent: 'recency', weight: 1 },
+              { agent: 'recency', weight: 101 },
+            ],
+          }),
+          /agents\.1\.weight/,
+        ],
         [mixRecord({ agents: [{ agent: 'recency', weight: -101 }] }), /agents\.0\.weight/],
         [mixRecord({ agents: [{ agent: 'recency', weight: 0.5 }] }), /agents\.0\.weight/],
         [mixRecord({ agents: [{ agent: 'recency', weight: '10' }] }), /agents\.0\.weight/],

@@ -2,9 +2,7 @@ import { normalizeAccount, normalizeCommit } from './events.ts'
 import type { IngestEvent } from '../contracts/events.ts'
 
 /** The outcome of decoding one Jetstream message. */
-export type Decoded =
-  | { ok: true; event: IngestEvent | null; cursor: number }
-  | { ok: false; reason: string; cursor: number | null }
+export type Decoded = { ok: true; event: IngestEvent | null; cursor: number } | { ok: false; reason: string; cursor: number | null }
 
 const MAX_LINE_BYTES = 1_000_000
 

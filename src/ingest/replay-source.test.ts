@@ -19,7 +19,7 @@ const viaLineChunks = async (bytes: Buffer, chunkSize: number) => {
 describe('lineChunks', () => {
   it('splits lines as readline does (\\n, \\r\\n, a lone \\r), wherever the chunks end, with bad UTF-8 replaced within its line', async () => {
     let seed = 7
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     for (let t = 0; t < 500; t++) {
       // line breaks, pieces of a 4-byte UTF-8 sequence (whole or cut), and ASCII
       const body = Array.from({ length: Math.floor(rand() * 60) }, () => {

@@ -318,20 +318,7 @@ function capitalize(s: string): string {
 // Content: per-language templates and topic vocabulary
 // ---------------------------------------------------------------------------
 
-const TOPICS = [
-  'cats',
-  'dogs',
-  'science',
-  'space',
-  'politics',
-  'music',
-  'art',
-  'football',
-  'cooking',
-  'coding',
-  'weather',
-  'gardening',
-] as const
+const TOPICS = ['cats', 'dogs', 'science', 'space', 'politics', 'music', 'art', 'football', 'cooking', 'coding', 'weather', 'gardening'] as const
 const TOPIC_WEIGHTS = [10, 8, 6, 5, 12, 10, 10, 8, 7, 8, 6, 5]
 
 const TOPIC_EMOJI: readonly (readonly string[])[] = [
@@ -666,17 +653,85 @@ const LANG_CUM = cumulative(LANG_CHOICES.map((c) => c[0]))
 const TOPIC_CUM = cumulative(TOPIC_WEIGHTS)
 
 const HANDLE_NAMES = [
-  'alex', 'sam', 'jordan', 'taylor', 'maria', 'yuki', 'hana', 'lucas', 'sofia', 'lena', 'emma', 'noah',
-  'kenji', 'mina', 'joao', 'ana', 'pierre', 'claire', 'felix', 'jonas', 'diego', 'carmen', 'minjun', 'jiwoo',
-  'riley', 'casey', 'morgan', 'nova', 'pixel', 'orbit', 'fern', 'basil', 'mochi', 'kiwi', 'tofu', 'sol',
+  'alex',
+  'sam',
+  'jordan',
+  'taylor',
+  'maria',
+  'yuki',
+  'hana',
+  'lucas',
+  'sofia',
+  'lena',
+  'emma',
+  'noah',
+  'kenji',
+  'mina',
+  'joao',
+  'ana',
+  'pierre',
+  'claire',
+  'felix',
+  'jonas',
+  'diego',
+  'carmen',
+  'minjun',
+  'jiwoo',
+  'riley',
+  'casey',
+  'morgan',
+  'nova',
+  'pixel',
+  'orbit',
+  'fern',
+  'basil',
+  'mochi',
+  'kiwi',
+  'tofu',
+  'sol',
 ]
 const HANDLE_SUFFIXES = ['.bsky.social', '.bsky.social', '.bsky.social', '.bsky.social', '.bsky.social', '.com', '.dev', '.net', '.xyz', '.art']
 
 const SLUG_WORDS = [
-  'why', 'new', 'study', 'finds', 'best', 'guide', 'how', 'the', 'future', 'of', 'inside', 'review', 'week',
-  'report', 'explained', 'first', 'look', 'record', 'city', 'plan', 'update', 'season', 'photos', 'history',
+  'why',
+  'new',
+  'study',
+  'finds',
+  'best',
+  'guide',
+  'how',
+  'the',
+  'future',
+  'of',
+  'inside',
+  'review',
+  'week',
+  'report',
+  'explained',
+  'first',
+  'look',
+  'record',
+  'city',
+  'plan',
+  'update',
+  'season',
+  'photos',
+  'history',
 ]
-const TOPIC_SECTIONS = ['lifestyle', 'lifestyle', 'science', 'science', 'politics', 'music', 'artanddesign', 'football', 'food', 'technology', 'weather', 'lifestyle']
+const TOPIC_SECTIONS = [
+  'lifestyle',
+  'lifestyle',
+  'science',
+  'science',
+  'politics',
+  'music',
+  'artanddesign',
+  'football',
+  'food',
+  'technology',
+  'weather',
+  'lifestyle',
+]
 const SITE_NAMES = ['The Guardian', 'Ars Technica', 'BBC News', 'YouTube', 'GitHub', 'Wikipedia', 'Substack', 'Spotify']
 
 const IMAGE_RATIOS: readonly AspectRatio[] = [
@@ -770,7 +825,6 @@ class World {
   private readonly lAuthor = new Int32Array(LIKE_CAP)
   private readonly lRkey: string[] = new Array<string>(LIKE_CAP).fill('')
   private readonly lDeleted = new Uint8Array(LIKE_CAP)
-
 
   constructor(opts: SyntheticOptions) {
     const count = opts.count
@@ -1113,7 +1167,7 @@ class World {
     let p: LangPack
     if (parent >= 0 && this.chance(0.75)) {
       langs = this.pLangs[parentSlot] ?? null
-      p = langs === null ? EN : PACK_BY_CODE[langs[0]!] ?? EN
+      p = langs === null ? EN : (PACK_BY_CODE[langs[0]!] ?? EN)
     } else {
       const choice = LANG_CHOICES[this.pickLangs()]!
       langs = choice[1]
@@ -1144,7 +1198,8 @@ class World {
       const n = r < 0.6 ? 1 : r < 0.85 ? 2 : 3
       tags = []
       for (let i = 0; i < n; i++) {
-        const tag = p !== EN && this.chance(0.6) ? p.tags[i === 0 ? topic : this.pickCum(TOPIC_CUM)]! : this.pick(EN_TAGS[i === 0 ? topic : this.pickCum(TOPIC_CUM)]!)
+        const tag =
+          p !== EN && this.chance(0.6) ? p.tags[i === 0 ? topic : this.pickCum(TOPIC_CUM)]! : this.pick(EN_TAGS[i === 0 ? topic : this.pickCum(TOPIC_CUM)]!)
         if (!tags.includes(tag)) tags.push(tag)
       }
     }

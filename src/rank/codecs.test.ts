@@ -7,7 +7,11 @@ describe('page cursor', () => {
   const bound = { feed: 'at://did:web:x/app.bsky.feed.generator/a', list: '0123456789abcdef', reader: 'did:plc:alice' }
 
   it('round-trips snapshot and rank, and verifies for what it was made for', () => {
-    for (const c of [{ snapshot: 1, rank: 0 }, { snapshot: 987654321, rank: 50 }, { snapshot: 2 ** 40, rank: 99999 }]) {
+    for (const c of [
+      { snapshot: 1, rank: 0 },
+      { snapshot: 987654321, rank: 50 },
+      { snapshot: 2 ** 40, rank: 99999 },
+    ]) {
       const d = decodeCursor(encodeCursor(secret, c, bound))!
       expect({ snapshot: d.snapshot, rank: d.rank }).toEqual(c)
       expect(verifyCursor(secret, d, bound)).toBe(true)
@@ -27,7 +31,22 @@ describe('page cursor', () => {
   })
 
   it('rejects anything that is not one of ours', () => {
-    for (const bad of ['', 'abc', '1.', '.1', '0.5', '1.2', '1.2.3', '1:2', '-1.2', 'zzzzzzzzzzzz.1', '1.1 ', 'ÿ.1', `0.5.${'A'.repeat(22)}`, `1.5.${'A'.repeat(21)}`]) {
+    for (const bad of [
+      '',
+      'abc',
+      '1.',
+      '.1',
+      '0.5',
+      '1.2',
+      '1.2.3',
+      '1:2',
+      '-1.2',
+      'zzzzzzzzzzzz.1',
+      '1.1 ',
+      'ÿ.1',
+      `0.5.${'A'.repeat(22)}`,
+      `1.5.${'A'.repeat(21)}`,
+    ]) {
       expect(decodeCursor(bad)).toBeNull()
     }
   })
@@ -56,7 +75,10 @@ describe('feedContext', () => {
   })
 
   it('stays under the 2000-character limit with many agents', () => {
-    const s = encodeFeedContext({ fingerprint: 'f'.repeat(16), contributions: Array.from({ length: 40 }, (_, i) => ({ label: `agent-${'x'.repeat(50)}-${i}`, value: 99 })) })
+    const s = encodeFeedContext({
+      fingerprint: 'f'.repeat(16),
+      contributions: Array.from({ length: 40 }, (_, i) => ({ label: `agent-${'x'.repeat(50)}-${i}`, value: 99 })),
+    })
     expect(s.length).toBeLessThanOrEqual(MAX_FEED_CONTEXT)
     expect(decodeFeedContext(s)?.contributions.length).toBe(8)
   })

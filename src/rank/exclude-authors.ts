@@ -3,7 +3,12 @@
  * not name; `keep` itself (null: every position) when no author is excluded
  * or there is no excluder.
  */
-export function withoutAuthors(keep: Int32Array | null, n: number, authorAt: (i: number) => string, excluded: ((author: string) => boolean) | null): Int32Array | null {
+export function withoutAuthors(
+  keep: Int32Array | null,
+  n: number,
+  authorAt: (i: number) => string,
+  excluded: ((author: string) => boolean) | null,
+): Int32Array | null {
   if (!excluded) return keep
   const m = keep ? keep.length : n
   const out = new Int32Array(m)

@@ -10,7 +10,17 @@ describe('explain', () => {
     })[label] ?? null
 
   it('says which agents lifted the item and which held it back', () => {
-    const e = explain({ fingerprint: 'ab', contributions: [{ label: 'recency', value: 21 }, { label: 'keyword', value: 62 }, { label: 'calm', value: -5 }] }, describe_)
+    const e = explain(
+      {
+        fingerprint: 'ab',
+        contributions: [
+          { label: 'recency', value: 21 },
+          { label: 'keyword', value: 62 },
+          { label: 'calm', value: -5 },
+        ],
+      },
+      describe_,
+    )
     expect(e.text).toBe('Shown because: Keywords “cats”, “kittens” (+62), Recency (+21); held back by: Calm (−5).')
     expect(e.reasons.map((r) => r.agent)).toEqual(['recency', 'keyword', 'calm'])
   })

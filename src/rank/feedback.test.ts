@@ -1,16 +1,41 @@
 import { describe, expect, it } from 'vitest'
-import { applyNudges, AUTHOR_LIFT_MS, EVENT_STRENGTH, eventLabel, NUDGE_HALF_LIFE_MS, NUDGE_LIMIT, NUDGE_STEP, nudgesOf, overlay, overlayState, PIN_MS, type Interaction } from './feedback.ts'
+import {
+  applyNudges,
+  AUTHOR_LIFT_MS,
+  EVENT_STRENGTH,
+  eventLabel,
+  NUDGE_HALF_LIFE_MS,
+  NUDGE_LIMIT,
+  NUDGE_STEP,
+  nudgesOf,
+  overlay,
+  overlayState,
+  PIN_MS,
+  type Interaction,
+} from './feedback.ts'
 
 const DAY = 86_400_000
 let id = 0
-const act = (event: Interaction['event'], postUri: string, at: number, feedContext: string | null = null): Interaction => ({ id: ++id, event, postUri, feedContext, at })
+const act = (event: Interaction['event'], postUri: string, at: number, feedContext: string | null = null): Interaction => ({
+  id: ++id,
+  event,
+  postUri,
+  feedContext,
+  at,
+})
 
 describe('nudges', () => {
   const ctx = 'v1|ab|keyword:+60,recency:+20,calm:-5|science'
 
   it('move every agent that lifted the item, by one step, up for more and down for less', () => {
-    expect(nudgesOf({ event: 'more', feedContext: ctx })).toEqual([{ label: 'keyword', delta: NUDGE_STEP }, { label: 'recency', delta: NUDGE_STEP }])
-    expect(nudgesOf({ event: 'less', feedContext: ctx })).toEqual([{ label: 'keyword', delta: -NUDGE_STEP }, { label: 'recency', delta: -NUDGE_STEP }])
+    expect(nudgesOf({ event: 'more', feedContext: ctx })).toEqual([
+      { label: 'keyword', delta: NUDGE_STEP },
+      { label: 'recency', delta: NUDGE_STEP },
+    ])
+    expect(nudgesOf({ event: 'less', feedContext: ctx })).toEqual([
+      { label: 'keyword', delta: -NUDGE_STEP },
+      { label: 'recency', delta: -NUDGE_STEP },
+    ])
     expect(nudgesOf({ event: 'seen', feedContext: ctx })).toEqual([])
     expect(nudgesOf({ event: 'more', feedContext: 'garbage' })).toEqual([])
   })
@@ -30,10 +55,18 @@ describe('nudges', () => {
     expect(eventLabel('app.bsky.feed.defs#interactionFutureThing')).toBe('app.bsky.feed.defs#interactionFutureThing')
   })
 
-  const entries = [{ agent: 'keyword', weight: 60, options: { include: ['x'] } }, { agent: 'recency', weight: 95 }, { agent: 'calm', weight: 10 }]
-  const labels = new Map([['keyword', 0], ['recency', 1], ['calm', 2]])
+  const entries = [
+    { agent: 'keyword', weight: 60, options: { include: ['x'] } },
+    { agent: 'recency', weight: 95 },
+    { agent: 'calm', weight: 10 },
+  ]
+  const labels = new Map([
+    ['keyword', 0],
+    ['recency', 1],
+    ['calm', 2],
+  ])
 
-  it('apply to the reader\'s weights, bounded by ±100 and by the nudge limit', () => {
+  it("apply to the reader's weights, bounded by ±100 and by the nudge limit", () => {
     const now = 10 * DAY
     const many = Array.from({ length: 30 }, () => act('more', 'p', now, ctx))
     const { entries: out, deltas } = applyNudges(entries, labels, many, now)
@@ -65,7 +98,7 @@ describe('overlay', () => {
     expect(overlay(list, s, (uri) => (uri === 'z' ? { uri } : null)).map((i) => i.uri)).toEqual(['z', 'a', 'b', 'c', 'd', 'e'])
   })
 
-  it("lifts the next unseen post of an author the reader opened, for a week, and sinks what the reader acted on", () => {
+  it('lifts the next unseen post of an author the reader opened, for a week, and sinks what the reader acted on', () => {
     const by = (who: string, n: number) => ({ uri: `at://did:plc:${who}/app.bsky.feed.post/${n}` })
     const feed = [by('ann', 1), by('bob', 2), by('cat', 3), by('bob', 4), by('dan', 5), by('cat', 6)]
     const uris = (s: ReturnType<typeof overlayState>) => overlay(feed, s, () => null).map((i) => i.uri)

@@ -127,7 +127,12 @@ export function nudgesOf(i: Pick<Interaction, 'event' | 'feedContext'>): Nudge[]
  * the sum of its nudges (each halving every half-life), at most
  * ±NUDGE_LIMIT, and stays within −100…100 and an integer.
  */
-export function applyNudges(entries: MixEntry[], labels: Map<string, number>, interactions: Interaction[], now: number): { entries: MixEntry[]; deltas: number[] } {
+export function applyNudges(
+  entries: MixEntry[],
+  labels: Map<string, number>,
+  interactions: Interaction[],
+  now: number,
+): { entries: MixEntry[]; deltas: number[] } {
   const deltas = new Array<number>(entries.length).fill(0)
   for (const i of interactions) {
     const decay = 0.5 ** (Math.max(0, now - i.at) / NUDGE_HALF_LIFE_MS)

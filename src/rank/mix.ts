@@ -57,10 +57,13 @@ export function resolveMix(host: AgentHost, agents: unknown, base: MixEntry[] = 
   const all = [...own.map((e, i) => ({ e, path: `agents.${i}`, base: 0 })), ...base.map((e) => ({ e, path: 'feed.baseMix', base: 1 }))]
   const resolved = all.map(({ e, path, base }) => ({ inst: host.instance(e.agent, e.options ?? {}, path, opts), weight: e.weight, base }))
   const labelers = new Set(resolved.flatMap((r) => host.labelersOf(r.inst)))
-  if (labelers.size > host.maxLabelersPerMix) throw new FieldError('agents', `names ${labelers.size} distinct labelers; at most ${host.maxLabelersPerMix} in one mix`)
+  if (labelers.size > host.maxLabelersPerMix)
+    throw new FieldError('agents', `names ${labelers.size} distinct labelers; at most ${host.maxLabelersPerMix} in one mix`)
   // @NOTE labels must not depend on entry order (equal mixes in any order share one list): a repeated
   // agent is numbered by (own before base, instance key, weight), so the reader's own entry keeps the plain label
-  const order = resolved.map((r, i) => ({ r, i })).sort((a, b) => a.r.base - b.r.base || (a.r.inst.key < b.r.inst.key ? -1 : a.r.inst.key > b.r.inst.key ? 1 : a.r.weight - b.r.weight))
+  const order = resolved
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => a.r.base - b.r.base || (a.r.inst.key < b.r.inst.key ? -1 : a.r.inst.key > b.r.inst.key ? 1 : a.r.weight - b.r.weight))
   const labels: string[] = new Array(resolved.length)
   const seen = new Map<string, number>()
   for (const { r, i } of order) {

@@ -18,10 +18,14 @@ describe('rankCandidates', () => {
   })
 
   it('removes a post any agent drops, whatever the others say', () => {
-    const out = rankCandidates([c('a'), c('b')], [
-      { label: 'x', weight: 100, scores: [10, 1] },
-      { label: 'filter', weight: 0, scores: [DROP, 1] },
-    ], 10)
+    const out = rankCandidates(
+      [c('a'), c('b')],
+      [
+        { label: 'x', weight: 100, scores: [10, 1] },
+        { label: 'filter', weight: 0, scores: [DROP, 1] },
+      ],
+      10,
+    )
     expect(out.map((i) => i.uri)).toEqual(['b'])
   })
 
@@ -45,7 +49,7 @@ describe('rankCandidates', () => {
 
   it('ranks encoded columns exactly as the scores agents answer', () => {
     let seed = 3
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
     const cands = Array.from({ length: 3000 }, (_, i) => c(`p${i}`, Math.floor(rnd() * 100)))
     const pick = (): number | null | typeof DROP => {
       const r = rnd()
@@ -53,7 +57,11 @@ describe('rankCandidates', () => {
     }
     const columns = [40, -15, 25].map((weight, j) => ({ label: `a${j}`, weight, scores: cands.map(pick) }))
     const plain = rankCandidates(cands, columns, 100)
-    const encoded = rankCandidates(cands, columns.map((col) => ({ ...col, scores: encodeScores(col.scores) })), 100)
+    const encoded = rankCandidates(
+      cands,
+      columns.map((col) => ({ ...col, scores: encodeScores(col.scores) })),
+      100,
+    )
     expect(encoded).toEqual(plain)
     expect(plain).toHaveLength(100)
     // the attributions add up to the total
@@ -62,8 +70,15 @@ describe('rankCandidates', () => {
 
   it('selects the k-th largest value as a full sort would, duplicates included', () => {
     let seed = 11
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff)
-    for (const [len, distinct] of [[1, 1], [2, 2], [10, 3], [1000, 7], [5000, 100000], [4096, 1]]) {
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+    for (const [len, distinct] of [
+      [1, 1],
+      [2, 2],
+      [10, 3],
+      [1000, 7],
+      [5000, 100000],
+      [4096, 1],
+    ]) {
       const values = Float64Array.from({ length: len }, () => Math.floor(rnd() * distinct) - distinct / 2)
       const sorted = [...values].sort((a, b) => b - a)
       for (const k of [1, 2, Math.ceil(len / 3), len].filter((k) => k >= 1 && k <= len)) {

@@ -55,7 +55,12 @@ export function rankCandidates(candidates: Candidates, columns: ScoreColumn[], l
   const dropped = new Uint8Array(n)
   const total = new Float64Array(n)
   // what a column adds to a post: weight · (score − min) / span (0 for no opinion), also for the attributions below
-  const cols = columns.map((col) => ({ scores: col.scores instanceof Float64Array ? col.scores : encodeScores(col.scores), min: 0, span: 0, weight: col.weight }))
+  const cols = columns.map((col) => ({
+    scores: col.scores instanceof Float64Array ? col.scores : encodeScores(col.scores),
+    min: 0,
+    span: 0,
+    weight: col.weight,
+  }))
   for (const col of cols) {
     const scores = col.scores
     let min = Infinity

@@ -13,7 +13,18 @@ export const AGENT_ID = /^[a-z0-9][a-z0-9-]{1,40}$/
 export const MAX_OPTIONS_SCHEMA_BYTES = 32 * 1024
 
 /** The needs a run-time agent may declare: every Need but `subscriber` (a reader's follow graph is not handed to uploaded or remote code). */
-export const RUNTIME_NEEDS = ['text', 'langs', 'tags', 'embed', 'reply', 'labels', 'author', 'engagement', 'time', 'candidates'] as const satisfies readonly Need[]
+export const RUNTIME_NEEDS = [
+  'text',
+  'langs',
+  'tags',
+  'embed',
+  'reply',
+  'labels',
+  'author',
+  'engagement',
+  'time',
+  'candidates',
+] as const satisfies readonly Need[]
 // compile-time check that RUNTIME_NEEDS lists every Need but `subscriber`
 const _allNeeds: Exclude<Need, (typeof RUNTIME_NEEDS)[number] | 'subscriber'> extends never ? true : false = true
 void _allNeeds
@@ -31,7 +42,10 @@ export const agentMetaSchema = z.object({
   prefilter: z
     .object({
       langs: z.array(z.string().min(1).max(20)).max(50).optional(),
-      media: z.array(z.enum(['images', 'video', 'link', 'none'])).max(4).optional(),
+      media: z
+        .array(z.enum(['images', 'video', 'link', 'none']))
+        .max(4)
+        .optional(),
       replies: z.enum(['exclude', 'only']).optional(),
       hasTags: z.boolean().optional(),
     })

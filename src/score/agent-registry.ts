@@ -64,7 +64,10 @@ export async function loadInstalledAgents(specifiers: string[]): Promise<AnyAgen
     }
     const raw = (mod.default ?? mod.agent) as Record<string, unknown> | undefined
     if (!raw || typeof raw !== 'object') throw new Error(`installed agent ${spec}: no default export`)
-    const options = raw.options && typeof (raw.options as z.ZodType).safeParse === 'function' ? raw.options : optionsFromJsonSchema(raw.options as Record<string, unknown> | undefined)
+    const options =
+      raw.options && typeof (raw.options as z.ZodType).safeParse === 'function'
+        ? raw.options
+        : optionsFromJsonSchema(raw.options as Record<string, unknown> | undefined)
     const def = { ...raw, options } as unknown as AnyAgent
     try {
       checkAgentMeta(def)
@@ -123,7 +126,13 @@ export class AgentStore {
   /** Registers a remote agent after fetching its metadata; a fresh salt hashes DIDs for it. */
   async addRemote(url: string, settings: Omit<RemoteSettings, 'salt'>, submittedBy: string): Promise<AgentRecord> {
     const config: RemoteSettings = { ...settings, salt: randomBytes(24).toString('base64url') }
-    const def = await loadRemoteAgent({ url, salt: config.salt!, rawDids: config.rawDids, allowPrivateNetwork: config.allowPrivateNetwork, deadlineMs: config.deadlineMs })
+    const def = await loadRemoteAgent({
+      url,
+      salt: config.salt!,
+      rawDids: config.rawDids,
+      allowPrivateNetwork: config.allowPrivateNetwork,
+      deadlineMs: config.deadlineMs,
+    })
     try {
       return this.save({ id: def.id, kind: 'remote', source: null, url, config, meta: metaOf(def, submittedBy), submittedBy })
     } finally {

@@ -53,7 +53,10 @@ function parseIPv6(input: string): number[] | null {
   const dbl = s.indexOf('::')
   if (dbl >= 0) {
     const head = s.slice(0, dbl).split(':').filter(Boolean)
-    const rest = s.slice(dbl + 2).split(':').filter(Boolean)
+    const rest = s
+      .slice(dbl + 2)
+      .split(':')
+      .filter(Boolean)
     const fill = 8 - head.length - rest.length
     if (fill < 1) return null
     groups = [...head, ...new Array<string>(fill).fill('0'), ...rest]
@@ -92,7 +95,7 @@ const V4_RANGES = V4_BLOCKED.map(([base, bits, why]) => {
 })
 
 function v4Reason(n: number): string | null {
-  for (const r of V4_RANGES) if (((n & r.mask) >>> 0) === r.net) return r.why
+  for (const r of V4_RANGES) if ((n & r.mask) >>> 0 === r.net) return r.why
   return null
 }
 

@@ -11,7 +11,12 @@ const agent = (id: string, scoreBatch: AgentDefinition['scoreBatch'], api = 1) =
 
 describe('AgentHost', () => {
   const bad = new Map<string, AgentDefinition>([
-    ['thrower', agent('thrower', () => { throw new Error('boom') })],
+    [
+      'thrower',
+      agent('thrower', () => {
+        throw new Error('boom')
+      }),
+    ],
     ['short', agent('short', () => [1])],
     ['nan', agent('nan', (ps) => ps.map(() => Number.NaN))],
     ['words', agent('words', (ps) => ps.map(() => 'high' as never))],
@@ -54,14 +59,33 @@ describe('AgentHost', () => {
         ['plain', columnar('plain', (c) => [...c.createdAt] as never)],
         ['long', columnar('long', (c) => new Float64Array(c.length + 1))],
         ['inf', columnar('inf', (c) => new Float64Array(c.length).fill(Infinity))],
-        ['throws', columnar('throws', () => { throw new Error('kaboom') })],
-        ['filtered', columnar('filtered', () => { throw new Error('must not be called') }, { prefilter: { langs: ['en'] } })],
+        [
+          'throws',
+          columnar('throws', () => {
+            throw new Error('kaboom')
+          }),
+        ],
+        [
+          'filtered',
+          columnar(
+            'filtered',
+            () => {
+              throw new Error('must not be called')
+            },
+            { prefilter: { langs: ['en'] } },
+          ),
+        ],
       ]),
       silentLogger,
     )
     const cols = { length: 3, createdAt: Float64Array.of(1000, 2000, 3000), likeCount: new Float64Array(3), repostCount: new Float64Array(3) }
     expect([...host.runColumns(host.instance('ok'), cols, 0)!]).toEqual([-Infinity, NaN, 3])
-    for (const [id, why] of [['plain', /not a Float64Array/], ['long', /4 entries for 3 posts/], ['inf', /entry 0/], ['throws', /kaboom/]] as const) {
+    for (const [id, why] of [
+      ['plain', /not a Float64Array/],
+      ['long', /4 entries for 3 posts/],
+      ['inf', /entry 0/],
+      ['throws', /kaboom/],
+    ] as const) {
       expect([...host.runColumns(host.instance(id), cols, 0)!]).toEqual([NaN, NaN, NaN])
       expect(host.stats.get(id)).toMatchObject({ strikes: 1, lastError: expect.stringMatching(why) })
     }
@@ -74,7 +98,10 @@ describe('AgentHost', () => {
   })
 
   it('gives equal options the same instance key and different options different keys', () => {
-    const h = new AgentHost(new Map([['kk', defineAgent({ ...agent('kk', () => []), options: z.object({ a: z.number().optional(), b: z.number().optional() }) })]]), silentLogger)
+    const h = new AgentHost(
+      new Map([['kk', defineAgent({ ...agent('kk', () => []), options: z.object({ a: z.number().optional(), b: z.number().optional() }) })]]),
+      silentLogger,
+    )
     expect(h.instance('kk', { a: 1, b: 2 }).key).toBe(h.instance('kk', { b: 2, a: 1 }).key)
     expect(h.instance('kk', { a: 1 }).key).not.toBe(h.instance('kk', { a: 2 }).key)
   })
@@ -85,7 +112,12 @@ describe('AgentHost prefilters, strikes and asynchronous agents', () => {
     const seen: string[] = []
     const def = { ...agent('english-only', (ps) => ps.map((p) => (seen.push(p.uri), 1))), prefilter: { langs: ['en'], replies: 'exclude' as const } }
     const h = new AgentHost(new Map([[def.id, def]]), silentLogger)
-    const posts = [post({ langs: ['en'] }), post({ langs: ['ja'] }), post({ langs: ['en'], replyParent: 'at://x/app.bsky.feed.post/1', replyRoot: 'at://x/app.bsky.feed.post/1' }), post({ langs: ['en', 'de'] })]
+    const posts = [
+      post({ langs: ['en'] }),
+      post({ langs: ['ja'] }),
+      post({ langs: ['en'], replyParent: 'at://x/app.bsky.feed.post/1', replyRoot: 'at://x/app.bsky.feed.post/1' }),
+      post({ langs: ['en', 'de'] }),
+    ]
     expect(h.run(h.instance(def.id), posts, 0)).toEqual([1, null, null, 1])
     expect(seen).toEqual([posts[0].uri, posts[3].uri])
   })
@@ -117,7 +149,14 @@ describe('AgentHost prefilters, strikes and asynchronous agents', () => {
       scoreBatchAsync: (ps: unknown[]) => new Promise<number[]>((r) => setTimeout(() => r(ps.map(() => 1)), 500)),
     }
     const fast = { ...slow, id: 'fast', scoreBatchAsync: async (ps: unknown[]) => ps.map(() => 2) }
-    const h = new AgentHost(new Map<string, any>([['slow', slow], ['fast', fast]]), silentLogger, { asyncDeadlineMs: 100 })
+    const h = new AgentHost(
+      new Map<string, any>([
+        ['slow', slow],
+        ['fast', fast],
+      ]),
+      silentLogger,
+      { asyncDeadlineMs: 100 },
+    )
     expect(await h.runAsync(h.instance('fast'), [post(), post()], 0)).toEqual([2, 2])
     const t0 = Date.now()
     expect(await h.runAsync(h.instance('slow'), [post()], 0)).toEqual([null])
@@ -144,7 +183,16 @@ describe('checkScores', () => {
 })
 
 describe('AgentHost instances', () => {
-  const withOption = defineAgent({ id: 'opt', version: '1.0.0', title: 'opt', description: 'opt', api: 1, options: z.object({ n: z.number() }), needs: ['text'], scoreBatch: (ps) => ps.map(() => 1) })
+  const withOption = defineAgent({
+    id: 'opt',
+    version: '1.0.0',
+    title: 'opt',
+    description: 'opt',
+    api: 1,
+    options: z.object({ n: z.number() }),
+    needs: ['text'],
+    scoreBatch: (ps) => ps.map(() => 1),
+  })
 
   it('remembers at most maxInstances, forgetting the least recently used first', () => {
     const host = new AgentHost(new Map([['opt', withOption]]), silentLogger, { maxInstances: 64 })

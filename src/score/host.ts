@@ -89,7 +89,8 @@ const isAsync = (d: AnyAgent): d is AsyncAgentDefinition => typeof (d as AsyncAg
 /** Validates an agent's metadata; throws a message naming what is wrong. */
 export function checkAgentMeta(def: AnyAgent): void {
   if (!def || typeof def !== 'object') throw new Error('agent is not an object')
-  if (typeof def.id !== 'string' || !AGENT_ID.test(def.id)) throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
+  if (typeof def.id !== 'string' || !AGENT_ID.test(def.id))
+    throw new Error(`agent id ${JSON.stringify(def.id)} must be 2-41 lower-case letters, digits or dashes`)
   if (def.api !== SDK_API_VERSION) throw new Error(`agent ${def.id} targets SDK API ${def.api}; this host speaks ${SDK_API_VERSION}`)
   if (typeof def.options?.safeParse !== 'function') throw new Error(`agent ${def.id} has no options schema`)
   if (!Array.isArray(def.needs)) throw new Error(`agent ${def.id} does not declare its needs`)
@@ -129,7 +130,14 @@ export class AgentHost {
 
   constructor(agents: ReadonlyMap<string, AnyAgent>, log: Logger, opts: HostOptions = {}) {
     this.log = log
-    this.opts = { strikeLimit: STRIKE_LIMIT, strikeWindowMs: 10 * 60_000, asyncDeadlineMs: 2000, maxLabelersPerMix: 10, maxInstances: DEFAULT_MAX_INSTANCES, ...opts }
+    this.opts = {
+      strikeLimit: STRIKE_LIMIT,
+      strikeWindowMs: 10 * 60_000,
+      asyncDeadlineMs: 2000,
+      maxLabelersPerMix: 10,
+      maxInstances: DEFAULT_MAX_INSTANCES,
+      ...opts,
+    }
     for (const def of agents.values()) this.add(def, 'builtin')
   }
 
@@ -348,7 +356,10 @@ export class AgentHost {
 
   /** Posts with the labels the named labelers put on them added (from the labeler cache). */
   private withLabelerLabels(posts: AgentPost[], labelers: string[]): AgentPost[] {
-    const extra = this.opts.labels!.lookup(labelers, posts.map((p) => p.uri))
+    const extra = this.opts.labels!.lookup(
+      labelers,
+      posts.map((p) => p.uri),
+    )
     if (!extra.size) return posts
     return posts.map((p) => {
       const more = extra.get(p.uri)
@@ -437,7 +448,14 @@ export class AgentHost {
         prefilter: def.prefilter ?? null,
         status: dis ? 'disabled' : 'active',
         reason: dis?.reason ?? null,
-        stats: { calls: st?.calls ?? 0, posts: st?.posts ?? 0, strikes: st?.strikes ?? 0, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99), lastError: st?.lastError ?? null },
+        stats: {
+          calls: st?.calls ?? 0,
+          posts: st?.posts ?? 0,
+          strikes: st?.strikes ?? 0,
+          p50Ms: percentile(sorted, 0.5),
+          p99Ms: percentile(sorted, 0.99),
+          lastError: st?.lastError ?? null,
+        },
       }
     })
   }

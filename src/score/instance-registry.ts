@@ -43,10 +43,20 @@ export class InstanceRegistry {
       used.push(now, i.key)
     }
     if (!fields.length) return
-    const [, , [, count]] = (await this.redis.multi().hset(this.key, ...fields).zadd(this.usedKey, ...used).zcard(this.usedKey).exec()) as [unknown, unknown, [unknown, number]]
+    const [, , [, count]] = (await this.redis
+      .multi()
+      .hset(this.key, ...fields)
+      .zadd(this.usedKey, ...used)
+      .zcard(this.usedKey)
+      .exec()) as [unknown, unknown, [unknown, number]]
     if (count > this.max) {
       const old = await this.redis.zrange(this.usedKey, '0', String(count - this.max - 1))
-      if (old.length) await this.redis.multi().zrem(this.usedKey, ...old).hdel(this.key, ...old).exec()
+      if (old.length)
+        await this.redis
+          .multi()
+          .zrem(this.usedKey, ...old)
+          .hdel(this.key, ...old)
+          .exec()
     }
     this.loadedAt = 0
   }

@@ -211,10 +211,13 @@ export class LabelerLabels {
       void this.turn(next.state)
     }
     if (wake < Infinity && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = null
-        this.pump()
-      }, Math.max(10, wake - now))
+      this.timer = setTimeout(
+        () => {
+          this.timer = null
+          this.pump()
+        },
+        Math.max(10, wake - now),
+      )
       this.timer.unref()
     }
     this.settleIdle()

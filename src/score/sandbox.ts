@@ -269,7 +269,14 @@ function stringMaker(ctx: QuickJSContext): StringMaker {
   const slow: StringMaker = { fromString: (s) => ctx.newString(s), fromBytes: (b) => ctx.newString(dec.decode(b)) }
   const i = ctx as unknown as Partial<QuickJSInternals>
   const mod = i.module
-  if (typeof mod?._malloc !== 'function' || typeof mod._free !== 'function' || typeof i.ffi?.QTS_NewString !== 'function' || typeof i.memory?.heapValueHandle !== 'function' || !i.ctx) return slow
+  if (
+    typeof mod?._malloc !== 'function' ||
+    typeof mod._free !== 'function' ||
+    typeof i.ffi?.QTS_NewString !== 'function' ||
+    typeof i.memory?.heapValueHandle !== 'function' ||
+    !i.ctx
+  )
+    return slow
   const { ffi, memory } = i as QuickJSInternals
   const ctxPtr = i.ctx
   const enc = new TextEncoder()
@@ -535,7 +542,8 @@ class AgentVM {
       rt.setMemoryLimit(this.limits.memoryBytes)
     }
     if (interrupted) return { ok: false, kind: 'deadline', error: `deadline exceeded (${budget} ms)` }
-    if (/^InternalError: out of memory/.test(text) || (!text && this.vm.nearCap())) return { ok: false, kind: 'memory', error: `memory limit exceeded (${Math.round(this.limits.memoryBytes / MiB)} MiB)` }
+    if (/^InternalError: out of memory/.test(text) || (!text && this.vm.nearCap()))
+      return { ok: false, kind: 'memory', error: `memory limit exceeded (${Math.round(this.limits.memoryBytes / MiB)} MiB)` }
     if (/^(InternalError|RangeError): (stack overflow|Maximum call stack)/.test(text)) {
       return { ok: false, kind: 'stack', error: `stack overflow (${Math.round(this.limits.stackBytes / KiB)} KiB stack)` }
     }
@@ -1049,7 +1057,9 @@ async function validateMeta(json: string): Promise<{ meta: DeclaredAgentMeta; op
   const r = raw as Record<string, unknown>
   if (r.api !== SDK_API_VERSION) {
     const id = typeof r.id === 'string' ? `${r.id.slice(0, 41)} ` : ''
-    throw new Error(`sandboxed agent ${id}targets SDK API ${typeof r.api === 'number' ? r.api : JSON.stringify(r.api ?? null)}; this host speaks ${SDK_API_VERSION}`)
+    throw new Error(
+      `sandboxed agent ${id}targets SDK API ${typeof r.api === 'number' ? r.api : JSON.stringify(r.api ?? null)}; this host speaks ${SDK_API_VERSION}`,
+    )
   }
   const parsed = agentMetaSchema.safeParse(raw)
   if (!parsed.success) {
@@ -1203,7 +1213,12 @@ export async function loadSandboxedAgent(source: string, limits: Partial<Sandbox
  * QuickJS by itself, so that the sandbox's own cost (the thread hop, the
  * payload, the checks on the host) can be told apart from it.
  */
-export async function quickjsAgentRunner(source: string, payload: string, posts: number, limits: Partial<SandboxLimits> = {}): Promise<{ call(): void; dispose(): void }> {
+export async function quickjsAgentRunner(
+  source: string,
+  payload: string,
+  posts: number,
+  limits: Partial<SandboxLimits> = {},
+): Promise<{ call(): void; dispose(): void }> {
   const lim = checkLimits(limits)
   const vm = new AgentVM(await newCappedModule(lim), source, lim, Date.now())
   return {

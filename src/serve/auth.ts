@@ -127,7 +127,13 @@ const inRange = (x: Buffer, alg: Alg) => !x.equals(ZERO32) && Buffer.compare(x, 
  * accepted otherwise). verifyJwt verifies with allowMalleableSig: true, the
  * default here too.
  */
-export async function verifySignatureNative(didKey: string, msg: Uint8Array, sig: Uint8Array, alg: string, opts: { allowMalleableSig?: boolean } = { allowMalleableSig: true }): Promise<boolean> {
+export async function verifySignatureNative(
+  didKey: string,
+  msg: Uint8Array,
+  sig: Uint8Array,
+  alg: string,
+  opts: { allowMalleableSig?: boolean } = { allowMalleableSig: true },
+): Promise<boolean> {
   let k = keyCache.get(didKey)
   if (k === undefined) {
     k = nativeKey(didKey)
@@ -139,7 +145,8 @@ export async function verifySignatureNative(didKey: string, msg: Uint8Array, sig
   const malleable = opts.allowMalleableSig === true
   // @NOTE with allowMalleableSig, @atproto/crypto reads a signature as DER first: 64 bytes that parse as DER
   // (a SEQUENCE of exactly 62 bytes) are left to it, so they mean what they mean there
-  if (!k || sig.length !== 64 || (malleable && sig[0] === 0x30 && sig[1] === 0x3e)) return (await cryptoLib()).verifySignature(didKey, msg, sig, { jwtAlg: alg, allowMalleableSig: malleable })
+  if (!k || sig.length !== 64 || (malleable && sig[0] === 0x30 && sig[1] === 0x3e))
+    return (await cryptoLib()).verifySignature(didKey, msg, sig, { jwtAlg: alg, allowMalleableSig: malleable })
   if (alg !== k.alg) throw new Error(`Expected key alg ${alg}, got ${k.alg}`)
   const bytes = Buffer.from(sig.buffer, sig.byteOffset, 64)
   const r = bytes.subarray(0, 32)

@@ -30,7 +30,8 @@ export function xrpcErrorOf(err: Error, c: Context): XrpcError | null {
   if (err instanceof XrpcError) return err
   if (err instanceof FieldError) return new XrpcError(400, 'InvalidMix', err.message)
   if (err instanceof BadCursorError) return invalidRequest(`Error: ${err.message}`)
-  if (err instanceof QueueFullError) return new XrpcError(429, 'RateLimitExceeded', (c.get('busy') as string | undefined) ?? 'too many requests are waiting; try again in a moment')
+  if (err instanceof QueueFullError)
+    return new XrpcError(429, 'RateLimitExceeded', (c.get('busy') as string | undefined) ?? 'too many requests are waiting; try again in a moment')
   if ((err as { status?: number }).status === 400 || err instanceof SyntaxError) return invalidRequest(err.message || 'bad request')
   return null
 }

@@ -22,8 +22,12 @@ function app(): Hono {
   const a = new Hono()
   a.onError(errorHandler(silentLogger))
   const d = { auth, log: silentLogger }
-  a.post('/strict', xrpcMethod(d, { nsid: NSID, auth: 'required', input: { maxKiB: 1, lexicons: loadSkysiftLexicons() } }), (c) => c.json({ who: c.var.viewer, input: c.var.input }))
-  a.post('/lenient', xrpcMethod(d, { nsid: NSID, auth: 'optional', input: { maxKiB: 1, lexicons: loadSkysiftLexicons(), notJson: 'check' } }), (c) => c.json({ who: c.var.requester.did }))
+  a.post('/strict', xrpcMethod(d, { nsid: NSID, auth: 'required', input: { maxKiB: 1, lexicons: loadSkysiftLexicons() } }), (c) =>
+    c.json({ who: c.var.viewer, input: c.var.input }),
+  )
+  a.post('/lenient', xrpcMethod(d, { nsid: NSID, auth: 'optional', input: { maxKiB: 1, lexicons: loadSkysiftLexicons(), notJson: 'check' } }), (c) =>
+    c.json({ who: c.var.requester.did }),
+  )
   a.get('/busy', xrpcMethod(d, { nsid: NSID, busy: 'too many things wait' }), () => {
     throw new QueueFullError('full')
   })

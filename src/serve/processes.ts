@@ -109,7 +109,8 @@ export function startServePeers(opts: { count: number; port: number; config: Con
 }
 
 /** Metrics only the answering process knows (docs/operations.md: scope "process"); the rest are the same in every process. */
-const PROCESS_SCOPED = /^(?:skysift_(?:build_info|redis_up|feed_cache_(?:hits|stale|misses)_total|skeleton_request_seconds|http_request_duration_seconds)|process_|nodejs_)/
+const PROCESS_SCOPED =
+  /^(?:skysift_(?:build_info|redis_up|feed_cache_(?:hits|stale|misses)_total|skeleton_request_seconds|http_request_duration_seconds)|process_|nodejs_)/
 
 /**
  * A Prometheus exposition with a `process` label (the pid) on every sample of

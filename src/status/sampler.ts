@@ -106,7 +106,12 @@ export class Sampler {
     if (this.redis) {
       const r = this.redis
       withTimeout(
-        r.multi().lpush(this.key, JSON.stringify(s)).ltrim(this.key, 0, SAMPLES_KEPT * 2 - 1).expire(this.key, 2 * 3600).exec(),
+        r
+          .multi()
+          .lpush(this.key, JSON.stringify(s))
+          .ltrim(this.key, 0, SAMPLES_KEPT * 2 - 1)
+          .expire(this.key, 2 * 3600)
+          .exec(),
         1000,
       ).catch((err) => this.log.debug({ err: (err as Error).message }, 'ops sample not mirrored to Redis'))
     }

@@ -290,13 +290,41 @@ export async function queueStatus(queues: Partial<Record<QueueName, Queue>>, tim
 export function mergeAgents(host: AgentHost | null, reports: ProcessReport[]): AgentView[] {
   const views = new Map<string, AgentView & { samples: number[] }>()
   for (const a of host?.describe() ?? []) {
-    views.set(a.id, { id: a.id, kind: a.kind, title: a.title, status: a.status, reason: a.reason, calls: 0, posts: 0, strikes: 0, p50Ms: null, p99Ms: null, lastError: null, processes: 0, samples: [] })
+    views.set(a.id, {
+      id: a.id,
+      kind: a.kind,
+      title: a.title,
+      status: a.status,
+      reason: a.reason,
+      calls: 0,
+      posts: 0,
+      strikes: 0,
+      p50Ms: null,
+      p99Ms: null,
+      lastError: null,
+      processes: 0,
+      samples: [],
+    })
   }
   for (const r of reports) {
     for (const a of r.agents) {
       let v = views.get(a.id)
       if (!v) {
-        v = { id: a.id, kind: a.kind, title: a.id, status: 'active', reason: null, calls: 0, posts: 0, strikes: 0, p50Ms: null, p99Ms: null, lastError: null, processes: 0, samples: [] }
+        v = {
+          id: a.id,
+          kind: a.kind,
+          title: a.id,
+          status: 'active',
+          reason: null,
+          calls: 0,
+          posts: 0,
+          strikes: 0,
+          p50Ms: null,
+          p99Ms: null,
+          lastError: null,
+          processes: 0,
+          samples: [],
+        }
         views.set(a.id, v)
       }
       v.calls += a.calls
@@ -311,7 +339,11 @@ export function mergeAgents(host: AgentHost | null, reports: ProcessReport[]): A
       }
     }
   }
-  return [...views.values()].map(({ samples, ...v }) => ({ ...v, p50Ms: roundOrNull(quantile(samples, 0.5), 3), p99Ms: roundOrNull(quantile(samples, 0.99), 3) }))
+  return [...views.values()].map(({ samples, ...v }) => ({
+    ...v,
+    p50Ms: roundOrNull(quantile(samples, 0.5), 3),
+    p99Ms: roundOrNull(quantile(samples, 0.99), 3),
+  }))
 }
 
 export interface StatusDeps {
@@ -341,7 +373,10 @@ export async function collectStatus(d: StatusDeps, now = Date.now()): Promise<Op
   const queuesP = queueStatus(d.queues, timeoutMs)
   if (d.redis) {
     const r = d.redis
-    const [rep, smp] = await Promise.allSettled([readProcessReports(r, d.queuePrefix, timeoutMs), d.samples ? Promise.resolve(samples) : readSamples(r, d.queuePrefix, timeoutMs)])
+    const [rep, smp] = await Promise.allSettled([
+      readProcessReports(r, d.queuePrefix, timeoutMs),
+      d.samples ? Promise.resolve(samples) : readSamples(r, d.queuePrefix, timeoutMs),
+    ])
     if (rep.status === 'fulfilled') reports = rep.value
     else Object.assign(redis, { ok: false, error: (rep.reason as Error).message })
     if (smp.status === 'fulfilled') samples = smp.value
@@ -392,7 +427,14 @@ export async function collectStatus(d: StatusDeps, now = Date.now()): Promise<Op
     posts: db.posts,
     sqlite: db.sqlite,
     retention: db.retention,
-    processes: reports.map((r) => ({ id: r.id, roles: r.roles, version: r.version, ageS: Math.max(0, round((now - r.at) / 1000, 1)), uptimeS: Math.round((now - r.startedAt) / 1000), rssMb: round(r.rssBytes / (1 << 20), 1) })),
+    processes: reports.map((r) => ({
+      id: r.id,
+      roles: r.roles,
+      version: r.version,
+      ageS: Math.max(0, round((now - r.at) / 1000, 1)),
+      uptimeS: Math.round((now - r.startedAt) / 1000),
+      rssMb: round(r.rssBytes / (1 << 20), 1),
+    })),
     redis,
     samples: withNow,
   }
@@ -407,7 +449,8 @@ export function sourceLabel(s: SourceSpec): string {
 // terminal output
 // ---------------------------------------------------------------------------
 
-const fmtNum = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }))
+const fmtNum = (n: number | null | undefined, digits = 0) =>
+  n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
 
 /** "3 s", "4 min", "2.5 h", "3 d". */
 export function fmtDuration(seconds: number | null | undefined): string {
@@ -420,7 +463,8 @@ export function fmtDuration(seconds: number | null | undefined): string {
   return `${sign}${fmtNum(s / 86400, 1)} d`
 }
 
-export const fmtBytes = (b: number) => (b < 1 << 20 ? `${fmtNum(b / 1024, 1)} KiB` : b < 1 << 30 ? `${fmtNum(b / (1 << 20), 1)} MiB` : `${fmtNum(b / (1 << 30), 2)} GiB`)
+export const fmtBytes = (b: number) =>
+  b < 1 << 20 ? `${fmtNum(b / 1024, 1)} KiB` : b < 1 << 30 ? `${fmtNum(b / (1 << 20), 1)} MiB` : `${fmtNum(b / (1 << 30), 2)} GiB`
 
 function ratesLine(r: Rates | null): string {
   if (!r) return 'no samples yet'
@@ -433,7 +477,16 @@ function ratesLine(r: Rates | null): string {
 
 function table(rows: string[][], indent = '  '): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
-  return rows.map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n')
+  return rows
+    .map(
+      (r) =>
+        indent +
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+          .join('  ')
+          .trimEnd(),
+    )
+    .join('\n')
 }
 
 /** The status as a terminal summary (what `skysift status` prints). */
@@ -454,7 +507,9 @@ export function formatStatus(s: OpsStatus): string {
   line(`  stored: ${fmtNum(s.ingest.totals.stored)} events${kinds.length ? ` (${kinds.join(', ')})` : ''}; store lag ${fmtDuration(s.store.lagS)}`)
   if (s.ingest.process) {
     const p = s.ingest.process
-    line(`  ingest process ${p.id}: read ${fmtNum(p.received)}, queued ${fmtNum(p.queued)}, rejected ${fmtNum(p.rejected)}, backpressure ${fmtDuration(p.pausedForBackpressureMs / 1000)}, Redis errors ${fmtNum(p.redisErrors)}`)
+    line(
+      `  ingest process ${p.id}: read ${fmtNum(p.received)}, queued ${fmtNum(p.queued)}, rejected ${fmtNum(p.rejected)}, backpressure ${fmtDuration(p.pausedForBackpressureMs / 1000)}, Redis errors ${fmtNum(p.redisErrors)}`,
+    )
   }
   line()
   line('Queues')
@@ -462,7 +517,11 @@ export function formatStatus(s: OpsStatus): string {
   for (const q of Object.values(QUEUE)) {
     const c = s.queues.counts[q]
     const w = s.queues.workers[q]
-    qrows.push([q, ...(c ? [fmtNum(c.waiting + c.prioritized), fmtNum(c.active), fmtNum(c.delayed), fmtNum(c.failed), fmtNum(c.completed)] : ['–', '–', '–', '–', '–']), w === undefined || w < 0 ? '–' : String(w)])
+    qrows.push([
+      q,
+      ...(c ? [fmtNum(c.waiting + c.prioritized), fmtNum(c.active), fmtNum(c.delayed), fmtNum(c.failed), fmtNum(c.completed)] : ['–', '–', '–', '–', '–']),
+      w === undefined || w < 0 ? '–' : String(w),
+    ])
   }
   line(table(qrows))
   if (!s.queues.ok) line(`  (queues unreadable: ${s.queues.error})`)
@@ -471,23 +530,42 @@ export function formatStatus(s: OpsStatus): string {
   const arows = [['agent', 'kind', 'calls', 'posts', 'p50', 'p99', 'strikes', 'status']]
   for (const a of s.agents) {
     if (!a.calls && a.status === 'active' && !a.strikes) continue
-    arows.push([a.id, a.kind, fmtNum(a.calls), fmtNum(a.posts), a.p50Ms === null ? '–' : `${fmtNum(a.p50Ms, 2)} ms`, a.p99Ms === null ? '–' : `${fmtNum(a.p99Ms, 2)} ms`, fmtNum(a.strikes), a.status === 'disabled' ? `DISABLED: ${a.reason}` : 'active'])
+    arows.push([
+      a.id,
+      a.kind,
+      fmtNum(a.calls),
+      fmtNum(a.posts),
+      a.p50Ms === null ? '–' : `${fmtNum(a.p50Ms, 2)} ms`,
+      a.p99Ms === null ? '–' : `${fmtNum(a.p99Ms, 2)} ms`,
+      fmtNum(a.strikes),
+      a.status === 'disabled' ? `DISABLED: ${a.reason}` : 'active',
+    ])
   }
   if (arows.length === 1) line('  no agent has been called yet')
   else line(table(arows))
   line()
   const lookups = s.cache.fresh + s.cache.stale + s.cache.misses
-  line(`Cache  hit rate ${s.cache.hitRate === null ? '–' : `${fmtNum(s.cache.hitRate * 100, 1)}%`} of ${fmtNum(lookups)} lookups (fresh ${fmtNum(s.cache.fresh)}, stale ${fmtNum(s.cache.stale)}, built on request ${fmtNum(s.cache.misses)})`)
+  line(
+    `Cache  hit rate ${s.cache.hitRate === null ? '–' : `${fmtNum(s.cache.hitRate * 100, 1)}%`} of ${fmtNum(lookups)} lookups (fresh ${fmtNum(s.cache.fresh)}, stale ${fmtNum(s.cache.stale)}, built on request ${fmtNum(s.cache.misses)})`,
+  )
   for (const f of s.cache.feeds) {
-    line(`  ${f.rkey}: default list ${f.defaultList ? `${fmtDuration(f.defaultList.ageS)} old, ${f.defaultList.size} items, built in ${fmtNum(f.defaultList.buildMs, 1)} ms` : 'not built yet'}; ${f.lists} lists, ${f.snapshots} snapshots`)
+    line(
+      `  ${f.rkey}: default list ${f.defaultList ? `${fmtDuration(f.defaultList.ageS)} old, ${f.defaultList.size} items, built in ${fmtNum(f.defaultList.buildMs, 1)} ms` : 'not built yet'}; ${f.lists} lists, ${f.snapshots} snapshots`,
+    )
   }
-  line(`getFeedSkeleton  ${fmtNum(s.skeleton.count)} requests; p50 ${s.skeleton.p50Ms === null ? '–' : `${fmtNum(s.skeleton.p50Ms, 2)} ms`}, p99 ${s.skeleton.p99Ms === null ? '–' : `${fmtNum(s.skeleton.p99Ms, 2)} ms`}`)
-  line(`Subscribers  ${fmtNum(s.subscribers)}; mixes ${fmtNum(s.mixes.private)} private + ${fmtNum(s.mixes.record)} from records, ${fmtNum(s.mixes.lists)} distinct`)
+  line(
+    `getFeedSkeleton  ${fmtNum(s.skeleton.count)} requests; p50 ${s.skeleton.p50Ms === null ? '–' : `${fmtNum(s.skeleton.p50Ms, 2)} ms`}, p99 ${s.skeleton.p99Ms === null ? '–' : `${fmtNum(s.skeleton.p99Ms, 2)} ms`}`,
+  )
+  line(
+    `Subscribers  ${fmtNum(s.subscribers)}; mixes ${fmtNum(s.mixes.private)} private + ${fmtNum(s.mixes.record)} from records, ${fmtNum(s.mixes.lists)} distinct`,
+  )
   line(`Posts  ${fmtNum(s.posts.count)} stored, oldest ${s.posts.oldest ? fmtDuration((s.at - s.posts.oldest) / 1000) : '–'} old`)
   const del = Object.entries(s.retention.deleted)
     .filter(([, v]) => v)
     .map(([k, v]) => `${k} ${fmtNum(v)}`)
-  line(`Retention  ${s.retention.lastRunAt ? `last pass ${fmtDuration((s.at - s.retention.lastRunAt) / 1000)} ago, ${fmtNum(s.retention.runs)} passes` : 'no pass yet'}${del.length ? `; removed ${del.join(', ')}` : ''}`)
+  line(
+    `Retention  ${s.retention.lastRunAt ? `last pass ${fmtDuration((s.at - s.retention.lastRunAt) / 1000)} ago, ${fmtNum(s.retention.runs)} passes` : 'no pass yet'}${del.length ? `; removed ${del.join(', ')}` : ''}`,
+  )
   line()
   line(`Processes (${s.processes.length} reporting)`)
   for (const p of s.processes) line(`  ${p.id}  ${p.roles.join('+')}  up ${fmtDuration(p.uptimeS)}, ${p.rssMb} MB, report ${fmtDuration(p.ageS)} old`)

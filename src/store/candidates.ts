@@ -5,7 +5,22 @@ import { ReaderFilter } from './reader-filter.ts'
 /** A candidate's current figures as `raw()` arrays: [id, created_at, like_count, repost_count] (created_at null: the post is gone). */
 export type CountRow = [number, number | null, number, number]
 /** [id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count] */
-export type PostRow = [number, string, string, number, string, string, string, string, AgentPost['embed'], string | null, string | null, string | null, number, number]
+export type PostRow = [
+  number,
+  string,
+  string,
+  number,
+  string,
+  string,
+  string,
+  string,
+  AgentPost['embed'],
+  string | null,
+  string | null,
+  string | null,
+  number,
+  number,
+]
 
 const repositories = new WeakMap<Sqlite, CandidateRepository>()
 
@@ -35,9 +50,13 @@ export class CandidateRepository {
       changeSpan: p('SELECT (SELECT min(seq) FROM post_changes), (SELECT max(seq) FROM post_changes)').raw(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
       newest: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
-      older: p('SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT ?').raw(),
+      older: p(
+        'SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT ?',
+      ).raw(),
       // @NOTE not DISTINCT (a temporary b-tree): a post logged twice reads the same current row twice, and applying it twice changes nothing
-      changes: p('SELECT c.post_id, p.created_at, p.like_count, p.repost_count FROM post_changes c LEFT JOIN posts p ON p.id = c.post_id WHERE c.seq > ?').raw(),
+      changes: p(
+        'SELECT c.post_id, p.created_at, p.like_count, p.repost_count FROM post_changes c LEFT JOIN posts p ON p.id = c.post_id WHERE c.seq > ?',
+      ).raw(),
       postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count
         FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),

@@ -81,7 +81,6 @@ function retryBusy<T>(fn: () => T, alsoRetry?: RegExp): T {
   }
 }
 
-
 /**
  * Runs a write again while another process holds the database longer than
  * busy_timeout (a long transaction on a machine short of CPU), waiting

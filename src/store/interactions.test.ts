@@ -22,12 +22,22 @@ describe('InteractionStore bounds', () => {
     cleanup()
   })
 
-  const rows = () => db.sqlite.prepare('SELECT post_uri, event FROM interactions WHERE subscriber = ? AND feed = ? ORDER BY id').all(reader, FEED) as { post_uri: string; event: string }[]
+  const rows = () =>
+    db.sqlite.prepare('SELECT post_uri, event FROM interactions WHERE subscriber = ? AND feed = ? ORDER BY id').all(reader, FEED) as {
+      post_uri: string
+      event: string
+    }[]
 
   it('keeps at most maxPerFeed interactions per reader and feed, the newest, and counts them', () => {
     const store = new InteractionStore(db.sqlite, { maxPerFeed: 50 })
     for (let b = 0; b < 12; b++) {
-      const batch = Array.from({ length: 10 }, (_, j) => ({ feed: FEED, postUri: uri(b * 10 + j), event: (j % 3 === 0 ? 'more' : 'seen') as 'more' | 'seen', feedContext: null, reqId: null }))
+      const batch = Array.from({ length: 10 }, (_, j) => ({
+        feed: FEED,
+        postUri: uri(b * 10 + j),
+        event: (j % 3 === 0 ? 'more' : 'seen') as 'more' | 'seen',
+        feedContext: null,
+        reqId: null,
+      }))
       expect(store.add(reader, batch)).toBe(10)
       expect(store.count(reader, FEED)).toBe(Math.min(50, (b + 1) * 10))
     }
@@ -49,7 +59,12 @@ describe('InteractionStore bounds', () => {
     const s1 = store.signature(reader, FEED)
     expect(s1).not.toBe(s0)
     // the AppView reports every view: repeats (in one batch or later) are not stored and change nothing
-    expect(store.add(reader, [1, 1, 1].map(() => ({ feed: FEED, postUri: uri(1), event: 'seen' as const, feedContext: null, reqId: null })))).toBe(0)
+    expect(
+      store.add(
+        reader,
+        [1, 1, 1].map(() => ({ feed: FEED, postUri: uri(1), event: 'seen' as const, feedContext: null, reqId: null })),
+      ),
+    ).toBe(0)
     expect(store.signature(reader, FEED)).toBe(s1)
     expect(rows()).toHaveLength(1)
     store.add(reader, [{ feed: FEED, postUri: uri(1), event: 'more', feedContext: null, reqId: null }])

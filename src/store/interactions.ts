@@ -78,7 +78,11 @@ export class InteractionStore {
   }
 
   /** Stores a batch of interactions; returns how many were new. */
-  add(subscriber: string, items: { feed: string; postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[], now = Date.now()): number {
+  add(
+    subscriber: string,
+    items: { feed: string; postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[],
+    now = Date.now(),
+  ): number {
     return this.tx(items.map((i) => [subscriber, i.feed, i.postUri, i.event, i.feedContext, i.reqId, now]))
   }
 

@@ -154,14 +154,16 @@ export class LikeGraphWriter {
    * transaction; returns the rows inserted.
    */
   fold(): number {
-    return this.db.transaction(() => {
-      const upTo = this.st.lastId.get() as number | null
-      if (upTo === null) return 0
-      const n = this.st.fold.run().changes
-      this.st.forget.run()
-      this.folded = this.lastId = upTo
-      return n
-    }).immediate()
+    return this.db
+      .transaction(() => {
+        const upTo = this.st.lastId.get() as number | null
+        if (upTo === null) return 0
+        const n = this.st.fold.run().changes
+        this.st.forget.run()
+        this.folded = this.lastId = upTo
+        return n
+      })
+      .immediate()
   }
 
   /** Folds the log when it is due (foldDue); for the store, between its transactions. */
@@ -286,7 +288,8 @@ export class LikeGraph {
     const L = this.limits
     const tail = this.syncTail()
     const own = new Set((this.st.readerLikes.all(did, L.ownLikes) as string[]).map(postKey))
-    for (const post of withTail(this.st.ownLikes.all(me, L.ownLikes) as number[], tail.byActor.get(me), L.ownLikes, true)) if (own.size < L.ownLikes) own.add(post)
+    for (const post of withTail(this.st.ownLikes.all(me, L.ownLikes) as number[], tail.byActor.get(me), L.ownLikes, true))
+      if (own.size < L.ownLikes) own.add(post)
     const mine = [...own]
     if (mine.length === 0) return out
     const overlap = new Map<number, number>()

@@ -24,7 +24,12 @@ export class PostReader {
     for (let i = 0; i < uris.length; i += CHUNK) {
       const chunk = uris.slice(i, i + CHUNK)
       if (!chunk.length) continue
-      const rows = this.db.prepare(`SELECT uri, author, text, created_at FROM posts WHERE uri IN (${chunk.map(() => '?').join(',')})`).all(...chunk) as { uri: string; author: string; text: string; created_at: number }[]
+      const rows = this.db.prepare(`SELECT uri, author, text, created_at FROM posts WHERE uri IN (${chunk.map(() => '?').join(',')})`).all(...chunk) as {
+        uri: string
+        author: string
+        text: string
+        created_at: number
+      }[]
       for (const r of rows) out.set(r.uri, { text: r.text, author: r.author, createdAt: r.created_at })
     }
     return out

@@ -76,7 +76,12 @@ export class ReaderFilter {
     const [cv, gv] = this.st.versions.get() as [number | null, number | null]
     if ((cv ?? 0) !== this.consentVersion) {
       this.consentVersion = cv ?? 0
-      for (const [did, hide, noUnauth, at] of this.st.consentSince.all(Math.max(0, this.consentSince - CONSENT_MARGIN_MS)) as [string, number, number, number][]) {
+      for (const [did, hide, noUnauth, at] of this.st.consentSince.all(Math.max(0, this.consentSince - CONSENT_MARGIN_MS)) as [
+        string,
+        number,
+        number,
+        number,
+      ][]) {
         if (hide) this.hidden.add(did)
         else this.hidden.delete(did)
         if (noUnauth) this.noUnauth.add(did)

@@ -25,7 +25,9 @@ export class ReaderGraphWriter {
     this.st = {
       isTombstoned: p('SELECT 1 FROM tombstones WHERE uri = ?').pluck(),
       // @NOTE a reader: seen signed in (readers) or with a saved mix (mixes)
-      isReader: p('SELECT 1 FROM (SELECT ? AS did) r WHERE EXISTS (SELECT 1 FROM readers WHERE did = r.did) OR EXISTS (SELECT 1 FROM mixes WHERE subscriber = r.did)').pluck(),
+      isReader: p(
+        'SELECT 1 FROM (SELECT ? AS did) r WHERE EXISTS (SELECT 1 FROM readers WHERE did = r.did) OR EXISTS (SELECT 1 FROM mixes WHERE subscriber = r.did)',
+      ).pluck(),
       isSeenReader: p('SELECT 1 FROM readers WHERE did = ?').pluck(),
       seen: p(`INSERT INTO readers (did, first_seen, last_seen) VALUES (@did, @now, @now)
         ON CONFLICT(did) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`),

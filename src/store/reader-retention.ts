@@ -42,7 +42,8 @@ export class ReaderRetention {
     this.db = db
     this.o = { batch: 200, ...opts }
     const p = (sql: string) => db.prepare(sql)
-    const notReader = (col: string) => `NOT EXISTS (SELECT 1 FROM readers r WHERE r.did = ${col}) AND NOT EXISTS (SELECT 1 FROM mixes m WHERE m.subscriber = ${col})`
+    const notReader = (col: string) =>
+      `NOT EXISTS (SELECT 1 FROM readers r WHERE r.did = ${col}) AND NOT EXISTS (SELECT 1 FROM mixes m WHERE m.subscriber = ${col})`
     this.st = {
       stale: p('SELECT did FROM readers WHERE last_seen < ? ORDER BY last_seen LIMIT ?').pluck(),
       dropReader: p('DELETE FROM readers WHERE did = ?'),
@@ -55,7 +56,9 @@ export class ReaderRetention {
       hasMix: p('SELECT 1 FROM mixes WHERE subscriber = ? LIMIT 1').pluck(),
       dropFollows: p(`DELETE FROM follows WHERE (author = @did AND ${notReader('follows.subject')}) OR (subject = @did AND ${notReader('follows.author')})`),
       readersFrom: p('SELECT did FROM readers WHERE did > ? ORDER BY did LIMIT ?').pluck(),
-      trimLikes: p(`DELETE FROM reader_likes WHERE author = @did AND at < (SELECT at FROM reader_likes WHERE author = @did ORDER BY at DESC LIMIT 1 OFFSET @keep)`),
+      trimLikes: p(
+        `DELETE FROM reader_likes WHERE author = @did AND at < (SELECT at FROM reader_likes WHERE author = @did ORDER BY at DESC LIMIT 1 OFFSET @keep)`,
+      ),
       dropQuietConsent: p('DELETE FROM author_consent WHERE updated_at < ? AND hide = 0 AND no_unauth = 0'),
       bump: p('INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1'),
     }
@@ -101,14 +104,17 @@ export class ReaderRetention {
 /** Runs ReaderRetention every `intervalMs` next to the store writer. */
 export function startReaderRetention(db: Sqlite, log: Logger, opts: ReaderRetentionOptions & { intervalMs?: number }): { stop(): void } {
   const retention = new ReaderRetention(db, opts)
-  const timer = setInterval(() => {
-    try {
-      const r = retention.run()
-      if (r.readers || r.likes || r.consent) log.info(r, 'reader retention pass')
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'reader retention pass failed')
-    }
-  }, opts.intervalMs ?? 10 * 60_000)
+  const timer = setInterval(
+    () => {
+      try {
+        const r = retention.run()
+        if (r.readers || r.likes || r.consent) log.info(r, 'reader retention pass')
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'reader retention pass failed')
+      }
+    },
+    opts.intervalMs ?? 10 * 60_000,
+  )
   timer.unref()
   return { stop: () => clearInterval(timer) }
 }

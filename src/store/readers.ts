@@ -27,9 +27,13 @@ export class ReaderStore {
         RETURNING backfilled_at AS backfilledAt, next_try_at AS nextTryAt, claimed_until AS claimedUntil`),
       state: p('SELECT backfilled_at AS backfilledAt, next_try_at AS nextTryAt, claimed_until AS claimedUntil FROM readers WHERE did = ?'),
       claim: p('UPDATE readers SET claimed_until = @until WHERE did = @did AND backfilled_at IS NULL AND claimed_until <= @now AND next_try_at <= @now'),
-      failed: p('UPDATE readers SET attempts = attempts + 1, next_try_at = @now + @base * (1 << min(attempts, 10)), claimed_until = 0 WHERE did = @did RETURNING attempts').pluck(),
+      failed: p(
+        'UPDATE readers SET attempts = attempts + 1, next_try_at = @now + @base * (1 << min(attempts, 10)), claimed_until = 0 WHERE did = @did RETURNING attempts',
+      ).pluck(),
       release: p('UPDATE readers SET claimed_until = 0 WHERE did = ?'),
-      pending: p('SELECT did FROM readers WHERE backfilled_at IS NULL AND next_try_at <= @now AND claimed_until <= @now ORDER BY last_seen DESC LIMIT @limit').pluck(),
+      pending: p(
+        'SELECT did FROM readers WHERE backfilled_at IS NULL AND next_try_at <= @now AND claimed_until <= @now ORDER BY last_seen DESC LIMIT @limit',
+      ).pluck(),
     }
   }
 

@@ -108,7 +108,20 @@ const emptyResult = (): RetentionResult => ({
 })
 
 /** Counter names (in `counters`) retention adds to: `retention_<key>`. */
-export const RETENTION_COUNTERS = ['posts', 'scores', 'logRows', 'engagements', 'tombstones', 'rejected', 'interactions', 'snapshots', 'withheld', 'accounts', 'orphanEngagements', 'orphanScores'] as const
+export const RETENTION_COUNTERS = [
+  'posts',
+  'scores',
+  'logRows',
+  'engagements',
+  'tombstones',
+  'rejected',
+  'interactions',
+  'snapshots',
+  'withheld',
+  'accounts',
+  'orphanEngagements',
+  'orphanScores',
+] as const
 
 /** The smallest engagement key (where the engagement sweep starts over). */
 const MIN_KEY = -(2n ** 63n)
@@ -175,15 +188,20 @@ export class Retention {
       deleteEngagement: p(`DELETE FROM engagements WHERE key = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = engagements.subject)
         AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = engagements.subject)`),
       // @NOTE in primary-key order (post first), so a window is a range read, not a sort of the whole table
-      scoreWindow: p(`SELECT s.instance AS instance, s.post_uri AS uri, (EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = s.post_uri)) AS live
+      scoreWindow:
+        p(`SELECT s.instance AS instance, s.post_uri AS uri, (EXISTS (SELECT 1 FROM posts p WHERE p.uri = s.post_uri) OR EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = s.post_uri)) AS live
         FROM agent_scores s WHERE (s.post_uri, s.instance) > (?, ?) ORDER BY s.post_uri, s.instance LIMIT ?`),
       deleteScore: p(`DELETE FROM agent_scores WHERE instance = ? AND post_uri = ? AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.uri = agent_scores.post_uri)
         AND NOT EXISTS (SELECT 1 FROM withheld_posts w WHERE w.uri = agent_scores.post_uri)`),
       lastChange: p('SELECT max(seq) FROM post_changes').pluck(),
       lastDeletion: p('SELECT max(seq) FROM post_deletions').pluck(),
       // @NOTE the newest row always stays: sequence numbers (rowids) must never be handed out again
-      trimChanges: p('DELETE FROM post_changes WHERE seq IN (SELECT seq FROM post_changes WHERE seq <= ? AND seq < (SELECT max(seq) FROM post_changes) ORDER BY seq LIMIT ?)'),
-      trimDeletions: p('DELETE FROM post_deletions WHERE seq IN (SELECT seq FROM post_deletions WHERE seq <= ? AND seq < (SELECT max(seq) FROM post_deletions) ORDER BY seq LIMIT ?)'),
+      trimChanges: p(
+        'DELETE FROM post_changes WHERE seq IN (SELECT seq FROM post_changes WHERE seq <= ? AND seq < (SELECT max(seq) FROM post_changes) ORDER BY seq LIMIT ?)',
+      ),
+      trimDeletions: p(
+        'DELETE FROM post_deletions WHERE seq IN (SELECT seq FROM post_deletions WHERE seq <= ? AND seq < (SELECT max(seq) FROM post_deletions) ORDER BY seq LIMIT ?)',
+      ),
       bump: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       setMax: p('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)'),
     }

@@ -8,7 +8,12 @@ export const STORE_GROUP = { jobs: 32, events: 8000 }
 
 /** Whether a store job carries what the writer reads (anything else is failed for good, never retried). */
 export function wellFormedStoreBatch(d: StoreBatch | undefined): boolean {
-  return !!d && Array.isArray(d.events) && Array.isArray(d.scores) && (d.postScores === undefined || (Array.isArray(d.postScores.keys) && Array.isArray(d.postScores.rows)))
+  return (
+    !!d &&
+    Array.isArray(d.events) &&
+    Array.isArray(d.scores) &&
+    (d.postScores === undefined || (Array.isArray(d.postScores.keys) && Array.isArray(d.postScores.rows)))
+  )
 }
 
 /**
@@ -38,7 +43,9 @@ export async function storeJobGroup(
     if (!next) break
     if (!wellFormedStoreBatch(next.data)) {
       if (next.id) writer.settle(next.id)
-      await next.moveToFailed(new UnrecoverableError('malformed store job'), token).catch((err) => log.warn({ job: next.id, err: err.message }, 'cannot fail job'))
+      await next
+        .moveToFailed(new UnrecoverableError('malformed store job'), token)
+        .catch((err) => log.warn({ job: next.id, err: err.message }, 'cannot fail job'))
       continue
     }
     more.push(next)

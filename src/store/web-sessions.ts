@@ -39,19 +39,25 @@ export class WebSessionStore {
    */
   cookieSecret(configured?: string): string {
     if (configured) return configured
-    this.db.prepare('INSERT OR IGNORE INTO web_secrets (name, value, created_at) VALUES (?, ?, ?)').run('cookie', randomBytes(32).toString('base64url'), Date.now())
+    this.db
+      .prepare('INSERT OR IGNORE INTO web_secrets (name, value, created_at) VALUES (?, ?, ?)')
+      .run('cookie', randomBytes(32).toString('base64url'), Date.now())
     return this.db.prepare('SELECT value FROM web_secrets WHERE name = ?').pluck().get('cookie') as string
   }
 
   /** A new session for a DID; returns the raw id to put (signed) in the cookie. */
   create(did: string, handle: string | null, now = Date.now()): string {
     const id = randomBytes(32).toString('base64url')
-    this.db.prepare('INSERT INTO web_sessions (id_hash, did, handle, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(sha256(id), did, handle, now, now + SESSION_TTL_MS)
+    this.db
+      .prepare('INSERT INTO web_sessions (id_hash, did, handle, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      .run(sha256(id), did, handle, now, now + SESSION_TTL_MS)
     return id
   }
 
   get(id: string, now = Date.now()): WebSession | null {
-    const row = this.db.prepare('SELECT did, handle, expires_at FROM web_sessions WHERE id_hash = ?').get(sha256(id)) as { did: string; handle: string | null; expires_at: number } | undefined
+    const row = this.db.prepare('SELECT did, handle, expires_at FROM web_sessions WHERE id_hash = ?').get(sha256(id)) as
+      | { did: string; handle: string | null; expires_at: number }
+      | undefined
     if (!row || row.expires_at <= now) return null
     return { did: row.did, handle: row.handle, expiresAt: row.expires_at }
   }
@@ -90,7 +96,9 @@ export interface JsonStore<V> {
 
 function oauthStateStore<V>(db: Sqlite): JsonStore<V> {
   const get = db.prepare('SELECT value FROM oauth_states WHERE key = ? AND expires_at > ?').pluck()
-  const set = db.prepare('INSERT INTO oauth_states (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at')
+  const set = db.prepare(
+    'INSERT INTO oauth_states (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+  )
   const del = db.prepare('DELETE FROM oauth_states WHERE key = ?')
   return {
     get: (key) => {
@@ -104,7 +112,9 @@ function oauthStateStore<V>(db: Sqlite): JsonStore<V> {
 
 function oauthSessionStore<V>(db: Sqlite): JsonStore<V> {
   const get = db.prepare('SELECT value FROM oauth_sessions WHERE did = ?').pluck()
-  const set = db.prepare('INSERT INTO oauth_sessions (did, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (did) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+  const set = db.prepare(
+    'INSERT INTO oauth_sessions (did, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (did) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
+  )
   const del = db.prepare('DELETE FROM oauth_sessions WHERE did = ?')
   return {
     get: (key) => {

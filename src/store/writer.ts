@@ -136,7 +136,8 @@ export class BatchWriter {
         FROM waiting_engagements WHERE subject = ?`),
       dropWaiting: p('DELETE FROM waiting_engagements WHERE subject = ?'),
       // @NOTE a plain INSERT: a post already stored is looked up first (INSERT … ON CONFLICT would rewrite the row on every replay)
-      insertPost: p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count, rev)
+      insertPost:
+        p(`INSERT INTO posts (uri, cid, author, created_at, indexed_at, text, langs, reply_root, reply_parent, embed, quote, tags, labels, like_count, repost_count, rev)
         VALUES (@uri, @cid, @author, @createdAt, @indexedAt, @text, @langs, @replyRoot, @replyParent, @embed, @quote, @tags, @labels, @likes, @reposts, @rev)`),
       isWithheld: p('SELECT 1 FROM withheld_posts WHERE uri = ?').pluck(),
       withheldRev: p('SELECT rev FROM withheld_posts WHERE uri = ?').pluck(),
@@ -151,7 +152,8 @@ export class BatchWriter {
           reply_root = excluded.reply_root, reply_parent = excluded.reply_parent, embed = excluded.embed, quote = excluded.quote,
           tags = excluded.tags, labels = excluded.labels, rev = excluded.rev
         WHERE excluded.rev > withheld_posts.rev`),
-      withheldOf: p(`SELECT uri, cid, author, created_at AS createdAt, text, langs, reply_root AS replyRoot, reply_parent AS replyParent, embed, quote, tags, labels, rev
+      withheldOf:
+        p(`SELECT uri, cid, author, created_at AS createdAt, text, langs, reply_root AS replyRoot, reply_parent AS replyParent, embed, quote, tags, labels, rev
         FROM withheld_posts WHERE author = ?`),
       unwithholdAuthor: p('DELETE FROM withheld_posts WHERE author = ?'),
       unwithhold: p('DELETE FROM withheld_posts WHERE uri = ?'),
@@ -172,7 +174,9 @@ export class BatchWriter {
       bumpLike: p('UPDATE posts SET like_count = max(0, like_count + ?) WHERE uri = ?'),
       bumpRepost: p('UPDATE posts SET repost_count = max(0, repost_count + ?) WHERE uri = ?'),
       postId: p('SELECT id FROM posts WHERE uri = ?').pluck(),
-      isSubscriber: p('SELECT 1 FROM (SELECT ? AS did) r WHERE EXISTS (SELECT 1 FROM mixes WHERE subscriber = r.did) OR EXISTS (SELECT 1 FROM readers WHERE did = r.did)').pluck(),
+      isSubscriber: p(
+        'SELECT 1 FROM (SELECT ? AS did) r WHERE EXISTS (SELECT 1 FROM mixes WHERE subscriber = r.did) OR EXISTS (SELECT 1 FROM readers WHERE did = r.did)',
+      ).pluck(),
       insertFollow: p('INSERT INTO follows (uri, author, subject) VALUES (?, ?, ?) ON CONFLICT(uri) DO NOTHING'),
       deleteFollow: p('DELETE FROM follows WHERE uri = ?'),
       mixRecordFeed: p('SELECT author, feed FROM mix_records WHERE uri = ?'),
@@ -189,7 +193,9 @@ export class BatchWriter {
           updated_at = max(excluded.updated_at, mixes.updated_at + 1)
         WHERE mixes.fingerprint <> excluded.fingerprint`),
       dropRecordMix: p(`DELETE FROM mixes WHERE subscriber = ? AND feed = ? AND source = 'record'`),
-      setAccount: p('INSERT INTO account_status (did, status, rev) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, rev = excluded.rev'),
+      setAccount: p(
+        'INSERT INTO account_status (did, status, rev) VALUES (?, ?, ?) ON CONFLICT(did) DO UPDATE SET status = excluded.status, rev = excluded.rev',
+      ),
       purgePosts: p('DELETE FROM posts WHERE author = ?'),
       // @NOTE the post is checked first (INSERT … SELECT … WHERE EXISTS was 4× slower than the two statements)
       upsertScores: p(`INSERT INTO agent_scores (instance, post_uri, score) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
@@ -224,17 +230,19 @@ export class BatchWriter {
    * a whole cannot be committed, this throws and nothing is stored.
    */
   writeGroup(batches: StoreBatch[]): ({ ok: true; result: WriteResult } | { ok: false; error: Error })[] {
-    const results = this.db.transaction((all: StoreBatch[]) =>
-      all.map((b) => {
-        try {
-          return { ok: true as const, result: this.write(b) }
-        } catch (err) {
-          // @NOTE some errors (disk full, I/O) roll back the whole transaction: then every batch must be retried
-          if (!this.db.inTransaction) throw err
-          return { ok: false as const, error: err instanceof Error ? err : new Error(String(err)) }
-        }
-      }),
-    ).immediate(batches)
+    const results = this.db
+      .transaction((all: StoreBatch[]) =>
+        all.map((b) => {
+          try {
+            return { ok: true as const, result: this.write(b) }
+          } catch (err) {
+            // @NOTE some errors (disk full, I/O) roll back the whole transaction: then every batch must be retried
+            if (!this.db.inTransaction) throw err
+            return { ok: false as const, error: err instanceof Error ? err : new Error(String(err)) }
+          }
+        }),
+      )
+      .immediate(batches)
     this.likeGraph.foldIfDue()
     return results
   }

@@ -6,16 +6,18 @@ describe('WorkQueue', () => {
     const q = new WorkQueue(2)
     const order: string[] = []
     let running = 0
-    const task = (name: string, fail = false) => async () => {
-      running++
-      expect(running).toBe(1)
-      order.push(`start ${name}`)
-      await new Promise((r) => setTimeout(r, 5))
-      order.push(`end ${name}`)
-      running--
-      if (fail) throw new Error(name)
-      return name
-    }
+    const task =
+      (name: string, fail = false) =>
+      async () => {
+        running++
+        expect(running).toBe(1)
+        order.push(`start ${name}`)
+        await new Promise((r) => setTimeout(r, 5))
+        order.push(`end ${name}`)
+        running--
+        if (fail) throw new Error(name)
+        return name
+      }
     const a = q.run(task('a', true))
     const b = q.run(task('b'))
     const c = q.run(task('c'))

@@ -29,7 +29,10 @@ describe('abuse: cursors and explanations across readers', () => {
 
   it('refuses made-up and borrowed cursors, and explains a private mix to its reader only', async () => {
     const { alice, bob } = sv.users
-    const put = await sv.call('POST', 'app.skysift.feed.putMix', alice, { feed: FRESH, agents: [{ agent: 'keyword', weight: 100, options: { include: [SECRET_WORD], requireMatch: true } }] })
+    const put = await sv.call('POST', 'app.skysift.feed.putMix', alice, {
+      feed: FRESH,
+      agents: [{ agent: 'keyword', weight: 100, options: { include: [SECRET_WORD], requireMatch: true } }],
+    })
     expect(put.status).toBe(200)
     const first = await page(alice, FRESH)
     expect(first.status).toBe(200)
@@ -53,13 +56,25 @@ describe('abuse: cursors and explanations across readers', () => {
         else if (r.status === 200 && !r.body.feed.length) empty++
       }
     }
-    const borrowed = await Promise.all([page(bob, FRESH, cursor), page(null, FRESH, cursor), page(alice, SCIENCE, cursor), page(null, FRESH, `${snap}.a.${mac}`)])
+    const borrowed = await Promise.all([
+      page(bob, FRESH, cursor),
+      page(null, FRESH, cursor),
+      page(alice, SCIENCE, cursor),
+      page(null, FRESH, `${snap}.a.${mac}`),
+    ])
 
     const mine = first.body.feed[0].feedContext as string
     const explainAs = (who: TestUser | null) => sv.call('GET', 'app.skysift.feed.explainItem', who, { feedContext: mine })
     const [own, anon, other] = await Promise.all([explainAs(alice), explainAs(null), explainAs(bob)])
     const why = await (await fetch(`${sv.url}/why?ctx=${encodeURIComponent(mine)}`)).text()
-    report('cursors', { forged: opened + refused + empty, opened, refused, empty, borrowed: borrowed.map((r) => r.status), explain: { own: own.status, anon: anon.status, other: other.status } })
+    report('cursors', {
+      forged: opened + refused + empty,
+      opened,
+      refused,
+      empty,
+      borrowed: borrowed.map((r) => r.status),
+      explain: { own: own.status, anon: anon.status, other: other.status },
+    })
 
     expect(opened).toBe(0)
     expect(opened + refused + empty).toBe(3 * 300 - 1)

@@ -62,7 +62,16 @@ describe('abuse: labeler fan-out (real serve and refresh processes, real labeler
     const me: LabelerServer = { name, did: '', server: null as unknown as ServerType, queries: 0, docs: 0 }
     app.get('/.well-known/did.json', (c) => {
       me.docs++
-      return c.json({ id: me.did, service: [{ id: '#atproto_labeler', type: 'AtprotoLabeler', serviceEndpoint: endpointOf ? endpointOf() : `http://localhost:${(me.server.address() as AddressInfo).port}` }] })
+      return c.json({
+        id: me.did,
+        service: [
+          {
+            id: '#atproto_labeler',
+            type: 'AtprotoLabeler',
+            serviceEndpoint: endpointOf ? endpointOf() : `http://localhost:${(me.server.address() as AddressInfo).port}`,
+          },
+        ],
+      })
     })
     app.get('/xrpc/com.atproto.label.queryLabels', async (c) => {
       me.queries++
@@ -92,7 +101,11 @@ describe('abuse: labeler fan-out (real serve and refresh processes, real labeler
     const headers: Record<string, string> = {}
     if (user) headers.authorization = `Bearer ${await user.token(SERVICE, nsid)}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await fetch(`${base}/xrpc/${nsid}?${new URLSearchParams(params)}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    const res = await fetch(`${base}/xrpc/${nsid}?${new URLSearchParams(params)}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
     return { status: res.status, body: (await res.json()) as any }
   }
   const page = async (user: TestUser) => {
@@ -111,7 +124,9 @@ describe('abuse: labeler fan-out (real serve and refresh processes, real labeler
     users = ids.users
     cleanups.push(ids.close)
     // the newest posts are the ones the good labelers label, so they are on every first page until dropped
-    posts = Array.from({ length: POSTS }, (_, i) => postEvent({ author: `did:plc:author${String(i % 40).padStart(20, 'a')}`, text: `post ${i}`, minutesAgo: POSTS - i }))
+    posts = Array.from({ length: POSTS }, (_, i) =>
+      postEvent({ author: `did:plc:author${String(i % 40).padStart(20, 'a')}`, text: `post ${i}`, minutesAgo: POSTS - i }),
+    )
     const server = await startServer({
       stages: ['serve', 'refresh'],
       posts,
@@ -191,11 +206,16 @@ describe('abuse: labeler fan-out (real serve and refresh processes, real labeler
     expect(before).toBeLessThanOrEqual(PER_MIX * PROCESSES)
 
     let reads = 0
-    await until("the other reader's labelled post leaves their feed", async () => {
-      reads++
-      if (reads % 3 === 0) await page(users.attacker)
-      return !(await page(users.reader)).includes(spamFor(1)[0])
-    }, 60_000, 300)
+    await until(
+      "the other reader's labelled post leaves their feed",
+      async () => {
+        reads++
+        if (reads % 3 === 0) await page(users.attacker)
+        return !(await page(users.reader)).includes(spamFor(1)[0])
+      },
+      60_000,
+      300,
+    )
     // the other reader's labeler cost what the baseline's did
     expect(g1.queries).toBeLessThanOrEqual(baselineQueries * 1.5 + PROCESSES)
 

@@ -24,7 +24,11 @@ let seq = 0
 const hostileMix = () => ({
   feed: FRESH,
   limit: 30,
-  agents: Array.from({ length: ENTRIES }, (_, j) => ({ agent: 'keyword', weight: 5, options: { include: [`zq${++seq}x${j}`, `coffee${seq}`], exclude: [`nope${seq}`] } })),
+  agents: Array.from({ length: ENTRIES }, (_, j) => ({
+    agent: 'keyword',
+    weight: 5,
+    options: { include: [`zq${++seq}x${j}`, `coffee${seq}`], exclude: [`nope${seq}`] },
+  })),
 })
 
 describe('abuse: anonymous previewMix with never-seen options', () => {
@@ -56,10 +60,14 @@ describe('abuse: anonymous previewMix with never-seen options', () => {
     let half: ReturnType<Server['stats']> | null = null
     let finished = false
     const t0 = performance.now()
-    const abuse = hammer(CLIENTS, async () => {
-      await preview()
-      if (++done === PREVIEWS / 2) half = sv.stats()
-    }, () => done >= PREVIEWS).then(() => (finished = true))
+    const abuse = hammer(
+      CLIENTS,
+      async () => {
+        await preview()
+        if (++done === PREVIEWS / 2) half = sv.stats()
+      },
+      () => done >= PREVIEWS,
+    ).then(() => (finished = true))
     // the other reader, all the while the previews run
     const samples: number[] = []
     while (!finished) samples.push(await reader())
@@ -74,7 +82,16 @@ describe('abuse: anonymous previewMix with never-seen options', () => {
     const statuses = burst.map((r) => r.status)
     await sleep(5000)
     const settled = sv.stats()
-    report('preview', { abuseS, before, half, after, settled, alone, underLoad, burst: { ok: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 429).length } })
+    report('preview', {
+      abuseS,
+      before,
+      half,
+      after,
+      settled,
+      alone,
+      underLoad,
+      burst: { ok: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 429).length },
+    })
 
     expect(after.rssMb - before.rssMb).toBeLessThan(96)
     expect(after.rssMb - half!.rssMb).toBeLessThan(48)

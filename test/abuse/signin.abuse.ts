@@ -36,7 +36,10 @@ describe('abuse: web sign-in connecting to internal hosts (real server processes
   const signIn = async (server: AbuseServer, handle: string) => {
     const form = await fetch(`${server.base}/signin`)
     expect(form.status).toBe(200)
-    const cookie = form.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
+    const cookie = form.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ')
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1]
     expect(csrf).toBeTruthy()
     const res = await fetch(`${server.base}/signin`, {

@@ -32,7 +32,8 @@ describe('abuse: submitAgent again and again', () => {
     expect(r.status).toBe(200)
     return r.ms
   }
-  const submit = (who: TestUser, id: string) => sv.call('POST', 'app.skysift.agent.submitAgent', who, { source: GOOD.replace("id: 'word-count'", `id: '${id}'`) })
+  const submit = (who: TestUser, id: string) =>
+    sv.call('POST', 'app.skysift.agent.submitAgent', who, { source: GOOD.replace("id: 'word-count'", `id: '${id}'`) })
 
   it('loads nothing that stays, and refuses attempts past the budgets', async () => {
     expect((await submit(sv.users.warm, 'warm-up')).status).toBe(200)
@@ -60,7 +61,15 @@ describe('abuse: submitAgent again and again', () => {
     await sleep(5000)
     const after = sv.stats()
     const count = (xs: number[], s: number) => xs.filter((x) => x === s).length
-    report('submit', { before, mid, after, alone, during, author: { ok: count(statuses.author, 200), refused: count(statuses.author, 429) }, others: { ok: count(statuses.others, 200), refused: count(statuses.others, 429) } })
+    report('submit', {
+      before,
+      mid,
+      after,
+      alone,
+      during,
+      author: { ok: count(statuses.author, 200), refused: count(statuses.author, 429) },
+      others: { ok: count(statuses.others, 200), refused: count(statuses.others, 429) },
+    })
 
     // 5 an author an hour; 30 in all (1 warm-up + 5 + 24 of the others)
     expect(statuses.author).toEqual([...Array(5).fill(200), ...Array(15).fill(429)])

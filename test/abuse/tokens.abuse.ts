@@ -19,7 +19,14 @@ const YEAR_S = 365 * 86_400
 /** A service-auth JWT with exactly these times (no `iat` when it is undefined), signed with the user's own key. */
 async function tokenWith(user: TestUser, lxm: string, times: { iat?: number; exp: number }): Promise<string> {
   const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
-  const payload = { ...(times.iat === undefined ? {} : { iat: times.iat }), iss: user.did, aud: SERVICE, exp: times.exp, lxm, jti: randomBytes(16).toString('hex') }
+  const payload = {
+    ...(times.iat === undefined ? {} : { iat: times.iat }),
+    iss: user.did,
+    aud: SERVICE,
+    exp: times.exp,
+    lxm,
+    jti: randomBytes(16).toString('hex'),
+  }
   const msg = `${enc({ typ: 'JWT', alg: 'ES256K' })}.${enc(payload)}`
   const sig = await user.keypair.sign(Buffer.from(msg, 'utf8'))
   return `${msg}.${Buffer.from(sig).toString('base64url')}`
@@ -30,7 +37,11 @@ const REQUIRED: { nsid: string; method: 'GET' | 'POST'; params?: Record<string, 
   { nsid: 'app.skysift.feed.getMix', method: 'GET', params: { feed: FRESH } },
   { nsid: 'app.skysift.feed.listMixes', method: 'GET' },
   { nsid: 'app.skysift.feed.listFeedback', method: 'GET', params: { feed: FRESH } },
-  { nsid: 'app.skysift.feed.putMix', method: 'POST', body: { feed: FRESH, agents: [{ agent: 'keyword', weight: 50, options: { include: ['zebra'], requireMatch: true } }] } },
+  {
+    nsid: 'app.skysift.feed.putMix',
+    method: 'POST',
+    body: { feed: FRESH, agents: [{ agent: 'keyword', weight: 50, options: { include: ['zebra'], requireMatch: true } }] },
+  },
   { nsid: 'app.bsky.feed.sendInteractions', method: 'POST', body: { interactions: [] } },
 ]
 
@@ -61,7 +72,9 @@ describe('abuse: tokens with no bound on their lifetime (a real server process)'
     return { status: res.status, body: (await res.json()) as { error?: string } }
   }
   const feed = async (token: string) => {
-    const res = await fetch(`${server.base}/xrpc/app.bsky.feed.getFeedSkeleton?${new URLSearchParams({ feed: FRESH, limit: '10' })}`, { headers: { authorization: `Bearer ${token}` } })
+    const res = await fetch(`${server.base}/xrpc/app.bsky.feed.getFeedSkeleton?${new URLSearchParams({ feed: FRESH, limit: '10' })}`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
     expect(res.status).toBe(200)
     return ((await res.json()) as { feed: { post: string }[] }).feed.map((i) => i.post)
   }

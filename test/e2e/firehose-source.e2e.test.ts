@@ -53,7 +53,12 @@ describe('the firehose source on a real PDS', { timeout: 120_000 }, () => {
     did = agent.session!.did
     for (let i = 0; i < 3; i++) await agent.post({ text: `post ${i}` })
     // the last frames are nothing Skysift wants: a profile record and a handle change (an identity frame)
-    await agent.com.atproto.repo.putRecord({ repo: did, collection: 'app.bsky.actor.profile', rkey: 'self', record: { $type: 'app.bsky.actor.profile', displayName: 'Cursor' } })
+    await agent.com.atproto.repo.putRecord({
+      repo: did,
+      collection: 'app.bsky.actor.profile',
+      rkey: 'self',
+      record: { $type: 'app.bsky.actor.profile', displayName: 'Cursor' },
+    })
     await agent.com.atproto.identity.updateHandle({ handle: 'cursor2.test' })
     lastSeq = (await net.pds.ctx.sequencer.curr())!
     const t = tempDir()

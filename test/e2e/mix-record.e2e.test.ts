@@ -62,7 +62,6 @@ interface SkeletonBody {
   cursor?: string
 }
 
-
 describe('app.skysift.feed.mix records: written on the PDS, read from its firehose', () => {
   let net: LocalNetwork
   let sky: LocalSkysift
@@ -143,7 +142,7 @@ describe('app.skysift.feed.mix records: written on the PDS, read from its fireho
       const r = await carol.agent.post({ text: p.text, langs: ['en'], createdAt: new Date(t0 - p.ageMs).toISOString() })
       keyOf.set(r.uri, k)
     }
-    await until('carol\'s posts in SQLite', () => {
+    await until("carol's posts in SQLite", () => {
       const have = new Set(ctx.db.sqlite.prepare('SELECT uri FROM posts WHERE author = ?').pluck().all(carol.did) as string[])
       return [...keyOf.keys()].every((u) => have.has(u))
     })
@@ -154,74 +153,82 @@ describe('app.skysift.feed.mix records: written on the PDS, read from its fireho
     await net?.close()
   }, STEP_TIMEOUT)
 
-  it('serves alice the default until she writes a record, then the newest record; deletes fall back, down to the default', async () => {
-    expect(await aliceFeed()).toEqual({ keys: EXPECT.default, fingerprints: new Set([defaultFp]) })
-    expect(await aliceMix()).toMatchObject({ source: 'default', fingerprint: defaultFp })
+  it(
+    'serves alice the default until she writes a record, then the newest record; deletes fall back, down to the default',
+    async () => {
+      expect(await aliceFeed()).toEqual({ keys: EXPECT.default, fingerprints: new Set([defaultFp]) })
+      expect(await aliceMix()).toMatchObject({ source: 'default', fingerprint: defaultFp })
 
-    // first record: telescope talk first
-    const first = await writeRecord(SCOPE_FIRST, new Date(Date.now() - 60_000))
-    await until('the first record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_FIRST))
-    const mix1 = await aliceMix()
-    expect(mix1).toMatchObject({ feed, source: 'record', agents: SCOPE_FIRST })
-    expect(Date.parse(mix1.updatedAt)).toBeGreaterThan(Date.now() - 10 * MIN)
-    const feed1 = await aliceFeed()
-    expect(feed1.keys).toEqual(EXPECT.scopeFirst)
-    expect(feed1.fingerprints.size).toBe(1)
-    expect(feed1.fingerprints.has(defaultFp)).toBe(false)
+      // first record: telescope talk first
+      const first = await writeRecord(SCOPE_FIRST, new Date(Date.now() - 60_000))
+      await until('the first record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_FIRST))
+      const mix1 = await aliceMix()
+      expect(mix1).toMatchObject({ feed, source: 'record', agents: SCOPE_FIRST })
+      expect(Date.parse(mix1.updatedAt)).toBeGreaterThan(Date.now() - 10 * MIN)
+      const feed1 = await aliceFeed()
+      expect(feed1.keys).toEqual(EXPECT.scopeFirst)
+      expect(feed1.fingerprints.size).toBe(1)
+      expect(feed1.fingerprints.has(defaultFp)).toBe(false)
 
-    // a newer record for the same feed wins
-    const secondAt = new Date()
-    const second = await writeRecord(SCOPE_LAST, secondAt)
-    await until('the second record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_LAST))
-    expect(await aliceMix()).toMatchObject({ source: 'record', agents: SCOPE_LAST })
-    expect((await aliceFeed()).keys).toEqual(EXPECT.scopeLast)
+      // a newer record for the same feed wins
+      const secondAt = new Date()
+      const second = await writeRecord(SCOPE_LAST, secondAt)
+      await until('the second record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_LAST))
+      expect(await aliceMix()).toMatchObject({ source: 'record', agents: SCOPE_LAST })
+      expect((await aliceFeed()).keys).toEqual(EXPECT.scopeLast)
 
-    // an edit of that record in place (same key, same createdAt) applies too
-    await alice.agent.com.atproto.repo.putRecord({
-      repo: alice.did,
-      collection: MIX,
-      rkey: second.rkey,
-      validate: false,
-      record: { $type: MIX, feed, agents: OLDEST_FIRST, createdAt: secondAt.toISOString() },
-    })
-    await until('the edited record mix in the store', () => storedRecordMix() === JSON.stringify(OLDEST_FIRST))
-    expect(await aliceMix()).toMatchObject({ source: 'record', agents: OLDEST_FIRST })
-    expect((await aliceFeed()).keys).toEqual(EXPECT.oldestFirst)
+      // an edit of that record in place (same key, same createdAt) applies too
+      await alice.agent.com.atproto.repo.putRecord({
+        repo: alice.did,
+        collection: MIX,
+        rkey: second.rkey,
+        validate: false,
+        record: { $type: MIX, feed, agents: OLDEST_FIRST, createdAt: secondAt.toISOString() },
+      })
+      await until('the edited record mix in the store', () => storedRecordMix() === JSON.stringify(OLDEST_FIRST))
+      expect(await aliceMix()).toMatchObject({ source: 'record', agents: OLDEST_FIRST })
+      expect((await aliceFeed()).keys).toEqual(EXPECT.oldestFirst)
 
-    // deleting the newest falls back to the one before
-    await deleteRecord(second.rkey)
-    await until('the fallback to the first record', () => storedRecordMix() === JSON.stringify(SCOPE_FIRST))
-    expect(await aliceMix()).toMatchObject({ source: 'record', agents: SCOPE_FIRST })
-    expect((await aliceFeed()).keys).toEqual(EXPECT.scopeFirst)
+      // deleting the newest falls back to the one before
+      await deleteRecord(second.rkey)
+      await until('the fallback to the first record', () => storedRecordMix() === JSON.stringify(SCOPE_FIRST))
+      expect(await aliceMix()).toMatchObject({ source: 'record', agents: SCOPE_FIRST })
+      expect((await aliceFeed()).keys).toEqual(EXPECT.scopeFirst)
 
-    // and deleting that one returns her to the feed's default
-    await deleteRecord(first.rkey)
-    await until('no record mix left', () => storedRecordMix() === undefined)
-    expect(await aliceMix()).toMatchObject({ source: 'default', fingerprint: defaultFp })
-    expect(await aliceFeed()).toEqual({ keys: EXPECT.default, fingerprints: new Set([defaultFp]) })
-    expect(ctx.db.sqlite.prepare('SELECT count(*) FROM mix_records').pluck().get()).toBe(0)
-    expect(ctx.db.sqlite.prepare('SELECT count(*) FROM tombstones WHERE uri IN (?, ?)').pluck().get(first.uri, second.uri)).toBe(2)
-    expect(ctx.db.sqlite.prepare('SELECT count(*) FROM rejected_events').pluck().get()).toBe(0)
-  }, STEP_TIMEOUT)
+      // and deleting that one returns her to the feed's default
+      await deleteRecord(first.rkey)
+      await until('no record mix left', () => storedRecordMix() === undefined)
+      expect(await aliceMix()).toMatchObject({ source: 'default', fingerprint: defaultFp })
+      expect(await aliceFeed()).toEqual({ keys: EXPECT.default, fingerprints: new Set([defaultFp]) })
+      expect(ctx.db.sqlite.prepare('SELECT count(*) FROM mix_records').pluck().get()).toBe(0)
+      expect(ctx.db.sqlite.prepare('SELECT count(*) FROM tombstones WHERE uri IN (?, ?)').pluck().get(first.uri, second.uri)).toBe(2)
+      expect(ctx.db.sqlite.prepare('SELECT count(*) FROM rejected_events').pluck().get()).toBe(0)
+    },
+    STEP_TIMEOUT,
+  )
 
-  it('lets a private putMix win over a record, even one written after it', async () => {
-    await writeRecord(SCOPE_FIRST, new Date())
-    await until('the record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_FIRST))
-    expect((await aliceFeed()).keys).toEqual(EXPECT.scopeFirst)
+  it(
+    'lets a private putMix win over a record, even one written after it',
+    async () => {
+      await writeRecord(SCOPE_FIRST, new Date())
+      await until('the record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_FIRST))
+      expect((await aliceFeed()).keys).toEqual(EXPECT.scopeFirst)
 
-    const put = await call(alice, PUT_MIX, { input: { feed, agents: OLDEST_FIRST } })
-    expect(put.status, JSON.stringify(put.body)).toBe(200)
-    expect(await aliceMix()).toMatchObject({ source: 'private', agents: OLDEST_FIRST, fingerprint: put.body.fingerprint })
-    expect(await aliceFeed()).toEqual({ keys: EXPECT.oldestFirst, fingerprints: new Set([put.body.fingerprint]) })
+      const put = await call(alice, PUT_MIX, { input: { feed, agents: OLDEST_FIRST } })
+      expect(put.status, JSON.stringify(put.body)).toBe(200)
+      expect(await aliceMix()).toMatchObject({ source: 'private', agents: OLDEST_FIRST, fingerprint: put.body.fingerprint })
+      expect(await aliceFeed()).toEqual({ keys: EXPECT.oldestFirst, fingerprints: new Set([put.body.fingerprint]) })
 
-    // a record written after the private mix still does not beat it
-    await writeRecord(SCOPE_LAST, new Date())
-    await until('the newer record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_LAST))
-    expect(await aliceMix()).toMatchObject({ source: 'private', agents: OLDEST_FIRST })
-    expect((await aliceFeed()).keys).toEqual(EXPECT.oldestFirst)
-    // the records carry their commit's repo revision, so a stale update can never overwrite a newer one
-    const revs = ctx.db.sqlite.prepare('SELECT rev FROM mix_records WHERE author = ?').pluck().all(alice.did) as string[]
-    expect(revs).toHaveLength(2)
-    for (const rev of revs) expect(rev).toMatch(/^[234567a-j][234567a-z]{12}$/)
-  }, STEP_TIMEOUT)
+      // a record written after the private mix still does not beat it
+      await writeRecord(SCOPE_LAST, new Date())
+      await until('the newer record mix in the store', () => storedRecordMix() === JSON.stringify(SCOPE_LAST))
+      expect(await aliceMix()).toMatchObject({ source: 'private', agents: OLDEST_FIRST })
+      expect((await aliceFeed()).keys).toEqual(EXPECT.oldestFirst)
+      // the records carry their commit's repo revision, so a stale update can never overwrite a newer one
+      const revs = ctx.db.sqlite.prepare('SELECT rev FROM mix_records WHERE author = ?').pluck().all(alice.did) as string[]
+      expect(revs).toHaveLength(2)
+      for (const rev of revs) expect(rev).toMatch(/^[234567a-j][234567a-z]{12}$/)
+    },
+    STEP_TIMEOUT,
+  )
 })

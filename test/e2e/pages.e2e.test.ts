@@ -50,18 +50,34 @@ describe('web pages in Chromium', () => {
     cleanups.push(t.cleanup, q.cleanup)
     const port = await freePort()
     origin = `http://127.0.0.1:${port}`
-    ctx = new AppContext(testConfig({ port, host: '127.0.0.1', publicUrl: origin, serviceDid: 'did:web:feeds.test', dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, adminToken: TOKEN, metricsToken: undefined }), silentLogger)
+    ctx = new AppContext(
+      testConfig({
+        port,
+        host: '127.0.0.1',
+        publicUrl: origin,
+        serviceDid: 'did:web:feeds.test',
+        dbPath: path.join(t.dir, 'skysift.db'),
+        queuePrefix: q.prefix,
+        adminToken: TOKEN,
+        metricsToken: undefined,
+      }),
+      silentLogger,
+    )
     cleanups.push(() => ctx.close())
     new BatchWriter(ctx.db.sqlite).write({
       id: 'b1',
-      events: Array.from({ length: 12 }, (_, i) => postEvent({ author: AUTHOR, minutesAgo: i * 7 + 1, text: `Telescope night ${i}: the rings of Saturn, clear as a drawing` })),
+      events: Array.from({ length: 12 }, (_, i) =>
+        postEvent({ author: AUTHOR, minutesAgo: i * 7 + 1, text: `Telescope night ${i}: the rings of Saturn, clear as a drawing` }),
+      ),
       scores: [],
       eventTime: Date.now(),
     })
     serve = await startServe(ctx)
     cleanups.push(() => serve.stop())
     const feedUri = ctx.feeds.find((f) => f.rkey === 'fresh')!.uri
-    const body = (await (await fetch(`${serve.url}/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(feedUri)}&limit=5`)).json()) as { feed: { post: string; feedContext: string }[] }
+    const body = (await (await fetch(`${serve.url}/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(feedUri)}&limit=5`)).json()) as {
+      feed: { post: string; feedContext: string }[]
+    }
     item = body.feed[0]
     browser = await launchBrowser({ viewport: { width: 1100, height: 800 } })
     cleanups.push(() => browser.close())
@@ -96,13 +112,23 @@ describe('web pages in Chromium', () => {
           stylesheet: !!document.querySelector('link[rel=stylesheet][href="/static/skysift.css"]'),
           icon: document.querySelector('link[rel=icon]')?.getAttribute('href'),
           brand: document.querySelector('header.top a.brand')?.getAttribute('href'),
-          nav: Array.from(document.querySelectorAll('header.top nav a')).map((a) => a.getAttribute('href')).slice(0, 2),
+          nav: Array.from(document.querySelectorAll('header.top nav a'))
+            .map((a) => a.getAttribute('href'))
+            .slice(0, 2),
           topBackground: top ? getComputedStyle(top).backgroundColor : null,
           font: css.fontFamily,
           color: css.color,
         }
       })
-      expect(look, p).toEqual({ stylesheet: true, icon: '/favicon.svg', brand: '/', nav: ['/feeds', '/agents'], topBackground: looks[0]?.topBackground ?? look.topBackground, font: looks[0]?.font ?? look.font, color: looks[0]?.color ?? look.color })
+      expect(look, p).toEqual({
+        stylesheet: true,
+        icon: '/favicon.svg',
+        brand: '/',
+        nav: ['/feeds', '/agents'],
+        topBackground: looks[0]?.topBackground ?? look.topBackground,
+        font: looks[0]?.font ?? look.font,
+        color: looks[0]?.color ?? look.color,
+      })
       looks.push(look)
       const png = await page.screenshot({ path: path.join(shotsDir, `${name}.png`), fullPage: true })
       expect(pngSize(png).width).toBe(1100)

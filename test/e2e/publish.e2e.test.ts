@@ -189,7 +189,15 @@ describe('publish', () => {
     // same bytes again: nothing to do
     expect((await publishFeeds(pub.agent, withAvatar, serviceDid, { baseDir: tmp })).map((r) => r.action)).toEqual(['unchanged', 'unchanged'])
     // an absolute path works the same
-    expect((await publishFeeds(pub.agent, feeds.map((f) => (f.rkey === 'fresh' ? { ...f, avatar: path.join(tmp, 'avatar.png') } : f)), serviceDid)).map((r) => r.action)).toEqual(['unchanged', 'unchanged'])
+    expect(
+      (
+        await publishFeeds(
+          pub.agent,
+          feeds.map((f) => (f.rkey === 'fresh' ? { ...f, avatar: path.join(tmp, 'avatar.png') } : f)),
+          serviceDid,
+        )
+      ).map((r) => r.action),
+    ).toEqual(['unchanged', 'unchanged'])
   })
 
   it('dry run: reports, writes nothing', { timeout: STEP }, async () => {
@@ -277,9 +285,7 @@ describe('CLI', () => {
 
     const first = await runCli(['publish'], env)
     expect(first.stderr).toBe('')
-    expect(first.stdout).toBe(
-      `updated   at://${pub.did}/app.bsky.feed.generator/fresh\ncreated   at://${pub.did}/app.bsky.feed.generator/science\n`,
-    )
+    expect(first.stdout).toBe(`updated   at://${pub.did}/app.bsky.feed.generator/fresh\ncreated   at://${pub.did}/app.bsky.feed.generator/science\n`)
     expect(first.code).toBe(0)
     const fresh = await getRecord('fresh')
     expect(fresh.value.avatar).toBeUndefined()
@@ -288,9 +294,7 @@ describe('CLI', () => {
     expect((await getRecord('science')).value).toMatchObject({ did: serviceDid, displayName: 'Science & space', acceptsInteractions: true })
 
     const again = await runCli(['publish', '--service', net.pdsUrl], { ...env, SKYSIFT_PUBLISHER_SERVICE: 'http://localhost:1' })
-    expect(again.stdout).toBe(
-      `unchanged at://${pub.did}/app.bsky.feed.generator/fresh\nunchanged at://${pub.did}/app.bsky.feed.generator/science\n`,
-    )
+    expect(again.stdout).toBe(`unchanged at://${pub.did}/app.bsky.feed.generator/fresh\nunchanged at://${pub.did}/app.bsky.feed.generator/science\n`)
     expect(again.code).toBe(0)
 
     const wrong = await runCli(['publish'], { ...env, SKYSIFT_PUBLISHER_DID: other.did })
@@ -299,7 +303,9 @@ describe('CLI', () => {
 
     const badLogin = await runCli(['publish'], { ...env, SKYSIFT_PUBLISHER_PASSWORD: 'wrong-password' })
     expect(badLogin.code).toBe(1)
-    expect(badLogin.stderr).toMatch(/^skysift: login as publisher\.test at http:\/\/localhost:\d+ failed: AuthenticationRequired: Invalid identifier or password/)
+    expect(badLogin.stderr).toMatch(
+      /^skysift: login as publisher\.test at http:\/\/localhost:\d+ failed: AuthenticationRequired: Invalid identifier or password/,
+    )
 
     const noCreds = await runCli(['publish'], { ...env, SKYSIFT_PUBLISHER_PASSWORD: '' })
     expect(noCreds.code).toBe(1)

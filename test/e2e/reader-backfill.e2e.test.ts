@@ -29,7 +29,7 @@ interface User {
   agent: AtpAgent
 }
 
-describe('backfilling a reader\'s graph from their repo', () => {
+describe("backfilling a reader's graph from their repo", () => {
   let net: TestNetworkNoAppView
   let tmp: string
   let closeNet: (() => Promise<void>) | undefined
@@ -82,8 +82,14 @@ describe('backfilling a reader\'s graph from their repo', () => {
     // rita: 3 follows, a block, 150 likes, and a subscription to lena's block list
     for (const o of others) await rita.agent.follow(o.did)
     await rita.agent.app.bsky.graph.block.create({ repo: rita.did }, { subject: bea.did, createdAt: new Date().toISOString() })
-    const list = await lena.agent.app.bsky.graph.list.create({ repo: lena.did }, { name: 'spam', purpose: 'app.bsky.graph.defs#modlist', createdAt: new Date().toISOString() })
-    const curated = await lena.agent.app.bsky.graph.list.create({ repo: lena.did }, { name: 'friends', purpose: 'app.bsky.graph.defs#curatelist', createdAt: new Date().toISOString() })
+    const list = await lena.agent.app.bsky.graph.list.create(
+      { repo: lena.did },
+      { name: 'spam', purpose: 'app.bsky.graph.defs#modlist', createdAt: new Date().toISOString() },
+    )
+    const curated = await lena.agent.app.bsky.graph.list.create(
+      { repo: lena.did },
+      { name: 'friends', purpose: 'app.bsky.graph.defs#curatelist', createdAt: new Date().toISOString() },
+    )
     await lena.agent.app.bsky.graph.listitem.create({ repo: lena.did }, { list: list.uri, subject: others[2].did, createdAt: new Date().toISOString() })
     await lena.agent.app.bsky.graph.listitem.create({ repo: lena.did }, { list: curated.uri, subject: others[1].did, createdAt: new Date().toISOString() })
     await rita.agent.app.bsky.graph.listblock.create({ repo: rita.did }, { subject: list.uri, createdAt: new Date().toISOString() })
@@ -95,7 +101,10 @@ describe('backfilling a reader\'s graph from their repo', () => {
         $type: 'com.atproto.repo.applyWrites#create' as const,
         collection: 'app.bsky.feed.like',
         rkey: tid(likeTimes[i]),
-        value: { subject: { uri: `at://${lena.did}/app.bsky.feed.post/${tid(now - i)}`, cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' }, createdAt: new Date(now).toISOString() },
+        value: {
+          subject: { uri: `at://${lena.did}/app.bsky.feed.post/${tid(now - i)}`, cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm' },
+          createdAt: new Date(now).toISOString(),
+        },
       })),
     })
   }, 120_000)
@@ -105,7 +114,11 @@ describe('backfilling a reader\'s graph from their repo', () => {
     await closeNet?.()
   })
 
-  const q = (sql: string, ...args: unknown[]) => db.sqlite.prepare(sql).pluck().all(...args)
+  const q = (sql: string, ...args: unknown[]) =>
+    db.sqlite
+      .prepare(sql)
+      .pluck()
+      .all(...args)
 
   it('reads follows, blocks, block lists with their members and the newest likes, bounded per collection, and stores them through the writer', async () => {
     const bf = backfillWith({ maxRecords: 100 }).start()
@@ -134,7 +147,11 @@ describe('backfilling a reader\'s graph from their repo', () => {
     try {
       bf.seen(lena.did)
       await bf.idle()
-      const row = db.sqlite.prepare('SELECT attempts, next_try_at AS nextTryAt, backfilled_at AS backfilledAt FROM readers WHERE did = ?').get(lena.did) as { attempts: number; nextTryAt: number; backfilledAt: number | null }
+      const row = db.sqlite.prepare('SELECT attempts, next_try_at AS nextTryAt, backfilled_at AS backfilledAt FROM readers WHERE did = ?').get(lena.did) as {
+        attempts: number
+        nextTryAt: number
+        backfilledAt: number | null
+      }
       expect(row.backfilledAt).toBeNull()
       expect(row.attempts).toBe(1)
       expect(row.nextTryAt).toBeGreaterThan(Date.now() + 4000)

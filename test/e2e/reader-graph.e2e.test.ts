@@ -35,7 +35,10 @@ const FEEDS = {
       rkey: 'following',
       displayName: 'People you follow',
       description: 'Posts by the accounts you follow first, then everything else, newest first.',
-      defaultMix: [{ agent: 'follows', weight: 100 }, { agent: 'recency', weight: 10 }],
+      defaultMix: [
+        { agent: 'follows', weight: 100 },
+        { agent: 'recency', weight: 10 },
+      ],
       windowHours: 24,
     },
   ],
@@ -46,7 +49,7 @@ interface SkeletonBody {
   cursor?: string
 }
 
-describe('the reader\'s graph, consent and blocks, end to end', () => {
+describe("the reader's graph, consent and blocks, end to end", () => {
   let net: LocalNetwork
   let sky: LocalSkysift
   let ctx: AppContext
@@ -106,7 +109,10 @@ describe('the reader\'s graph, consent and blocks, end to end', () => {
     await write(bea, 'bea', 'Hot take about keyboards', 10)
     await write(hal, 'hal', 'Sketching in the park today', 20)
     await until('every post in SQLite', () => {
-      const n = ctx.db.sqlite.prepare('SELECT count(*) FROM posts WHERE uri IN (SELECT value FROM json_each(?))').pluck().get(JSON.stringify(Object.values(posts)))
+      const n = ctx.db.sqlite
+        .prepare('SELECT count(*) FROM posts WHERE uri IN (SELECT value FROM json_each(?))')
+        .pluck()
+        .get(JSON.stringify(Object.values(posts)))
       return n === Object.keys(posts).length
     })
     await net.processAll()
@@ -119,57 +125,74 @@ describe('the reader\'s graph, consent and blocks, end to end', () => {
     if (feedsDir) await rm(feedsDir, { recursive: true, force: true })
   }, STEP_TIMEOUT)
 
-  it('a reader who followed accounts before Skysift started gets their posts first on her first requests, once her graph is backfilled', async () => {
-    const t = performance.now()
-    // her first request through the AppView is served at once, from what is known
-    const first = await net.appviewAgentFor(rita).app.bsky.feed.getFeed({ feed: feedUri, limit: 50 })
-    expect(first.data.feed.length).toBe(4)
-    const order = await until(
-      'fay\'s post first in rita\'s feed',
-      async () => {
-        const got = await net.appviewAgentFor(rita).app.bsky.feed.getFeed({ feed: feedUri, limit: 50 })
-        const uris = got.data.feed.map((i) => i.post.uri)
-        return uris[0] === posts.fay ? uris : false
-      },
-      15_000,
-      250,
-    )
-    timings.followsAfterFirstRequestMs = Math.round(performance.now() - t)
-    expect(order).toEqual([posts.fay, posts.oscar, posts.bea, posts.hal])
-    // the follow came from her repo (the firehose never carried it), and anonymous readers still get newest first
-    expect(ctx.db.sqlite.prepare('SELECT subject FROM follows WHERE author = ?').pluck().all(rita.did)).toEqual([fay.did])
-    expect(ctx.db.sqlite.prepare('SELECT backfilled_at FROM readers WHERE did = ?').pluck().get(rita.did)).toBeTypeOf('number')
-    expect(await skeleton(null)).toEqual([posts.oscar, posts.bea, posts.hal, posts.fay])
-  }, STEP_TIMEOUT)
+  it(
+    'a reader who followed accounts before Skysift started gets their posts first on her first requests, once her graph is backfilled',
+    async () => {
+      const t = performance.now()
+      // her first request through the AppView is served at once, from what is known
+      const first = await net.appviewAgentFor(rita).app.bsky.feed.getFeed({ feed: feedUri, limit: 50 })
+      expect(first.data.feed.length).toBe(4)
+      const order = await until(
+        "fay's post first in rita's feed",
+        async () => {
+          const got = await net.appviewAgentFor(rita).app.bsky.feed.getFeed({ feed: feedUri, limit: 50 })
+          const uris = got.data.feed.map((i) => i.post.uri)
+          return uris[0] === posts.fay ? uris : false
+        },
+        15_000,
+        250,
+      )
+      timings.followsAfterFirstRequestMs = Math.round(performance.now() - t)
+      expect(order).toEqual([posts.fay, posts.oscar, posts.bea, posts.hal])
+      // the follow came from her repo (the firehose never carried it), and anonymous readers still get newest first
+      expect(ctx.db.sqlite.prepare('SELECT subject FROM follows WHERE author = ?').pluck().all(rita.did)).toEqual([fay.did])
+      expect(ctx.db.sqlite.prepare('SELECT backfilled_at FROM readers WHERE did = ?').pluck().get(rita.did)).toBeTypeOf('number')
+      expect(await skeleton(null)).toEqual([posts.oscar, posts.bea, posts.hal, posts.fay])
+    },
+    STEP_TIMEOUT,
+  )
 
-  it('a visibility declaration removes the author\'s posts from anonymous and signed-in feeds within 30 s, and deleting it brings them back', async () => {
-    expect(authorsOf(await skeleton(null))).toContain(hal.did)
-    expect(authorsOf(await skeleton(rita))).toContain(hal.did)
-    await hal.agent.com.atproto.repo.putRecord({
-      repo: hal.did,
-      collection: VISIBILITY,
-      rkey: 'self',
-      record: { $type: VISIBILITY, hideFromAlgorithmicRecommendations: true },
-    })
-    const t = performance.now()
-    await until('hal\'s posts gone from both feeds', async () => !authorsOf(await skeleton(null)).includes(hal.did) && !authorsOf(await skeleton(rita)).includes(hal.did), WITHIN_MS, 250)
-    timings.declarationMs = Math.round(performance.now() - t)
-    // they stay out while it is set, whatever list is built next
-    await new Promise((r) => setTimeout(r, 1500))
-    expect(await skeleton(null)).toEqual([posts.oscar, posts.bea, posts.fay])
-    expect(await skeleton(rita)).toEqual([posts.fay, posts.oscar, posts.bea])
+  it(
+    "a visibility declaration removes the author's posts from anonymous and signed-in feeds within 30 s, and deleting it brings them back",
+    async () => {
+      expect(authorsOf(await skeleton(null))).toContain(hal.did)
+      expect(authorsOf(await skeleton(rita))).toContain(hal.did)
+      await hal.agent.com.atproto.repo.putRecord({
+        repo: hal.did,
+        collection: VISIBILITY,
+        rkey: 'self',
+        record: { $type: VISIBILITY, hideFromAlgorithmicRecommendations: true },
+      })
+      const t = performance.now()
+      await until(
+        "hal's posts gone from both feeds",
+        async () => !authorsOf(await skeleton(null)).includes(hal.did) && !authorsOf(await skeleton(rita)).includes(hal.did),
+        WITHIN_MS,
+        250,
+      )
+      timings.declarationMs = Math.round(performance.now() - t)
+      // they stay out while it is set, whatever list is built next
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(await skeleton(null)).toEqual([posts.oscar, posts.bea, posts.fay])
+      expect(await skeleton(rita)).toEqual([posts.fay, posts.oscar, posts.bea])
 
-    await hal.agent.com.atproto.repo.deleteRecord({ repo: hal.did, collection: VISIBILITY, rkey: 'self' })
-    await until('hal\'s posts back', async () => authorsOf(await skeleton(null)).includes(hal.did), WITHIN_MS, 250)
-  }, STEP_TIMEOUT)
+      await hal.agent.com.atproto.repo.deleteRecord({ repo: hal.did, collection: VISIBILITY, rkey: 'self' })
+      await until("hal's posts back", async () => authorsOf(await skeleton(null)).includes(hal.did), WITHIN_MS, 250)
+    },
+    STEP_TIMEOUT,
+  )
 
-  it('a blocked author vanishes from the blocker\'s feed, and only from hers', async () => {
-    expect(await skeleton(rita)).toContain(posts.bea)
-    await rita.agent.app.bsky.graph.block.create({ repo: rita.did }, { subject: bea.did, createdAt: new Date().toISOString() })
-    const t = performance.now()
-    await until('bea gone from rita\'s feed', async () => !(await skeleton(rita)).includes(posts.bea), WITHIN_MS, 250)
-    timings.blockMs = Math.round(performance.now() - t)
-    expect(await skeleton(rita)).toEqual([posts.fay, posts.oscar, posts.hal])
-    expect(await skeleton(null)).toContain(posts.bea)
-  }, STEP_TIMEOUT)
+  it(
+    "a blocked author vanishes from the blocker's feed, and only from hers",
+    async () => {
+      expect(await skeleton(rita)).toContain(posts.bea)
+      await rita.agent.app.bsky.graph.block.create({ repo: rita.did }, { subject: bea.did, createdAt: new Date().toISOString() })
+      const t = performance.now()
+      await until("bea gone from rita's feed", async () => !(await skeleton(rita)).includes(posts.bea), WITHIN_MS, 250)
+      timings.blockMs = Math.round(performance.now() - t)
+      expect(await skeleton(rita)).toEqual([posts.fay, posts.oscar, posts.hal])
+      expect(await skeleton(null)).toContain(posts.bea)
+    },
+    STEP_TIMEOUT,
+  )
 })

@@ -39,7 +39,11 @@ async function outageRun(sc: Scenario & { redis: Awaited<ReturnType<typeof ownRe
   const q = queues(sc.redisUrl, sc.prefix)
   sc.onCleanup(() => q.close())
   let i = 0
-  const load = steadyLoad(() => ({ url: `${p.base}/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(p.feeds[i++ % p.feeds.length])}&limit=30` }), { concurrency: 4, timeoutMs: 5000, pauseMs: 20 })
+  const load = steadyLoad(() => ({ url: `${p.base}/xrpc/app.bsky.feed.getFeedSkeleton?feed=${encodeURIComponent(p.feeds[i++ % p.feeds.length])}&limit=30` }), {
+    concurrency: 4,
+    timeoutMs: 5000,
+    pauseMs: 20,
+  })
   const health: { at: number; status: number }[] = []
   const cursorAt: { at: number; cursor: number }[] = []
   const watch = setInterval(() => {
@@ -79,11 +83,16 @@ async function outageRun(sc: Scenario & { redis: Awaited<ReturnType<typeof ownRe
     const to = Date.now()
     if (opts.holdStoreMs) process.kill(-storePid, 'SIGCONT')
     await sleep(AFTER_S * 1000)
-    await until('the whole file read and the queues drained', async () => {
-      const c = p.crashed()
-      if (c.length) throw new Error(c.join('\n'))
-      return p.cursor() === model.lines && (await q.pending()) === 0
-    }, size(180, 600) * 1000, 500)
+    await until(
+      'the whole file read and the queues drained',
+      async () => {
+        const c = p.crashed()
+        if (c.length) throw new Error(c.join('\n'))
+        return p.cursor() === model.lines && (await q.pending()) === 0
+      },
+      size(180, 600) * 1000,
+      500,
+    )
     await settled(p.stored, () => q.pending())
     const samples = await load.stop()
     clearInterval(watch)
@@ -116,14 +125,32 @@ async function outageRun(sc: Scenario & { redis: Awaited<ReturnType<typeof ownRe
         requests_during_outage: during.length,
         non_200: bad.length,
         non_200_during_outage: during.filter((s) => s.status !== 200).length,
-        p99_ms_before: round(percentile(samples.filter((s) => s.at < from).map((s) => s.ms), 99)),
-        p99_ms_during_outage: round(percentile(during.map((s) => s.ms), 99)),
-        p99_ms_after: round(percentile(samples.filter((s) => s.at > to).map((s) => s.ms), 99)),
+        p99_ms_before: round(
+          percentile(
+            samples.filter((s) => s.at < from).map((s) => s.ms),
+            99,
+          ),
+        ),
+        p99_ms_during_outage: round(
+          percentile(
+            during.map((s) => s.ms),
+            99,
+          ),
+        ),
+        p99_ms_after: round(
+          percentile(
+            samples.filter((s) => s.at > to).map((s) => s.ms),
+            99,
+          ),
+        ),
         health_503_during_outage: health.filter((h) => h.at >= from + 1000 && h.at <= to && h.status === 503).length,
         cursor_at_stop: cursorAtStop,
         cursor_before_restart: cursorBeforeRestart,
         events_stored: p.stored(),
-        backlog_at_stop: { events: backlogAtStop.events.waiting + backlogAtStop.events.active, store: backlogAtStop.store.waiting + backlogAtStop.store.active },
+        backlog_at_stop: {
+          events: backlogAtStop.events.waiting + backlogAtStop.events.active,
+          store: backlogAtStop.store.waiting + backlogAtStop.store.active,
+        },
       },
     }
     return outcome
@@ -139,100 +166,108 @@ describe('faults: Redis outage during ingest and serving', () => {
     for (const s of scenarios) await s.cleanup()
   })
 
-  it(`durable Redis stopped for ${OUTAGE_S} s: serving stays 200, ingest pauses and resumes, nothing is lost`, async () => {
-    const port = await freePort()
-    const base = createScenario('outage', { redisUrl: `redis://127.0.0.1:${port}`, ownRedis: true })
-    scenarios.push(base)
-    const redis = await ownRedis(base.dir, port, { persistent: true })
-    base.onCleanup(() => redis.proc.kill9())
-    await redis.start()
-    const o = await outageRun({ ...base, redis }, (BEFORE_S + OUTAGE_S + AFTER_S + 4) * RATE)
-    const check = checkStore(o.p.db, o.model)
-    const acc = await accounting(o.p.db, o.model, o.q.store)
-    const servedCheck = o.served.map((posts) => checkServed(o.p.db, o.model, posts))
-    const resumed = o.p.procs.ingest.logLines('redis is back; ingest resumed')
-    const paused = o.p.procs.ingest.logLines('cannot queue events; ingest paused')
-    // cursor movement while Redis was down (after the batch in flight at the stop)
-    const cursorDuring = o.cursorAt.filter((c) => c.at >= o.outage.from + 6000 && c.at <= o.outage.to).map((c) => c.cursor)
-    report('redis-outage', {
-      ...o.figures,
-      redis: 'durable (appendonly, fsync always)',
-      ingest_paused_logs: paused.length,
-      ingest_resumed_logs: resumed.length,
-      posts_model: check.strictPosts,
-      posts_missing: check.missingPosts.length,
-      posts_extra: check.extraPosts.length,
-      events_lost: Math.max(0, o.model.events - o.p.stored()),
-      likes_missing: check.likesMissing,
-      likes_not_stored: acc.likesMissing.length,
-      duplicates_applied: o.p.stored() - o.model.events,
-      duplicates_bound: acc.duplicateBound,
-      served_items_checked: o.served.reduce((n, x) => n + x.length, 0),
-    })
-    expect(o.p.crashed()).toEqual([])
-    // serving from SQLite throughout
-    expect(o.during.length).toBeGreaterThan(OUTAGE_S * 10)
-    expect(o.bad.slice(0, 5)).toEqual([])
-    expect(o.figures.health_503_during_outage).toBeGreaterThan(0)
-    // ingest paused (cursor stood still while Redis was down) and resumed on its own
-    expect(o.cursorAtStop).toBeLessThan(o.model.lines)
-    expect(new Set(cursorDuring).size).toBeLessThanOrEqual(1)
-    expect(paused.length).toBeGreaterThan(0)
-    expect(resumed.length).toBeGreaterThan(0)
-    // Redis kept its data: nothing is read again
-    expect(o.p.procs.ingest.logLines('redis lost queued batches; ingest rewound')).toEqual([])
-    expect(o.p.cursor()).toBe(o.model.lines)
-    // nothing lost, nothing doubled
-    expect(await o.q.failed()).toBe(0)
-    expect(o.p.stored()).toBeGreaterThanOrEqual(o.model.events)
-    expect(acc.uncoveredEventLines.slice(0, 10)).toEqual([])
-    expect(o.p.stored() - o.model.events).toBeLessThanOrEqual(acc.duplicateBound)
-    expectStoreMatchesModel(check, acc.likesMissing)
-    for (const c of servedCheck) {
-      expect(c.notStored.concat(c.notLive).slice(0, 10)).toEqual([])
-      expect(c.repeated).toBe(0)
-    }
-  }, size(6, 20) * 60_000)
+  it(
+    `durable Redis stopped for ${OUTAGE_S} s: serving stays 200, ingest pauses and resumes, nothing is lost`,
+    async () => {
+      const port = await freePort()
+      const base = createScenario('outage', { redisUrl: `redis://127.0.0.1:${port}`, ownRedis: true })
+      scenarios.push(base)
+      const redis = await ownRedis(base.dir, port, { persistent: true })
+      base.onCleanup(() => redis.proc.kill9())
+      await redis.start()
+      const o = await outageRun({ ...base, redis }, (BEFORE_S + OUTAGE_S + AFTER_S + 4) * RATE)
+      const check = checkStore(o.p.db, o.model)
+      const acc = await accounting(o.p.db, o.model, o.q.store)
+      const servedCheck = o.served.map((posts) => checkServed(o.p.db, o.model, posts))
+      const resumed = o.p.procs.ingest.logLines('redis is back; ingest resumed')
+      const paused = o.p.procs.ingest.logLines('cannot queue events; ingest paused')
+      // cursor movement while Redis was down (after the batch in flight at the stop)
+      const cursorDuring = o.cursorAt.filter((c) => c.at >= o.outage.from + 6000 && c.at <= o.outage.to).map((c) => c.cursor)
+      report('redis-outage', {
+        ...o.figures,
+        redis: 'durable (appendonly, fsync always)',
+        ingest_paused_logs: paused.length,
+        ingest_resumed_logs: resumed.length,
+        posts_model: check.strictPosts,
+        posts_missing: check.missingPosts.length,
+        posts_extra: check.extraPosts.length,
+        events_lost: Math.max(0, o.model.events - o.p.stored()),
+        likes_missing: check.likesMissing,
+        likes_not_stored: acc.likesMissing.length,
+        duplicates_applied: o.p.stored() - o.model.events,
+        duplicates_bound: acc.duplicateBound,
+        served_items_checked: o.served.reduce((n, x) => n + x.length, 0),
+      })
+      expect(o.p.crashed()).toEqual([])
+      // serving from SQLite throughout
+      expect(o.during.length).toBeGreaterThan(OUTAGE_S * 10)
+      expect(o.bad.slice(0, 5)).toEqual([])
+      expect(o.figures.health_503_during_outage).toBeGreaterThan(0)
+      // ingest paused (cursor stood still while Redis was down) and resumed on its own
+      expect(o.cursorAtStop).toBeLessThan(o.model.lines)
+      expect(new Set(cursorDuring).size).toBeLessThanOrEqual(1)
+      expect(paused.length).toBeGreaterThan(0)
+      expect(resumed.length).toBeGreaterThan(0)
+      // Redis kept its data: nothing is read again
+      expect(o.p.procs.ingest.logLines('redis lost queued batches; ingest rewound')).toEqual([])
+      expect(o.p.cursor()).toBe(o.model.lines)
+      // nothing lost, nothing doubled
+      expect(await o.q.failed()).toBe(0)
+      expect(o.p.stored()).toBeGreaterThanOrEqual(o.model.events)
+      expect(acc.uncoveredEventLines.slice(0, 10)).toEqual([])
+      expect(o.p.stored() - o.model.events).toBeLessThanOrEqual(acc.duplicateBound)
+      expectStoreMatchesModel(check, acc.likesMissing)
+      for (const c of servedCheck) {
+        expect(c.notStored.concat(c.notLive).slice(0, 10)).toEqual([])
+        expect(c.repeated).toBe(0)
+      }
+    },
+    size(6, 20) * 60_000,
+  )
 
-  it(`Redis without persistence restarted after ${OUTAGE_S} s: serving and ingest survive, the ingest reads the lost backlog again`, async () => {
-    const port = await freePort()
-    // the store writer is held (SIGSTOP) for 3 s before Redis goes away, so Redis holds a backlog when it restarts empty
-    const base = createScenario('outage-volatile', { redisUrl: `redis://127.0.0.1:${port}`, ownRedis: true })
-    scenarios.push(base)
-    const redis = await ownRedis(base.dir, port, { persistent: false })
-    base.onCleanup(() => redis.proc.kill9())
-    await redis.start()
-    const o = await outageRun({ ...base, redis }, (BEFORE_S + OUTAGE_S + AFTER_S + 4) * RATE, { holdStoreMs: 3000 })
-    const check = checkStore(o.p.db, o.model)
-    const rewinds = o.p.procs.ingest.logLines('redis lost queued batches; ingest rewound') as { from?: number; to?: number; pendingBatches?: number }[]
-    const reread = rewinds.reduce((n, r) => n + Math.max(0, (r.from ?? 0) - (r.to ?? 0)), 0)
-    const backlogJobs = o.figures.backlog_at_stop.events + o.figures.backlog_at_stop.store
-    report('redis-outage-volatile', {
-      ...o.figures,
-      redis: 'no persistence (compose.yaml, npm start)',
-      held_batches_at_stop: o.heldRanges.length,
-      rewinds: rewinds.length,
-      pending_batches_at_rewind: rewinds.map((r) => r.pendingBatches),
-      lines_read_again: reread,
-      events_lost: Math.max(0, o.model.events - o.p.stored()),
-      duplicates_applied: o.p.stored() - o.model.events,
-      posts_missing: check.missingPosts.length,
-      deleted_posts_still_stored: check.extraPosts.length,
-      likes_missing: check.likesMissing,
-      likes_over_counted_posts: check.overCounted.length,
-    })
-    expect(o.p.crashed()).toEqual([])
-    expect(o.bad.slice(0, 5)).toEqual([])
-    expect(o.during.length).toBeGreaterThan(OUTAGE_S * 10)
-    expect(o.p.cursor()).toBe(o.model.lines)
-    // Redis held a backlog when it went; the ingest rewound once, to before it
-    expect(backlogJobs).toBeGreaterThan(0)
-    expect(rewinds).toHaveLength(1)
-    expect(rewinds[0].pendingBatches).toBeGreaterThanOrEqual(o.heldRanges.length)
-    // nothing lost: every event stored, posts and likes exactly the model's; what was applied twice was read twice
-    expect(await o.q.failed()).toBe(0)
-    expect(o.p.stored()).toBeGreaterThanOrEqual(o.model.events)
-    expect(o.p.stored() - o.model.events).toBeLessThanOrEqual(reread)
-    expectStoreMatchesModel(check)
-  }, size(6, 20) * 60_000)
+  it(
+    `Redis without persistence restarted after ${OUTAGE_S} s: serving and ingest survive, the ingest reads the lost backlog again`,
+    async () => {
+      const port = await freePort()
+      // the store writer is held (SIGSTOP) for 3 s before Redis goes away, so Redis holds a backlog when it restarts empty
+      const base = createScenario('outage-volatile', { redisUrl: `redis://127.0.0.1:${port}`, ownRedis: true })
+      scenarios.push(base)
+      const redis = await ownRedis(base.dir, port, { persistent: false })
+      base.onCleanup(() => redis.proc.kill9())
+      await redis.start()
+      const o = await outageRun({ ...base, redis }, (BEFORE_S + OUTAGE_S + AFTER_S + 4) * RATE, { holdStoreMs: 3000 })
+      const check = checkStore(o.p.db, o.model)
+      const rewinds = o.p.procs.ingest.logLines('redis lost queued batches; ingest rewound') as { from?: number; to?: number; pendingBatches?: number }[]
+      const reread = rewinds.reduce((n, r) => n + Math.max(0, (r.from ?? 0) - (r.to ?? 0)), 0)
+      const backlogJobs = o.figures.backlog_at_stop.events + o.figures.backlog_at_stop.store
+      report('redis-outage-volatile', {
+        ...o.figures,
+        redis: 'no persistence (compose.yaml, npm start)',
+        held_batches_at_stop: o.heldRanges.length,
+        rewinds: rewinds.length,
+        pending_batches_at_rewind: rewinds.map((r) => r.pendingBatches),
+        lines_read_again: reread,
+        events_lost: Math.max(0, o.model.events - o.p.stored()),
+        duplicates_applied: o.p.stored() - o.model.events,
+        posts_missing: check.missingPosts.length,
+        deleted_posts_still_stored: check.extraPosts.length,
+        likes_missing: check.likesMissing,
+        likes_over_counted_posts: check.overCounted.length,
+      })
+      expect(o.p.crashed()).toEqual([])
+      expect(o.bad.slice(0, 5)).toEqual([])
+      expect(o.during.length).toBeGreaterThan(OUTAGE_S * 10)
+      expect(o.p.cursor()).toBe(o.model.lines)
+      // Redis held a backlog when it went; the ingest rewound once, to before it
+      expect(backlogJobs).toBeGreaterThan(0)
+      expect(rewinds).toHaveLength(1)
+      expect(rewinds[0].pendingBatches).toBeGreaterThanOrEqual(o.heldRanges.length)
+      // nothing lost: every event stored, posts and likes exactly the model's; what was applied twice was read twice
+      expect(await o.q.failed()).toBe(0)
+      expect(o.p.stored()).toBeGreaterThanOrEqual(o.model.events)
+      expect(o.p.stored() - o.model.events).toBeLessThanOrEqual(reread)
+      expectStoreMatchesModel(check)
+    },
+    size(6, 20) * 60_000,
+  )
 })

@@ -13,7 +13,11 @@ import { tempDir, testConfig } from './resources.ts'
  * stored lists and follow graph, without queues or HTTP; `deps` adds or replaces
  * what a test is about. `close` closes the file and removes it.
  */
-export function storeFeedService(deps: (ctx: AppContext) => Partial<FeedServiceDeps> = () => ({})): { ctx: AppContext; feeds: FeedService; close: () => Promise<void> } {
+export function storeFeedService(deps: (ctx: AppContext) => Partial<FeedServiceDeps> = () => ({})): {
+  ctx: AppContext
+  feeds: FeedService
+  close: () => Promise<void>
+} {
   const t = tempDir()
   const ctx = new AppContext(testConfig({ dbPath: path.join(t.dir, 'skysift.db') }), silentLogger)
   const feeds = new FeedService({

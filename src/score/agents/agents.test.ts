@@ -155,7 +155,7 @@ describe('author-diversity', () => {
   const b = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb'
   const posts = [0, 1, 2, 3].map((i) => post({ author: a, createdAt: now - i * HOUR })).concat([post({ author: b, createdAt: now - 5 * HOUR })])
 
-  it('keeps each author\'s newest posts up to the cap and lifts rare posters', () => {
+  it("keeps each author's newest posts up to the cap and lifts rare posters", () => {
     expect(run('author-diversity', { maxPerAuthor: 2 }, posts)).toEqual([0.25, 0.25, DROP, DROP, 1])
   })
 
@@ -220,9 +220,13 @@ describe('follows', () => {
 describe('agents that score columns', () => {
   it('give from typed columns exactly what they give from posts, for every built-in that offers it', () => {
     let seed = 7
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     const posts = Array.from({ length: 500 }, () =>
-      post({ createdAt: now - rnd() * 72 * HOUR + (rnd() < 0.05 ? HOUR : 0), likeCount: Math.floor(rnd() ** 3 * 5000), repostCount: Math.floor(rnd() ** 4 * 800) }),
+      post({
+        createdAt: now - rnd() * 72 * HOUR + (rnd() < 0.05 ? HOUR : 0),
+        likeCount: Math.floor(rnd() ** 3 * 5000),
+        repostCount: Math.floor(rnd() ** 4 * 800),
+      }),
     )
     const cols = {
       length: posts.length,

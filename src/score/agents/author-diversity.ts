@@ -10,7 +10,8 @@ export default defineAgent({
   id: 'author-diversity',
   version: '1.0.0',
   title: 'Author diversity',
-  description: 'Keeps at most maxPerAuthor posts per author (their newest) and drops the rest; scores each post 1 / (number of that author\'s posts among the candidates), lifting people who rarely post.',
+  description:
+    "Keeps at most maxPerAuthor posts per author (their newest) and drops the rest; scores each post 1 / (number of that author's posts among the candidates), lifting people who rarely post.",
   api: SDK_API_VERSION,
   options: z.object({
     maxPerAuthor: z.number().int().min(1).max(100).default(3),

@@ -11,7 +11,8 @@ export default defineAgent({
   id: 'calm',
   version: '1.0.0',
   title: 'Calm',
-  description: 'Scores the tone of English posts from -5 (hostile) to +5 (warm) with the wink-sentiment lexicon (handles emoji and negation). Posts below dropBelow are dropped. Posts in other languages get no opinion.',
+  description:
+    'Scores the tone of English posts from -5 (hostile) to +5 (warm) with the wink-sentiment lexicon (handles emoji and negation). Posts below dropBelow are dropped. Posts in other languages get no opinion.',
   api: SDK_API_VERSION,
   options: z.object({
     dropBelow: z.number().min(-5).max(5).optional(),

@@ -12,7 +12,11 @@ export default defineAgent({
   api: SDK_API_VERSION,
   options: z.object({
     repostWeight: z.number().min(0).max(10).default(1),
-    minAgeMinutes: z.number().min(1).max(24 * 60).default(15),
+    minAgeMinutes: z
+      .number()
+      .min(1)
+      .max(24 * 60)
+      .default(15),
   }),
   needs: ['engagement', 'time'],
   scoreBatch(posts, { options, now }) {

@@ -10,7 +10,8 @@ export default defineAgent({
   id: 'follows',
   version: '1.0.0',
   title: 'People you follow',
-  description: 'Scores 1 for posts by accounts you follow ("followed"), by accounts you follow that follow you back ("mutual"), or by accounts you do not follow yet ("discover"), and 0 otherwise. With only, other posts are dropped. Anonymous readers get no opinion.',
+  description:
+    'Scores 1 for posts by accounts you follow ("followed"), by accounts you follow that follow you back ("mutual"), or by accounts you do not follow yet ("discover"), and 0 otherwise. With only, other posts are dropped. Anonymous readers get no opinion.',
   api: SDK_API_VERSION,
   options: z.object({
     mode: z.enum(['followed', 'mutual', 'discover']).default('followed'),

@@ -13,7 +13,8 @@ export default defineAgent({
   id: 'hashtags',
   version: '1.0.0',
   title: 'Hashtags',
-  description: 'Scores a post by how many of the "include" hashtags it carries (in its tags or text); drops posts carrying any "exclude" hashtag. With requireMatch, posts with none of the include tags are dropped.',
+  description:
+    'Scores a post by how many of the "include" hashtags it carries (in its tags or text); drops posts carrying any "exclude" hashtag. With requireMatch, posts with none of the include tags are dropped.',
   api: SDK_API_VERSION,
   options: z.object({
     include: z.array(tag).max(100).default([]),

@@ -16,5 +16,8 @@ import topics from './topics.ts'
 
 /** The built-in agents, keyed by id. */
 export const BUILTIN_AGENTS: ReadonlyMap<string, AgentDefinition> = new Map(
-  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels, follows, friendsLiked, likeMinded, topics].map((a) => [a.id, a as AgentDefinition]),
+  [recency, keyword, language, engagement, hashtags, media, postType, authorDiversity, calm, labels, follows, friendsLiked, likeMinded, topics].map((a) => [
+    a.id,
+    a as AgentDefinition,
+  ]),
 )

@@ -22,7 +22,8 @@ export default defineAgent({
   id: 'keyword',
   version: '1.0.0',
   title: 'Keywords',
-  description: 'Scores 1 for posts containing any "include" word or phrase (whole word, any case), 0 otherwise; drops posts containing any "exclude" word. With requireMatch, posts matching no include word are dropped too.',
+  description:
+    'Scores 1 for posts containing any "include" word or phrase (whole word, any case), 0 otherwise; drops posts containing any "exclude" word. With requireMatch, posts matching no include word are dropped too.',
   api: SDK_API_VERSION,
   options: z.object({
     include: z.array(word).max(200).default([]),

@@ -25,7 +25,8 @@ export default defineAgent({
   id: 'media',
   version: '1.0.0',
   title: 'Media type',
-  description: 'Prefers posts with the chosen kinds of media: images, video, link (a link card) or none (text only). In "filter" mode other posts are dropped; in "boost" mode they score 0 and matching posts 1.',
+  description:
+    'Prefers posts with the chosen kinds of media: images, video, link (a link card) or none (text only). In "filter" mode other posts are dropped; in "boost" mode they score 0 and matching posts 1.',
   api: SDK_API_VERSION,
   options: z.object({
     kinds: z.array(z.enum(MEDIA_KINDS)).min(1).max(4).default(['images', 'video']),

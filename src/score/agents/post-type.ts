@@ -11,7 +11,8 @@ export default defineAgent({
   id: 'post-type',
   version: '1.0.0',
   title: 'Replies and quotes',
-  description: 'Keeps, drops, or shows only replies and quote posts. "only" drops every post that is not of that type. Self-replies that continue the author\'s own thread can be kept even when replies are dropped.',
+  description:
+    'Keeps, drops, or shows only replies and quote posts. "only" drops every post that is not of that type. Self-replies that continue the author\'s own thread can be kept even when replies are dropped.',
   api: SDK_API_VERSION,
   options: z.object({
     replies: policy.default('drop'),

@@ -10,7 +10,13 @@ export default defineAgent({
   title: 'Recency',
   description: 'Newer posts first. The score halves every half-life (hours).',
   api: SDK_API_VERSION,
-  options: z.object({ halfLifeHours: z.number().positive().max(24 * 30).default(6) }),
+  options: z.object({
+    halfLifeHours: z
+      .number()
+      .positive()
+      .max(24 * 30)
+      .default(6),
+  }),
   needs: ['time'],
   scoreBatch(posts, { options, now }) {
     const k = Math.LN2 / (options.halfLifeHours * HOUR)

@@ -46,7 +46,8 @@ describe('topics', () => {
   })
 
   it('ships a vocabulary for every interest a Bluesky app offers, each with words and tags in lower case', () => {
-    for (const t of ['news', 'science', 'art', 'gaming', 'pets', 'sports', 'tech', 'dev', 'books', 'music', 'politics', 'food']) expect(TOPICS.has(t), t).toBe(true)
+    for (const t of ['news', 'science', 'art', 'gaming', 'pets', 'sports', 'tech', 'dev', 'books', 'music', 'politics', 'food'])
+      expect(TOPICS.has(t), t).toBe(true)
     for (const [id, v] of TOPICS) {
       expect(v.words.length, id).toBeGreaterThan(5)
       expect(v.tags.length, id).toBeGreaterThan(3)

@@ -107,9 +107,11 @@ export function chartSvg(samples: Sample[], opts: { width?: number; height?: num
   const grid = [0, 0.5, 1]
     .map((f) => {
       const y = (H - pad.b - f * (H - pad.t - pad.b)).toFixed(1)
-      return `<line x1="${pad.l}" x2="${W - pad.r}" y1="${y}" y2="${y}" stroke="#eef0f5"/>` +
+      return (
+        `<line x1="${pad.l}" x2="${W - pad.r}" y1="${y}" y2="${y}" stroke="#eef0f5"/>` +
         `<text x="${pad.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${shortNum(f * maxE)}</text>` +
         `<text x="${W - pad.r + 6}" y="${y}" dominant-baseline="middle">${fmtDuration(f * maxL)}</text>`
+      )
     })
     .join('')
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="Events per second and ingest lag over the last ${minutes} minutes">
@@ -152,9 +154,14 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
         <p>Source <code>${s.source}</code>: <span class="${s.sourceState.ingesting || s.sourceState.state === 'finished' ? 'ok' : 'bad'}" id="source-state">${sourceStateText(s.sourceState)}</span> · Redis ${s.redis.ok ? html`<span class="ok">ok</span>` : html`<span class="bad">down: ${s.redis.error}</span>`} · store lag ${fmtDuration(s.store.lagS)}</p>
         <table>
           <tr><th scope="col">cursor of</th><th scope="col">cursor</th><th scope="col" class="n">lag</th><th scope="col" class="n">saved</th></tr>
-          ${s.ingest.cursors.length
-            ? s.ingest.cursors.map((c) => html`<tr><td><code>${c.source}</code></td><td><code>${c.cursor}</code></td><td class="n">${fmtDuration(c.lagS)}</td><td class="n">${fmtDuration(c.savedAgoS)} ago</td></tr>`)
-            : html`<tr><td colspan="4" class="muted">no cursor saved yet</td></tr>`}
+          ${
+            s.ingest.cursors.length
+              ? s.ingest.cursors.map(
+                  (c) =>
+                    html`<tr><td><code>${c.source}</code></td><td><code>${c.cursor}</code></td><td class="n">${fmtDuration(c.lagS)}</td><td class="n">${fmtDuration(c.savedAgoS)} ago</td></tr>`,
+                )
+              : html`<tr><td colspan="4" class="muted">no cursor saved yet</td></tr>`
+          }
         </table>
         <h2>Events stored per second</h2>
         <table>
@@ -165,10 +172,12 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
         ${s.ingest.rates.hour ? html`<p class="muted">Rates over the last ${fmtDuration(s.ingest.rates.hour.seconds)} of samples.</p>` : ''}
         <div class="legend"><span><i class="sw" style="background:#2f6fde"></i>events/s (left)</span><span><i class="sw" style="background:#d9822b"></i>ingest lag (right)</span></div>
         ${raw(chartSvg(s.samples))}
-        ${s.ingest.process
-          ? html`<p class="muted">Ingest process ${s.ingest.process.id}: read ${num(s.ingest.process.received)}, queued ${num(s.ingest.process.queued)}, rejected ${num(s.ingest.process.rejected)},
+        ${
+          s.ingest.process
+            ? html`<p class="muted">Ingest process ${s.ingest.process.id}: read ${num(s.ingest.process.received)}, queued ${num(s.ingest.process.queued)}, rejected ${num(s.ingest.process.rejected)},
               waited on a full queue ${fmtDuration(s.ingest.process.pausedForBackpressureMs / 1000)}, Redis errors ${num(s.ingest.process.redisErrors)}.</p>`
-          : ''}
+            : ''
+        }
       </section>
 
       <section aria-labelledby="h-queues">
@@ -178,9 +187,11 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
           ${Object.values(QUEUE).map((q) => {
             const c = s.queues.counts[q]
             const w = s.queues.workers[q]
-            return html`<tr><td>${q}</td>${c
-              ? html`<td class="n">${num(c.waiting + c.prioritized)}</td><td class="n">${num(c.active)}</td><td class="n">${num(c.delayed)}</td><td class="n ${c.failed ? 'bad' : ''}">${num(c.failed)}</td>`
-              : html`<td colspan="4" class="muted">unknown</td>`}<td class="n">${w === undefined || w < 0 ? '–' : w}</td></tr>`
+            return html`<tr><td>${q}</td>${
+              c
+                ? html`<td class="n">${num(c.waiting + c.prioritized)}</td><td class="n">${num(c.active)}</td><td class="n">${num(c.delayed)}</td><td class="n ${c.failed ? 'bad' : ''}">${num(c.failed)}</td>`
+                : html`<td colspan="4" class="muted">unknown</td>`
+            }<td class="n">${w === undefined || w < 0 ? '–' : w}</td></tr>`
           })}
         </table>
         ${s.queues.ok ? '' : html`<p class="bad">Queues unreadable: ${s.queues.error}</p>`}
@@ -198,7 +209,8 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
         <table>
           <tr><th scope="col">feed</th><th scope="col" class="n">default list age</th><th scope="col" class="n">build</th><th scope="col" class="n">lists</th><th scope="col" class="n">snapshots</th></tr>
           ${s.cache.feeds.map(
-            (f) => html`<tr><td>${f.rkey}</td><td class="n">${f.defaultList ? fmtDuration(f.defaultList.ageS) : '–'}</td><td class="n">${f.defaultList ? ms(f.defaultList.buildMs) : '–'}</td><td class="n">${num(f.lists)}</td><td class="n">${num(f.snapshots)}</td></tr>`,
+            (f) =>
+              html`<tr><td>${f.rkey}</td><td class="n">${f.defaultList ? fmtDuration(f.defaultList.ageS) : '–'}</td><td class="n">${f.defaultList ? ms(f.defaultList.buildMs) : '–'}</td><td class="n">${num(f.lists)}</td><td class="n">${num(f.snapshots)}</td></tr>`,
           )}
         </table>
       </section>
@@ -207,13 +219,17 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
         <h2 id="h-agents">Agents ${disabled.length ? html`<span class="bad">(${disabled.length} disabled)</span>` : ''}</h2>
         <table>
           <tr><th scope="col">agent</th><th scope="col">kind</th><th scope="col" class="n">calls</th><th scope="col" class="n">posts</th><th scope="col" class="n">p50</th><th scope="col" class="n">p99</th><th scope="col" class="n">strikes</th><th scope="col">status</th></tr>
-          ${shownAgents.length
-            ? shownAgents.map(
-                (a) => html`<tr><td title="${a.title}">${a.id}</td><td>${a.kind}</td><td class="n">${num(a.calls)}</td><td class="n">${num(a.posts)}</td><td class="n">${ms(a.p50Ms)}</td><td class="n">${ms(a.p99Ms)}</td>
+          ${
+            shownAgents.length
+              ? shownAgents.map(
+                  (
+                    a,
+                  ) => html`<tr><td title="${a.title}">${a.id}</td><td>${a.kind}</td><td class="n">${num(a.calls)}</td><td class="n">${num(a.posts)}</td><td class="n">${ms(a.p50Ms)}</td><td class="n">${ms(a.p99Ms)}</td>
                   <td class="n ${a.strikes ? 'bad' : ''}">${num(a.strikes)}</td>
                   <td>${a.status === 'disabled' ? html`<span class="bad">disabled</span>: ${a.reason}` : a.lastError ? html`active <span class="muted">(last error: ${a.lastError})</span>` : 'active'}</td></tr>`,
-              )
-            : html`<tr><td colspan="8" class="muted">no agent has been called yet</td></tr>`}
+                )
+              : html`<tr><td colspan="8" class="muted">no agent has been called yet</td></tr>`
+          }
         </table>
       </section>
 
@@ -223,10 +239,12 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
           <tr><th scope="row">SQLite</th><td><code>${s.sqlite.file}</code> ${fmtBytes(s.sqlite.bytes)} + WAL ${fmtBytes(s.sqlite.walBytes)}</td></tr>
           <tr><th scope="row">posts</th><td>${num(s.posts.count)}, oldest ${s.posts.oldest ? fmtDuration((s.at - s.posts.oldest) / 1000) : '–'} old</td></tr>
           <tr><th scope="row">retention</th><td>${s.retention.lastRunAt ? `last pass ${fmtDuration((s.at - s.retention.lastRunAt) / 1000)} ago (${num(s.retention.runs)} passes)` : 'no pass yet'}<br />
-            <span class="muted">${Object.entries(s.retention.deleted)
-              .filter(([, v]) => v)
-              .map(([k, v]) => `${k} ${num(v)}`)
-              .join(', ') || 'nothing removed yet'}</span></td></tr>
+            <span class="muted">${
+              Object.entries(s.retention.deleted)
+                .filter(([, v]) => v)
+                .map(([k, v]) => `${k} ${num(v)}`)
+                .join(', ') || 'nothing removed yet'
+            }</span></td></tr>
         </table>
       </section>
 
@@ -234,9 +252,14 @@ export function statusPage(s: OpsStatus, opts: { metricsPath?: string | null } =
         <h2 id="h-procs">Processes</h2>
         <table>
           <tr><th scope="col">process</th><th scope="col">roles</th><th scope="col" class="n">up</th><th scope="col" class="n">RSS</th><th scope="col" class="n">report</th></tr>
-          ${s.processes.length
-            ? s.processes.map((p) => html`<tr><td><code>${p.id}</code></td><td>${p.roles.join(', ')}</td><td class="n">${fmtDuration(p.uptimeS)}</td><td class="n">${num(p.rssMb, 1)} MB</td><td class="n">${fmtDuration(p.ageS)} old</td></tr>`)
-            : html`<tr><td colspan="5" class="muted">no process report in Redis</td></tr>`}
+          ${
+            s.processes.length
+              ? s.processes.map(
+                  (p) =>
+                    html`<tr><td><code>${p.id}</code></td><td>${p.roles.join(', ')}</td><td class="n">${fmtDuration(p.uptimeS)}</td><td class="n">${num(p.rssMb, 1)} MB</td><td class="n">${fmtDuration(p.ageS)} old</td></tr>`,
+                )
+              : html`<tr><td colspan="5" class="muted">no process report in Redis</td></tr>`
+          }
         </table>
       </section>
     </main>`,

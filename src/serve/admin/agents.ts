@@ -59,7 +59,12 @@ export function adminAgentRoutes(d: AdminAgentDeps): Hono {
   const view = (id: string) => {
     const rec = d.store.get(id)
     const live = d.host.describe().find((a) => a.id === id)
-    return { ...(rec ? { ...rec, source: rec.source ? `${rec.source.length} bytes` : null, config: { ...rec.config, salt: rec.config.salt ? '[set]' : undefined } } : { id }), live: live ?? null }
+    return {
+      ...(rec
+        ? { ...rec, source: rec.source ? `${rec.source.length} bytes` : null, config: { ...rec.config, salt: rec.config.salt ? '[set]' : undefined } }
+        : { id }),
+      live: live ?? null,
+    }
   }
   const found = (id: string) => {
     if (!d.store.get(id)) throw new XrpcError(404, 'NotFound', `no run-time agent ${id}`)
@@ -70,7 +75,10 @@ export function adminAgentRoutes(d: AdminAgentDeps): Hono {
     if (!rec?.source) throw new XrpcError(404, 'NotFound', 'no source for this agent')
     return c.text(rec.source)
   })
-  for (const [verb, status] of [['approve', 'approved'], ['reject', 'rejected']] as const) {
+  for (const [verb, status] of [
+    ['approve', 'approved'],
+    ['reject', 'rejected'],
+  ] as const) {
     app.post(`/:id/${verb}`, async (c) => {
       const { note } = await adminBody(c, decisionBody)
       found(c.req.param('id'))
@@ -94,7 +102,11 @@ export function adminAgentRoutes(d: AdminAgentDeps): Hono {
     const body = await adminBody(c, remoteBody)
     if (body.allowPrivateNetwork && !d.allowPrivate) throw new XrpcError(400, 'InvalidRequest', 'private network agents need SKYSIFT_ALLOW_PRIVATE_AGENTS=true')
     try {
-      const rec = await d.store.addRemote(body.url, { rawDids: body.rawDids === true, allowPrivateNetwork: body.allowPrivateNetwork === true, deadlineMs: body.deadlineMs }, 'admin')
+      const rec = await d.store.addRemote(
+        body.url,
+        { rawDids: body.rawDids === true, allowPrivateNetwork: body.allowPrivateNetwork === true, deadlineMs: body.deadlineMs },
+        'admin',
+      )
       return c.json(view(rec.id))
     } catch (err) {
       throw new XrpcError(400, 'InvalidAgent', (err as Error).message)

@@ -118,7 +118,13 @@ export function adminSessionRoutes(d: AdminPageDeps): Hono {
       return c.html(await d.signInPage({ next, error: 'That is not the admin token.' }), 401)
     }
     const exp = Date.now() + ADMIN_SESSION_MS
-    setCookie(c, ADMIN_COOKIE, signAdminSession(d.token, exp), { httpOnly: true, secure, sameSite: 'Strict', path: '/admin', maxAge: Math.floor(ADMIN_SESSION_MS / 1000) })
+    setCookie(c, ADMIN_COOKIE, signAdminSession(d.token, exp), {
+      httpOnly: true,
+      secure,
+      sameSite: 'Strict',
+      path: '/admin',
+      maxAge: Math.floor(ADMIN_SESSION_MS / 1000),
+    })
     d.log.info('admin signed in')
     return c.redirect(next, 303)
   })

@@ -33,7 +33,10 @@ export class OpsMetrics {
       eventsStored: counter('skysift_events_stored_total', 'Events stored, all kinds'),
       ingested: counter('skysift_ingest_events_total', 'Events the reporting ingest process read, queued, rejected (since it started)', ['outcome']),
       ingestRedisErrors: counter('skysift_ingest_redis_errors_total', 'Failed attempts of the reporting ingest process to queue a batch (since it started)'),
-      ingestBackpressure: counter('skysift_ingest_backpressure_seconds_total', 'Time the reporting ingest process waited on a full events queue (since it started)'),
+      ingestBackpressure: counter(
+        'skysift_ingest_backpressure_seconds_total',
+        'Time the reporting ingest process waited on a full events queue (since it started)',
+      ),
       queueJobs: gauge('skysift_queue_jobs', 'BullMQ jobs by queue and state', ['queue', 'state']),
       queueWorkers: gauge('skysift_queue_workers', 'Workers connected to a queue', ['queue']),
       agentCalls: counter('skysift_agent_calls_total', 'Agent batch calls, summed over live processes', ['agent']),
@@ -48,7 +51,12 @@ export class OpsMetrics {
       buildSeconds: gauge('skysift_feed_build_seconds', "Duration of the newest build of the feed's default list", ['feed']),
       lists: gauge('skysift_feed_lists', 'Distinct ranked lists kept for a feed (mixes and readers overlays)', ['feed']),
       snapshots: gauge('skysift_feed_snapshots', 'Snapshots kept for a feed', ['feed']),
-      skeleton: new Histogram({ name: 'skysift_skeleton_request_seconds', help: 'getFeedSkeleton response time, this process', buckets: LATENCY_BUCKETS, registers: r }),
+      skeleton: new Histogram({
+        name: 'skysift_skeleton_request_seconds',
+        help: 'getFeedSkeleton response time, this process',
+        buckets: LATENCY_BUCKETS,
+        registers: r,
+      }),
       http: new Histogram({
         name: 'skysift_http_request_duration_seconds',
         help: 'HTTP response time by route, this process',
@@ -119,13 +127,31 @@ export class OpsMetrics {
     }
     m.redisUp.set(s.redis.ok ? 1 : 0)
     m.ingesting.set(s.sourceState.ingesting ? 1 : 0)
-    resetGauge(m.ingestLag, s.ingest.cursors.map((c) => [{ source: c.source }, c.lagS]))
-    resetGauge(m.cursorAge, s.ingest.cursors.map((c) => [{ source: c.source }, c.savedAgoS]))
+    resetGauge(
+      m.ingestLag,
+      s.ingest.cursors.map((c) => [{ source: c.source }, c.lagS]),
+    )
+    resetGauge(
+      m.cursorAge,
+      s.ingest.cursors.map((c) => [{ source: c.source }, c.savedAgoS]),
+    )
     resetGauge(m.storeLag, [[{}, s.store.lagS]])
-    setCounter(m.events, Object.entries(s.ingest.totals.kinds).map(([kind, v]) => [{ kind }, v]))
+    setCounter(
+      m.events,
+      Object.entries(s.ingest.totals.kinds).map(([kind, v]) => [{ kind }, v]),
+    )
     setCounter(m.eventsStored, [[{}, s.ingest.totals.stored]])
     const p = s.ingest.process
-    setCounter(m.ingested, p ? [[{ outcome: 'received' }, p.received], [{ outcome: 'queued' }, p.queued], [{ outcome: 'rejected' }, p.rejected]] : [])
+    setCounter(
+      m.ingested,
+      p
+        ? [
+            [{ outcome: 'received' }, p.received],
+            [{ outcome: 'queued' }, p.queued],
+            [{ outcome: 'rejected' }, p.rejected],
+          ]
+        : [],
+    )
     setCounter(m.ingestRedisErrors, p ? [[{}, p.redisErrors]] : [])
     setCounter(m.ingestBackpressure, p ? [[{}, p.pausedForBackpressureMs / 1000]] : [])
     m.queueJobs.reset()
@@ -135,30 +161,66 @@ export class OpsMetrics {
       const w = s.queues.workers[queue as keyof typeof s.queues.workers]
       if (w !== undefined && w >= 0) m.queueWorkers.set({ queue }, w)
     }
-    setCounter(m.agentCalls, s.agents.map((a) => [{ agent: a.id }, a.calls]))
-    setCounter(m.agentPosts, s.agents.map((a) => [{ agent: a.id }, a.posts]))
-    setCounter(m.agentStrikes, s.agents.map((a) => [{ agent: a.id }, a.strikes]))
+    setCounter(
+      m.agentCalls,
+      s.agents.map((a) => [{ agent: a.id }, a.calls]),
+    )
+    setCounter(
+      m.agentPosts,
+      s.agents.map((a) => [{ agent: a.id }, a.posts]),
+    )
+    setCounter(
+      m.agentStrikes,
+      s.agents.map((a) => [{ agent: a.id }, a.strikes]),
+    )
     m.agentSeconds.reset()
     for (const a of s.agents) {
       // ms → s, kept to a microsecond's precision (no 0.00007099999999999999)
       if (a.p50Ms !== null) m.agentSeconds.set({ agent: a.id, quantile: '0.5' }, Math.round(a.p50Ms * 1000) / 1e6)
       if (a.p99Ms !== null) m.agentSeconds.set({ agent: a.id, quantile: '0.99' }, Math.round(a.p99Ms * 1000) / 1e6)
     }
-    resetGauge(m.agentDisabled, s.agents.map((a) => [{ agent: a.id }, a.status === 'disabled' ? 1 : 0]))
-    resetGauge(m.refreshAge, s.cache.feeds.map((f) => [{ feed: f.rkey }, f.defaultList?.ageS ?? null]))
-    resetGauge(m.buildSeconds, s.cache.feeds.map((f) => [{ feed: f.rkey }, f.defaultList ? f.defaultList.buildMs / 1000 : null]))
-    resetGauge(m.lists, s.cache.feeds.map((f) => [{ feed: f.rkey }, f.lists]))
-    resetGauge(m.snapshots, s.cache.feeds.map((f) => [{ feed: f.rkey }, f.snapshots]))
+    resetGauge(
+      m.agentDisabled,
+      s.agents.map((a) => [{ agent: a.id }, a.status === 'disabled' ? 1 : 0]),
+    )
+    resetGauge(
+      m.refreshAge,
+      s.cache.feeds.map((f) => [{ feed: f.rkey }, f.defaultList?.ageS ?? null]),
+    )
+    resetGauge(
+      m.buildSeconds,
+      s.cache.feeds.map((f) => [{ feed: f.rkey }, f.defaultList ? f.defaultList.buildMs / 1000 : null]),
+    )
+    resetGauge(
+      m.lists,
+      s.cache.feeds.map((f) => [{ feed: f.rkey }, f.lists]),
+    )
+    resetGauge(
+      m.snapshots,
+      s.cache.feeds.map((f) => [{ feed: f.rkey }, f.snapshots]),
+    )
     m.subscribers.set(s.subscribers)
-    resetGauge(m.mixes, [[{ source: 'private' }, s.mixes.private], [{ source: 'record' }, s.mixes.record]])
+    resetGauge(m.mixes, [
+      [{ source: 'private' }, s.mixes.private],
+      [{ source: 'record' }, s.mixes.record],
+    ])
     m.mixLists.set(s.mixes.lists)
     m.posts.set(s.posts.count)
-    resetGauge(m.sqliteBytes, [[{ file: 'db' }, s.sqlite.bytes], [{ file: 'wal' }, s.sqlite.walBytes]])
-    setCounter(m.retention, Object.entries(s.retention.deleted).map(([what, v]) => [{ table: what.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`) }, v]))
+    resetGauge(m.sqliteBytes, [
+      [{ file: 'db' }, s.sqlite.bytes],
+      [{ file: 'wal' }, s.sqlite.walBytes],
+    ])
+    setCounter(
+      m.retention,
+      Object.entries(s.retention.deleted).map(([what, v]) => [{ table: what.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`) }, v]),
+    )
     resetGauge(m.retentionLast, [[{}, s.retention.lastRunAt === null ? null : s.retention.lastRunAt / 1000]])
     const roles = new Map<string, number>()
     for (const pr of s.processes) for (const role of pr.roles) roles.set(role, (roles.get(role) ?? 0) + 1)
-    resetGauge(m.processes, [...roles].map(([role, n]) => [{ role }, n]))
+    resetGauge(
+      m.processes,
+      [...roles].map(([role, n]) => [{ role }, n]),
+    )
   }
 
   /** This process's cache outcomes (counted by the serve stats). */

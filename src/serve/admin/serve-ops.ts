@@ -47,7 +47,10 @@ const OUTSIDE_FONTS = /<link\b[^>]*href="https:\/\/fonts\.(?:googleapis|gstatic)
  */
 const selfContained: MiddlewareHandler = async (c, next) => {
   await next()
-  c.header('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; frame-ancestors 'none'")
+  c.header(
+    'content-security-policy',
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; frame-ancestors 'none'",
+  )
   if (!c.res.headers.get('content-type')?.startsWith('text/html')) return
   const body = (await c.res.text()).replace(OUTSIDE_FONTS, '')
   const headers = new Headers(c.res.headers)
@@ -81,7 +84,9 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
   const self = (published?: ProcessReport): ProcessReport => {
     // an ingest in this process is reported live (its source's state changes between published reports)
     const now = processReport(ctx, published?.roles ?? ['serve'], ingestOf(ctx))
-    return published ? { ...published, at: now.at, rssBytes: now.rssBytes, agents: now.agents, serve: now.serve, ...(now.ingest ? { ingest: now.ingest } : {}) } : now
+    return published
+      ? { ...published, at: now.at, rssBytes: now.rssBytes, agents: now.agents, serve: now.serve, ...(now.ingest ? { ingest: now.ingest } : {}) }
+      : now
   }
   let cached: { at: number; value: Promise<OpsStatus> } | null = null
   const status = (): Promise<OpsStatus> => {
@@ -106,7 +111,10 @@ export function createServeOps(ctx: AppContext, log: Logger = ctx.log.child({ su
   }
 
   const install = (app: Hono) => {
-    app.use('*', metrics.httpTiming((ms) => stats.skeleton(ms)))
+    app.use(
+      '*',
+      metrics.httpTiming((ms) => stats.skeleton(ms)),
+    )
 
     app.get('/metrics', async (c) => {
       if (config.metricsToken && !bearerMatches(c.req.header('authorization'), config.metricsToken)) {

@@ -30,20 +30,34 @@ const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.eve
 
 /** "halfLifeHours" → "Half life hours" */
 export function humanize(name: string): string {
-  const words = name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/[-_]+/g, ' ').toLowerCase()
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/[-_]+/g, ' ')
+    .toLowerCase()
   return words.charAt(0).toUpperCase() + words.slice(1)
 }
 
 function fieldFor(name: string, s: unknown, required: boolean): OptionField | null {
   if (!isObj(s)) return null
-  const common: Common = { name, label: typeof s.title === 'string' ? s.title : humanize(name), description: typeof s.description === 'string' ? s.description : undefined, required }
+  const common: Common = {
+    name,
+    label: typeof s.title === 'string' ? s.title : humanize(name),
+    description: typeof s.description === 'string' ? s.description : undefined,
+    required,
+  }
   const enumValues = strings(s.enum)
   const type = s.type
   if (enumValues && (type === 'string' || type === undefined)) {
     return { ...common, kind: 'enum', values: enumValues, default: typeof s.default === 'string' ? s.default : undefined }
   }
   if (type === 'string') {
-    return { ...common, kind: 'text', default: typeof s.default === 'string' ? s.default : undefined, pattern: typeof s.pattern === 'string' ? s.pattern : undefined, maxLength: typeof s.maxLength === 'number' ? s.maxLength : undefined }
+    return {
+      ...common,
+      kind: 'text',
+      default: typeof s.default === 'string' ? s.default : undefined,
+      pattern: typeof s.pattern === 'string' ? s.pattern : undefined,
+      maxLength: typeof s.maxLength === 'number' ? s.maxLength : undefined,
+    }
   }
   if (type === 'number' || type === 'integer') {
     const num = (v: unknown) => (typeof v === 'number' ? v : undefined)
@@ -63,7 +77,8 @@ function fieldFor(name: string, s: unknown, required: boolean): OptionField | nu
     const items = s.items
     const itemEnum = strings(items.enum)
     if (itemEnum && (items.type === 'string' || items.type === undefined)) return { ...common, kind: 'multi', values: itemEnum, default: strings(s.default) }
-    if (items.type === 'string') return { ...common, kind: 'list', default: strings(s.default), maxItems: typeof s.maxItems === 'number' ? s.maxItems : undefined }
+    if (items.type === 'string')
+      return { ...common, kind: 'list', default: strings(s.default), maxItems: typeof s.maxItems === 'number' ? s.maxItems : undefined }
   }
   return null
 }

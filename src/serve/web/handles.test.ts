@@ -23,7 +23,7 @@ async function handleService(table: Map<string, string>, delayMs = 0): Promise<{
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls, close: () => new Promise((r) => server.close(() => r())) }
 }
 
-describe('authors\' handles on the web pages', () => {
+describe("authors' handles on the web pages", () => {
   let users: Record<string, TestUser>
   const closers: (() => Promise<void>)[] = []
   beforeAll(async () => {
@@ -37,11 +37,22 @@ describe('authors\' handles on the web pages', () => {
 
   it('shows a handle only when it checks out both ways, and remembers it', async () => {
     // eve's DID document claims eve.test, but eve.test points at ann: not shown
-    const svc = await handleService(new Map([[users.ann.handle, users.ann.did], [users.bob.handle, users.bob.did], [users.eve.handle, users.ann.did]]))
+    const svc = await handleService(
+      new Map([
+        [users.ann.handle, users.ann.did],
+        [users.bob.handle, users.bob.did],
+        [users.eve.handle, users.ann.did],
+      ]),
+    )
     closers.push(svc.close)
     const dir = new HandleDirectory(identityLookups(createIdResolver('http://127.0.0.1:1', true), svc.url), silentLogger)
     const got = await dir.handles([users.ann.did, users.bob.did, users.eve.did, 'did:plc:nobodynobodynobodynobody'], 5000)
-    expect(got).toEqual(new Map([[users.ann.did, 'ann.test'], [users.bob.did, 'bob.test']]))
+    expect(got).toEqual(
+      new Map([
+        [users.ann.did, 'ann.test'],
+        [users.bob.did, 'bob.test'],
+      ]),
+    )
     const calls = svc.calls()
     expect(await dir.handles([users.ann.did, users.bob.did], 5000)).toEqual(got)
     expect(svc.calls()).toBe(calls)

@@ -73,7 +73,15 @@ export function createWeb(d: WebDeps & { publicUrl: string }): Web {
 
   app.onError((err, c) => {
     log.error({ err, path: c.req.path }, 'web page failed')
-    return k.page(c, messagePage({ ...k.chrome(c, 'Something went wrong', 'other', null), heading: 'Something went wrong', message: 'The server could not show this page. Please try again.' }), 500)
+    return k.page(
+      c,
+      messagePage({
+        ...k.chrome(c, 'Something went wrong', 'other', null),
+        heading: 'Something went wrong',
+        message: 'The server could not show this page. Please try again.',
+      }),
+      500,
+    )
   })
 
   staticPages(app)

@@ -1,4 +1,11 @@
-import { buildAtprotoLoopbackClientMetadata, NodeOAuthClient, requestLocalLock, type NodeSavedSession, type NodeSavedState, type OAuthClientMetadataInput } from '@atproto/oauth-client-node'
+import {
+  buildAtprotoLoopbackClientMetadata,
+  NodeOAuthClient,
+  requestLocalLock,
+  type NodeSavedSession,
+  type NodeSavedState,
+  type OAuthClientMetadataInput,
+} from '@atproto/oauth-client-node'
 import { createGuardedFetch } from '../../score/guarded-fetch.ts'
 import type { WebSessions } from './ports.ts'
 
@@ -71,7 +78,10 @@ export function oauthMode(s: Pick<OAuthSetup, 'publicUrl' | 'port'>): OAuthMode 
  * `allowHttp` (local networks) every request goes through the SSRF guard
  * remote agents use: nothing on loopback or private addresses, no redirects.
  */
-export function createOAuthClient(stores: Pick<WebSessions, 'oauthStates' | 'oauthSessions'>, s: OAuthSetup): { client: NodeOAuthClient; mode: OAuthMode; close: () => void } {
+export function createOAuthClient(
+  stores: Pick<WebSessions, 'oauthStates' | 'oauthSessions'>,
+  s: OAuthSetup,
+): { client: NodeOAuthClient; mode: OAuthMode; close: () => void } {
   const mode = oauthMode(s)
   const guard = s.allowHttp ? null : createGuardedFetch({ allowPrivateNetwork: false })
   const client = new NodeOAuthClient({

@@ -68,7 +68,13 @@ export function cookies(sessions: WebSessions, secret: string, publicUrl: string
     },
     signIn(c, did, handle) {
       const id = sessions.create(did, handle)
-      setCookie(c, names.session, signValue(secret, 'session', id), { path: '/', httpOnly: true, sameSite: 'Lax', secure: names.secure, maxAge: Math.floor(sessions.sessionTtlMs / 1000) })
+      setCookie(c, names.session, signValue(secret, 'session', id), {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'Lax',
+        secure: names.secure,
+        maxAge: Math.floor(sessions.sessionTtlMs / 1000),
+      })
     },
     signOut(c, id) {
       const gone = id ? sessions.delete(id) : null

@@ -62,10 +62,12 @@ function layout(p: PageChrome, body: Html): Html {
         </ul>
       </nav>
       <div class="account">
-        ${who
-          ? html`<span>Signed in as <strong>${who}</strong></span>
+        ${
+          who
+            ? html`<span>Signed in as <strong>${who}</strong></span>
               <form method="post" action="/signout" class="inline">${csrfField(p.csrf)}<button type="submit" class="link">Sign out</button></form>`
-          : html`<a href="/signin"${current('signin')}>Sign in</a>`}
+            : html`<a href="/signin"${current('signin')}>Sign in</a>`
+        }
       </div>
     </header>
     <main id="main" tabindex="-1">${body}</main>
@@ -177,15 +179,17 @@ export function agentsPage(p: PageChrome & { agents: CatalogAgent[] }): Html {
                 <div><dt>Used in</dt><dd>${u.mixes} reader mix${u.mixes === 1 ? '' : 'es'}, ${u.feedDefaults} feed default${u.feedDefaults === 1 ? '' : 's'}</dd></div>
                 <div><dt>Items shaped</dt><dd>${u.itemsShaped}</dd></div>
               </dl>
-              ${form.kind === 'json'
-                ? html`<p>Options: <code>${JSON.stringify(a.options)}</code></p>`
-                : form.fields.length
-                  ? html`<table>
+              ${
+                form.kind === 'json'
+                  ? html`<p>Options: <code>${JSON.stringify(a.options)}</code></p>`
+                  : form.fields.length
+                    ? html`<table>
                       <caption>Options</caption>
                       <thead><tr><th scope="col">Option</th><th scope="col">Accepts</th></tr></thead>
                       <tbody>${form.fields.map((f) => html`<tr><td><code>${f.name}</code>${f.description ? html`<div class="small">${f.description}</div>` : ''}</td><td>${schemaSummary(f)}</td></tr>`)}</tbody>
                     </table>`
-                  : html`<p class="muted">No options.</p>`}
+                    : html`<p class="muted">No options.</p>`
+              }
             </section>
           </li>`
         })}
@@ -244,21 +248,26 @@ export function whyPage(p: PageChrome & { explanation: Explanation | null; post:
     p,
     html`<h1>Why am I seeing this?</h1>
       ${link ? html`<p><a href="${link}" rel="noopener">Open the post on Bluesky</a>${author ? html` by ${authorName(author, p.handle ?? null)}` : ''}</p>` : ''}
-      ${e
-        ? html`<p class="lead">${e.text}</p>
-            ${e.reasons.length
-              ? html`<table class="mix">
+      ${
+        e
+          ? html`<p class="lead">${e.text}</p>
+            ${
+              e.reasons.length
+                ? html`<table class="mix">
                   <caption>How each agent in your mix moved it (out of its weight)</caption>
                   <thead><tr><th scope="col">Agent</th><th scope="col">Looks for</th><th scope="col">Points</th></tr></thead>
                   <tbody>
                     ${e.reasons.map(
-                      (r) => html`<tr><td><a href="/agents#agent-${r.agent}">${r.title}</a></td><td>${r.detail ?? '—'}</td><td class="num ${r.value > 0 ? 'up' : r.value < 0 ? 'down' : ''}">${signed(r.value)}</td></tr>`,
+                      (r) =>
+                        html`<tr><td><a href="/agents#agent-${r.agent}">${r.title}</a></td><td>${r.detail ?? '—'}</td><td class="num ${r.value > 0 ? 'up' : r.value < 0 ? 'down' : ''}">${signed(r.value)}</td></tr>`,
                     )}
                   </tbody>
                 </table>`
-              : ''}
+                : ''
+            }
             <p>Change how your feed is ranked on its <a href="/feeds">settings page</a>, or with “show more” / “show less” in your app.</p>`
-        : html`<p>This link does not carry an explanation this server made.</p><p><a href="/feeds">Back to the feeds</a></p>`}`,
+          : html`<p>This link does not carry an explanation this server made.</p><p><a href="/feeds">Back to the feeds</a></p>`
+      }`,
   )
 }
 
@@ -327,7 +336,8 @@ function errorText(problems: FieldProblem[], field: string): Html {
   if (!mine.length) return html``
   return html`<p class="field-error" id="${errIdOf(field)}" data-error-for="${field}">${mine.map((p) => p.message).join('; ')}</p>`
 }
-const invalid = (problems: FieldProblem[], field: string) => (problems.some((p) => p.field === field) ? raw(` aria-invalid="true" aria-describedby="${errIdOf(field)}"`) : '')
+const invalid = (problems: FieldProblem[], field: string) =>
+  problems.some((p) => p.field === field) ? raw(` aria-invalid="true" aria-describedby="${errIdOf(field)}"`) : ''
 
 function optionInput(prefix: string, f: OptionField, options: Record<string, unknown> | undefined, problems: FieldProblem[]): Html {
   const field = `${prefix}.options.${f.name}`
@@ -372,7 +382,11 @@ function escapeAttr(s: string): string {
 }
 
 /** One agent of the mix form. `index` may be the placeholder `__i__` in a template. */
-function agentRow(row: { index: number | string; agent: string; weight: number | string; options: Record<string, unknown>; optionsJson?: string }, agent: CatalogAgent | undefined, problems: FieldProblem[]): Html {
+function agentRow(
+  row: { index: number | string; agent: string; weight: number | string; options: Record<string, unknown>; optionsJson?: string },
+  agent: CatalogAgent | undefined,
+  problems: FieldProblem[],
+): Html {
   const prefix = `agents.${row.index}`
   const title = agent?.status.title ?? row.agent
   const weightField = `${prefix}.weight`
@@ -395,12 +409,14 @@ function agentRow(row: { index: number | string; agent: string; weight: number |
       </div>
       ${errorText(problems, weightField)}
     </div>
-    ${form.kind === 'json'
-      ? html`<div class="field"><label for="${idOf(jsonField)}">Options (JSON)</label>
+    ${
+      form.kind === 'json'
+        ? html`<div class="field"><label for="${idOf(jsonField)}">Options (JSON)</label>
           <textarea id="${idOf(jsonField)}" name="${prefix}.optionsJson" rows="3" spellcheck="false"${invalid(problems, jsonField)}>${jsonText}</textarea>${errorText(problems, jsonField)}</div>`
-      : form.fields.length
-        ? html`<div class="options">${form.fields.map((f) => optionInput(prefix, f, row.options, problems))}</div>${errorText(problems, jsonField)}`
-        : ''}
+        : form.fields.length
+          ? html`<div class="options">${form.fields.map((f) => optionInput(prefix, f, row.options, problems))}</div>${errorText(problems, jsonField)}`
+          : ''
+    }
     <button type="submit" name="op" value="remove:${row.index}" class="secondary remove">Remove<span class="visually-hidden"> ${title}</span></button>
   </fieldset>`
 }
@@ -429,19 +445,25 @@ export function settingsPage(p: PageChrome & SettingsModel): Html {
     const row = m ? p.rows.find((r) => r.index === Number(m[1])) : undefined
     return row ? `${titles.get(row.agent) ?? row.agent}: ` : ''
   }
-  const sourceText = { private: 'your private mix, saved on this server', record: 'your public mix record, read from your repository', default: 'the feed’s default (you have not chosen a mix yet)' }[p.current.source]
+  const sourceText = {
+    private: 'your private mix, saved on this server',
+    record: 'your public mix record, read from your repository',
+    default: 'the feed’s default (you have not chosen a mix yet)',
+  }[p.current.source]
   const active = p.agents.filter((a) => a.status.status === 'active')
   const action = `/feeds/${p.feed.rkey}/settings`
   return layout(
     p,
     html`<h1>Your mix for “${p.feed.displayName}”</h1>
       <div id="status" role="status" aria-live="polite" class="${p.flash ? 'flash' : ''}">${p.flash ?? ''}</div>
-      ${problems.length
-        ? html`<div class="errors" role="alert" id="error-summary" tabindex="-1">
+      ${
+        problems.length
+          ? html`<div class="errors" role="alert" id="error-summary" tabindex="-1">
             <h2>This mix needs a fix</h2>
             <ul>${problems.map((x) => html`<li><a href="#${x.field === 'form' || x.field === 'agents' ? 'add-agent' : idOf(x.field)}">${labelOf(x.field)}${x.message}</a></li>`)}</ul>
           </div>`
-        : ''}
+          : ''
+      }
       <section aria-labelledby="current-h">
         <h2 id="current-h">What ranks your feed now</h2>
         <p>Source: <strong class="source source-${p.current.source}" data-source="${p.current.source}">${p.current.source}</strong> — ${sourceText}${p.current.updatedAt ? html`, updated ${when(p.current.updatedAt)}` : ''}.</p>
@@ -476,13 +498,15 @@ export function settingsPage(p: PageChrome & SettingsModel): Html {
           </div>
           <p class="small muted">“Save privately” keeps the mix on this server only. “Save as public record” writes an <code>app.skysift.feed.mix</code> record to your own repository, so any Skysift server hosting this feed can use it; a private mix here wins over it.</p>
         </form>
-        ${p.current.source === 'private'
-          ? html`<form method="post" action="${action}" class="inline-block">
+        ${
+          p.current.source === 'private'
+            ? html`<form method="post" action="${action}" class="inline-block">
               ${csrfField(p.csrf)}
               <button type="submit" name="op" value="reset" class="secondary" id="reset-button">Forget my private mix</button>
               <span class="small muted">Then your public record (if any) or the feed’s default applies.</span>
             </form>`
-          : ''}
+            : ''
+        }
         ${active.map((a) => html`<template id="tpl-agent-${a.status.id}" data-title="${a.status.title}">${agentRow({ index: '__i__', agent: a.status.id, weight: 50, options: {} }, a, [])}</template>`)}
       </section>
 
@@ -493,21 +517,25 @@ export function settingsPage(p: PageChrome & SettingsModel): Html {
 
       <section aria-labelledby="feedback-h">
         <h2 id="feedback-h">Your recent feedback</h2>
-        ${p.feedback.length
-          ? html`<ul class="feedback">
+        ${
+          p.feedback.length
+            ? html`<ul class="feedback">
               ${p.feedback.map(
                 (f) => html`<li class="${f.undone ? 'undone' : ''}" id="feedback-${f.id}">
                   <span class="event">${eventLabel(f.event)}</span>
                   on “${f.text === null ? 'a post not stored here' : f.text.slice(0, 140) || '(no text)'}” · ${when(f.at)}
                   ${f.nudges.length ? html`<span class="small"> — nudged ${f.nudges.map((n, i) => html`${i ? ', ' : ''}${titles.get(n.label.replace(/#\d+$/, '')) ?? n.label} ${signed(n.delta)}`)}</span>` : ''}
                   ${f.feedContext ? html` <a class="small" href="${whyHref(f.feedContext, f.post)}">Why was it shown?</a>` : ''}
-                  ${f.undone
-                    ? html`<span class="small muted"> (undone)</span>`
-                    : html`<form method="post" action="/feeds/${p.feed.rkey}/feedback/${String(f.id)}/undo" class="inline">${csrfField(p.csrf)}<button type="submit" class="secondary">Undo<span class="visually-hidden"> ${eventLabel(f.event).toLowerCase()} from ${new Date(f.at).toISOString().slice(0, 16)}</span></button></form>`}
+                  ${
+                    f.undone
+                      ? html`<span class="small muted"> (undone)</span>`
+                      : html`<form method="post" action="/feeds/${p.feed.rkey}/feedback/${String(f.id)}/undo" class="inline">${csrfField(p.csrf)}<button type="submit" class="secondary">Undo<span class="visually-hidden"> ${eventLabel(f.event).toLowerCase()} from ${new Date(f.at).toISOString().slice(0, 16)}</span></button></form>`
+                  }
                 </li>`,
               )}
             </ul>`
-          : html`<p class="muted">No “show more” or “show less” yet. Use them in your Bluesky app on posts from this feed.</p>`}
+            : html`<p class="muted">No “show more” or “show less” yet. Use them in your Bluesky app on posts from this feed.</p>`
+        }
       </section>`,
   )
 }

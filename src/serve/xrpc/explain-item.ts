@@ -14,6 +14,9 @@ export function explainItem(app: Hono, d: AppDeps): void {
     const who = await requesterOf(d, c, NSID)
     const e = d.feeds.explain(feedContext, who.did)
     if (!e) throw new XrpcError(400, 'UnknownContext', 'not a feedContext this server made for you')
-    return c.json({ reasons: e.reasons.map((r) => ({ agent: r.agent, label: r.label, title: r.title, value: r.value, ...(r.detail ? { detail: r.detail } : {}) })), text: e.text })
+    return c.json({
+      reasons: e.reasons.map((r) => ({ agent: r.agent, label: r.label, title: r.title, value: r.value, ...(r.detail ? { detail: r.detail } : {}) })),
+      text: e.text,
+    })
   })
 }

@@ -20,7 +20,20 @@ import { submitAgent } from './submit-agent.ts'
 import { undoFeedback } from './undo-feedback.ts'
 
 /** The methods, one file each: every one takes the app and the deps and adds its route. */
-const METHODS = [getFeedSkeleton, getMix, listMixes, deleteMix, previewMix, explainItem, listFeedback, undoFeedback, sendInteractions, putMix, listAgents, submitAgent]
+const METHODS = [
+  getFeedSkeleton,
+  getMix,
+  listMixes,
+  deleteMix,
+  previewMix,
+  explainItem,
+  listFeedback,
+  undoFeedback,
+  sendInteractions,
+  putMix,
+  listAgents,
+  submitAgent,
+]
 
 /** The Hono app: feed-generator XRPC, Skysift's mix methods, health, and the landing page. */
 export function createApp(d: AppDeps): Hono {

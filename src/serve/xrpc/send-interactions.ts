@@ -25,7 +25,10 @@ export function sendInteractions(app: Hono, d: AppDeps): void {
     for (let at = 0; at === 0 || at < list.length; at += INTERACTIONS_CHUNK) {
       if (at > 0) await yieldToLoop()
       try {
-        bskyLexicons.assertValidXrpcInput(NSID, at === 0 && !Array.isArray(all) ? input : { ...(input as object), interactions: list.slice(at, at + INTERACTIONS_CHUNK) })
+        bskyLexicons.assertValidXrpcInput(
+          NSID,
+          at === 0 && !Array.isArray(all) ? input : { ...(input as object), interactions: list.slice(at, at + INTERACTIONS_CHUNK) },
+        )
       } catch (err) {
         throw invalidRequest((err as Error).message.replace(/^Input\/interactions\/(\d+)/, (_, i: string) => `Input/interactions/${at + Number(i)}`))
       }

@@ -19,16 +19,25 @@ export function submitAgent(app: Hono, d: AppDeps): void {
   // @NOTE a submission loads the agent in a sandbox worker thread to read its metadata: one at a time, a few waiting
   const submitting = new WorkQueue(2)
   // a body that is not JSON is checked as null: the lexicon says what is missing
-  const spec = { nsid: NSID, auth: 'required', input: { maxKiB: 300, lexicons: d.lexicons, notJson: 'check' }, busy: 'too many submissions are being checked; try again in a moment' } as const
+  const spec = {
+    nsid: NSID,
+    auth: 'required',
+    input: { maxKiB: 300, lexicons: d.lexicons, notJson: 'check' },
+    busy: 'too many submissions are being checked; try again in a moment',
+  } as const
   app.post(`/xrpc/${NSID}`, xrpcMethod(d, spec), async (c) => {
     const who = c.var.viewer
     const pending = d.agents.store.list().filter((a) => a.submittedBy === who && a.status === 'pending')
-    if (pending.length >= MAX_PENDING_PER_AUTHOR) throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
+    if (pending.length >= MAX_PENDING_PER_AUTHOR)
+      throw new XrpcError(429, 'TooManyPending', `at most ${MAX_PENDING_PER_AUTHOR} agents may wait for review per author`)
     const spent = await submissions.take(who)
     if (spent) {
       d.log.info({ author: who, scope: spent.scope }, 'agent submission refused: budget spent')
       c.header('retry-after', String(spent.retryAfterS))
-      const msg = spent.scope === 'key' ? `at most ${submitLimits.perAuthorPerHour} submissions per author per hour` : `at most ${submitLimits.perHour} submissions per hour are taken`
+      const msg =
+        spent.scope === 'key'
+          ? `at most ${submitLimits.perAuthorPerHour} submissions per author per hour`
+          : `at most ${submitLimits.perHour} submissions per hour are taken`
       throw new XrpcError(429, 'RateLimitExceeded', `${msg}; try again in ${spent.retryAfterS} s`)
     }
     let rec

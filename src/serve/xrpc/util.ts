@@ -33,7 +33,8 @@ export function limitParam(c: Context): number {
 export function findFeed(d: Pick<AppDeps, 'config' | 'feeds'>, uri: string): Feed {
   const parts = parseAtUri(uri)
   if (!parts) throw invalidRequest('Error: feed must be a valid at-uri')
-  const feed = d.feeds.feed(uri) ?? (d.config.publisherDid ? undefined : parts.collection === 'app.bsky.feed.generator' ? d.feeds.feedByRkey(parts.rkey) : undefined)
+  const feed =
+    d.feeds.feed(uri) ?? (d.config.publisherDid ? undefined : parts.collection === 'app.bsky.feed.generator' ? d.feeds.feedByRkey(parts.rkey) : undefined)
   if (!feed) throw new XrpcError(400, 'UnknownFeed', 'Unknown feed')
   return feed
 }

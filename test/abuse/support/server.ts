@@ -52,11 +52,15 @@ export async function startServer(opts: { stages?: StageName[]; env?: NodeJS.Pro
     t.cleanup()
   }
   try {
-    await until('the server answers', async () => {
-      const dead = procs.find((p) => !p.running)
-      if (dead) throw new Error(`${dead.name} exited:\n${dead.tail()}`)
-      return (await fetch(`${base}/xrpc/_health`).catch(() => null))?.ok === true
-    }, 60_000)
+    await until(
+      'the server answers',
+      async () => {
+        const dead = procs.find((p) => !p.running)
+        if (dead) throw new Error(`${dead.name} exited:\n${dead.tail()}`)
+        return (await fetch(`${base}/xrpc/_health`).catch(() => null))?.ok === true
+      },
+      60_000,
+    )
   } catch (err) {
     await close()
     throw err

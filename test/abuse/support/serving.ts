@@ -19,7 +19,24 @@ export const SERVICE = 'did:web:feeds.test'
 export const FRESH = `at://${SERVICE}/app.bsky.feed.generator/fresh`
 export const SCIENCE = `at://${SERVICE}/app.bsky.feed.generator/science`
 
-const WORDS = ['science', 'space', 'cats', 'rain', 'coffee', 'music', 'garden', 'bikes', 'physics', 'climate', 'telescope', 'bread', 'trains', 'chess', 'sunset', 'ocean']
+const WORDS = [
+  'science',
+  'space',
+  'cats',
+  'rain',
+  'coffee',
+  'music',
+  'garden',
+  'bikes',
+  'physics',
+  'climate',
+  'telescope',
+  'bread',
+  'trains',
+  'chess',
+  'sunset',
+  'ocean',
+]
 
 export interface Server {
   url: string
@@ -81,7 +98,10 @@ export async function startServer(opts: { posts?: number; users?: string[]; env?
   const url = `http://127.0.0.1:${port}`
   const end = Date.now() + 60_000
   for (;;) {
-    const ok = await fetch(`${url}/xrpc/_health`).then((r) => r.ok, () => false)
+    const ok = await fetch(`${url}/xrpc/_health`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (ok) break
     if (!proc.running || Date.now() > end) throw new Error(`the server did not start:\n${proc.tail()}`)
     await new Promise((r) => setTimeout(r, 100))
@@ -90,7 +110,11 @@ export async function startServer(opts: { posts?: number; users?: string[]; env?
     const token = who ? await who.token(SERVICE, nsid) : undefined
     const target = method === 'GET' ? `${url}/xrpc/${nsid}?${new URLSearchParams(input as Record<string, string>)}` : `${url}/xrpc/${nsid}`
     const t0 = performance.now()
-    const res = await fetch(target, { method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: method === 'POST' ? JSON.stringify(input) : undefined })
+    const res = await fetch(target, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: method === 'POST' ? JSON.stringify(input) : undefined,
+    })
     const text = await res.text()
     const ms = performance.now() - t0
     let body: unknown = text

@@ -39,7 +39,9 @@ export const haveChromium = (): boolean => fs.existsSync(CHROMIUM_PATH)
  * --host-resolver-rules (e.g. "MAP *.test 127.0.0.1"), to keep every name on
  * this machine.
  */
-export async function launchBrowser(opts: { hostRules?: string; viewport?: { width: number; height: number }; javaScriptEnabled?: boolean } = {}): Promise<TestBrowser> {
+export async function launchBrowser(
+  opts: { hostRules?: string; viewport?: { width: number; height: number }; javaScriptEnabled?: boolean } = {},
+): Promise<TestBrowser> {
   const profileDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-chromium-'))
   // @NOTE the profile folder is passed as launchPersistentContext's userDataDir (Playwright refuses --user-data-dir in args)
   const args = [...CHROMIUM_ARGS]

@@ -81,22 +81,11 @@ export interface LocalNetwork {
   createUser(handleShort: string): Promise<LocalUser>
   /** publishes an app.bsky.feed.generator record under owner's repo pointing
    * at serviceDid, waits for AppView indexing, returns the at-uri */
-  publishFeed(
-    owner: LocalUser,
-    rkey: string,
-    serviceDid: string,
-    displayName: string,
-    opts?: FeedOptions,
-  ): Promise<string>
+  publishFeed(owner: LocalUser, rkey: string, serviceDid: string, displayName: string, opts?: FeedOptions): Promise<string>
   /** an AtpAgent whose app.bsky.* calls are answered by the AppView as `user` */
   appviewAgentFor(user: LocalUser | null, opts?: AppviewAgentOptions): AtpAgent
   /** com.atproto.server.getServiceAuth on the PDS, as `user` */
-  getServiceAuth(
-    user: LocalUser,
-    aud: string,
-    lxm: string | null,
-    expSeconds?: number,
-  ): Promise<string>
+  getServiceAuth(user: LocalUser, aud: string, lxm: string | null, expSeconds?: number): Promise<string>
   processAll(): Promise<void>
   close(): Promise<void>
 }
@@ -128,14 +117,11 @@ const toLetters = (n: number): string => {
   } while (n > 0)
   return out
 }
-const fromLetters = (s: string): number =>
-  [...s].reduce((acc, ch) => acc * 26 + (ch.charCodeAt(0) - 97), 0)
-const randomLetters = (len: number): string =>
-  [...randomBytes(len)].map((b) => String.fromCharCode(97 + (b % 26))).join('')
+const fromLetters = (s: string): number => [...s].reduce((acc, ch) => acc * 26 + (ch.charCodeAt(0) - 97), 0)
+const randomLetters = (len: number): string => [...randomBytes(len)].map((b) => String.fromCharCode(97 + (b % 26))).join('')
 
 /** skysift_test_<creation time, seconds, in letters>_<random> */
-const newSchemaName = (): string =>
-  `${SCHEMA_PREFIX}${toLetters(Math.floor(Date.now() / 1000))}_${randomLetters(6)}`
+const newSchemaName = (): string => `${SCHEMA_PREFIX}${toLetters(Math.floor(Date.now() / 1000))}_${randomLetters(6)}`
 
 const quoteIdent = (s: string): string => `"${s.replace(/"/g, '""')}"`
 
@@ -162,10 +148,9 @@ async function sweepStale(url: string, tmpRoot: string, olderThanMs: number): Pr
   const cutoffSec = (Date.now() - olderThanMs) / 1000
   try {
     await withPg(url, async (c) => {
-      const { rows } = await c.query<{ nspname: string }>(
-        `SELECT nspname FROM pg_namespace WHERE nspname ~ $1`,
-        [`^(${SUB_SCHEMAS.join('|')})${SCHEMA_PREFIX}[a-z]+_[a-z]+$`],
-      )
+      const { rows } = await c.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ $1`, [
+        `^(${SUB_SCHEMAS.join('|')})${SCHEMA_PREFIX}[a-z]+_[a-z]+$`,
+      ])
       for (const { nspname } of rows) {
         const ts = nspname.slice(nspname.indexOf(SCHEMA_PREFIX) + SCHEMA_PREFIX.length).split('_')[0]
         if (ts && fromLetters(ts) < cutoffSec) {
@@ -194,8 +179,7 @@ async function sweepStale(url: string, tmpRoot: string, olderThanMs: number): Pr
 let createLock: Promise<unknown> = Promise.resolve()
 
 export async function startLocalNetwork(opts: StartOptions = {}): Promise<LocalNetwork> {
-  const postgresUrl =
-    opts.postgresUrl ?? process.env.DB_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+  const postgresUrl = opts.postgresUrl ?? process.env.DB_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
   process.env.REDIS_HOST ??= opts.redisHost ?? new URL(REDIS_URL).host
 
   const tmpRoot = os.tmpdir()
@@ -226,10 +210,7 @@ export async function startLocalNetwork(opts: StartOptions = {}): Promise<LocalN
   } catch (err) {
     // TestNetwork.create does not tear down what it already started; servers
     // started before the failure die with the (vitest worker) process.
-    await Promise.allSettled([
-      dropSchemas(postgresUrl, schema),
-      rm(tmpDir, { recursive: true, force: true }),
-    ])
+    await Promise.allSettled([dropSchemas(postgresUrl, schema), rm(tmpDir, { recursive: true, force: true })])
     throw err
   }
   const net = network!
@@ -363,9 +344,7 @@ export async function listenLocal(
 ): Promise<LocalHttpServer> {
   const hostname = opts.hostname ?? '127.0.0.1'
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: fetchHandler, hostname, port: opts.port ?? 0 }, () =>
-      resolve(s as Server),
-    ) as Server
+    const s = serve({ fetch: fetchHandler, hostname, port: opts.port ?? 0 }, () => resolve(s as Server)) as Server
     s.once('error', reject)
   })
   const port = (server.address() as AddressInfo).port

@@ -32,7 +32,11 @@ export interface LocalSkysift {
  * false), and waits until the firehose delivers. SKYSIFT_E2E_LOG=debug (or
  * info/warn) shows Skysift's logs.
  */
-export async function startLocalSkysift(net: LocalNetwork, owner: LocalUser, opts: { publish?: boolean; config?: Partial<Config> } = {}): Promise<LocalSkysift> {
+export async function startLocalSkysift(
+  net: LocalNetwork,
+  owner: LocalUser,
+  opts: { publish?: boolean; config?: Partial<Config> } = {},
+): Promise<LocalSkysift> {
   const port = await freePort()
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'skysift-e2e-data-'))
   const prefix = `e2e-${randomBytes(6).toString('hex')}`

@@ -89,9 +89,15 @@ export function checkStore(db: Database.Database, model: Model): StoreCheck {
   for (const [uri, p] of model.hidden) if (withheld.get(uri) !== p.cid) out.badWithheld.push(`${uri}: kept ${withheld.get(uri) ?? 'nothing'}, newest ${p.cid}`)
   for (const uri of withheld.keys()) if (!model.hidden.has(uri)) out.badWithheld.push(`${uri}: kept, but not hidden`)
   const statuses = new Map((db.prepare('SELECT did, status FROM account_status').all() as { did: string; status: string }[]).map((r) => [r.did, r.status]))
-  for (const [did, status] of model.accounts) if (statuses.get(did) !== status) out.wrongAccounts.push(`${did}: stored ${statuses.get(did) ?? 'nothing'}, last ${status}`)
+  for (const [did, status] of model.accounts)
+    if (statuses.get(did) !== status) out.wrongAccounts.push(`${did}: stored ${statuses.get(did) ?? 'nothing'}, last ${status}`)
   for (const did of statuses.keys()) if (!model.accounts.has(did)) out.wrongAccounts.push(`${did}: stored, but no status event`)
-  const counted = new Map((db.prepare("SELECT subject, count(*) AS n FROM engagements WHERE kind = 'like' GROUP BY subject").all() as { subject: string; n: number }[]).map((r) => [r.subject, r.n]))
+  const counted = new Map(
+    (db.prepare("SELECT subject, count(*) AS n FROM engagements WHERE kind = 'like' GROUP BY subject").all() as { subject: string; n: number }[]).map((r) => [
+      r.subject,
+      r.n,
+    ]),
+  )
   for (const r of rows) {
     if ((counted.get(r.uri) ?? 0) === r.likes) continue
     // also a purged author's post that comes back (reactivation, then an update or a re-delivered create): it counts the likes still stored
@@ -99,7 +105,10 @@ export function checkStore(db: Database.Database, model: Model): StoreCheck {
   }
   // stored likes are keyed by a hash of their URI: the model's likes by the same key
   const modelLikes = new Map([...model.likes].map(([uri, l]) => [engagementKey(uri), { uri, subject: l.subject }]))
-  for (const e of db.prepare("SELECT key, subject FROM engagements WHERE kind = 'like'").safeIntegers().iterate() as Iterable<{ key: bigint; subject: string }>) {
+  for (const e of db.prepare("SELECT key, subject FROM engagements WHERE kind = 'like'").safeIntegers().iterate() as Iterable<{
+    key: bigint
+    subject: string
+  }>) {
     // likes of a post deleted since stay in `engagements` (nothing counts them any more)
     if (!stored.has(e.subject)) continue
     if (modelLikes.get(e.key)?.subject !== e.subject) out.phantomLikes.push(`key ${e.key} on ${e.subject}`)
@@ -140,7 +149,7 @@ async function storeJobs(storeQueue: Queue): Promise<(StoreJobView & { id: strin
     if (!jobs.length) break
     for (const j of jobs) {
       const m = /_(\d+)_(\d+)_\d+$/.exec(j.id ?? '')
-      const events = ((j.data as { events?: { uri?: string; did?: string }[] })?.events ?? [])
+      const events = (j.data as { events?: { uri?: string; did?: string }[] })?.events ?? []
       out.push({
         id: j.id ?? '',
         first: m ? Number(m[1]) : NaN,

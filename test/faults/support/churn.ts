@@ -48,7 +48,12 @@ export async function addChurn(src: string, dst: string, opts: { seed: number; r
   const rl = readline.createInterface({ input: fs.createReadStream(src, { encoding: 'utf8', highWaterMark: 1 << 20 }), crlfDelay: Infinity })
   for await (const line of rl) {
     if (!line.trim()) continue
-    const e = JSON.parse(line) as { did: string; time_us: number; kind: string; commit?: { operation: string; collection: string; rkey: string; record?: Record<string, unknown> } }
+    const e = JSON.parse(line) as {
+      did: string
+      time_us: number
+      kind: string
+      commit?: { operation: string; collection: string; rkey: string; record?: Record<string, unknown> }
+    }
     // a line of our own goes between the previous line and this one, at a time of its own
     if (pending && e.time_us - prevUs > 2) {
       fig[pending.kind]++
@@ -76,7 +81,15 @@ export async function addChurn(src: string, dst: string, opts: { seed: number; r
       const record = { ...p.record, text: `${String(p.record.text).slice(0, 280)} (edit ${r.int(1000)})` }
       const cid = `bafyreie${Array.from({ length: 51 }, () => B32[r.int(32)]).join('')}`
       const rev = tidAt(prevUs + 1, r.int(1024))
-      pending = { line: JSON.stringify({ did: p.did, time_us: 0, kind: 'commit', commit: { rev, operation: 'update', collection: 'app.bsky.feed.post', rkey: p.rkey, record, cid } }), kind: 'edits' }
+      pending = {
+        line: JSON.stringify({
+          did: p.did,
+          time_us: 0,
+          kind: 'commit',
+          commit: { rev, operation: 'update', collection: 'app.bsky.feed.post', rkey: p.rkey, record, cid },
+        }),
+        kind: 'edits',
+      }
     }
   }
   if (pending) {

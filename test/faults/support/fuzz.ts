@@ -52,69 +52,357 @@ export function fuzzer(seed: number, clock: () => number = () => Date.now() * 10
     return v
   }
   const deepText = (n: number) => '['.repeat(n) + ']'.repeat(n)
-  const line = (kind: string, verdict: Verdict, v: unknown): FuzzLine => ({ kind, verdict, bytes: Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8') })
+  const line = (kind: string, verdict: Verdict, v: unknown): FuzzLine => ({
+    kind,
+    verdict,
+    bytes: Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8'),
+  })
   const raw = (kind: string, verdict: Verdict, b: Buffer): FuzzLine => ({ kind, verdict, bytes: b })
   const hugeLine = () => JSON.stringify(commit('app.bsky.feed.post', post({ text: 'x'.repeat(1_000_100) })))
 
   /** [weight, generator] — rare kinds (1 MB lines) carry small weights */
   const kinds: [number, () => FuzzLine][] = [
     // -- malformed JSON ------------------------------------------------------
-    [6, () => {
-      const s = JSON.stringify(commit('app.bsky.feed.post', post()))
-      return line('truncated JSON', 'reject', s.slice(0, 1 + r.int(s.length - 2)))
-    }],
+    [
+      6,
+      () => {
+        const s = JSON.stringify(commit('app.bsky.feed.post', post()))
+        return line('truncated JSON', 'reject', s.slice(0, 1 + r.int(s.length - 2)))
+      },
+    ],
     [3, () => line('garbage text', 'reject', `${str('abcdefghij<>{}[]:;,"\'\\/ ', 1 + r.int(60)).replace(/^\s+/, '')}x`)],
-    [2, () => raw('random bytes', 'reject', Buffer.concat([Buffer.from('x'), Buffer.from(Array.from({ length: 1 + r.int(200) }, () => { const b = r.int(256); return b === 10 || b === 13 ? 32 : b }))]))],
+    [
+      2,
+      () =>
+        raw(
+          'random bytes',
+          'reject',
+          Buffer.concat([
+            Buffer.from('x'),
+            Buffer.from(
+              Array.from({ length: 1 + r.int(200) }, () => {
+                const b = r.int(256)
+                return b === 10 || b === 13 ? 32 : b
+              }),
+            ),
+          ]),
+        ),
+    ],
     [2, () => line('JSON with trailing garbage', 'reject', `${JSON.stringify(commit('app.bsky.feed.post', post()))}}}`)],
     [2, () => line('JSON scalar or array', 'reject', r.pick(['42', '"a string"', 'null', 'true', '[]', '[1,2,3]', '-0', '1e999']))],
     [1, () => line('deeply nested array', 'reject', deepText(5000 + r.int(100_000)))],
     [1, () => line('deeply nested object', 'reject', JSON.stringify(deep(1000 + r.int(2000))))],
     // -- wrong types in the envelope ------------------------------------------
-    [3, () => line('bad time_us', 'reject', { ...commit('app.bsky.feed.post', post()), time_us: r.pick<unknown>(['123', -5, 0, 1.5, null, 2 ** 53 + 2, 1e300, [], {}, true]) })],
-    [1, () => line('giant number literal', 'reject', JSON.stringify(commit('app.bsky.feed.post', post())).replace(/"time_us":\d+/, `"time_us":${'9'.repeat(400 + r.int(2000))}`))],
+    [
+      3,
+      () =>
+        line('bad time_us', 'reject', {
+          ...commit('app.bsky.feed.post', post()),
+          time_us: r.pick<unknown>(['123', -5, 0, 1.5, null, 2 ** 53 + 2, 1e300, [], {}, true]),
+        }),
+    ],
+    [
+      1,
+      () =>
+        line(
+          'giant number literal',
+          'reject',
+          JSON.stringify(commit('app.bsky.feed.post', post())).replace(/"time_us":\d+/, `"time_us":${'9'.repeat(400 + r.int(2000))}`),
+        ),
+    ],
     [2, () => line('unknown kind', 'reject', { ...commit('app.bsky.feed.post', post()), kind: r.pick<unknown>(['frobnicate', 42, null, '', 'COMMIT']) })],
     [2, () => line('commit not an object', 'reject', { ...commit('app.bsky.feed.post', post()), commit: r.pick<unknown>(['a commit', null, 42, []]) })],
     [2, () => line('account not an object', 'reject', { did: did(), time_us: nowUs(), kind: 'account', account: r.pick<unknown>([null, 'active', 7]) })],
-    [2, () => line('account active not a boolean', 'reject', { did: did(), time_us: nowUs(), kind: 'account', account: { active: r.pick<unknown>(['true', 1, null, deep(50)]), did: did(), seq: 1, time: iso() } })],
+    [
+      2,
+      () =>
+        line('account active not a boolean', 'reject', {
+          did: did(),
+          time_us: nowUs(),
+          kind: 'account',
+          account: { active: r.pick<unknown>(['true', 1, null, deep(50)]), did: did(), seq: 1, time: iso() },
+        }),
+    ],
     // -- bad identifiers -------------------------------------------------------
-    [3, () => line('bad DID', 'reject', { ...commit('app.bsky.feed.post', post()), did: r.pick<unknown>(['did:PLC:abc', 'did:', 'plc:abc', `did:plc:${'a'.repeat(2100)}`, 'did:plc:ab cd', 42, null, 'did:plc:a/b']) })],
-    [3, () => line('bad rkey', 'reject', commit('app.bsky.feed.post', post(), { rkey: r.pick<unknown>(['', 'a/b', 'x'.repeat(600), 'has space', 12, null, '..', '.', '\u00e9t\u00e9']) }))],
-    [2, () => line('bad collection type', 'reject', commit('app.bsky.feed.post', post(), { collection: r.pick<unknown>([42, null, ['app.bsky.feed.post'], {}]) }))],
-    [3, () => line('bad CID', 'reject', commit('app.bsky.feed.post', post(), { cid: r.pick<unknown>(['', 'bafy', 'bafyrei!!!!!!!!', 'b'.repeat(201), 42, null, 'bafy rei']) }))],
-    [2, () => line('bad operation', 'reject', commit('app.bsky.feed.like', { $type: 'app.bsky.feed.like', createdAt: iso(), subject: strongRef(postUri()) }, { operation: r.pick<unknown>(['upsert', '', 42, null]) }))],
+    [
+      3,
+      () =>
+        line('bad DID', 'reject', {
+          ...commit('app.bsky.feed.post', post()),
+          did: r.pick<unknown>(['did:PLC:abc', 'did:', 'plc:abc', `did:plc:${'a'.repeat(2100)}`, 'did:plc:ab cd', 42, null, 'did:plc:a/b']),
+        }),
+    ],
+    [
+      3,
+      () =>
+        line(
+          'bad rkey',
+          'reject',
+          commit('app.bsky.feed.post', post(), { rkey: r.pick<unknown>(['', 'a/b', 'x'.repeat(600), 'has space', 12, null, '..', '.', '\u00e9t\u00e9']) }),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line('bad collection type', 'reject', commit('app.bsky.feed.post', post(), { collection: r.pick<unknown>([42, null, ['app.bsky.feed.post'], {}]) })),
+    ],
+    [
+      3,
+      () =>
+        line(
+          'bad CID',
+          'reject',
+          commit('app.bsky.feed.post', post(), { cid: r.pick<unknown>(['', 'bafy', 'bafyrei!!!!!!!!', 'b'.repeat(201), 42, null, 'bafy rei']) }),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad operation',
+          'reject',
+          commit(
+            'app.bsky.feed.like',
+            { $type: 'app.bsky.feed.like', createdAt: iso(), subject: strongRef(postUri()) },
+            { operation: r.pick<unknown>(['upsert', '', 42, null]) },
+          ),
+        ),
+    ],
     [2, () => line('record not an object', 'reject', commit('app.bsky.feed.post', r.pick<unknown>(['text', [1, 2], null, 42])))],
     // -- bad records ------------------------------------------------------------
     [2, () => line('post text not a string', 'reject', commit('app.bsky.feed.post', post({ text: r.pick<unknown>([42, null, ['a'], { t: 1 }]) })))],
     [2, () => line('post text too long', 'reject', commit('app.bsky.feed.post', post({ text: 'y'.repeat(10_001 + r.int(50_000)) })))],
-    [3, () => line('lone surrogate in text', 'reject', JSON.stringify(commit('app.bsky.feed.post', post({ text: 'before LONE after' }))).replace('LONE', r.pick(['\\ud800', '\\udfff', '\\ud83d x', 'x \\udc00'])))],
-    [2, () => line('bad createdAt', 'reject', commit('app.bsky.feed.post', post({ createdAt: r.pick<unknown>(['yesterday', '', 1700000000, null, '2024-13-45T99:99:99Z']) })))],
-    [2, () => line('bad langs', 'reject', commit('app.bsky.feed.post', post({ langs: r.pick<unknown>(['en', [1], [''], Array(9).fill('en'), ['x'.repeat(64)], { 0: 'en' }]) })))],
-    [2, () => line('bad reply refs', 'reject', commit('app.bsky.feed.post', post({ reply: r.pick<unknown>(['reply', { root: strongRef('http://example.com/x'), parent: strongRef(postUri()) }, { root: strongRef(postUri()) }, { root: { uri: 42 }, parent: { uri: 42 } }]) })))],
+    [
+      3,
+      () =>
+        line(
+          'lone surrogate in text',
+          'reject',
+          JSON.stringify(commit('app.bsky.feed.post', post({ text: 'before LONE after' }))).replace(
+            'LONE',
+            r.pick(['\\ud800', '\\udfff', '\\ud83d x', 'x \\udc00']),
+          ),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad createdAt',
+          'reject',
+          commit('app.bsky.feed.post', post({ createdAt: r.pick<unknown>(['yesterday', '', 1700000000, null, '2024-13-45T99:99:99Z']) })),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad langs',
+          'reject',
+          commit('app.bsky.feed.post', post({ langs: r.pick<unknown>(['en', [1], [''], Array(9).fill('en'), ['x'.repeat(64)], { 0: 'en' }]) })),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad reply refs',
+          'reject',
+          commit(
+            'app.bsky.feed.post',
+            post({
+              reply: r.pick<unknown>([
+                'reply',
+                { root: strongRef('http://example.com/x'), parent: strongRef(postUri()) },
+                { root: strongRef(postUri()) },
+                { root: { uri: 42 }, parent: { uri: 42 } },
+              ]),
+            }),
+          ),
+        ),
+    ],
     [2, () => line('embed without $type', 'reject', commit('app.bsky.feed.post', post({ embed: r.pick<unknown>([{}, 'embed', { images: [] }, 42]) })))],
-    [3, () => line('bad like subject', 'reject', commit('app.bsky.feed.like', { $type: 'app.bsky.feed.like', createdAt: iso(), subject: r.pick<unknown>([undefined, null, 'at://x', { uri: 'at://notadid/app.bsky.feed.post/1' }, { uri: 'https://bsky.app/profile/x/post/1' }, { uri: deep(30) }]) }))],
-    [2, () => line('bad follow subject', 'reject', commit('app.bsky.graph.follow', { $type: 'app.bsky.graph.follow', createdAt: iso(), subject: r.pick<unknown>(['alice.bsky.social', 42, null, `did:plc:${'b'.repeat(2100)}`]) }))],
-    [2, () => line('bad block subject', 'reject', commit('app.bsky.graph.block', { $type: 'app.bsky.graph.block', createdAt: iso(), subject: r.pick<unknown>(['alice.bsky.social', 42, null, { did: did() }]) }))],
-    [2, () => line('bad mix record', 'reject', commit('app.skysift.feed.mix', { $type: 'app.skysift.feed.mix', createdAt: iso(), feed: `at://${did()}/app.bsky.feed.generator/fresh`, agents: r.pick<unknown>([[{ agent: 'recency', weight: 1e308 }], [{ agent: 'recency', weight: 1.5 }], Array(17).fill({ agent: 'recency', weight: 1 }), [{ agent: 'recency', weight: 1, options: deep(40) }], 'recency', [{ agent: '', weight: 1 }]]) }))],
+    [
+      3,
+      () =>
+        line(
+          'bad like subject',
+          'reject',
+          commit('app.bsky.feed.like', {
+            $type: 'app.bsky.feed.like',
+            createdAt: iso(),
+            subject: r.pick<unknown>([
+              undefined,
+              null,
+              'at://x',
+              { uri: 'at://notadid/app.bsky.feed.post/1' },
+              { uri: 'https://bsky.app/profile/x/post/1' },
+              { uri: deep(30) },
+            ]),
+          }),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad follow subject',
+          'reject',
+          commit('app.bsky.graph.follow', {
+            $type: 'app.bsky.graph.follow',
+            createdAt: iso(),
+            subject: r.pick<unknown>(['alice.bsky.social', 42, null, `did:plc:${'b'.repeat(2100)}`]),
+          }),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad block subject',
+          'reject',
+          commit('app.bsky.graph.block', {
+            $type: 'app.bsky.graph.block',
+            createdAt: iso(),
+            subject: r.pick<unknown>(['alice.bsky.social', 42, null, { did: did() }]),
+          }),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'bad mix record',
+          'reject',
+          commit('app.skysift.feed.mix', {
+            $type: 'app.skysift.feed.mix',
+            createdAt: iso(),
+            feed: `at://${did()}/app.bsky.feed.generator/fresh`,
+            agents: r.pick<unknown>([
+              [{ agent: 'recency', weight: 1e308 }],
+              [{ agent: 'recency', weight: 1.5 }],
+              Array(17).fill({ agent: 'recency', weight: 1 }),
+              [{ agent: 'recency', weight: 1, options: deep(40) }],
+              'recency',
+              [{ agent: '', weight: 1 }],
+            ]),
+          }),
+        ),
+    ],
     // -- encoding -----------------------------------------------------------------
-    [3, () => raw('invalid UTF-8 outside strings', 'reject', Buffer.concat([Buffer.from([0xff, 0xfe, 0xc0]), Buffer.from(JSON.stringify(commit('app.bsky.feed.post', post())))]))],
+    [
+      3,
+      () =>
+        raw(
+          'invalid UTF-8 outside strings',
+          'reject',
+          Buffer.concat([Buffer.from([0xff, 0xfe, 0xc0]), Buffer.from(JSON.stringify(commit('app.bsky.feed.post', post())))]),
+        ),
+    ],
     [0.05, () => line('line over 1 MB', 'reject', hugeLine())],
     // -- ignored: valid input Skysift does not use ----------------------------------
-    [3, () => line('identity event', 'ignore', { did: did(), time_us: nowUs(), kind: 'identity', identity: { did: did(), handle: 'fuzz.example.com', seq: 1, time: iso() } })],
-    [3, () => line('unknown collection', 'ignore', commit(r.pick(['app.bsky.feed.threadgate', 'app.bsky.feed.postgate', 'com.example.fuzz.thing', 'app.bsky.graph.starterpack']), r.pick<unknown>([{ anything: deep(500) }, { big: 1e308 }, { text: 'z'.repeat(20_000) }]))) ],
+    [
+      3,
+      () =>
+        line('identity event', 'ignore', {
+          did: did(),
+          time_us: nowUs(),
+          kind: 'identity',
+          identity: { did: did(), handle: 'fuzz.example.com', seq: 1, time: iso() },
+        }),
+    ],
+    [
+      3,
+      () =>
+        line(
+          'unknown collection',
+          'ignore',
+          commit(
+            r.pick(['app.bsky.feed.threadgate', 'app.bsky.feed.postgate', 'com.example.fuzz.thing', 'app.bsky.graph.starterpack']),
+            r.pick<unknown>([{ anything: deep(500) }, { big: 1e308 }, { text: 'z'.repeat(20_000) }]),
+          ),
+        ),
+    ],
     // -- accepted: odd but valid ------------------------------------------------------
-    [3, () => {
-      const s = JSON.stringify(commit('app.bsky.feed.post', post({ text: 'bad bytes here: MARK end' })))
-      const [a, b] = s.split('MARK')
-      return raw('invalid UTF-8 inside text', 'accept', Buffer.concat([Buffer.from(a), Buffer.from(r.pick([[0xff], [0xc3, 0x28], [0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xed, 0xa0, 0x80]])), Buffer.from(b)]))
-    }],
-    [2, () => line('odd but valid text', 'accept', commit('app.bsky.feed.post', post({ text: r.pick(['NUL \u0000 inside', '\u202egnp.exe', 'emoji 👩‍👩‍👧‍👦🏳️‍🌈', 'zalgo z̷̢̛a̶͇͝l̵̰̈g̸̱̈́o', '<script>alert(1)</script>', "'; DROP TABLE posts; --", '']) })))],
+    [
+      3,
+      () => {
+        const s = JSON.stringify(commit('app.bsky.feed.post', post({ text: 'bad bytes here: MARK end' })))
+        const [a, b] = s.split('MARK')
+        return raw(
+          'invalid UTF-8 inside text',
+          'accept',
+          Buffer.concat([Buffer.from(a), Buffer.from(r.pick([[0xff], [0xc3, 0x28], [0xe2, 0x82], [0xf0, 0x9f, 0x98], [0xed, 0xa0, 0x80]])), Buffer.from(b)]),
+        )
+      },
+    ],
+    [
+      2,
+      () =>
+        line(
+          'odd but valid text',
+          'accept',
+          commit(
+            'app.bsky.feed.post',
+            post({
+              text: r.pick([
+                'NUL \u0000 inside',
+                '\u202egnp.exe',
+                'emoji 👩‍👩‍👧‍👦🏳️‍🌈',
+                'zalgo z̷̢̛a̶͇͝l̵̰̈g̸̱̈́o',
+                '<script>alert(1)</script>',
+                "'; DROP TABLE posts; --",
+                '',
+              ]),
+            }),
+          ),
+        ),
+    ],
     [1, () => line('text at the size limit', 'accept', commit('app.bsky.feed.post', post({ text: 'w'.repeat(10_000) })))],
-    [2, () => line('createdAt far in the future', 'accept', commit('app.bsky.feed.post', post({ createdAt: r.pick(['2999-01-01T00:00:00.000Z', '9999-12-31T23:59:59Z']) })))],
-    [2, () => line('unknown fields, deep and huge', 'accept', JSON.stringify(commit('app.bsky.feed.post', post({ extra: deep(1000), big: 1e308, neg: -1e308 }))).replace('"extra":', '"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"extra":'))],
+    [
+      2,
+      () =>
+        line(
+          'createdAt far in the future',
+          'accept',
+          commit('app.bsky.feed.post', post({ createdAt: r.pick(['2999-01-01T00:00:00.000Z', '9999-12-31T23:59:59Z']) })),
+        ),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'unknown fields, deep and huge',
+          'accept',
+          JSON.stringify(commit('app.bsky.feed.post', post({ extra: deep(1000), big: 1e308, neg: -1e308 }))).replace(
+            '"extra":',
+            '"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"extra":',
+          ),
+        ),
+    ],
     [2, () => line('unknown embed type', 'accept', commit('app.bsky.feed.post', post({ embed: { $type: 'com.example.embed.weird', payload: deep(100) } })))],
-    [2, () => line('quote of a bad uri', 'accept', commit('app.bsky.feed.post', post({ embed: { $type: 'app.bsky.embed.record', record: { uri: 'not-a-uri', cid: 'x' } } })))],
-    [2, () => line('delete of an unknown record', 'accept', commit('app.bsky.feed.post', undefined, { operation: 'delete', record: undefined, cid: undefined }))],
-    [2, () => line('like of an unknown post', 'accept', commit('app.bsky.feed.like', { $type: 'app.bsky.feed.like', createdAt: iso(), subject: strongRef(postUri()) }))],
+    [
+      2,
+      () =>
+        line(
+          'quote of a bad uri',
+          'accept',
+          commit('app.bsky.feed.post', post({ embed: { $type: 'app.bsky.embed.record', record: { uri: 'not-a-uri', cid: 'x' } } })),
+        ),
+    ],
+    [
+      2,
+      () => line('delete of an unknown record', 'accept', commit('app.bsky.feed.post', undefined, { operation: 'delete', record: undefined, cid: undefined })),
+    ],
+    [
+      2,
+      () =>
+        line(
+          'like of an unknown post',
+          'accept',
+          commit('app.bsky.feed.like', { $type: 'app.bsky.feed.like', createdAt: iso(), subject: strongRef(postUri()) }),
+        ),
+    ],
   ]
   const total = kinds.reduce((s, [w]) => s + w, 0)
   return {

@@ -16,7 +16,10 @@ export interface Sample {
 }
 
 /** `concurrency` loops sending `next()` until stopped. */
-export function steadyLoad(next: () => { url: string; headers?: Record<string, string> }, opts: { concurrency: number; timeoutMs: number; pauseMs?: number }): { samples: Sample[]; stop(): Promise<Sample[]> } {
+export function steadyLoad(
+  next: () => { url: string; headers?: Record<string, string> },
+  opts: { concurrency: number; timeoutMs: number; pauseMs?: number },
+): { samples: Sample[]; stop(): Promise<Sample[]> } {
   const samples: Sample[] = []
   let stopping = false
   const loop = async () => {
@@ -70,10 +73,13 @@ const CANNON = fileURLToPath(new URL('./cannon.ts', import.meta.url))
 export function cannon(input: CannonInput): Promise<CannonResult> {
   const child = fork(CANNON, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
   return new Promise<CannonResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error('autocannon did not finish'))
-    }, (input.durationS + 60) * 1000)
+    const timer = setTimeout(
+      () => {
+        child.kill('SIGKILL')
+        reject(new Error('autocannon did not finish'))
+      },
+      (input.durationS + 60) * 1000,
+    )
     child.once('message', (m: { ok: boolean; result?: CannonResult; error?: string }) => {
       clearTimeout(timer)
       if (m.ok) resolve(m.result!)

@@ -89,7 +89,13 @@ export class ModelBuilder {
       if (collection === 'app.bsky.feed.like') this.likes.delete(uri)
       return
     }
-    const kind = { 'app.bsky.feed.post': 'post', 'app.bsky.feed.like': 'like', 'app.bsky.feed.repost': 'repost', 'app.bsky.graph.follow': 'follow', 'app.skysift.feed.mix': 'mix' }[collection as string]!
+    const kind = {
+      'app.bsky.feed.post': 'post',
+      'app.bsky.feed.like': 'like',
+      'app.bsky.feed.repost': 'repost',
+      'app.bsky.graph.follow': 'follow',
+      'app.skysift.feed.mix': 'mix',
+    }[collection as string]!
     this.count(kind)
     if (kind === 'post') {
       if (!this.tombstones.has(uri)) {
@@ -99,7 +105,8 @@ export class ModelBuilder {
       }
     } else if (kind === 'like') {
       // a like of a post created earlier (the synthetic stream likes nothing older)
-      if (this.posts.has(record.subject.uri) && !this.tombstones.has(uri) && !this.likes.has(uri)) this.likes.set(uri, { subject: record.subject.uri, line: this.n })
+      if (this.posts.has(record.subject.uri) && !this.tombstones.has(uri) && !this.likes.has(uri))
+        this.likes.set(uri, { subject: record.subject.uri, line: this.n })
     }
   }
 
@@ -115,7 +122,17 @@ export class ModelBuilder {
     for (const [uri, p] of this.posts) (HIDING_STATUSES.has(this.accounts.get(p.author) ?? 'active') ? hidden : posts).set(uri, { ...p, likes: 0 })
     const likes = new Map([...this.likes].filter(([, v]) => posts.has(v.subject)))
     for (const l of likes.values()) posts.get(l.subject)!.likes++
-    return { lines: this.n, events: this.events, byKind: { ...this.byKind }, posts, hidden, accounts: this.accounts, likes, deletedAt: this.deleted, eventLines: this.eventLines }
+    return {
+      lines: this.n,
+      events: this.events,
+      byKind: { ...this.byKind },
+      posts,
+      hidden,
+      accounts: this.accounts,
+      likes,
+      deletedAt: this.deleted,
+      eventLines: this.eventLines,
+    }
   }
 }
 

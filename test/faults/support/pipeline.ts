@@ -24,7 +24,11 @@ export interface Pipeline {
   startIngest(): void
 }
 
-export async function startPipeline(s: Scenario, over: Record<string, string>, opts: { file: string; ingest?: boolean; waitHealthy?: boolean } ): Promise<Pipeline> {
+export async function startPipeline(
+  s: Scenario,
+  over: Record<string, string>,
+  opts: { file: string; ingest?: boolean; waitHealthy?: boolean },
+): Promise<Pipeline> {
   const port = await freePort()
   const env = { ...s.env, SKYSIFT_PORT: String(port), SKYSIFT_PUBLIC_URL: `http://localhost:${port}`, ...over }
   const base = `http://127.0.0.1:${port}`
@@ -40,20 +44,28 @@ export async function startPipeline(s: Scenario, over: Record<string, string>, o
   procs.refresh.start()
   procs.serve.start()
   const crashed = () => Object.values(procs).flatMap((p) => p.unexpectedExits().map((e) => `${p.name} exited by itself (${e.signal ?? e.code}):\n${p.tail()}`))
-  await until('the server to answer', async () => {
-    const c = crashed()
-    if (c.length) throw new Error(c.join('\n'))
-    const res = await fetch(`${base}/xrpc/_health`)
-    return opts.waitHealthy === false ? res.status > 0 : res.status === 200
-  }, 60_000)
+  await until(
+    'the server to answer',
+    async () => {
+      const c = crashed()
+      if (c.length) throw new Error(c.join('\n'))
+      const res = await fetch(`${base}/xrpc/_health`)
+      return opts.waitHealthy === false ? res.status > 0 : res.status === 200
+    },
+    60_000,
+  )
   const feeds = ((await (await fetch(`${base}/xrpc/app.bsky.feed.describeFeedGenerator`)).json()) as { feeds: { uri: string }[] }).feeds.map((f) => f.uri)
-  const db = await until('the SQLite file', () => {
-    try {
-      return new Database(s.dbPath, { readonly: true, fileMustExist: true })
-    } catch {
-      return null
-    }
-  }, 30_000)
+  const db = await until(
+    'the SQLite file',
+    () => {
+      try {
+        return new Database(s.dbPath, { readonly: true, fileMustExist: true })
+      } catch {
+        return null
+      }
+    },
+    30_000,
+  )
   db.pragma('busy_timeout = 5000')
   s.onCleanup(() => db.close())
   const source = `replay:${opts.file.split('#')[0]}`
@@ -83,7 +95,11 @@ export async function startPipeline(s: Scenario, over: Record<string, string>, o
  * and the ingest started last. Returns when the ingest has been started.
  */
 export async function startKillRun(s: Scenario, file: string, o: { batch: number; highWater: number }): Promise<{ p: Pipeline; q: ReturnType<typeof queues> }> {
-  const p = await startPipeline(s, { SKYSIFT_SOURCE: `replay:${file}`, SKYSIFT_BATCH_SIZE: String(o.batch), SKYSIFT_QUEUE_HIGH_WATER: String(o.highWater), SKYSIFT_CACHE_TTL_S: '3' }, { file, ingest: false })
+  const p = await startPipeline(
+    s,
+    { SKYSIFT_SOURCE: `replay:${file}`, SKYSIFT_BATCH_SIZE: String(o.batch), SKYSIFT_QUEUE_HIGH_WATER: String(o.highWater), SKYSIFT_CACHE_TTL_S: '3' },
+    { file, ingest: false },
+  )
   const q = queues(s.redisUrl, s.prefix)
   s.onCleanup(() => q.close())
   p.startIngest()

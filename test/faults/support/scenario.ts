@@ -76,7 +76,8 @@ export function createScenario(name: string, opts: { redisUrl?: string; ownRedis
         }
       }
       // a Redis of the scenario's own is gone with its process and its dir
-      if (!opts.ownRedis) await deleteQueueKeys(redisUrl, prefix).catch((err) => process.stderr.write(`[faults ${name}] Redis keys not deleted: ${(err as Error).message}\n`))
+      if (!opts.ownRedis)
+        await deleteQueueKeys(redisUrl, prefix).catch((err) => process.stderr.write(`[faults ${name}] Redis keys not deleted: ${(err as Error).message}\n`))
       if (process.env.FAULTS_KEEP) process.stderr.write(`[faults ${name}] kept ${dir}\n`)
       else fs.rmSync(dir, { recursive: true, force: true })
     },
@@ -146,7 +147,10 @@ export async function until<T>(what: string, check: () => T | Promise<T>, timeou
     } catch (err) {
       last = err
     }
-    if (Date.now() > end) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      )
     await sleep(everyMs)
   }
 }
@@ -175,11 +179,16 @@ export const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0)
  */
 export async function settled(stored: () => number, pending: () => Promise<number>, each?: () => Promise<void>): Promise<void> {
   let last = -1
-  await until('events_stored to settle', async () => {
-    await each?.()
-    const n = stored()
-    const same = n === last
-    last = n
-    return same && (await pending()) === 0
-  }, 60_000, 1500)
+  await until(
+    'events_stored to settle',
+    async () => {
+      await each?.()
+      const n = stored()
+      const same = n === last
+      last = n
+      return same && (await pending()) === 0
+    },
+    60_000,
+    1500,
+  )
 }

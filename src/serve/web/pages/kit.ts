@@ -13,7 +13,8 @@ import type { Cookies } from '../session.ts'
 import { messagePage, type CatalogAgent, type PageChrome } from '../views.ts'
 
 const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
@@ -82,13 +83,28 @@ export function pageKit(d: KitDeps, cookies: Cookies, oauth: PageKit['oauth']): 
     oauth,
     catalog(withUsage = false) {
       const usage = withUsage ? d.usage.all() : new Map()
-      return d.host.describe().map((status) => ({ status, usage: usage.get(status.id) ?? { mixes: 0, feedDefaults: 0, itemsShaped: 0 }, form: optionsForm(status.options) }))
+      return d.host
+        .describe()
+        .map((status) => ({ status, usage: usage.get(status.id) ?? { mixes: 0, feedDefaults: 0, itemsShaped: 0 }, form: optionsForm(status.options) }))
     },
     chrome,
     page,
     refuse: (c, session) =>
-      page(c, messagePage({ ...chrome(c, 'Form expired', 'other', session), heading: 'This form has expired', message: 'For your safety the form was refused: it did not come from this site, or it is too old. Go back, reload the page and try again.' }), 403),
-    notFound: (c) => page(c, messagePage({ ...chrome(c, 'Page not found', 'other', cookies.sessionOf(c)), heading: 'Page not found', message: 'There is no page at this address.' }), 404),
+      page(
+        c,
+        messagePage({
+          ...chrome(c, 'Form expired', 'other', session),
+          heading: 'This form has expired',
+          message: 'For your safety the form was refused: it did not come from this site, or it is too old. Go back, reload the page and try again.',
+        }),
+        403,
+      ),
+    notFound: (c) =>
+      page(
+        c,
+        messagePage({ ...chrome(c, 'Page not found', 'other', cookies.sessionOf(c)), heading: 'Page not found', message: 'There is no page at this address.' }),
+        404,
+      ),
     formLimit: bodyLimit({ maxSize: 128 * 1024, onError: (c) => c.text('form too large', 413) }),
     formBody: async (c) => (await c.req.parseBody({ all: true })) as FormBody,
   }

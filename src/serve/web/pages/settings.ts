@@ -36,7 +36,16 @@ export function settingsPages(app: Hono, k: PageKit): void {
   const feedbackOf = (feed: Feed, did: string): FeedbackItem[] => {
     const list = k.feeds.feedback(feed, did, FEEDBACK_LIMIT)
     const posts = k.posts.byUri(list.map((f) => f.postUri))
-    return list.map((f) => ({ id: f.id, event: f.event, post: f.postUri, at: f.at, undone: f.undone, text: posts.get(f.postUri)?.text ?? null, nudges: f.nudges, feedContext: f.feedContext }))
+    return list.map((f) => ({
+      id: f.id,
+      event: f.event,
+      post: f.postUri,
+      at: f.at,
+      undone: f.undone,
+      text: posts.get(f.postUri)?.text ?? null,
+      nudges: f.nudges,
+      feedContext: f.feedContext,
+    }))
   }
 
   /** Checks each row alone (so every bad row is named at once), then the mix as a whole. */
@@ -79,7 +88,15 @@ export function settingsPages(app: Hono, k: PageKit): void {
       const p = posts.get(i.post)
       const a = decodeFeedContext(i.feedContext)
       const author = p?.author ?? null
-      return { post: i.post, feedContext: i.feedContext, text: p?.text ?? null, author, handle: (author && handles.get(author)) ?? null, createdAt: p?.createdAt ?? null, why: a ? explain(a, describe) : null }
+      return {
+        post: i.post,
+        feedContext: i.feedContext,
+        text: p?.text ?? null,
+        author,
+        handle: (author && handles.get(author)) ?? null,
+        createdAt: p?.createdAt ?? null,
+        why: a ? explain(a, describe) : null,
+      }
     })
   }
 
@@ -93,7 +110,13 @@ export function settingsPages(app: Hono, k: PageKit): void {
     return saved ? (FLASH[saved] ?? null) : null
   }
 
-  const renderSettings = (c: Context, feed: Feed, s: WebSession, m: { rows?: FormRow[]; draft?: boolean; problems?: FieldProblem[]; preview?: PreviewItem[] | null; flash?: string | null }, status: 200 | 400 | 429 | 502 = 200) => {
+  const renderSettings = (
+    c: Context,
+    feed: Feed,
+    s: WebSession,
+    m: { rows?: FormRow[]; draft?: boolean; problems?: FieldProblem[]; preview?: PreviewItem[] | null; flash?: string | null },
+    status: 200 | 400 | 429 | 502 = 200,
+  ) => {
     const current = k.feeds.viewMix(feed, s.did)
     return page(
       c,
@@ -146,7 +169,11 @@ export function settingsPages(app: Hono, k: PageKit): void {
     if (op.startsWith('remove:')) {
       const i = Number(op.slice('remove:'.length))
       const kept = rows.filter((r) => r.index !== i)
-      return renderSettings(c, feed, s, { rows: kept, draft: true, flash: kept.length < rows.length ? 'Agent removed. Preview or save to keep the change.' : null })
+      return renderSettings(c, feed, s, {
+        rows: kept,
+        draft: true,
+        flash: kept.length < rows.length ? 'Agent removed. Preview or save to keep the change.' : null,
+      })
     }
 
     const checked = check(feed, rows, formProblems)
@@ -164,7 +191,12 @@ export function settingsPages(app: Hono, k: PageKit): void {
       if (op === 'preview') {
         const items = await preview(feed, s.did, entries)
         if (partial) return c.json({ ok: true, count: items.length, html: String(await previewList(items)) })
-        return renderSettings(c, feed, s, { rows, draft: true, preview: items, flash: `Preview ready: ${items.length} post${items.length === 1 ? '' : 's'}. Nothing is saved yet.` })
+        return renderSettings(c, feed, s, {
+          rows,
+          draft: true,
+          preview: items,
+          flash: `Preview ready: ${items.length} post${items.length === 1 ? '' : 's'}. Nothing is saved yet.`,
+        })
       }
       if (op === 'save') {
         await k.feeds.putMix(feed, s.did, entries)
@@ -187,7 +219,10 @@ export function settingsPages(app: Hono, k: PageKit): void {
           uri = res.data.uri
         } catch (err) {
           log.info({ did: s.did, err: (err as Error).message }, 'could not write a mix record')
-          return failed([{ field: 'form', message: `Could not write the record to your repository (${(err as Error).message}). Sign out and in again, then retry.` }], 502)
+          return failed(
+            [{ field: 'form', message: `Could not write the record to your repository (${(err as Error).message}). Sign out and in again, then retry.` }],
+            502,
+          )
         }
         log.info({ did: s.did, feed: feed.rkey, uri }, 'mix record written from the web')
         return c.redirect(`${back}?${new URLSearchParams({ saved: 'record', uri })}`, 303)

@@ -23,7 +23,8 @@ export function signinPages(app: Hono, k: PageKit): void {
     if (!k.cookies.csrfOk(c, body)) return k.refuse(c, null)
     const next = safeNext(body.next)
     const input = (typeof body.handle === 'string' ? body.handle : '').trim().replace(/^@/, '')
-    const again = (error: string, status: 400 | 502 = 400) => k.page(c, signinPage({ ...k.chrome(c, 'Sign in', 'signin', null), next, error, handle: input }), status)
+    const again = (error: string, status: 400 | 502 = 400) =>
+      k.page(c, signinPage({ ...k.chrome(c, 'Sign in', 'signin', null), next, error, handle: input }), status)
     if (!input || input.length > 300) return again('Enter your handle (like alice.bsky.social), your DID, or your server’s address.')
     try {
       const url = await client.authorize(input, { state: JSON.stringify({ next }) })
@@ -58,7 +59,15 @@ export function signinPages(app: Hono, k: PageKit): void {
     } catch (err) {
       const denied = params.get('error') === 'access_denied'
       log.info({ err: (err as Error).message, error: params.get('error') }, 'sign-in failed')
-      return k.page(c, signinPage({ ...k.chrome(c, 'Sign in', 'signin', null), next, error: denied ? 'You did not allow Skysift to sign you in.' : `Signing in did not complete: ${(err as Error).message}` }), 400)
+      return k.page(
+        c,
+        signinPage({
+          ...k.chrome(c, 'Sign in', 'signin', null),
+          next,
+          error: denied ? 'You did not allow Skysift to sign you in.' : `Signing in did not complete: ${(err as Error).message}`,
+        }),
+        400,
+      )
     }
   })
 

@@ -65,7 +65,11 @@
         target.setAttribute('aria-describedby', by.join(' '))
       }
     }
-    say(problems.length === 1 ? 'This mix needs a fix: ' + problems[0].message : 'This mix needs ' + problems.length + ' fixes; see the messages next to the fields.')
+    say(
+      problems.length === 1
+        ? 'This mix needs a fix: ' + problems[0].message
+        : 'This mix needs ' + problems.length + ' fixes; see the messages next to the fields.',
+    )
   }
 
   // live preview
