@@ -44,13 +44,11 @@ describe('agent platform: catalog, submissions, approval, remote agents (real SQ
   let ctx: AppContext
   let app: Hono
   let users: Record<string, TestUser>
-  let dir: string
   const cleanups: (() => unknown)[] = []
 
   beforeAll(async () => {
     const t = tempDir()
     const q = queuePrefix()
-    dir = t.dir
     cleanups.push(t.cleanup, q.cleanup)
     const ids = await startIdentities(['author', 'reader'])
     users = ids.users

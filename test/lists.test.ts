@@ -103,7 +103,7 @@ describe('stored lists in memory', () => {
   it('keeps the parsed posts it caches bounded while the newest posts change between builds', () => {
     const writer = new BatchWriter(ctx.db.sqlite)
     const feed = { ...ctx.feeds[0], maxCandidates: 500, windowHours: 48 }
-    const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    const { lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
     const BUILDS = 80
     let largest = 0
     for (let b = 0; b < BUILDS; b++) {
@@ -268,7 +268,7 @@ describe('stored lists in memory', () => {
       ctx = new AppContext(testConfig({ dbPath: ctx.config.dbPath, agentInstances: 64 }), silentLogger)
       new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
       const feed = ctx.feeds[0]
-      const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+      const { lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
       const hot = keyword('w7')
       for (let i = 0; i < 200; i++) {
         const items = lists.rank(feed, keyword(`w${i}`), Date.now(), undefined, 5)
@@ -286,7 +286,7 @@ describe('stored lists in memory', () => {
     it('previews leave nothing behind and rank only the newest candidates they may', async () => {
       new BatchWriter(ctx.db.sqlite).write({ id: 'm', events: many, scores: [], eventTime: Date.now() })
       const feed = ctx.feeds[0]
-      const { pages, lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+      const { lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
       lists.build(feed, feed.defaults)
       const slots = lists.slotCount()
       const instances = ctx.host.instanceCount

@@ -459,7 +459,7 @@ describe('hostile agents are contained', () => {
     // Node's own objects are untouched
     const probe: Record<string, unknown> = {}
     expect(probe.polluted).toBeUndefined()
-    expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'toJSON')).toBe(false)
+    expect(Object.hasOwn(Object.prototype, 'toJSON')).toBe(false)
     expect(([] as unknown as Record<string, unknown>).polluted).toBeUndefined()
     expect(Array.isArray([])).toBe(true)
     expect([1, 2].join('+')).toBe('1+2')

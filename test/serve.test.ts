@@ -19,7 +19,6 @@ const FRESH = `at://${PUBLISHER}/app.bsky.feed.generator/fresh`
 const SCIENCE = `at://${PUBLISHER}/app.bsky.feed.generator/science`
 const LXM = { skeleton: 'app.bsky.feed.getFeedSkeleton', getMix: 'app.skysift.feed.getMix', putMix: 'app.skysift.feed.putMix' }
 const author = 'did:plc:carolcarolcarolcarolcaro'
-const MIN = 60_000
 
 const post = (text: string, minutesAgo: number, p: Partial<PostEvent> = {}): PostEvent => postEvent({ author, text, minutesAgo, ...p })
 

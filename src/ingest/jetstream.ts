@@ -19,6 +19,7 @@ export function decodeJetstream(line: string): Decoded {
     return { ok: false, reason: 'not JSON', cursor: null }
   }
   if (typeof msg !== 'object' || msg === null) return { ok: false, reason: 'not an object', cursor: null }
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed message whose fields are each checked below before use
   const m = msg as Record<string, any>
   const timeUs = m.time_us
   if (!Number.isSafeInteger(timeUs) || timeUs <= 0) return { ok: false, reason: 'bad time_us', cursor: null }

@@ -975,7 +975,7 @@ class World {
     const avail = Math.min(this.postTotal, POST_CAP)
     if (avail === 0) return -1
     for (let tries = 0; tries < 4; tries++) {
-      const age = Math.floor(Math.pow(this.float(), exponent) * avail)
+      const age = Math.floor(this.float() ** exponent * avail)
       const serial = this.postTotal - 1 - age
       if (this.postValid(serial)) return serial
     }
@@ -1296,7 +1296,7 @@ class World {
     this.pAuthor[slot] = author
     this.pTopic[slot] = topic
     // Pareto appeal (integer, so the Fenwick sums stay exact); replies draw less.
-    const appeal = Math.min(1e7, Math.floor(100 * Math.pow(1 - this.float(), -1 / APPEAL_ALPHA)))
+    const appeal = Math.min(1e7, Math.floor(100 * (1 - this.float()) ** (-1 / APPEAL_ALPHA)))
     this.setWeight(serial & (FEN_SIZE - 1), parent >= 0 ? Math.ceil(appeal / 4) : appeal)
     this.pDeleted[slot] = 0
     this.pLangs[slot] = langs

@@ -2,8 +2,6 @@ import { describe, expect, it } from 'vitest'
 import { COLD_START_WEIGHT, withInterests } from './interests.ts'
 
 describe('interests forwarded by the app', () => {
-  const headers = (h: Record<string, string>) => (name: string) => h[name]
-
   it('gives a reader without a mix the default plus the interests, and fills a topics entry left empty', () => {
     const defaults = [{ agent: 'recency', weight: 70 }]
     expect(withInterests(defaults, ['pets'], false)).toEqual([...defaults, { agent: 'topics', weight: COLD_START_WEIGHT, options: { topics: ['pets'] } }])

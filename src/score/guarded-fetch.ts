@@ -202,6 +202,7 @@ export async function assertUrlAllowed(url: URL, opts: GuardOptions = {}): Promi
 
 /** A `lookup` for node:net that resolves, checks every address, and hands back only checked ones. */
 function guardedLookup(allowPrivate: boolean, resolve: Resolver): LookupFunction {
+  // biome-ignore lint/suspicious/noExplicitAny: node:net calls lookup back with one address or a list, by `options.all`
   return ((hostname: string, options: { all?: boolean; family?: number | string }, cb: (...args: any[]) => void) => {
     resolveChecked(hostname, allowPrivate, resolve).then(
       (addrs) => {

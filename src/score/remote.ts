@@ -68,6 +68,7 @@ export interface RemoteStats {
 }
 
 /** A loaded remote agent: an async agent definition plus its transport's state. */
+// biome-ignore lint/suspicious/noExplicitAny: an agent's options are its own shape; hosts hold agents of every option type side by side
 export interface RemoteAgentDefinition<O = any> extends AsyncAgentDefinition<O> {
   kind: 'remote'
   /** the base URL it was loaded from */

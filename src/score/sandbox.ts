@@ -2,7 +2,7 @@ import { isMainThread, Worker, workerData } from 'node:worker_threads'
 import type { QuickJSContext, QuickJSHandle, QuickJSRuntime, QuickJSWASMModule } from 'quickjs-emscripten'
 import type { z } from 'zod'
 import type { DeclaredAgentMeta } from './agent-meta.ts'
-import { SDK_API_VERSION, type AgentContext, type AgentDefinition, type AgentPost, type AgentPrefilter, type Need, type Score } from './sdk.ts'
+import { SDK_API_VERSION, type AgentContext, type AgentDefinition, type AgentPost, type Need, type Score } from './sdk.ts'
 
 /**
  * Sandboxed agents: untrusted JavaScript uploaded by an agent author, run in
@@ -1083,6 +1083,7 @@ async function validateMeta(json: string): Promise<{ meta: DeclaredAgentMeta; op
 // ---------------------------------------------------------------------------
 // the agent definition
 
+// biome-ignore lint/suspicious/noExplicitAny: an agent's options are its own shape; hosts hold agents of every option type side by side
 export interface SandboxedAgent<O = any> extends AgentDefinition<O> {
   readonly kind: 'sandboxed'
   readonly limits: Readonly<Required<SandboxLimits>>

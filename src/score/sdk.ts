@@ -124,6 +124,7 @@ export interface AgentPrefilter {
   hasTags?: boolean
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an agent's options are its own shape; hosts hold agents of every option type side by side
 export interface AgentDefinition<O = any> {
   /** stable id, lower-case letters, digits and dashes */
   id: string
@@ -158,6 +159,7 @@ export interface AgentDefinition<O = any> {
  * An agent that answers asynchronously (a remote HTTP agent). Score workers
  * await it when a post is first seen; at rank time only stored answers count.
  */
+// biome-ignore lint/suspicious/noExplicitAny: an agent's options are its own shape; hosts hold agents of every option type side by side
 export interface AsyncAgentDefinition<O = any> extends Omit<AgentDefinition<O>, 'scoreBatch'> {
   scoreBatchAsync(posts: AgentPost[], ctx: AgentContext<O> & { signal: AbortSignal }): Promise<Score[]>
 }

@@ -63,7 +63,7 @@ export interface NativeKey {
 export function nativeKey(didKey: string): NativeKey | null {
   if (!didKey.startsWith('did:key:z')) return null
   const bytes = base58Decode(didKey.slice('did:key:z'.length))
-  if (!bytes || bytes.length !== 35) return null
+  if (bytes?.length !== 35) return null
   for (const alg of ['ES256K', 'ES256'] as const) {
     if (bytes[0] !== MULTICODEC[alg][0] || bytes[1] !== MULTICODEC[alg][1]) continue
     const point = Buffer.from(bytes.subarray(2))

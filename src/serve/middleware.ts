@@ -101,5 +101,5 @@ export function xrpcMethod(d: MiddlewareDeps, spec: MethodSpec): MiddlewareHandl
     if (spec.input) c.set('input', await readInput(c, spec.nsid, spec.input))
     await next()
   }
-  return limit ? (c, next) => limit(c, () => rest(c, next)) as Promise<Response | void> : rest
+  return limit ? (c, next) => limit(c, () => rest(c, next)) as Promise<Response | undefined> : rest
 }

@@ -1,4 +1,4 @@
-import type { AccountEvent, IngestEvent, MixEvent, PostEvent } from '../contracts/events.ts'
+import type { AccountEvent, MixEvent, PostEvent } from '../contracts/events.ts'
 import { COLLECTIONS } from '../contracts/events.ts'
 import { parseAtUri, tidTimeMs } from '../util/at-ids.ts'
 import type { ScoreValue, StoreBatch } from '../contracts/jobs.ts'

@@ -36,7 +36,6 @@ class WrongKeyResolver extends IdResolver {
 
 describe('the firehose source on a real PDS', { timeout: 120_000 }, () => {
   let net: TestNetworkNoAppView
-  let tmp: string
   let closeNet: (() => Promise<void>) | undefined
   let db: Db
   const cleanups: (() => unknown)[] = []
@@ -46,7 +45,6 @@ describe('the firehose source on a real PDS', { timeout: 120_000 }, () => {
   beforeAll(async () => {
     const pds = await startPdsOnly('firehose')
     net = pds.net
-    tmp = pds.dir
     closeNet = pds.close
     const agent = new AtpAgent({ service: net.pds.url })
     await agent.createAccount({ handle: 'cursor.test', email: 'cursor@test.com', password: 'hunter2-e2e' })

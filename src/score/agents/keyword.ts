@@ -1,10 +1,10 @@
 import { z } from 'zod'
 import { defineAgent, DROP, SDK_API_VERSION } from '../sdk.ts'
+import { escapeRegExp } from '../../util/regexp.ts'
 
 const word = z.string().trim().min(1).max(100)
 
 /** Escapes a literal for use inside a RegExp. */
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
 
 /**
  * A case-insensitive, whole-word matcher for a list of words or phrases.
@@ -13,7 +13,7 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
  */
 export function wordMatcher(words: string[]): RegExp | null {
   if (words.length === 0) return null
-  const alts = [...new Set(words.map((w) => w.toLowerCase()))].sort((a, b) => b.length - a.length).map(escape)
+  const alts = [...new Set(words.map((w) => w.toLowerCase()))].sort((a, b) => b.length - a.length).map(escapeRegExp)
   return new RegExp(`(?<![\\p{L}\\p{N}_])(?:${alts.join('|')})(?![\\p{L}\\p{N}_])`, 'iu')
 }
 
@@ -36,8 +36,8 @@ export default defineAgent({
     const inc = wordMatcher(options.include)
     const exc = wordMatcher(options.exclude)
     return posts.map((p) => {
-      if (exc && exc.test(p.text)) return DROP
-      if (inc && inc.test(p.text)) return 1
+      if (exc?.test(p.text)) return DROP
+      if (inc?.test(p.text)) return 1
       return options.requireMatch && inc ? DROP : 0
     })
   },

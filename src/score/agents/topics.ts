@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { defineAgent, DROP, SDK_API_VERSION } from '../sdk.ts'
 import vocabularies from './topic-vocabularies.json' with { type: 'json' }
+import { escapeRegExp } from '../../util/regexp.ts'
 
 /** One interest topic's vocabulary, as shipped in topic-vocabularies.json. */
 export interface TopicVocabulary {
@@ -24,15 +25,13 @@ interface Matcher {
   tags: ReadonlySet<string>
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
-
 const matchers = new Map<string, Matcher>()
 
 function matcherOf(topic: string): Matcher {
   let m = matchers.get(topic)
   if (!m) {
     const v = TOPICS.get(topic)!
-    const alts = [...new Set(v.words.map((w) => w.toLowerCase()))].sort((a, b) => b.length - a.length).map(escape)
+    const alts = [...new Set(v.words.map((w) => w.toLowerCase()))].sort((a, b) => b.length - a.length).map(escapeRegExp)
     m = { words: new RegExp(`(?<![\\p{L}\\p{N}_#])(?:${alts.join('|')})(?![\\p{L}\\p{N}_])`, 'giu'), tags: new Set(v.tags) }
     matchers.set(topic, m)
   }

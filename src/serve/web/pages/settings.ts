@@ -104,7 +104,7 @@ export function settingsPages(app: Hono, k: PageKit): void {
     const saved = c.req.query('saved') ?? c.req.query('done')
     if (saved === 'record') {
       const uri = c.req.query('uri')
-      const ok = uri && uri.startsWith(`at://${did}/${MIX_COLLECTION}/`) && /^[A-Za-z0-9:/._~-]+$/.test(uri)
+      const ok = uri?.startsWith(`at://${did}/${MIX_COLLECTION}/`) && /^[A-Za-z0-9:/._~-]+$/.test(uri)
       return `Saved as a public record${ok ? ` (${uri})` : ''}. Skysift applies it once it reads it from the network — unless you keep a private mix here, which wins.`
     }
     return saved ? (FLASH[saved] ?? null) : null

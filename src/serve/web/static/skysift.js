@@ -25,7 +25,7 @@
 
   // weights: show the value next to the slider
   const syncOutput = (input) => {
-    const out = input.parentElement && input.parentElement.querySelector('output.weight-out')
+    const out = input.parentElement?.querySelector('output.weight-out')
     if (out) out.textContent = signed(input.value)
   }
   form.addEventListener('input', (e) => {
@@ -133,7 +133,7 @@
     if (empty) empty.remove()
     rows.append(frag)
     const row = rows.lastElementChild
-    const slider = row && row.querySelector('input[type="range"]')
+    const slider = row?.querySelector('input[type="range"]')
     if (slider) slider.focus()
     say('Added ' + (tpl.dataset.title || agent) + '. Set its weight; the preview follows.')
     schedulePreview()
