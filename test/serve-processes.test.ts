@@ -15,7 +15,7 @@ import { Redis } from 'ioredis'
 import { redisOptions } from '../src/contracts/queues.ts'
 import { postEvent } from './support/builders.ts'
 import { startIdentities, type TestUser } from './support/identity.ts'
-import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
+import { collectJsonLines, queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CLI = path.join(ROOT, 'src/cli.ts')
@@ -145,22 +145,7 @@ describe('two serving processes on one port (real processes, SQLite file, Redis,
     await seed.close()
 
     child = spawn(process.execPath, [CLI, 'serve'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let buf = ''
-    const take = (chunk: Buffer) => {
-      buf += chunk.toString('utf8')
-      let i
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i)
-        buf = buf.slice(i + 1)
-        try {
-          lines.push(JSON.parse(line))
-        } catch {
-          // not a log line
-        }
-      }
-    }
-    child.stdout!.on('data', take)
-    child.stderr!.on('data', take)
+    collectJsonLines(child, lines)
     await waitFor(() => serving().length >= 2, 'two serving processes', 120_000)
     port = serving()[0].port!
   }, 150_000)

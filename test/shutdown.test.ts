@@ -8,7 +8,7 @@ import { decodeJetstream } from '../src/ingest/jetstream.ts'
 import { writeSyntheticJsonl } from '../src/ingest/synthetic.ts'
 import { producerQueue } from '../src/contracts/queues.ts'
 import { QUEUE } from '../src/contracts/jobs.ts'
-import { queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
+import { collectJsonLines, queuePrefix, REDIS_URL, tempDir, waitFor } from './support/resources.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CLI = path.join(ROOT, 'src/cli.ts')
@@ -26,22 +26,7 @@ interface LogLine {
 function start(env: NodeJS.ProcessEnv): { child: ChildProcess; lines: LogLine[]; exited: Promise<{ code: number | null; signal: string | null; at: number }> } {
   const child = spawn(process.execPath, [CLI, 'start'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: LogLine[] = []
-  let buf = ''
-  const take = (chunk: Buffer) => {
-    buf += chunk.toString('utf8')
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      try {
-        lines.push(JSON.parse(line))
-      } catch {
-        // not a log line
-      }
-    }
-  }
-  child.stdout!.on('data', take)
-  child.stderr!.on('data', take)
+  collectJsonLines(child, lines)
   const exited = new Promise<{ code: number | null; signal: string | null; at: number }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
   )

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -72,4 +73,24 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     }
     await new Promise((r) => setTimeout(r, everyMs))
   }
+}
+
+/** Collects a child process's JSON log lines (stdout and stderr) into `lines` as they arrive; other output is skipped. */
+export function collectJsonLines<T>(child: ChildProcess, lines: T[]): void {
+  let buf = ''
+  const take = (chunk: Buffer) => {
+    buf += chunk.toString('utf8')
+    let i: number
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      try {
+        lines.push(JSON.parse(line) as T)
+      } catch {
+        // not a log line
+      }
+    }
+  }
+  child.stdout?.on('data', take)
+  child.stderr?.on('data', take)
 }
