@@ -6,26 +6,25 @@
  * better-sqlite3 declares count: RegExp#exec, a Redis `multi().exec()` or a method of our own that happens
  * to be called `prepare` do not. A reference without a call (`db.prepare.bind(db)`) counts too.
  *
- *   node scripts/check-sql.ts [file ...]    (default: src/ and workers/, without src/store/ and tests)
+ *   node scripts/check-sql.mjs [file ...]    (default: src/ and workers/, without src/store/ and tests)
+ *
+ * Plain JavaScript (types in JSDoc), so that `npm run lint` runs on any Node, like bin/node-check.js.
  */
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 
-const ROOT = path.resolve(import.meta.dirname, '..')
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const METHODS = new Set(['prepare', 'transaction', 'pragma', 'exec'])
 const SQLITE_TYPES = `${path.sep}node_modules${path.sep}@types${path.sep}better-sqlite3${path.sep}`
 
-/** One SQL call found where it does not belong. */
-export interface SqlUse {
-  file: string
-  line: number
-  column: number
-  method: string
-  text: string
-}
+/** @typedef {{ file: string, line: number, column: number, method: string, text: string }} SqlUse One SQL call found where it does not belong. */
 
-/** The files checked when none are named: the code under src/ and workers/, apart from the store and tests. */
-export function defaultFiles(): string[] {
+/**
+ * The files checked when none are named: the code under src/ and workers/, apart from the store and tests.
+ * @returns {string[]}
+ */
+export function defaultFiles() {
   const all = ts.sys.readDirectory(ROOT, ['.ts'], undefined, ['src/**/*', 'workers/**/*'])
   return all.filter((f) => {
     const rel = path.relative(ROOT, f).split(path.sep).join('/')
@@ -33,8 +32,13 @@ export function defaultFiles(): string[] {
   })
 }
 
-/** True when one of the symbol's declarations is in better-sqlite3's type declarations. */
-function declaredBySqlite(checker: ts.TypeChecker, sym: ts.Symbol | undefined): boolean {
+/**
+ * True when one of the symbol's declarations is in better-sqlite3's type declarations.
+ * @param {ts.TypeChecker} checker
+ * @param {ts.Symbol | undefined} sym
+ * @returns {boolean}
+ */
+function declaredBySqlite(checker, sym) {
   if (!sym) return false
   // @NOTE an alias (`import type { Sqlite }`) or a union receiver can hand back a symbol whose declarations sit
   // behind an alias or are spread over several members; look through both
@@ -43,17 +47,23 @@ function declaredBySqlite(checker: ts.TypeChecker, sym: ts.Symbol | undefined): 
   return decls.some((d) => path.normalize(d.getSourceFile().fileName).includes(SQLITE_TYPES))
 }
 
-/** Finds every use of a better-sqlite3 SQL method in `files`. */
-export function findSqlUses(files: string[]): SqlUse[] {
+/**
+ * Finds every use of a better-sqlite3 SQL method in `files`.
+ * @param {string[]} files
+ * @returns {SqlUse[]}
+ */
+export function findSqlUses(files) {
   const parsed = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })
   if (!parsed) throw new Error('tsconfig.json could not be read')
   const program = ts.createProgram({ rootNames: files, options: { ...parsed.options, noEmit: true } })
   const checker = program.getTypeChecker()
   const wanted = new Set(files.map((f) => path.resolve(f)))
-  const uses: SqlUse[] = []
+  /** @type {SqlUse[]} */
+  const uses = []
   for (const sf of program.getSourceFiles()) {
     if (!wanted.has(path.resolve(sf.fileName))) continue
-    const visit = (node: ts.Node): void => {
+    /** @param {ts.Node} node */
+    const visit = (node) => {
       if (ts.isPropertyAccessExpression(node) && METHODS.has(node.name.text) && declaredBySqlite(checker, checker.getSymbolAtLocation(node.name))) {
         const { line, character } = sf.getLineAndCharacterOfPosition(node.name.getStart(sf))
         const text = sf.text.split('\n')[line].trim()
@@ -66,7 +76,8 @@ export function findSqlUses(files: string[]): SqlUse[] {
   return uses.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line))
 }
 
-if (import.meta.main) {
+// @NOTE import.meta.main exists from Node 24 only: compare the entry file instead
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2)
   const uses = findSqlUses(args.length ? args.map((f) => path.resolve(f)) : defaultFiles())
   for (const u of uses) console.log(`${u.file}:${u.line}:${u.column}  .${u.method}  ${u.text.length > 120 ? `${u.text.slice(0, 117)}...` : u.text}`)
