@@ -8,6 +8,7 @@ import type { Queue } from 'bullmq'
 import { expect } from 'vitest'
 import { engagementKey } from '../../../src/store/engagement-key.ts'
 import type { Model } from './model.ts'
+import { until } from './scenario.ts'
 
 export interface StoreCheck {
   /** posts the model says must be stored */
@@ -242,6 +243,22 @@ export async function readWholeFeed(base: string, feedUri: string, maxPages = 20
     pages++
   } while (cursor && pages < maxPages)
   return { posts, pages, statuses }
+}
+
+/**
+ * A feed read to its end once it lists something (or answers other than 200): the list a reader gets may
+ * predate the last posts, as it is rebuilt once stale.
+ */
+export function readListedFeed(base: string, feedUri: string): Promise<{ posts: string[]; pages: number; statuses: number[] }> {
+  return until(
+    `a non-empty ${feedUri}`,
+    async () => {
+      const g = await readWholeFeed(base, feedUri)
+      return g.posts.length > 0 || g.statuses.some((st) => st !== 200) ? g : null
+    },
+    60_000,
+    1000,
+  )
 }
 
 /** Checks the posts a feed served: all live (in the store and in the model), none twice. */
