@@ -7,6 +7,8 @@ import { withTimeout } from '../../util/timeout.ts'
 export interface EdgeList {
   id: number
   feed: string
+  /** when it expires in Redis (ms since the epoch): past it, it is gone here too */
+  expiresAt: number
   /** the list key cursors are bound to */
   key: string
   uris: string[]
@@ -46,7 +48,7 @@ const authorOf = (uri: string) => {
 }
 
 /** A snapshot's JSON as stored under `snap:<id>`, or null when it is not one. */
-export function parseSnapshot(id: number, json: string): EdgeList | null {
+export function parseSnapshot(id: number, json: string, expiresAt = Infinity): EdgeList | null {
   let s: EdgeSnapshot
   try {
     s = JSON.parse(json) as EdgeSnapshot
@@ -65,7 +67,7 @@ export function parseSnapshot(id: number, json: string): EdgeList | null {
     contexts[i] = Array.isArray(it) && typeof it[1] === 'string' ? it[1] : ''
     authors[i] = authorOf(uri)
   }
-  return { id, feed: s.feed, key: s.key, uris, contexts, authors }
+  return { id, feed: s.feed, expiresAt, key: s.key, uris, contexts, authors }
 }
 
 /**
@@ -248,7 +250,11 @@ export class EdgeView {
   /** A published snapshot by id (parsed once and kept while the item budget allows), or null when it is gone. */
   snapshot(id: number, now = Date.now()): EdgeList | null | Promise<EdgeList | null> {
     const hit = this.lists.get(id)
-    if (hit) {
+    if (hit && hit.expiresAt <= now) {
+      // @NOTE gone from Redis when its TTL ran out, so gone here too: a cursor into it ends paging, as on the primary
+      this.lists.delete(id)
+      this.cachedItems -= hit.uris.length
+    } else if (hit) {
       if (this.lists.size > 1) {
         this.lists.delete(id)
         this.lists.set(id, hit)
@@ -266,8 +272,14 @@ export class EdgeView {
   }
 
   private async loadSnapshot(id: number): Promise<EdgeList | null> {
-    const json = await withTimeout(this.redis.get(this.keys.snapshot(id)), READ_TIMEOUT_MS)
-    const list = json === null ? null : parseSnapshot(id, json)
+    const key = this.keys.snapshot(id)
+    const at = Date.now()
+    const [[e1, json], [e2, ttl]] = (await withTimeout(this.redis.multi().get(key).pttl(key).exec(), READ_TIMEOUT_MS)) as [
+      [Error | null, string | null],
+      [Error | null, number],
+    ]
+    if (e1 || e2) throw e1 ?? e2
+    const list = json === null ? null : parseSnapshot(id, json, ttl >= 0 ? at + ttl : Infinity)
     if (!list) {
       if (json !== null) this.log.warn({ id }, 'a published snapshot is malformed; treated as gone')
       if (this.gone.size >= MAX_GONE) this.gone.clear()
