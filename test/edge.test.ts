@@ -358,6 +358,9 @@ describe('edge nodes: serving from what the primary published to Redis (real SQL
     // an unknown method is the primary's answer too
     expect(await request(edge.app, '/xrpc/com.example.nothing')).toMatchObject({ status: 404, body: { error: 'MethodNotImplemented' } })
 
+    // a request that an edge already passed on (SKYSIFT_PRIMARY_URL naming an edge) is not passed on again
+    expect(await request(edge.app, mixUrl, { token, headers: { 'x-skysift-proxied': '1' } })).toMatchObject({ status: 508, body: { error: 'ProxyLoop' } })
+
     // a primary that does not answer, and none at all
     for (const [primaryUrl, status, error] of [
       ['http://127.0.0.1:1', 502, 'PrimaryUnavailable'],

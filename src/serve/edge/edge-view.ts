@@ -22,6 +22,8 @@ export interface ReaderPlacement {
   feeds: Map<string, number>
   /** authors the reader must not be shown (blocks either way); null when none */
   excluded: ReadonlySet<string> | null
+  /** `x` as read (parsed again only when it changes) */
+  excludedJson?: string
 }
 
 /** How long the anon pointers, `meta` and a reader's placement are trusted: one read of each per second at most. */
@@ -221,6 +223,10 @@ export class EdgeView {
           const n = Number(value)
           if (Number.isSafeInteger(n) && n > 0) feeds.set(name.slice(2), n)
         } else if (name === READER_EXCLUDED_FIELD && value.length > 2 && value.length <= MAX_EXCLUDED_JSON) {
+          if (value === last?.excludedJson) {
+            excluded = last.excluded as Set<string> | null
+            continue
+          }
           try {
             const list = JSON.parse(value) as unknown
             if (Array.isArray(list)) excluded = new Set(list.filter((a): a is string => typeof a === 'string'))
@@ -229,7 +235,8 @@ export class EdgeView {
           }
         }
       }
-      placement = { feeds, excluded: excluded?.size ? excluded : null }
+      const x = fields[READER_EXCLUDED_FIELD]
+      placement = { feeds, excluded: excluded?.size ? excluded : null, ...(x && x.length <= MAX_EXCLUDED_JSON ? { excludedJson: x } : {}) }
     } catch (err) {
       this.log.debug({ err: (err as Error).message, did }, 'cannot read a reader placement; serving the last one read')
       placement = last ?? { feeds: new Map(), excluded: null }

@@ -24,7 +24,10 @@ const HOP = new Set([
   'content-encoding',
 ])
 
-const xrpcError = (status: 502 | 503 | 413, error: string, message: string) =>
+/** Marks a request an edge passed on: an edge refuses to pass on one that already carries it (a primary URL naming an edge). */
+export const PROXIED_HEADER = 'x-skysift-proxied'
+
+const xrpcError = (status: 502 | 503 | 508 | 413, error: string, message: string) =>
   new Response(JSON.stringify({ error, message }), { status, headers: { 'content-type': 'application/json' } })
 
 /**
@@ -44,12 +47,16 @@ export function proxyTo(primaryUrl: string | undefined, log: Logger, opts: { tim
       )
     }
     const req = c.req.raw
+    if (req.headers.has(PROXIED_HEADER)) {
+      return xrpcError(508, 'ProxyLoop', 'SKYSIFT_PRIMARY_URL of an edge node names an edge node, not the primary: the request came back')
+    }
     const url = new URL(req.url)
     const target = `${primaryUrl}${url.pathname}${url.search}`
     const headers = new Headers()
     req.headers.forEach((value, name) => {
       if (!HOP.has(name)) headers.append(name, value)
     })
+    headers.set(PROXIED_HEADER, '1')
     let body: ArrayBuffer | undefined
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const declared = Number(req.headers.get('content-length') ?? 0)
