@@ -189,6 +189,8 @@ describe('edge nodes: serving from what the primary published to Redis (real SQL
   it('serves anonymous readers the pages the primary serves, with the same cursors', async () => {
     await publishMeta()
     await publishAnon(FRESH)
+    // an edge reads the pointers again at most every second (sooner when one is missing, at most every 100 ms)
+    await waitFor(async () => (await request(edge.app, skeletonUrl(FRESH, 4))).status === 200, 'the edge to see the published list', 5000)
     const want = await allPages(primary, FRESH)
     expect(want.length).toBeGreaterThan(3)
     expect(await allPages(edge.app, FRESH)).toEqual(want)

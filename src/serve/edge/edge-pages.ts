@@ -84,15 +84,17 @@ export class EdgePages {
     if (reader) {
       const id = (await view.reader(reader)).feeds.get(feed.uri)
       const placed = id === undefined ? null : await view.snapshot(id)
-      if (placed) return placed
+      if (placed?.feed === feed.uri) return placed
     }
     let id = await view.anonPointer(feed.uri)
     let list = id === undefined ? null : await view.snapshot(id)
+    if (list?.feed !== feed.uri) list = null
     if (!list) {
       // the pointer read a moment ago may be older than the snapshot's life: read it again once
       await view.reloadShared()
       id = await view.anonPointer(feed.uri)
       list = id === undefined ? null : await view.snapshot(id)
+      if (list?.feed !== feed.uri) list = null
     }
     if (!list) {
       throw notReady(

@@ -28,6 +28,8 @@ export interface ReaderPlacement {
 
 /** How long the anon pointers, `meta` and a reader's placement are trusted: one read of each per second at most. */
 export const POINTER_TTL_MS = 1000
+/** The anon pointers are read again early (a pointer named a snapshot that is gone) at most this often. */
+const RELOAD_MIN_MS = 100
 /** Items of parsed snapshots kept in memory at most (the least recently used go first). */
 export const MAX_CACHED_ITEMS = 100_000
 /** Deleted URIs (and authors with a consent flag) remembered at most; past it the oldest deletions go (see bound()). */
@@ -166,9 +168,9 @@ export class EdgeView {
     return { beatAt: this.shared.primary, epoch: this.shared.epoch }
   }
 
-  /** Reads the anon pointers and `meta` again now (a pointer named a snapshot that is gone). */
-  async reloadShared(): Promise<void> {
-    this.shared.at = -Infinity
+  /** Reads the anon pointers and `meta` again (a pointer named a snapshot that is gone), unless read in the last RELOAD_MIN_MS. */
+  async reloadShared(now = Date.now()): Promise<void> {
+    if (now - this.shared.at < RELOAD_MIN_MS) return
     await this.loadShared()
   }
 
