@@ -12,6 +12,7 @@ import type { IngestEvent } from '../src/contracts/events.ts'
 import { edgeKeys, READER_EXCLUDED_FIELD, readerFeedField, type EdgeSnapshot } from '../src/contracts/edge.ts'
 import { redisOptions } from '../src/contracts/queues.ts'
 import { createEdge } from '../src/edge-runtime.ts'
+import { EdgeView } from '../src/serve/edge/edge-view.ts'
 import { openLists } from '../src/feed/open-lists.ts'
 import { silentLogger } from '../src/logger.ts'
 import { decodeCursor } from '../src/rank/cursor.ts'
@@ -443,4 +444,42 @@ describe('edge nodes: serving from what the primary published to Redis (real SQL
     expect(child.exitCode).toBe(0)
     expect(fs.existsSync(path.dirname(noDb))).toBe(false)
   }, 90_000)
+})
+
+describe('EdgeView: what an edge keeps in memory is bounded (real Redis)', () => {
+  it('keeps parsed lists up to an item budget (least recently used go first), and deletions up to a cap (oldest first)', async () => {
+    const q = queuePrefix()
+    const redis = new Redis(redisOptions(REDIS_URL))
+    const stream = new Redis(redisOptions(REDIS_URL))
+    const view = new EdgeView({ redis, stream, queuePrefix: q.prefix, log: silentLogger, snapshotTtlMs: 60_000, maxItems: 100, maxChanges: 10 })
+    try {
+      const k = edgeKeys(q.prefix)
+      const items = (n: number, tag: string) => Array.from({ length: n }, (_, i) => [`at://did:plc:${tag}/app.bsky.feed.post/${i}`, `c${i}`])
+      for (const id of [1, 2, 3])
+        await redis.set(k.snapshot(id), JSON.stringify({ feed: FRESH, key: 'k', builtAt: 0, checkedAt: 0, items: items(40, `s${id}`) }))
+      expect((await view.snapshot(1))?.uris.length).toBe(40)
+      expect((await view.snapshot(2))?.uris.length).toBe(40)
+      await view.snapshot(1) // used again: 2 is now the least recently used
+      await view.snapshot(3)
+      expect(view.figures()).toMatchObject({ snapshots: 2, items: 80 })
+      await redis.del(k.snapshot(2), k.snapshot(1))
+      expect(await view.snapshot(1)).not.toBeNull() // still held
+      expect(await view.snapshot(2)).toBeNull() // evicted, and gone from Redis
+
+      // deletions: past the cap, those older than any live snapshot go first, then the oldest
+      const old = Date.now() - 120_000
+      view.apply(Array.from({ length: 6 }, (_, i) => [`${old + i}-0`, ['k', 'del', 'uri', `at://old/${i}`]] as [string, string[]]))
+      view.apply(Array.from({ length: 8 }, (_, i) => [`${Date.now() + i}-0`, ['k', 'del', 'uri', `at://new/${i}`]] as [string, string[]]))
+      expect(view.deleted.size).toBeLessThanOrEqual(10)
+      expect([...view.deleted.keys()].every((u) => u.startsWith('at://new/'))).toBe(true)
+      view.apply(Array.from({ length: 5 }, (_, i) => [`${Date.now() + 100 + i}-0`, ['k', 'del', 'uri', `at://newer/${i}`]] as [string, string[]]))
+      expect(view.deleted.size).toBeLessThanOrEqual(10)
+      expect(view.deleted.has('at://newer/4')).toBe(true)
+      expect(view.deleted.has('at://new/0')).toBe(false)
+    } finally {
+      redis.disconnect()
+      stream.disconnect()
+      await q.cleanup()
+    }
+  })
 })
