@@ -2,7 +2,7 @@ import type { Feed } from '../../feeds.ts'
 import { BadCursorError, MAX_FILL_ROUNDS } from '../../feed/skeleton.ts'
 import { decodeCursor, encodeCursor, verifyCursor } from '../../rank/cursor.ts'
 import { XrpcError } from '../errors.ts'
-import type { EdgeList, EdgeView } from './edge-view.ts'
+import type { EdgeList, EdgeView, ReaderPlacement } from './edge-view.ts'
 
 /** A page as an edge serves it: the items' JSON (made once per cached page), their feedContexts, the next cursor. */
 export interface EdgePage {
@@ -20,11 +20,18 @@ const MAX_PAGES = 20_000
 
 const notReady = (message: string) => new XrpcError(503, 'NotReady', message)
 
+const secretOrNotReady = (s: string | undefined): string => {
+  if (!s) throw notReady('this edge node has no cursor secret yet: the primary has not published (is SKYSIFT_EDGE_PUBLISH on there?)')
+  return s
+}
+
 interface MadePage {
   version: number
   feedJson: string
   contexts: string[]
   nextAfter: number | null
+  /** the cursor anonymous readers get after this page, and the secret it was signed with */
+  anonCursor?: { secret: string; cursor: string }
 }
 
 /**
@@ -44,13 +51,17 @@ export class EdgePages {
     this.configSecret = opts.cursorSecret
   }
 
-  private async secret(): Promise<string> {
-    const s = this.configSecret ?? (await this.view.cursorSecret())
-    if (!s) throw notReady('this edge node has no cursor secret yet: the primary has not published (is SKYSIFT_EDGE_PUBLISH on there?)')
-    return s
+  private secret(): string | Promise<string> {
+    const s = this.configSecret ?? this.view.cursorSecret()
+    return s instanceof Promise ? s.then(secretOrNotReady) : secretOrNotReady(s)
   }
 
-  /** One page of a feed for a reader (null: anonymous). `touch` is told of first pages. */
+  /**
+   * One page of a feed for a reader (null: anonymous). `touch` is told of first pages.
+   *
+   * @NOTE what the view holds in memory comes without a promise, and is not awaited: a page served from memory
+   * takes no turn of the microtask queue
+   */
   async skeleton(feed: Feed, reader: string | null, limit: number, cursor: string | undefined, touch: FirstPageSeen): Promise<EdgePage> {
     const view = this.view
     if (!view.caughtUp) throw notReady('this edge node has not read the deletions the primary published yet; try again in a moment')
@@ -59,42 +70,65 @@ export class EdgePages {
     if (cursor) {
       const c = decodeCursor(cursor)
       if (!c) throw new BadCursorError('malformed cursor')
-      list = await view.snapshot(c.snapshot)
+      const got = view.snapshot(c.snapshot)
+      list = got instanceof Promise ? await got : got
       // @NOTE an expired snapshot ends paging rather than restarting it, so nothing repeats (as on the primary)
       if (!list) return { feedJson: '[]', contexts: [] }
-      if (list.feed !== feed.uri || !verifyCursor(await this.secret(), c, { feed: feed.uri, list: list.key, reader })) {
+      const secret = this.secret()
+      if (list.feed !== feed.uri || !verifyCursor(secret instanceof Promise ? await secret : secret, c, { feed: feed.uri, list: list.key, reader })) {
         throw new BadCursorError('cursor not valid for this feed and reader')
       }
       after = c.rank
     } else {
       touch(feed, reader)
-      list = await this.first(feed, reader)
+      const placed = reader ? this.placed(feed, reader) : null
+      list = (placed instanceof Promise ? await placed : placed) ?? (await this.anonList(feed))
     }
-    const excluded = reader ? (await view.reader(reader)).excluded : null
+    let excluded: ReadonlySet<string> | null = null
+    if (reader) {
+      const p = view.reader(reader)
+      excluded = (p instanceof Promise ? await p : p).excluded
+    }
     const page = this.page(list, after, limit, reader === null, excluded)
     const out: EdgePage = { feedJson: page.feedJson, contexts: page.contexts }
-    if (page.nextAfter !== null)
-      out.cursor = encodeCursor(await this.secret(), { snapshot: list.id, rank: page.nextAfter }, { feed: feed.uri, list: list.key, reader })
+    if (page.nextAfter !== null) {
+      const got = this.secret()
+      const secret = got instanceof Promise ? await got : got
+      // @NOTE every anonymous reader of a page gets the same cursor: signed once per page (and secret)
+      if (reader === null && page.anonCursor?.secret === secret) out.cursor = page.anonCursor.cursor
+      else {
+        out.cursor = encodeCursor(secret, { snapshot: list.id, rank: page.nextAfter }, { feed: feed.uri, list: list.key, reader })
+        if (reader === null) page.anonCursor = { secret, cursor: out.cursor }
+      }
+    }
     return out
   }
 
-  /** The snapshot a first page is read from: the reader's placement, else the anonymous list. */
-  private async first(feed: Feed, reader: string | null): Promise<EdgeList> {
-    const view = this.view
-    if (reader) {
-      const id = (await view.reader(reader)).feeds.get(feed.uri)
-      const placed = id === undefined ? null : await view.snapshot(id)
-      if (placed?.feed === feed.uri) return placed
+  /** The snapshot the primary placed a signed-in reader's first page of a feed in; null when it has not (or it is gone). */
+  private placed(feed: Feed, reader: string): EdgeList | null | Promise<EdgeList | null> {
+    const of = (p: ReaderPlacement): EdgeList | null | Promise<EdgeList | null> => {
+      const id = p.feeds.get(feed.uri)
+      if (id === undefined) return null
+      const got = this.view.snapshot(id)
+      return got instanceof Promise ? got.then((l) => (l?.feed === feed.uri ? l : null)) : got?.feed === feed.uri ? got : null
     }
-    let id = await view.anonPointer(feed.uri)
-    let list = id === undefined ? null : await view.snapshot(id)
-    if (list?.feed !== feed.uri) list = null
+    const p = this.view.reader(reader)
+    return p instanceof Promise ? p.then(of) : of(p)
+  }
+
+  /** The feed's anonymous list (what readers the primary has not placed read too); NotReady when there is none. */
+  private async anonList(feed: Feed): Promise<EdgeList> {
+    const view = this.view
+    const read = async () => {
+      const id = await view.anonPointer(feed.uri)
+      const list = id === undefined ? null : await view.snapshot(id)
+      return { id, list: list?.feed === feed.uri ? list : null }
+    }
+    let { id, list } = await read()
     if (!list) {
       // the pointer read a moment ago may be older than the snapshot's life: read it again once
       await view.reloadShared()
-      id = await view.anonPointer(feed.uri)
-      list = id === undefined ? null : await view.snapshot(id)
-      if (list?.feed !== feed.uri) list = null
+      ;({ id, list } = await read())
     }
     if (!list) {
       throw notReady(

@@ -150,16 +150,21 @@ export class EdgeView {
     await this.follower
   }
 
+  /*
+   * @NOTE what is in memory is answered without a promise (a request's path awaits only what it must read from
+   * Redis): the methods below answer a value, or a promise of it when they read
+   */
+
   /** The anonymous pointer of a feed (undefined: the primary has not published one). */
-  async anonPointer(feed: string, now = Date.now()): Promise<number | undefined> {
-    if (now - this.shared.at >= POINTER_TTL_MS) await this.loadShared()
-    return this.shared.anon.get(feed)
+  anonPointer(feed: string, now = Date.now()): number | undefined | Promise<number | undefined> {
+    if (now - this.shared.at < POINTER_TTL_MS) return this.shared.anon.get(feed)
+    return this.loadShared().then(() => this.shared.anon.get(feed))
   }
 
   /** The secret cursors are signed with, as the primary published it. */
-  async cursorSecret(now = Date.now()): Promise<string | undefined> {
-    if (now - this.shared.at >= POINTER_TTL_MS) await this.loadShared()
-    return this.shared.cursor
+  cursorSecret(now = Date.now()): string | undefined | Promise<string | undefined> {
+    if (now - this.shared.at < POINTER_TTL_MS) return this.shared.cursor
+    return this.loadShared().then(() => this.shared.cursor)
   }
 
   /** What the primary last said: when it was alive (ms), and its epoch. */
@@ -203,7 +208,7 @@ export class EdgeView {
   }
 
   /** A signed-in reader's placement (read at most once per POINTER_TTL_MS); none when the primary has not placed them. */
-  async reader(did: string, now = Date.now()): Promise<ReaderPlacement> {
+  reader(did: string, now = Date.now()): ReaderPlacement | Promise<ReaderPlacement> {
     const hit = this.readers.get(did)
     if (hit && now - hit.at < POINTER_TTL_MS) return hit.placement
     let load = this.readerLoads.get(did)
