@@ -123,6 +123,7 @@ const schema = z.object({
   SKYSIFT_SUBMIT_PER_H: int(1, 100_000).default(30),
   SKYSIFT_FEEDBACK_PER_FEED: int(10, 1_000_000).default(2000),
   SKYSIFT_CURSOR_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  SKYSIFT_EDGE_PUBLISH: bool.default(false),
 })
 
 export interface Config {
@@ -204,6 +205,8 @@ export interface Config {
   feedbackPerFeed: number
   /** signs paging cursors; generated once and kept in SQLite when unset */
   cursorSecret: string | undefined
+  /** serving processes publish to Redis what edge nodes (`skysift edge`) serve from, and drain what they send back */
+  edgePublish: boolean
 }
 
 export class ConfigError extends Error {
@@ -293,6 +296,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     submitPerHour: e.SKYSIFT_SUBMIT_PER_H,
     feedbackPerFeed: e.SKYSIFT_FEEDBACK_PER_FEED,
     cursorSecret: e.SKYSIFT_CURSOR_SECRET,
+    edgePublish: e.SKYSIFT_EDGE_PUBLISH,
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {
