@@ -40,7 +40,7 @@ import { createServeOps } from './serve/admin/serve-ops.ts'
 import { startAgentSync, type AgentSyncPart } from './feed/agent-sync.ts'
 import { refreshList } from './feed/refresh-job.ts'
 import { openLists } from './feed/open-lists.ts'
-import { EdgePublisher } from './feed/edge-publisher.ts'
+import { EdgePublisher, type EdgePublisherDeps } from './feed/edge-publisher.ts'
 import { FeedService } from './feed/service.ts'
 import { listKey } from './feed/skeleton.ts'
 import { startReaderBackfill } from './feed/start-reader-backfill.ts'
@@ -273,11 +273,12 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
 
 /**
  * The Hono app with its feed service, wired to SQLite and Redis (no port). `leader`: the first serving process
- * (the others are SKYSIFT_SERVE_PROCESSES peers), which alone does the once-per-primary parts of edge publishing.
+ * (the others are SKYSIFT_SERVE_PROCESSES peers), which alone does the once-per-primary parts of edge publishing;
+ * `edgeTimings`: shorter intervals of edge publishing, for tests.
  */
 export function createServeApp(
   ctx: AppContext,
-  opts: { leader?: boolean } = {},
+  opts: { leader?: boolean; edgeTimings?: EdgePublisherDeps['timings'] } = {},
 ): { app: Hono; feeds: FeedService; edge: EdgePublisher | null; close: () => Promise<void> } {
   const log = ctx.log.child({ sub: 'serve' })
   const refreshQueue: Queue<RefreshJob> = producerQueue<RefreshJob>(QUEUE.refresh, ctx.config.redisUrl, ctx.config.queuePrefix)
@@ -350,6 +351,7 @@ export function createServeApp(
       cursorSecret,
       log: log.child({ part: 'edge' }),
       leader: opts.leader ?? true,
+      timings: opts.edgeTimings,
     }).start()
   }
   // subscriber web pages

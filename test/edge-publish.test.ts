@@ -189,3 +189,36 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     expect((await changes()).some((c) => c.k === 'del' && c.uri === posts[0].uri)).toBe(true)
   })
 })
+
+describe('entries a primary process took and never acknowledged (it died)', () => {
+  const cleanups: (() => unknown)[] = []
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c()
+  })
+
+  it('are claimed by a live primary and handled', async () => {
+    const t = tempDir()
+    const q = queuePrefix()
+    cleanups.push(t.cleanup, q.cleanup)
+    const keys = edgeKeys(q.prefix)
+    const redis = new Redis(REDIS_URL)
+    cleanups.push(() => redis.disconnect())
+    const ctx = new AppContext(
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, edgePublish: true, backfillConcurrency: 0 }),
+      silentLogger,
+    )
+    cleanups.push(() => ctx.close())
+    new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: [postEvent({ author: other, minutesAgo: 1 })], scores: [], eventTime: Date.now() })
+    const feed = ctx.feeds[0]
+    // a consumer took a touch and died before acknowledging it
+    await redis.xgroup('CREATE', keys.touch, EDGE_GROUP, '0', 'MKSTREAM')
+    await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
+    const taken = (await redis.xreadgroup('GROUP', EDGE_GROUP, 'gone:1', 'COUNT', 10, 'STREAMS', keys.touch, '>')) as [string, unknown[]][]
+    expect(taken[0][1]).toHaveLength(1)
+    const served = createServeApp(ctx, { edgeTimings: { claimEveryMs: 200, claimIdleMs: 300 } })
+    cleanups.push(served.close)
+    const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the claimed touch handled', 10_000)
+    expect(Number(id)).toBe(served.feeds.place(feed, reader).id)
+    await waitFor(async () => ((await redis.xpending(keys.touch, EDGE_GROUP)) as [number])[0] === 0, 'the claimed touch acknowledged', 5000)
+  })
+})
