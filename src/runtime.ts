@@ -334,7 +334,7 @@ export function createServeApp(
     previewCandidates: ctx.config.previewCandidates,
     previewQueue: ctx.config.previewQueue,
     cursorSecret,
-    onReaderChanged: (did) => edge?.readerChanged(did),
+    onReaderChanged: (did, what) => edge?.readerChanged(did, what),
   })
   if (ctx.config.edgePublish) {
     edge = new EdgePublisher({

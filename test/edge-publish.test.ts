@@ -121,6 +121,33 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     expect(feeds.skeleton(feed, reader, 100).feed.map((i) => i.post)).not.toContain(first[0])
   })
 
+  it('leaves posts marked seen to the reader’s next touch (apps send them while the reader scrolls)', async () => {
+    const before = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
+    const seen = (await snapshot(before))!.items[0][0]
+    await redis.xadd(
+      keys.writes,
+      '*',
+      'kind',
+      'interactions',
+      'did',
+      reader,
+      'body',
+      JSON.stringify({ feed: feed.uri, interactions: [{ item: seen, event: 'app.bsky.feed.defs#interactionSeen' }] }),
+    )
+    await waitFor(async () => ((await redis.xpending(keys.writes, EDGE_GROUP)) as [number])[0] === 0, 'the write acknowledged', 5000)
+    expect(await redis.hget(keys.reader(reader), readerFeedField(feed.uri))).toBe(before)
+    await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
+    const moved = await waitFor(
+      async () => {
+        const id = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
+        return id !== before && id
+      },
+      'the reader placed with the seen post',
+      10_000,
+    )
+    expect(Number(moved)).toBe(feeds.place(feed, reader).id)
+  })
+
   it('drops bad entries (acknowledged, logged) without holding up the ones after them', async () => {
     await redis.xadd(keys.writes, '*', 'kind', 'interactions', 'did', reader, 'body', '{not json')
     await redis.xadd(keys.writes, '*', 'kind', 'nonsense', 'did', reader, 'body', '{}')

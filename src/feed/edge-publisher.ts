@@ -166,9 +166,16 @@ export class EdgePublisher {
     await Promise.allSettled([...this.running, ...this.replacing.values()])
   }
 
-  /** Told of a reader whose first pages may have changed: they are placed again on the feeds they were placed on. */
-  readerChanged(did: string): void {
-    if (this.stopped) return
+  /**
+   * Told of a reader whose first pages may have changed: they are placed again on the feeds they were placed on.
+   * Posts marked seen wait for the reader's next touch.
+   *
+   * @NOTE apps send seen posts in batches while the reader scrolls, and each placement after feedback makes an
+   * overlay (a snapshot of its own, about 130 KB in Redis for a list of 1,000, kept for the snapshot TTL): seen
+   * posts are lowered from the reader's next first page but one, rather than an overlay made every few seconds
+   */
+  readerChanged(did: string, what: 'mix' | 'feedback' | 'seen' = 'feedback'): void {
+    if (this.stopped || what === 'seen') return
     this.replaceSoon(did).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'reader not placed again'))
   }
 
@@ -515,7 +522,8 @@ export class EdgePublisher {
           if (at > 0) await yieldToLoop()
           stored += this.d.feeds.addFeedback(f.did, items.slice(at, at + INTERACTIONS_CHUNK), feed)
         }
-        if (stored) await this.replaceSoon(f.did)
+        // the feedback stored asked for the reader to be placed again (readerChanged): done before the entry is acknowledged
+        if (stored) await this.replacing.get(f.did)?.catch(() => {})
       } catch (err) {
         // @NOTE a bad entry is acknowledged all the same: kept, it would come back forever and hold up the ones after it
         this.d.log.warn({ id, err: (err as Error).message.slice(0, 300) }, 'write from an edge dropped')

@@ -20,7 +20,7 @@ export class FeedService {
   private readonly mixes: Mixes
   private readonly skeletons: Skeletons
   private readonly feedbacks: Feedback
-  private readonly changed: (did: string) => void
+  private readonly changed: NonNullable<FeedServiceDeps['onReaderChanged']>
 
   constructor(deps: FeedServiceDeps) {
     this.feeds = deps.feeds
@@ -96,14 +96,14 @@ export class FeedService {
   /** Validates and saves a private mix (throws FieldError naming the bad field). */
   async putMix(feed: Feed, subscriber: string, agents: unknown): Promise<MixView> {
     const view = await this.mixes.putMix(feed, subscriber, agents)
-    this.changed(subscriber)
+    this.changed(subscriber, 'mix')
     return view
   }
 
   /** Forgets the reader's private mix (a public record, if any, then applies). */
   deleteMix(feed: Feed, subscriber: string): boolean {
     const deleted = this.mixes.deleteMix(feed, subscriber)
-    if (deleted) this.changed(subscriber)
+    if (deleted) this.changed(subscriber, 'mix')
     return deleted
   }
 
@@ -124,7 +124,7 @@ export class FeedService {
     feedUri?: string,
   ): number {
     const stored = this.feedbacks.addFeedback(subscriber, items, feedUri)
-    if (stored) this.changed(subscriber)
+    if (stored) this.changed(subscriber, items.every((i) => i.event === 'seen') ? 'seen' : 'feedback')
     return stored
   }
 
@@ -135,7 +135,7 @@ export class FeedService {
 
   undoFeedback(subscriber: string, id: number): StoredInteraction | null {
     const undone = this.feedbacks.undoFeedback(subscriber, id)
-    if (undone) this.changed(subscriber)
+    if (undone) this.changed(subscriber, 'feedback')
     return undone
   }
 
