@@ -249,3 +249,38 @@ describe('entries a primary process took and never acknowledged (it died)', () =
     await waitFor(async () => ((await redis.xpending(keys.touch, EDGE_GROUP)) as [number])[0] === 0, 'the claimed touch acknowledged', 5000)
   })
 })
+
+describe('another serving process of the primary (SKYSIFT_SERVE_PROCESSES)', () => {
+  const cleanups: (() => unknown)[] = []
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c()
+  })
+
+  it('places the readers it is told of, and leaves anon, meta and changes to the first', async () => {
+    const t = tempDir()
+    const q = queuePrefix()
+    cleanups.push(t.cleanup, q.cleanup)
+    const keys = edgeKeys(q.prefix)
+    const redis = new Redis(REDIS_URL)
+    cleanups.push(() => redis.disconnect())
+    const ctx = new AppContext(
+      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, edgePublish: true, backfillConcurrency: 0 }),
+      silentLogger,
+    )
+    cleanups.push(() => ctx.close())
+    const seed = postEvent({ author: other, minutesAgo: 1 })
+    const writer = new BatchWriter(ctx.db.sqlite)
+    writer.write({ id: 'seed', events: [seed], scores: [], eventTime: Date.now() })
+    const served = createServeApp(ctx, { leader: false })
+    cleanups.push(served.close)
+    const feed = ctx.feeds[0]
+    await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
+    await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', '', 'int', '')
+    const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the touched reader placed', 10_000)
+    expect(Number(id)).toBe(served.feeds.place(feed, reader).id)
+    expect(await redis.get(keys.snapshot(Number(id)))).toBeTruthy()
+    writer.write({ id: 'del', events: [{ t: 'delete', uri: seed.uri, collection: 'app.bsky.feed.post' }], scores: [], eventTime: Date.now() })
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(await redis.exists(keys.anon, keys.meta, keys.changes)).toBe(0)
+  })
+})

@@ -204,7 +204,9 @@ export class EdgePublisher {
   async placeAnon(feed: Feed, quiet = false): Promise<number | null> {
     const snap = this.d.feeds.place(feed, null, [], Date.now(), { quiet })
     if (!(await this.ensureSnapshot(snap))) return null
-    if (this.anonIds.get(feed.uri) !== snap.id) {
+    // @NOTE only the first serving process moves the pointer: another one may take an older list for the newest (for
+    // up to LATEST_TTL_MS), and the first, remembering what it set, would not set it back
+    if (this.d.leader && this.anonIds.get(feed.uri) !== snap.id) {
       await this.d.redis.hset(this.keys.anon, feed.uri, snap.id)
       this.anonIds.set(feed.uri, snap.id)
     }
@@ -436,6 +438,7 @@ export class EdgePublisher {
   /** Reads `touch` and `writes` until stopped: this consumer's pending entries first, then new ones. */
   private async consume(): Promise<void> {
     let grouped = false
+    let failures = 0
     while (!this.stopped) {
       try {
         if (!grouped) {
@@ -469,12 +472,13 @@ export class EdgePublisher {
           await this.d.redis.xack(stream, EDGE_GROUP, ...entries.map((e) => e[0]))
         }
         if (pending && n === 0) this.readPending = false
+        failures = 0
       } catch (err) {
         if (this.stopped) break
         const msg = (err as Error).message
         if (/NOGROUP/.test(msg)) grouped = false
         else {
-          this.d.log.warn({ err: msg }, 'reading edge streams failed; retrying')
+          this.d.log[failures++ ? 'debug' : 'warn']({ err: msg }, 'reading edge streams failed; retrying')
           await new Promise((r) => setTimeout(r, 1000))
         }
       }
@@ -531,13 +535,21 @@ export class EdgePublisher {
     }
   }
 
-  /** Runs `fn` every `ms` (the next run `ms` after one ends) until stopped; failures are logged. */
+  /** Runs `fn` every `ms` (the next run `ms` after one ends) until stopped; failures are logged (once in a row as a warning). */
   private every(ms: number, fn: () => Promise<unknown> | unknown): void {
+    let failing = false
     const run = () => {
       if (this.stopped) return
       const p = Promise.resolve()
         .then(fn)
-        .catch((err) => this.d.log.warn({ err: (err as Error).message }, 'edge publishing failed; retrying'))
+        .then(() => {
+          if (failing) this.d.log.info('edge publishing works again')
+          failing = false
+        })
+        .catch((err) => {
+          this.d.log[failing ? 'debug' : 'warn']({ err: (err as Error).message }, 'edge publishing failed; retrying')
+          failing = true
+        })
         .finally(() => {
           this.running.delete(p)
           if (this.stopped) return
