@@ -21,15 +21,13 @@ export class InvalidInteractionsError extends Error {}
 
 /**
  * A sendInteractions body (app.bsky.feed.sendInteractions input) checked
- * against the lexicon and turned into feedback items, with the feed it
- * names. What a serving node accepted over HTTP and what reaches the
- * primary through Redis are read the same way. Throws
- * InvalidInteractionsError.
+ * against the lexicon; its interactions. Throws InvalidInteractionsError
+ * naming the first bad one.
  *
  * @NOTE a large batch is checked a chunk at a time, letting other work in between: a body of 1,000 interactions
  * otherwise holds the event loop for as long as it takes to check them all
  */
-export async function readInteractions(input: unknown): Promise<{ items: FeedbackItem[]; feed: string | undefined }> {
+export async function checkInteractionsInput(input: unknown): Promise<unknown[]> {
   const all = (input as { interactions?: unknown } | null)?.interactions
   const list = Array.isArray(all) ? all : []
   for (let at = 0; at === 0 || at < list.length; at += INTERACTIONS_CHUNK) {
@@ -45,10 +43,23 @@ export async function readInteractions(input: unknown): Promise<{ items: Feedbac
       )
     }
   }
-  const feed = (input as { feed?: string }).feed
-  const items = (list as { item?: string; event?: string; feedContext?: string; reqId?: string }[]).flatMap((i): FeedbackItem[] => {
+  return list
+}
+
+/** Checked interactions (see checkInteractionsInput) as feedback items; ones without an event or a post's at-uri are left out. */
+export function feedbackItemsOf(list: unknown[]): FeedbackItem[] {
+  return (list as { item?: string; event?: string; feedContext?: string; reqId?: string }[]).flatMap((i): FeedbackItem[] => {
     if (!i.event || !i.item || !parseAtUri(i.item)) return []
     return [{ postUri: i.item, event: storedEvent(i.event), feedContext: i.feedContext ?? null, reqId: i.reqId ?? null }]
   })
-  return { items, feed }
+}
+
+/**
+ * A sendInteractions body checked (checkInteractionsInput) and read into
+ * feedback items, with the feed it names: what a serving node accepted over
+ * HTTP and what reaches the primary through Redis are read the same way.
+ */
+export async function readInteractions(input: unknown): Promise<{ items: FeedbackItem[]; feed: string | undefined }> {
+  const list = await checkInteractionsInput(input)
+  return { items: feedbackItemsOf(list), feed: (input as { feed?: string }).feed }
 }
