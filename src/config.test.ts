@@ -63,6 +63,13 @@ describe('readConfig', () => {
     expect(msg).toContain('"eighty"')
   })
 
+  it('takes a queue prefix with one Redis Cluster hash tag, and refuses anything else with braces', () => {
+    for (const ok of ['{skysift}', 'sky-{a_1}', '{x}-events', 'plain']) expect(readConfig({ SKYSIFT_QUEUE_PREFIX: ok }).queuePrefix).toBe(ok)
+    for (const bad of ['{a}{b}', 'a{b', 'a}b', '{}', '{a:b}', 'a b']) {
+      expect(() => readConfig({ SKYSIFT_QUEUE_PREFIX: bad }), bad).toThrow(/SKYSIFT_QUEUE_PREFIX/)
+    }
+  })
+
   it('treats empty variables as unset', () => {
     expect(readConfig({ SKYSIFT_PORT: '' }).port).toBe(3000)
   })

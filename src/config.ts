@@ -59,7 +59,10 @@ const schema = z.object({
     .default('redis://127.0.0.1:6379'),
   SKYSIFT_QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .min(1)
+    // @NOTE one hash tag ({…}) is allowed: on a Redis Cluster every key of a queue (BullMQ's scripts take several) and
+    // every key Skysift keeps must hash to one slot, which a prefix such as `{skysift}` does
+    .regex(/^[A-Za-z0-9_-]*(\{[A-Za-z0-9_-]+\})?[A-Za-z0-9_-]*$/, 'letters, digits, _ and -, with at most one {hash tag}')
     .default('skysift'),
   SKYSIFT_SOURCE: source.prefault(DEFAULT_SOURCE),
   SKYSIFT_JETSTREAM_DICTIONARY: z

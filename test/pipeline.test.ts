@@ -5,10 +5,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AppContext } from '../src/context.ts'
 import { syntheticJsonl } from '../src/ingest/synthetic.ts'
 import { silentLogger } from '../src/logger.ts'
+import { Redis } from 'ioredis'
+import { deleteQueueKeys, redisOptions } from '../src/contracts/queues.ts'
 import { createServeApp, startIngest, startScore, startStore, type Running } from '../src/runtime.ts'
-import { queuePrefix, tempDir, testConfig, waitFor } from './support/resources.ts'
+import { readProcessReports, startProcessReport } from '../src/status/report.ts'
+import { REDIS_URL, tempDir, testConfig, waitFor } from './support/resources.ts'
 
 const EVENTS = 20_000
+
+/**
+ * A Redis database of its own (no other test uses it), so that every key the chain leaves can be checked to lie
+ * under its prefix; the prefix carries a hash tag, as a Redis Cluster deployment's must.
+ */
+const ISOLATED_DB = 13
+const redisUrl = (() => {
+  const u = new URL(REDIS_URL)
+  u.pathname = `/${ISOLATED_DB}`
+  return u.toString()
+})()
+const PREFIX = `{pipeline-${process.pid}}`
 
 /**
  * An independent model of what the store must hold after reading `lines` in
@@ -62,12 +77,17 @@ describe('the whole chain on a replay: ingest → events queue → score → sto
 
   beforeAll(() => {
     const t = tempDir()
-    const q = queuePrefix()
-    cleanups.push(t.cleanup, q.cleanup)
+    cleanups.push(t.cleanup, () => deleteQueueKeys(redisUrl, PREFIX))
     file = path.join(t.dir, 'events.jsonl')
     fs.writeFileSync(file, syntheticJsonl({ count: EVENTS, seed: 42 }))
     ctx = new AppContext(
-      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, source: { kind: 'replay', path: file, pace: 'full' }, batchSize: 250 }),
+      testConfig({
+        dbPath: path.join(t.dir, 'skysift.db'),
+        redisUrl,
+        queuePrefix: PREFIX,
+        source: { kind: 'replay', path: file, pace: 'full' },
+        batchSize: 250,
+      }),
       silentLogger,
     )
   })
@@ -130,5 +150,27 @@ describe('the whole chain on a replay: ingest → events queue → score → sto
       expect(body.feed.length).toBeGreaterThan(0)
       for (const item of body.feed) expect(live.has(item.post), item.post).toBe(true)
     }
+  })
+
+  it('keeps every Redis key under its hash-tagged prefix (one Redis Cluster slot), process reports included', async () => {
+    const report = startProcessReport(ctx, ['ingest', 'score', 'store'], () => undefined, 200)
+    const redis = new Redis({ ...redisOptions(redisUrl), maxRetriesPerRequest: 1 })
+    cleanups.push(
+      () => redis.disconnect(),
+      () => report.stop(),
+    )
+    const mine = await waitFor(async () => (await readProcessReports(redis, PREFIX)).find((r) => r.pid === process.pid), 'this process to report')
+    expect(mine?.roles).toEqual(['ingest', 'score', 'store'])
+    const keys: string[] = []
+    let cursor = '0'
+    do {
+      const [next, batch] = await redis.scan(cursor, 'COUNT', 1000)
+      cursor = next
+      keys.push(...batch)
+    } while (cursor !== '0')
+    // queues, the ingest's epoch, agent instances, process reports: a key outside the prefix would land in another slot
+    expect(keys.length).toBeGreaterThan(10)
+    expect(keys.filter((k) => !k.startsWith(`${PREFIX}:`))).toEqual([])
+    expect(keys).toContain(`${PREFIX}:ops:procs`)
   })
 })

@@ -88,7 +88,12 @@ export function ingestOf(ctx: ReportContext): IngestView | undefined {
 
 export const REPORT_TTL_S = 30
 
-export const reportKeyPrefix = (queuePrefix: string) => `${queuePrefix}:ops:proc:`
+/**
+ * Where every process's report is kept: one hash, a field per process (`host:pid`), so that reading them is one
+ * command on one key (a SCAN for one key per process would walk only one node of a Redis Cluster). A report older
+ * than REPORT_TTL_S is a process that stopped without removing its field: readers drop it.
+ */
+export const reportsKey = (queuePrefix: string) => `${queuePrefix}:ops:procs`
 
 /** This process's agent figures (agents it called, or disabled here). */
 export function agentReports(host: AgentHost): AgentReport[] {
@@ -153,11 +158,12 @@ export function startProcessReport(
   intervalMs = 10_000,
 ): { name: string; stop(): Promise<void> } {
   const redis = ctx.redis()
-  const key = `${reportKeyPrefix(ctx.config.queuePrefix)}${os.hostname()}:${process.pid}`
+  const key = reportsKey(ctx.config.queuePrefix)
+  const field = `${os.hostname()}:${process.pid}`
   let last: Promise<unknown> = Promise.resolve()
   const tick = () => {
     const report = processReport(ctx, roles, ingest())
-    last = withTimeout(redis.set(key, JSON.stringify(report), 'EX', REPORT_TTL_S), 2000).catch((err) =>
+    last = withTimeout(redis.hset(key, field, JSON.stringify(report)), 2000).catch((err) =>
       ctx.log.debug({ err: (err as Error).message }, 'process report not published'),
     )
   }
@@ -171,32 +177,28 @@ export function startProcessReport(
       clearTimeout(first)
       clearInterval(timer)
       await last
-      await withTimeout(redis.del(key), 1000).catch(() => {})
+      await withTimeout(redis.hdel(key, field), 1000).catch(() => {})
     },
   }
 }
 
-/** Every live process's report (empty when Redis does not answer). */
-export async function readProcessReports(redis: Redis, queuePrefix: string, timeoutMs = 1500): Promise<ProcessReport[]> {
-  const prefix = reportKeyPrefix(queuePrefix)
-  const keys: string[] = []
-  let cursor = '0'
-  const until = Date.now() + timeoutMs
-  do {
-    const [next, batch] = await withTimeout(redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500), Math.max(100, until - Date.now()))
-    cursor = next
-    keys.push(...batch)
-  } while (cursor !== '0' && keys.length < 10_000)
-  if (!keys.length) return []
-  const values = await withTimeout(redis.mget(...keys), Math.max(100, until - Date.now()))
+/** Every live process's report (empty when Redis does not answer); reports of processes gone silent are removed. */
+export async function readProcessReports(redis: Redis, queuePrefix: string, timeoutMs = 1500, now = Date.now()): Promise<ProcessReport[]> {
+  const key = reportsKey(queuePrefix)
+  const all = await withTimeout(redis.hgetall(key), timeoutMs)
   const out: ProcessReport[] = []
-  for (const v of values) {
-    if (!v) continue
+  const gone: string[] = []
+  for (const [field, v] of Object.entries(all)) {
+    let rep: ProcessReport
     try {
-      out.push(JSON.parse(v) as ProcessReport)
+      rep = JSON.parse(v) as ProcessReport
     } catch {
       // a report from an incompatible version: skip
+      continue
     }
+    if (!(now - rep.at <= REPORT_TTL_S * 1000)) gone.push(field)
+    else out.push(rep)
   }
+  if (gone.length) await withTimeout(redis.hdel(key, ...gone), timeoutMs).catch(() => {})
   return out.sort((a, b) => a.id.localeCompare(b.id))
 }

@@ -17,6 +17,7 @@ import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { writeSyntheticJsonl } from '../../src/ingest/synthetic.ts'
 import { redisOptions } from '../../src/contracts/queues.ts'
+import { readProcessReports } from '../../src/status/report.ts'
 import { startIdentities, type TestUser } from '../support/identity.ts'
 import { cannon, type CannonResult } from './support/load.ts'
 import { startPipeline } from './support/pipeline.ts'
@@ -220,11 +221,7 @@ describe('faults: hanging, garbage and infinite-loop agents in subscribers’ mi
       await sleep(11_000) // one more round of process reports
       const strikes: Record<string, { calls: number; strikes: number; disabled: number }> = {}
       const servingCalls: Record<string, number> = {}
-      for (const k of await redis.keys(`${s.prefix}:ops:proc:*`)) {
-        const rep = JSON.parse((await redis.get(k)) ?? '{}') as {
-          roles?: string[]
-          agents?: { id: string; calls: number; strikes: number; disabled: string | null }[]
-        }
+      for (const rep of await readProcessReports(redis, s.prefix)) {
         for (const a of rep.agents ?? []) {
           if (rep.roles?.includes('serve') && BAD.includes(a.id)) servingCalls[a.id] = (servingCalls[a.id] ?? 0) + a.calls
           const t = (strikes[a.id] ??= { calls: 0, strikes: 0, disabled: 0 })

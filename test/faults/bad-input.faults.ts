@@ -18,6 +18,7 @@ import path from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { redisOptions } from '../../src/contracts/queues.ts'
+import { readProcessReports } from '../../src/status/report.ts'
 import { startIdentities } from '../support/identity.ts'
 import { checkStore, accounting, expectStoreMatchesModel } from './support/checks.ts'
 import { writeFuzzFile } from './support/fuzz.ts'
@@ -70,9 +71,7 @@ describe('faults: bad input through the real chain and at the HTTP server', () =
       const ingestReport = await until(
         'the ingest report to count every line',
         async () => {
-          const keys = await redis.keys(`${s.prefix}:ops:proc:*`)
-          for (const k of keys) {
-            const rep = JSON.parse((await redis.get(k)) ?? '{}') as { ingest?: { received: number; rejected: number } }
+          for (const rep of await readProcessReports(redis, s.prefix)) {
             if (rep.ingest && rep.ingest.received >= fz.lines - 0) return rep.ingest
           }
           return null

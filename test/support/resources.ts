@@ -28,7 +28,7 @@ export function tempDir(label = 'skysift-test'): { dir: string; cleanup: () => v
 
 /** A unique BullMQ prefix for one test, and a cleanup that deletes its keys. */
 export function queuePrefix(): { prefix: string; cleanup: () => Promise<void> } {
-  const prefix = `test-${randomUUID().slice(0, 8)}`
+  const prefix = `{test-${randomUUID().slice(0, 8)}}`
   return {
     prefix,
     async cleanup() {

@@ -51,7 +51,7 @@ export function stageEnv(over: Record<string, string>): NodeJS.ProcessEnv {
 
 export function createScenario(name: string, opts: { redisUrl?: string; ownRedis?: boolean } = {}): Scenario {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `skysift-faults-${name}-`))
-  const prefix = `faults-${name}-${randomBytes(4).toString('hex')}`
+  const prefix = `{faults-${name}-${randomBytes(4).toString('hex')}}`
   const redisUrl = opts.redisUrl ?? REDIS_URL
   const dbPath = path.join(dir, 'skysift.db')
   const extra: (() => unknown)[] = []
