@@ -237,9 +237,10 @@ export class EdgePublisher {
   }
 
   /**
-   * Makes sure `snap:<id>` is in Redis: published once (again when half its TTL has passed, so it never expires
-   * under a pointer), with the posts gone since it was built published as deletions first. False when the
-   * snapshot is gone from the store.
+   * Makes sure `snap:<id>` is in Redis: published once, and again when placed after half its TTL (so a pointer
+   * just set never names one about to expire; a pointer not set again may outlive its snapshot, and edges then
+   * serve the anonymous list and touch), with the posts gone since it was built published as deletions first.
+   * False when the snapshot is gone from the store.
    */
   private async ensureSnapshot(snap: SnapshotInfo, now = Date.now()): Promise<boolean> {
     const at = this.published.get(snap.id)
