@@ -32,6 +32,12 @@ describe('readConfig', () => {
     expect([unset.publisherHandle, unset.publisherPassword, unset.publisherService]).toEqual([undefined, undefined, undefined])
   })
 
+  it('publishes for edge nodes only when asked', () => {
+    expect(readConfig({}).edgePublish).toBe(false)
+    expect(readConfig({ SKYSIFT_EDGE_PUBLISH: '1' }).edgePublish).toBe(true)
+    expect(() => readConfig({ SKYSIFT_EDGE_PUBLISH: 'sure' })).toThrow(/SKYSIFT_EDGE_PUBLISH/)
+  })
+
   it('parses each kind of source', () => {
     expect(readConfig({ SKYSIFT_SOURCE: 'firehose:ws://localhost:2583' }).source).toEqual({ kind: 'firehose', url: 'ws://localhost:2583' })
     expect(readConfig({ SKYSIFT_SOURCE: 'replay:/tmp/x.jsonl#recorded' }).source).toEqual({ kind: 'replay', path: '/tmp/x.jsonl', pace: 'recorded' })

@@ -88,6 +88,7 @@ const schema = z.object({
   SKYSIFT_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   SKYSIFT_SCORE_WORKERS: int(0, 64).default(1),
   SKYSIFT_SERVE_PROCESSES: z.union([z.literal('auto'), int(1, 256)]).optional(),
+  SKYSIFT_EDGE_PUBLISH: bool.default(false),
   SKYSIFT_BATCH_SIZE: int(1, 5000).default(2000),
   SKYSIFT_QUEUE_HIGH_WATER: int(1, 1_000_000).default(200),
   SKYSIFT_CACHE_TTL_S: int(1, 86_400).default(30),
@@ -154,6 +155,8 @@ export interface Config {
   scoreWorkers: number
   /** HTTP serving processes on the one port (SKYSIFT_SERVE_PROCESSES resolved: `auto` is one per core) */
   serveProcesses: number
+  /** serving processes publish to Redis what edge nodes (`skysift edge`) serve from, and drain what they send back */
+  edgePublish: boolean
   batchSize: number
   queueHighWater: number
   cacheTtlMs: number
@@ -269,6 +272,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.SKYSIFT_LOG_LEVEL,
     scoreWorkers: e.SKYSIFT_SCORE_WORKERS,
     serveProcesses: serveProcessCount(e.SKYSIFT_SERVE_PROCESSES),
+    edgePublish: e.SKYSIFT_EDGE_PUBLISH,
     batchSize: e.SKYSIFT_BATCH_SIZE,
     queueHighWater: e.SKYSIFT_QUEUE_HIGH_WATER,
     cacheTtlMs: e.SKYSIFT_CACHE_TTL_S * 1000,

@@ -40,11 +40,13 @@ import { createServeOps } from './serve/admin/serve-ops.ts'
 import { startAgentSync, type AgentSyncPart } from './feed/agent-sync.ts'
 import { refreshList } from './feed/refresh-job.ts'
 import { openLists } from './feed/open-lists.ts'
+import { EdgePublisher, type EdgePublisherDeps } from './feed/edge-publisher.ts'
 import { FeedService } from './feed/service.ts'
 import { listKey } from './feed/skeleton.ts'
 import { startReaderBackfill } from './feed/start-reader-backfill.ts'
 import { UsageCounter } from './feed/usage.ts'
 import { ReaderFilter } from './store/reader-filter.ts'
+import { ChangeLogRepository } from './store/change-log.ts'
 import { startReaderRetention } from './store/reader-retention.ts'
 import { attachIngest, ingestOf } from './status/report.ts'
 import { ingestHealthReader } from './status/status.ts'
@@ -269,8 +271,15 @@ export function startRefresh(ctx: AppContext): Running & { worker: Worker } {
   }
 }
 
-/** The Hono app with its feed service, wired to SQLite and Redis (no port). */
-export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService; close: () => Promise<void> } {
+/**
+ * The Hono app with its feed service, wired to SQLite and Redis (no port). `leader`: the first serving process
+ * (the others are SKYSIFT_SERVE_PROCESSES peers), which alone does the once-per-primary parts of edge publishing;
+ * `edgeTimings`: shorter intervals of edge publishing, for tests.
+ */
+export function createServeApp(
+  ctx: AppContext,
+  opts: { leader?: boolean; edgeTimings?: EdgePublisherDeps['timings'] } = {},
+): { app: Hono; feeds: FeedService; edge: EdgePublisher | null; close: () => Promise<void> } {
   const log = ctx.log.child({ sub: 'serve' })
   const refreshQueue: Queue<RefreshJob> = producerQueue<RefreshJob>(QUEUE.refresh, ctx.config.redisUrl, ctx.config.queuePrefix)
   refreshQueue.on('error', (err) => log.debug({ err: err.message }, 'refresh queue error'))
@@ -289,13 +298,16 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   flusher.unref()
   const ops = createServeOps(ctx)
   const readers = startReaderBackfill(ctx, log.child({ part: 'backfill' }), (did) => feeds.rebuildFor(did))
+  const cursorSecret = ctx.config.cursorSecret ?? storedSecret(ctx.db.sqlite, 'cursor')
+  const lists = openLists(ctx.db.sqlite, ctx.host, log, { ...ctx.config, mayRun: (inst) => ctx.host.kindOf(inst.def.id) !== 'sandboxed' })
+  let edge: EdgePublisher | null = null
   const feeds: FeedService = new FeedService({
     feeds: ctx.feeds,
     host: ctx.host,
     mixes: new MixStore(ctx.db.sqlite),
     // @NOTE sandboxed agents never run on the serving event loop (a call blocks it up to the agent's deadline):
     // lists built here use their stored scores, and a refresh worker completes them
-    ...openLists(ctx.db.sqlite, ctx.host, log, { ...ctx.config, mayRun: (inst) => ctx.host.kindOf(inst.def.id) !== 'sandboxed' }),
+    ...lists,
     log,
     cacheTtlMs: ctx.config.cacheTtlMs,
     graph: new FollowGraph(ctx.db.sqlite),
@@ -321,8 +333,27 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
     onReader: (did) => readers.backfill.seen(did),
     previewCandidates: ctx.config.previewCandidates,
     previewQueue: ctx.config.previewQueue,
-    cursorSecret: ctx.config.cursorSecret ?? storedSecret(ctx.db.sqlite, 'cursor'),
+    cursorSecret,
+    onReaderChanged: (did, what) => edge?.readerChanged(did, what),
   })
+  if (ctx.config.edgePublish) {
+    edge = new EdgePublisher({
+      feeds,
+      pages: lists.pages,
+      readerFilter: ReaderFilter.of(ctx.db.sqlite),
+      changes: new ChangeLogRepository(ctx.db.sqlite),
+      usage: new UsageRepository(ctx.db.sqlite),
+      redis,
+      // @NOTE blocking reads hold their connection: they get one of their own
+      blocking: ctx.redis(),
+      queuePrefix: ctx.config.queuePrefix,
+      snapshotTtlMs: ctx.config.snapshotTtlMs,
+      cursorSecret,
+      log: log.child({ part: 'edge' }),
+      leader: opts.leader ?? true,
+      timings: opts.edgeTimings,
+    }).start()
+  }
   // subscriber web pages
   const webCfg = ctx.config
   const handles = new HandleDirectory(identityLookups(ctx.idResolver, webCfg.oauthHandleResolver), log.child({ sub: 'handles' }))
@@ -390,7 +421,9 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
   return {
     app,
     feeds,
+    edge,
     async close() {
+      await edge?.stop()
       clearInterval(flusher)
       await ops.close()
       web.close()
@@ -408,14 +441,15 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
 
 /**
  * The HTTP server. `listen.port` overrides SKYSIFT_PORT; with `listen.reusePort` other processes may listen on the
- * same port (see src/serve/processes.ts) and every response names this process.
+ * same port (see src/serve/processes.ts) and every response names this process; `listen.peer`: one of those other
+ * processes (it leaves the once-per-primary parts of edge publishing to the first).
  */
 export async function startServe(
   ctx: AppContext,
-  listen: { port?: number; reusePort?: boolean } = {},
+  listen: { port?: number; reusePort?: boolean; peer?: boolean } = {},
 ): Promise<Running & { url: string; port: number; feeds: FeedService; server: ServerType }> {
   const log = ctx.log.child({ sub: 'serve' })
-  const { app, feeds, close } = createServeApp(ctx)
+  const { app, feeds, close } = createServeApp(ctx, { leader: !listen.peer })
   const wanted = listen.port ?? ctx.config.port
   let server: ServerType
   try {

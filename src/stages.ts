@@ -61,7 +61,7 @@ export async function runStages(
     try {
       // SKYSIFT_SERVE_PROCESSES: this process serves, and forks the others onto its port (a peer forks none)
       const peers = opts.listen ? 0 : config.serveProcesses - 1
-      const served = await startServe(ctx, opts.listen ?? (peers > 0 ? { reusePort: true } : {}))
+      const served = await startServe(ctx, opts.listen ? { ...opts.listen, peer: true } : peers > 0 ? { reusePort: true } : {})
       parts.push(served)
       if (peers > 0) parts.push({ name: 'serve', ...startServePeers({ count: peers, port: served.port, config, log }) })
     } catch (err) {

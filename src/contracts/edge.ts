@@ -75,3 +75,10 @@ export function edgeKeys(prefix: string) {
 export const readerFeedField = (feedUri: string) => `f:${feedUri}`
 /** The field of `reader:<did>` listing the authors the reader must not be shown (JSON array). */
 export const READER_EXCLUDED_FIELD = 'x'
+/**
+ * The field of `reader:<did>` holding the interests (comma-joined) the reader was last placed with on a feed: the
+ * primary places the reader again with them when their mix or feedback changes. Edges need not read it.
+ */
+export const readerInterestsField = (feedUri: string) => `i:${feedUri}`
+/** `x` lists at most this many authors (a reader blocking more is shown posts of the rest by edges). */
+export const MAX_EXCLUDED_AUTHORS = 10_000

@@ -34,6 +34,11 @@ export interface FeedServiceDeps {
   readerFilter?: Pick<ReaderFilter, 'pageFilter'>
   /** told of every signed-in reader (a request, a saved mix, a web sign-in): their graph is backfilled the first time */
   onReader?: (did: string) => void
+  /**
+   * told of a reader whose first pages may have changed: a mix saved or deleted, feedback stored or undone (`seen`:
+   * feedback that only marks posts seen, which apps send in batches while the reader scrolls)
+   */
+  onReaderChanged?: (did: string, what: 'mix' | 'feedback' | 'seen') => void
   /** the newest candidates a preview ranks (SKYSIFT_PREVIEW_CANDIDATES) */
   previewCandidates?: number
   /** previews waiting their turn at most (SKYSIFT_PREVIEW_QUEUE); more are refused */

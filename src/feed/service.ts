@@ -20,9 +20,11 @@ export class FeedService {
   private readonly mixes: Mixes
   private readonly skeletons: Skeletons
   private readonly feedbacks: Feedback
+  private readonly changed: NonNullable<FeedServiceDeps['onReaderChanged']>
 
   constructor(deps: FeedServiceDeps) {
     this.feeds = deps.feeds
+    this.changed = deps.onReaderChanged ?? (() => {})
     for (const f of deps.feeds) this.byUri.set(f.uri, f)
     this.mixes = new Mixes(deps)
     this.skeletons = new Skeletons(deps, this.mixes)
@@ -46,6 +48,14 @@ export class FeedService {
   /** One page of a reader's feed. */
   skeleton(feed: Feed, subscriber: string | null, limit: number, cursor?: string, interests: readonly string[] = []): Skeleton {
     return this.skeletons.skeleton(feed, subscriber, limit, cursor, interests)
+  }
+
+  /**
+   * The snapshot a reader's first page is read from (their mix → its current list → their overlay); `quiet`: a look
+   * that is no reader's request (see Skeletons.place).
+   */
+  place(feed: Feed, subscriber: string | null, interests: readonly string[] = [], now = Date.now(), opts: { quiet?: boolean } = {}): SnapshotInfo {
+    return this.skeletons.place(feed, subscriber, interests, now, opts)
   }
 
   /** A page as the JSON of a getFeedSkeleton response, with its request id. */
@@ -84,13 +94,17 @@ export class FeedService {
   }
 
   /** Validates and saves a private mix (throws FieldError naming the bad field). */
-  putMix(feed: Feed, subscriber: string, agents: unknown): Promise<MixView> {
-    return this.mixes.putMix(feed, subscriber, agents)
+  async putMix(feed: Feed, subscriber: string, agents: unknown): Promise<MixView> {
+    const view = await this.mixes.putMix(feed, subscriber, agents)
+    this.changed(subscriber, 'mix')
+    return view
   }
 
   /** Forgets the reader's private mix (a public record, if any, then applies). */
   deleteMix(feed: Feed, subscriber: string): boolean {
-    return this.mixes.deleteMix(feed, subscriber)
+    const deleted = this.mixes.deleteMix(feed, subscriber)
+    if (deleted) this.changed(subscriber, 'mix')
+    return deleted
   }
 
   /** The first page a mix would produce for this reader, without saving or keeping anything (see Mixes.previewMix). */
@@ -109,7 +123,9 @@ export class FeedService {
     items: { postUri: string; event: FeedbackEvent; feedContext: string | null; reqId: string | null }[],
     feedUri?: string,
   ): number {
-    return this.feedbacks.addFeedback(subscriber, items, feedUri)
+    const stored = this.feedbacks.addFeedback(subscriber, items, feedUri)
+    if (stored) this.changed(subscriber, items.every((i) => i.event === 'seen') ? 'seen' : 'feedback')
+    return stored
   }
 
   /** The reader's recent "more"/"less" for a feed, with the nudges each one made to the reader's own agents. */
@@ -118,7 +134,9 @@ export class FeedService {
   }
 
   undoFeedback(subscriber: string, id: number): StoredInteraction | null {
-    return this.feedbacks.undoFeedback(subscriber, id)
+    const undone = this.feedbacks.undoFeedback(subscriber, id)
+    if (undone) this.changed(subscriber, 'feedback')
+    return undone
   }
 
   /** "Why am I seeing this": an item's attribution in plain language (see Feedback.explain). */

@@ -84,18 +84,13 @@ export class Skeletons {
       items = this.d.pages.pageOf(snapshot, after, limit)
       if (!items) return { feed: [] }
     } else {
-      const first = () => {
-        const e = this.mixes.mixFor(feed, subscriber, Date.now(), interests)
-        const shared = this.current(feed, e.mix, subscriber)
-        return subscriber && e.feedback ? this.personal(feed, shared, listKey(e.mix, subscriber), subscriber, e.signature).id : shared.id
-      }
-      snapshot = first()
+      snapshot = this.place(feed, subscriber, interests).id
       items = this.d.pages.pageOf(snapshot, 0, limit)
       if (!items) {
         // the newest snapshot remembered was removed meanwhile (retention): look again
         this.d.pages.forgetLatest()
         this.overlays.clear()
-        snapshot = first()
+        snapshot = this.place(feed, subscriber, interests).id
         items = this.d.pages.page(snapshot, 0, limit)
       }
     }
@@ -108,6 +103,19 @@ export class Skeletons {
       if (bound) out.cursor = encodeCursor(this.cursorSecret, { snapshot, rank: filtered.nextAfter }, { feed: feed.uri, list: bound.key, reader: subscriber })
     }
     return out
+  }
+
+  /**
+   * The snapshot a reader's first page is read from: the mix that applies →
+   * its current list (built when missing, a refresh asked when stale) → the
+   * reader's overlay of it when their feedback counts. `quiet`: a look that
+   * is no reader's request (counted in no cache metric, asks no refresh of a
+   * stale list; a missing list is still built).
+   */
+  place(feed: Feed, subscriber: string | null, interests: readonly string[] = [], now = Date.now(), opts: { quiet?: boolean } = {}): SnapshotInfo {
+    const e = this.mixes.mixFor(feed, subscriber, now, interests)
+    const shared = this.current(feed, e.mix, subscriber, now, opts.quiet)
+    return subscriber && e.feedback ? this.personal(feed, shared, listKey(e.mix, subscriber), subscriber, e.signature) : shared
   }
 
   /**
@@ -228,11 +236,11 @@ export class Skeletons {
   }
 
   /** The newest shared list for a mix (and reader, for personal mixes); built now if there is none, refreshed in the background if stale. */
-  current(feed: Feed, mix: ResolvedMix, subscriber: string | null = null, now = Date.now()): SnapshotInfo {
+  current(feed: Feed, mix: ResolvedMix, subscriber: string | null = null, now = Date.now(), quiet = false): SnapshotInfo {
     const key = listKey(mix, subscriber)
     const snap = this.d.pages.latest(feed.uri, key)
     if (!snap) {
-      this.d.onCacheLookup?.('miss')
+      if (!quiet) this.d.onCacheLookup?.('miss')
       const built = this.build(feed, mix, subscriber, now)
       // @NOTE ranked here without the agents this process may not run (sandboxed ones): a refresh worker completes the list
       if (!this.d.lists.ranksFully(mix)) this.refreshLater(feed, mix, subscriber, now, true)
@@ -241,11 +249,12 @@ export class Skeletons {
     // @NOTE a short list (built before the posts came, say) is rebuilt at once when posts were stored since it was
     // built: served until its TTL, it would show readers an empty or near-empty feed while there is more to show
     if (snap.size < SHORT_LIST && now - snap.builtAt >= SHORT_LIST_REBUILD_MS && this.d.pages.newestPostAt(now) > snap.builtAt) {
-      this.d.onCacheLookup?.('stale')
+      if (!quiet) this.d.onCacheLookup?.('stale')
       const built = this.build(feed, mix, subscriber, now)
       if (!this.d.lists.ranksFully(mix)) this.refreshLater(feed, mix, subscriber, now, true)
       return built
     }
+    if (quiet) return snap
     const stale = now - snap.builtAt > this.d.cacheTtlMs
     this.d.onCacheLookup?.(stale ? 'stale' : 'fresh')
     if (stale) this.refreshLater(feed, mix, subscriber, now)

@@ -266,6 +266,13 @@ export class SnapshotPages {
     return { items: stored.map(([uri, score, context]) => ({ uri, score, context })), checkedAt }
   }
 
+  /** storedList(), or null when the snapshot is gone. */
+  storedListIfAny(snapshot: number): { items: ListItem[]; checkedAt: number } | null {
+    const checkedAt = this.snapshots.lastDeletion()
+    const stored = this.storedItems(snapshot)
+    return stored && { items: stored.map(([uri, score, context]) => ({ uri, score, context })), checkedAt }
+  }
+
   /** Whether a post is live (stored, its author not hiding from algorithmic feeds). */
   postExists(uri: string): boolean {
     return this.snapshots.postExists(uri)
