@@ -41,7 +41,7 @@ interface Page {
   reqId: string
 }
 
-describe('edge nodes: serving from what the primary published to Redis (real SQLite primary, Redis, did:web identities)', () => {
+describe('edge nodes: serving what a primary published to Redis, here by hand through the contract (real SQLite primary, Redis, did:web identities)', () => {
   let ctx: AppContext
   let primary: Hono
   let primaryServer: ServerType
@@ -481,5 +481,158 @@ describe('EdgeView: what an edge keeps in memory is bounded (real Redis)', () =>
       stream.disconnect()
       await q.cleanup()
     }
+  })
+})
+
+describe('edge nodes next to a primary that publishes (SKYSIFT_EDGE_PUBLISH; real SQLite, Redis, did:web identities)', () => {
+  let ctx: AppContext
+  let primary: Hono
+  let edgeCtx: AppContext
+  let edge: ReturnType<typeof createEdge>
+  let users: Record<string, TestUser>
+  let writer: BatchWriter
+  let edgeDbPath = ''
+  let batch = 0
+  const cleanups: (() => unknown)[] = []
+  const posts = Array.from({ length: 18 }, (_, i) => postEvent({ author: AUTHORS[i % 3], text: `a post numbered ${i}`, minutesAgo: 60 - i }))
+  const write = (events: IngestEvent[]) => writer.write({ id: `p${++batch}`, events, scores: [], eventTime: Date.now() })
+
+  beforeAll(async () => {
+    const t = tempDir()
+    const q = queuePrefix()
+    cleanups.push(t.cleanup, q.cleanup)
+    const ids = await startIdentities(['alice', 'bob'])
+    users = ids.users
+    cleanups.push(ids.close)
+    const common = {
+      queuePrefix: q.prefix,
+      serviceDid: SERVICE,
+      publicUrl: 'https://feeds.test',
+      publisherDid: PUBLISHER,
+      allowInsecureHttp: true,
+      cacheTtlMs: 600_000,
+    }
+    ctx = new AppContext(testConfig({ ...common, dbPath: path.join(t.dir, 'skysift.db'), edgePublish: true, backfillConcurrency: 0 }), silentLogger)
+    writer = new BatchWriter(ctx.db.sqlite)
+    write(posts)
+    const served = createServeApp(ctx, { edgeTimings: { beatMs: 200, pollMs: 50, blockMs: 200 } })
+    primary = served.app
+    cleanups.push(() => ctx.close(), served.close)
+    const server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: primary.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+    })
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())))
+    edgeDbPath = path.join(t.dir, 'not-here', 'skysift.db')
+    const primaryUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    edgeCtx = new AppContext(testConfig({ ...common, dbPath: edgeDbPath, primaryUrl }), silentLogger)
+    edge = createEdge(edgeCtx)
+    await edge.start()
+    cleanups.push(
+      () => edgeCtx.close(),
+      () => edge.close(),
+    )
+  })
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c()
+  })
+
+  const pages = async (app: Hono, feed: string, reader?: TestUser, limit = 4) => {
+    const token = reader ? await reader.token(SERVICE, SKELETON) : undefined
+    const out: { posts: string[]; cursor?: string }[] = []
+    let cursor: string | undefined
+    do {
+      const res = await app.request(
+        `/xrpc/${SKELETON}?${new URLSearchParams({ feed, limit: String(limit), ...(cursor ? { cursor } : {}) })}`,
+        token ? { headers: { authorization: `Bearer ${token}` } } : {},
+      )
+      if (res.status !== 200) return { status: res.status, body: await res.text() }
+      const p = (await res.json()) as Page
+      out.push({ posts: p.feed.map((i) => `${i.post} ${i.feedContext}`), cursor: p.cursor })
+      cursor = p.cursor
+    } while (cursor && out.length < 50)
+    return out
+  }
+  /** Waits until the edge serves `reader` (or anonymous readers) the primary's pages and cursors; returns them. */
+  const same = async (feed: string, reader?: TestUser, what = 'the same pages on the edge as on the primary') => {
+    let last = ''
+    await waitFor(
+      async () => {
+        const [a, b] = [JSON.stringify(await pages(primary, feed, reader)), JSON.stringify(await pages(edge.app, feed, reader))]
+        last = `primary ${a}\nedge    ${b}`
+        return a === b
+      },
+      `${what}\n${last}`,
+      15_000,
+      250,
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${last}`)
+    })
+    return pages(primary, feed, reader) as Promise<{ posts: string[]; cursor?: string }[]>
+  }
+  const shown = (ps: { posts: string[] }[]) => ps.flatMap((p) => p.posts)
+
+  it('serves anonymous readers the pages and cursors the primary serves, from what it published', async () => {
+    const want = await same(FRESH, undefined)
+    expect(shown(want).length).toBe(18)
+    expect(want.length).toBeGreaterThan(3)
+    expect(await same(SCIENCE, undefined)).toBeDefined()
+  })
+
+  it('serves a signed-in reader the primary placed (after the edge told it of them) the same pages; cursors page across both', async () => {
+    const want = await same(FRESH, users.bob)
+    expect(shown(want).length).toBe(18)
+    // a cursor from the primary pages on the edge
+    const token = await users.bob.token(SERVICE, SKELETON)
+    const url = (cursor?: string) => `/xrpc/${SKELETON}?${new URLSearchParams({ feed: FRESH, limit: '4', ...(cursor ? { cursor } : {}) })}`
+    const p1 = (await (await primary.request(url(), { headers: { authorization: `Bearer ${token}` } })).json()) as Page
+    const onEdge = (await (await edge.app.request(url(p1.cursor), { headers: { authorization: `Bearer ${token}` } })).json()) as Page
+    const onPrimary = (await (await primary.request(url(p1.cursor), { headers: { authorization: `Bearer ${token}` } })).json()) as Page
+    expect(onEdge.feed).toEqual(onPrimary.feed)
+    expect(onEdge.cursor).toBe(onPrimary.cursor)
+  })
+
+  it("follows a reader's feedback sent to the edge, and their blocks: the primary places them again", async () => {
+    await same(FRESH, users.alice) // placed on the feed
+    const gone = posts[15].uri
+    const sent = await edge.app.request(`/xrpc/${INTERACTIONS}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await users.alice.token(SERVICE, INTERACTIONS)}` },
+      body: JSON.stringify({ feed: FRESH, interactions: [{ item: gone, event: 'app.bsky.feed.defs#requestLess' }] }),
+    })
+    expect(sent.status).toBe(200)
+    // the primary stores it from `writes`, and both serve her overlay
+    await waitFor(
+      async () => !shown((await pages(primary, FRESH, users.alice)) as { posts: string[] }[]).some((s) => s.startsWith(gone)),
+      'the feedback on the primary',
+      10_000,
+    )
+    expect(shown(await same(FRESH, users.alice, 'her overlay on the edge')).some((s) => s.startsWith(gone))).toBe(false)
+
+    write([{ t: 'reader', did: users.alice.did, backfilledAt: Date.now() }])
+    write([{ t: 'block', uri: `at://${users.alice.did}/app.bsky.graph.block/3kblockblock33`, author: users.alice.did, subject: AUTHORS[1] }])
+    await waitFor(
+      async () => !shown((await pages(primary, FRESH, users.alice)) as { posts: string[] }[]).some((s) => s.includes(AUTHORS[1])),
+      'the block on the primary',
+      10_000,
+    )
+    const want = await same(FRESH, users.alice, 'her blocks on the edge')
+    expect(shown(want).length).toBe(11) // 18, less 6 by the blocked author, less the one waved off
+  })
+
+  it('leaves out what the primary publishes as deleted, and authors who ask not to be shown to anonymous readers', async () => {
+    const victim = posts[17].uri
+    write([{ t: 'delete', uri: victim, collection: 'app.bsky.feed.post' }])
+    const onPrimary = async (who: TestUser | undefined, ok: (s: string[]) => boolean, what: string) =>
+      waitFor(async () => ok(shown((await pages(primary, FRESH, who)) as { posts: string[] }[])), what, 10_000)
+    await onPrimary(undefined, (s) => !s.some((x) => x.startsWith(victim)), 'the deletion on the primary')
+    expect(shown(await same(FRESH, undefined, 'the deletion on the edge')).some((s) => s.startsWith(victim))).toBe(false)
+    expect(shown(await same(FRESH, users.alice)).some((s) => s.startsWith(victim))).toBe(false)
+
+    write([{ t: 'consent', did: AUTHORS[2], kind: 'profile', value: true, rev: '' }])
+    await onPrimary(undefined, (s) => !s.some((x) => x.includes(AUTHORS[2])), 'the consent on the primary')
+    expect(shown(await same(FRESH, undefined, 'the consent on the edge')).some((s) => s.includes(AUTHORS[2]))).toBe(false)
+    // signed-in readers still see them
+    expect(shown(await same(FRESH, users.bob)).some((s) => s.includes(AUTHORS[2]))).toBe(true)
+    expect(fs.existsSync(path.dirname(edgeDbPath))).toBe(false)
   })
 })
