@@ -8,7 +8,8 @@
  * The Redis state the edge serves is published by the primary when it publishes (SKYSIFT_EDGE_PUBLISH); by hand
  * through the contract (src/contracts/edge.ts) otherwise, from the snapshots the primary served.
  *
- * Flags: --posts N (20000)  --readers R (500)  --duration S (10)  --connections C (64)
+ * Flags: --posts N (20000)  --readers R (500)  --duration S (10)  --connections C (64)  --rounds N (3: the nodes measured in
+ *        turn, primary then edge, N times; each figure is the median of its rounds)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -39,16 +40,24 @@ const CLI = here('../src/cli.ts')
 const SKELETON = 'app.bsky.feed.getFeedSkeleton'
 
 const { values: flags } = parseArgs({
-  options: { posts: { type: 'string' }, readers: { type: 'string' }, duration: { type: 'string' }, connections: { type: 'string' }, help: { type: 'boolean' } },
+  options: {
+    posts: { type: 'string' },
+    readers: { type: 'string' },
+    duration: { type: 'string' },
+    connections: { type: 'string' },
+    rounds: { type: 'string' },
+    help: { type: 'boolean' },
+  },
 })
 if (flags.help) {
-  process.stdout.write('node bench/edge.ts [--posts 20000] [--readers 500] [--duration 10] [--connections 64]\n')
+  process.stdout.write('node bench/edge.ts [--posts 20000] [--readers 500] [--duration 10] [--connections 64] [--rounds 3]\n')
   process.exit(0)
 }
 const POSTS = Number(flags.posts ?? 20_000)
 const READERS = Number(flags.readers ?? 500)
 const DURATION_S = Number(flags.duration ?? 10)
 const CONNECTIONS = Number(flags.connections ?? 64)
+const ROUNDS = Number(flags.rounds ?? 3)
 
 /** A server process: `skysift serve` or `skysift edge`; resolves once it listens. */
 async function start(cmd: 'serve' | 'edge', env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; pid: number }> {
@@ -251,23 +260,43 @@ async function main(): Promise<void> {
     const touched = (await redis.xrange(k.touch, '-', '+')).map(([, f]) => f[3])
     if (!touched.includes(readers[0].did)) throw new Error('the edge served the signed-in readers as anonymous: their tokens do not verify')
 
+    // @NOTE the machine may be shared: the nodes are measured in turn, several times, and each figure is a median
+    const runs: Record<string, Figures[]> = {}
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [name, node] of [
+        ['primary', primary],
+        ['edge', edge],
+      ] as const) {
+        log(`round ${round}/${ROUNDS}, ${name}: anonymous`)
+        ;(runs[`${name}_anon`] ??= []).push(await measure(node.url, node.pid, anon))
+        log(`round ${round}/${ROUNDS}, ${name}: signed in (${READERS} readers)`)
+        ;(runs[`${name}_auth`] ??= []).push(await measure(node.url, node.pid, signedIn))
+      }
+    }
+    const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
     const out: Record<string, Figures> = {}
-    for (const [name, node] of [
-      ['primary', primary],
-      ['edge', edge],
-    ] as const) {
-      log(`${name}: anonymous`)
-      out[`${name}_anon`] = await measure(node.url, node.pid, anon)
-      log(`${name}: signed in (${READERS} readers)`)
-      out[`${name}_auth`] = await measure(node.url, node.pid, signedIn)
+    for (const [k, fs] of Object.entries(runs)) {
+      out[k] = {
+        rps: mid(fs.map((f) => f.rps)),
+        p50_ms: mid(fs.map((f) => f.p50_ms)),
+        p99_ms: mid(fs.map((f) => f.p99_ms)),
+        cpu_ms_per_request: mid(fs.map((f) => f.cpu_ms_per_request)),
+        non2xx: fs.reduce((a, f) => a + f.non2xx, 0),
+        rss_mb: fs[fs.length - 1].rss_mb,
+      }
     }
     const rows = Object.entries(out).map(
       ([k, f]) =>
         `${k.padEnd(14)} ${String(f.rps).padStart(7)} req/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  cpu ${f.cpu_ms_per_request} ms/req  rss ${f.rss_mb} MB  non2xx ${f.non2xx}`,
     )
+    const ratio = (a: number, b: number) => round(a / b, 2)
+    rows.push(
+      `edge/primary   anon req/s ×${ratio(out.edge_anon.rps, out.primary_anon.rps)}, cpu/req ×${ratio(out.edge_anon.cpu_ms_per_request, out.primary_anon.cpu_ms_per_request)}; ` +
+        `signed in req/s ×${ratio(out.edge_auth.rps, out.primary_auth.rps)}, cpu/req ×${ratio(out.edge_auth.cpu_ms_per_request, out.primary_auth.cpu_ms_per_request)}`,
+    )
     process.stderr.write(`\n${rows.join('\n')}\n`)
     process.stdout.write(
-      `${JSON.stringify({ posts: POSTS, readers: READERS, duration_s: DURATION_S, connections: CONNECTIONS, published_by_primary: byPrimary, ...out })}\n`,
+      `${JSON.stringify({ posts: POSTS, readers: READERS, duration_s: DURATION_S, connections: CONNECTIONS, rounds: ROUNDS, published_by_primary: byPrimary, ...out })}\n`,
     )
   } finally {
     for (const c of children.reverse()) await stopChild(c, 5000)
