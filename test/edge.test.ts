@@ -383,6 +383,30 @@ describe('edge nodes: serving what a primary published to Redis, here by hand th
     }
   })
 
+  it('answers clearly, and promptly, when its Redis does not answer', async () => {
+    const other = new AppContext(testConfig({ ...edgeCtx.config, redisUrl: 'redis://127.0.0.1:1' }), silentLogger)
+    const e = createEdge(other)
+    try {
+      const t0 = Date.now()
+      await e.start()
+      const skeleton = await request(e.app, skeletonUrl(FRESH, 4))
+      expect(skeleton).toMatchObject({ status: 503, body: { error: 'NotReady' } })
+      const health = await request(e.app, '/xrpc/_health')
+      expect(health.status).toBe(503)
+      expect(health.body).toMatchObject({ ok: false, role: 'edge' })
+      const sent = await request(e.app, `/xrpc/${INTERACTIONS}`, {
+        method: 'POST',
+        token: await users.bob.token(SERVICE, INTERACTIONS),
+        body: { interactions: [{ item: posts[3].uri, event: 'app.bsky.feed.defs#interactionSeen' }] },
+      })
+      expect(sent).toMatchObject({ status: 503, body: { error: 'NotReady' } })
+      expect(Date.now() - t0).toBeLessThan(15_000)
+    } finally {
+      await e.close()
+      await other.close()
+    }
+  }, 30_000)
+
   it('reports its own health: ok while Redis answers, and whether the primary is publishing', async () => {
     await publishMeta()
     await pause(1100) // read again at most every second

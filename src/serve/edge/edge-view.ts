@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import { edgeKeys, READER_EXCLUDED_FIELD, type EdgeSnapshot } from '../../contracts/edge.ts'
 import type { Logger } from '../../logger.ts'
 import { withTimeout } from '../../util/timeout.ts'
+import { XrpcError } from '../errors.ts'
 
 /** A published snapshot as an edge pages it: parallel arrays, the authors cut out of the URIs once. */
 export interface EdgeList {
@@ -147,7 +148,10 @@ export class EdgeView {
   async stop(): Promise<void> {
     this.stopped = true
     this.stream.disconnect()
-    await this.follower
+    // @NOTE a read queued while ioredis waits to reconnect is never settled by disconnect(): waited for a while only
+    let t: NodeJS.Timeout | undefined
+    await Promise.race([this.follower, new Promise((r) => (t = setTimeout(r, 2000)))])
+    clearTimeout(t)
   }
 
   /*
@@ -288,11 +292,20 @@ export class EdgeView {
   private async loadSnapshot(id: number): Promise<EdgeList | null> {
     const key = this.keys.snapshot(id)
     const at = Date.now()
-    const [[e1, json], [e2, ttl]] = (await withTimeout(this.redis.multi().get(key).pttl(key).exec(), READ_TIMEOUT_MS)) as [
-      [Error | null, string | null],
-      [Error | null, number],
-    ]
-    if (e1 || e2) throw e1 ?? e2
+    let json: string | null
+    let ttl: number
+    try {
+      const [[e1, j], [e2, t]] = (await withTimeout(this.redis.multi().get(key).pttl(key).exec(), READ_TIMEOUT_MS)) as [
+        [Error | null, string | null],
+        [Error | null, number],
+      ]
+      if (e1 || e2) throw e1 ?? e2
+      json = j
+      ttl = t
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, id }, 'cannot read a published list')
+      throw new XrpcError(503, 'NotReady', 'this edge node cannot read the published lists from Redis right now; try again in a moment')
+    }
     const list = json === null ? null : parseSnapshot(id, json, ttl >= 0 ? at + ttl : Infinity)
     if (!list) {
       if (json !== null) this.log.warn({ id }, 'a published snapshot is malformed; treated as gone')
