@@ -334,7 +334,7 @@ export function createServeApp(
     previewCandidates: ctx.config.previewCandidates,
     previewQueue: ctx.config.previewQueue,
     cursorSecret,
-    onReaderChanged: (did, what) => edge?.readerChanged(did, what),
+    onReaderChanged: (did, what, feed) => edge?.readerChanged(did, what, feed),
   })
   if (ctx.config.edgePublish) {
     edge = new EdgePublisher({

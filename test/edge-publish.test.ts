@@ -182,6 +182,21 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     expect(Number(after)).toBe(feeds.place(feed, reader).id)
   })
 
+  it('places a reader on the feed they save a mix for before the save is answered, placed there before or not', async () => {
+    const newcomer = did('newcomer')
+    const other = ctx.feeds.find((f) => f.uri !== feed.uri) ?? feed
+    expect(await redis.hget(keys.reader(newcomer), readerFeedField(other.uri))).toBeNull()
+    await feeds.putMix(other, newcomer, [{ agent: 'recency', weight: 100 }])
+    // no waiting: an edge reading the pointer right after the answer serves the new mix
+    const id = await redis.hget(keys.reader(newcomer), readerFeedField(other.uri))
+    expect(Number(id)).toBe(feeds.place(other, newcomer).id)
+    expect((await snapshot(id))?.feed).toBe(other.uri)
+    await feeds.deleteMix(other, newcomer)
+    const back = await redis.hget(keys.reader(newcomer), readerFeedField(other.uri))
+    expect(Number(back)).not.toBe(Number(id))
+    expect(Number(back)).toBe(feeds.place(other, newcomer).id)
+  })
+
   it('publishes deletions and consent changes to `changes`', async () => {
     const gone = posts[0].uri
     write([{ t: 'delete', uri: gone, collection: 'app.bsky.feed.post' }])

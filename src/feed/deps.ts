@@ -36,9 +36,10 @@ export interface FeedServiceDeps {
   onReader?: (did: string) => void
   /**
    * told of a reader whose first pages may have changed: a mix saved or deleted, feedback stored or undone (`seen`:
-   * feedback that only marks posts seen, which apps send in batches while the reader scrolls)
+   * feedback that only marks posts seen, which apps send in batches while the reader scrolls). `feed`: the feed a
+   * mix was saved or deleted for. A saved mix waits for what it returns (a bounded wait) before it is answered.
    */
-  onReaderChanged?: (did: string, what: 'mix' | 'feedback' | 'seen') => void
+  onReaderChanged?: (did: string, what: 'mix' | 'feedback' | 'seen', feed?: Feed) => void | Promise<void>
   /** the newest candidates a preview ranks (SKYSIFT_PREVIEW_CANDIDATES) */
   previewCandidates?: number
   /** previews waiting their turn at most (SKYSIFT_PREVIEW_QUEUE); more are refused */

@@ -20,6 +20,7 @@ import { knownTopics } from '../score/agents/topics.ts'
 import type { ChangeLogRepository } from '../store/change-log.ts'
 import type { ReaderFilter } from '../store/reader-filter.ts'
 import type { SnapshotInfo } from '../store/snapshots.ts'
+import { withTimeout } from '../util/timeout.ts'
 import { yieldToLoop } from '../util/work-queue.ts'
 import { INTERACTIONS_CHUNK, readInteractions } from './interactions-input.ts'
 import type { UsageStore } from './ports.ts'
@@ -28,6 +29,8 @@ import type { SnapshotPages } from './snapshot-pages.ts'
 
 /** How often the primary looks for deletions and consent changes to publish to `changes`. */
 export const CHANGES_POLL_MS = 100
+/** How long a saved mix waits for the reader's placement on its feed to be published before it is answered. */
+export const MIX_PLACE_WAIT_MS = 2000
 /** How often the usage edges counted is folded into the store. */
 export const USAGE_DRAIN_MS = 10_000
 /** How often entries a dead consumer took (and never acknowledged) are claimed, and how long they must have waited. */
@@ -174,9 +177,22 @@ export class EdgePublisher {
    * overlay (a snapshot of its own, about 130 KB in Redis for a list of 1,000, kept for the snapshot TTL): seen
    * posts are lowered from the reader's next first page but one, rather than an overlay made every few seconds
    */
-  readerChanged(did: string, what: 'mix' | 'feedback' | 'seen' = 'feedback'): void {
-    if (this.stopped || what === 'seen') return
-    this.replaceSoon(did).catch((err) => this.d.log.warn({ err: (err as Error).message }, 'reader not placed again'))
+  readerChanged(did: string, what: 'mix' | 'feedback' | 'seen' = 'feedback', feed?: Feed): Promise<void> {
+    if (this.stopped || what === 'seen') return Promise.resolve()
+    const again = this.replaceSoon(did)
+    // @NOTE a saved mix places the reader on its feed too, placed there before or not (their next first page there,
+    // through any edge, is read from the new mix), and the save waits for it, at most MIX_PLACE_WAIT_MS
+    const placed =
+      what === 'mix' && feed
+        ? again.then(async () => {
+            const interests = ((await this.d.redis.hget(this.keys.reader(did), readerInterestsField(feed.uri))) ?? '').split(',').filter(Boolean)
+            await this.placeReader(feed, did, interests)
+          })
+        : again
+    const done = placed.catch((err) => this.d.log.warn({ err: (err as Error).message }, 'reader not placed again'))
+    return what === 'mix'
+      ? withTimeout(done, MIX_PLACE_WAIT_MS).catch(() => this.d.log.warn({ did }, 'a saved mix was answered before its placement was published'))
+      : Promise.resolve()
   }
 
   /** Places a signed-in reader on a feed: publishes the snapshot their first page is read from and points them at it. */

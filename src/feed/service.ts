@@ -96,14 +96,15 @@ export class FeedService {
   /** Validates and saves a private mix (throws FieldError naming the bad field). */
   async putMix(feed: Feed, subscriber: string, agents: unknown): Promise<MixView> {
     const view = await this.mixes.putMix(feed, subscriber, agents)
-    this.changed(subscriber, 'mix')
+    // @NOTE awaited (the publisher bounds it): the reader's next first page, on any node, is read from the new mix
+    await this.changed(subscriber, 'mix', feed)
     return view
   }
 
   /** Forgets the reader's private mix (a public record, if any, then applies). */
-  deleteMix(feed: Feed, subscriber: string): boolean {
+  async deleteMix(feed: Feed, subscriber: string): Promise<boolean> {
     const deleted = this.mixes.deleteMix(feed, subscriber)
-    if (deleted) this.changed(subscriber, 'mix')
+    if (deleted) await this.changed(subscriber, 'mix', feed)
     return deleted
   }
 

@@ -158,7 +158,7 @@ export function settingsPages(app: Hono, k: PageKit): void {
     const { rows, problems: formProblems } = readMixForm(body, (id) => forms.get(id) ?? null)
 
     if (op === 'reset') {
-      k.feeds.deleteMix(feed, s.did)
+      await k.feeds.deleteMix(feed, s.did)
       return c.redirect(`${back}?saved=reset`, 303)
     }
     if (op === 'add') {
