@@ -615,6 +615,20 @@ describe('edge nodes next to a primary that publishes (SKYSIFT_EDGE_PUBLISH; rea
     expect(onEdge.cursor).toBe(onPrimary.cursor)
   })
 
+  it('serves a mix saved through the edge (passed on to the primary) from the next first page on', async () => {
+    const before = await same(FRESH, users.bob)
+    const saved = await edge.app.request('/xrpc/app.skysift.feed.putMix', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await users.bob.token(SERVICE, 'app.skysift.feed.putMix')}` },
+      body: JSON.stringify({ feed: FRESH, agents: [{ agent: 'recency', weight: 50 }] }),
+    })
+    expect(saved.status).toBe(200)
+    // at once: no wait for the edge to read the reader's placement again
+    const [a, b] = [await pages(primary, FRESH, users.bob), await pages(edge.app, FRESH, users.bob)]
+    expect(b).toEqual(a)
+    expect(a).not.toEqual(before)
+  })
+
   it("follows a reader's feedback sent to the edge, and their blocks: the primary places them again", async () => {
     await same(FRESH, users.alice) // placed on the feed
     const gone = posts[15].uri

@@ -59,6 +59,21 @@ const INTERACTIONS = 'app.bsky.feed.sendInteractions'
 const PRIMARY_ALIVE_MS = 5000
 
 /**
+ * The `iss` of a bearer token, unverified (the primary verified it): only used to forget what is cached of that
+ * reader, which a forged token can at most make read again.
+ */
+function issuerOf(authorization: string | undefined): string | null {
+  const m = authorization && /^Bearer\s+[^.\s]+\.([^.\s]+)\./i.exec(authorization)
+  if (!m || m[1].length > 4096) return null
+  try {
+    const iss = (JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')) as { iss?: unknown }).iss
+    return typeof iss === 'string' && iss.length < 2048 ? iss.split('#')[0] : null
+  } catch {
+    return null
+  }
+}
+
+/**
  * An edge node's app: getFeedSkeleton from what the primary published to Redis, describeFeedGenerator and the DID
  * document as the primary answers them, sendInteractions checked here and queued for the primary, its own health;
  * every other request passed on to the primary (SKYSIFT_PRIMARY_URL).
@@ -140,6 +155,16 @@ export function createEdgeApp(d: EdgeDeps): Hono {
     )
   })
 
-  app.all('*', proxyTo(d.config.primaryUrl, d.log))
+  const proxy = proxyTo(d.config.primaryUrl, d.log)
+  app.all('*', async (c) => {
+    const res = await proxy(c)
+    // @NOTE a write the primary took (a mix saved, say) may move the writer's placement, which the primary publishes
+    // before it answers: the next first page here reads it again rather than the one read up to a second ago
+    if (res.ok && c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      const did = issuerOf(c.req.header('authorization'))
+      if (did) d.view.forgetReader(did)
+    }
+    return res
+  })
   return app
 }

@@ -223,6 +223,11 @@ export class EdgeView {
     return load
   }
 
+  /** Forgets a reader's placement as read: their next request reads it again (a write through the primary moved it). */
+  forgetReader(did: string): void {
+    this.readers.delete(did)
+  }
+
   private async loadReader(did: string, last: ReaderPlacement | undefined): Promise<ReaderPlacement> {
     let placement: ReaderPlacement
     try {
