@@ -12,11 +12,12 @@ export interface EdgePage {
   cursor?: string
 }
 
-/** What a first page told: the feed, who read it (null: anonymous), and whether the primary had placed them. */
+/** Told of every first page served: the feed, and who read it (null: anonymous). */
 export type FirstPageSeen = (feed: Feed, reader: string | null) => void
 
-/** Pages kept made at most (per node); past it they are all made again. */
+/** Pages kept made at most (per process), and the characters of their JSON; past either they are all made again. */
 const MAX_PAGES = 20_000
+const MAX_PAGE_CHARS = 16_000_000
 
 const notReady = (message: string) => new XrpcError(503, 'NotReady', message)
 
@@ -45,6 +46,7 @@ export class EdgePages {
   private readonly view: EdgeView
   private readonly configSecret: string | undefined
   private readonly pages = new Map<string, MadePage>()
+  private pageChars = 0
 
   constructor(view: EdgeView, opts: { cursorSecret?: string } = {}) {
     this.view = view
@@ -151,8 +153,12 @@ export class EdgePages {
     const hit = this.pages.get(k)
     if (hit && hit.version === version) return hit
     const made = this.make(list, after, limit, anon, null, version)
-    if (this.pages.size >= MAX_PAGES) this.pages.clear()
+    if (this.pages.size >= MAX_PAGES || this.pageChars > MAX_PAGE_CHARS) {
+      this.pages.clear()
+      this.pageChars = 0
+    }
     this.pages.set(k, made)
+    this.pageChars += made.feedJson.length
     return made
   }
 
