@@ -285,6 +285,8 @@ async function main(): Promise<void> {
         rss_mb: fs[fs.length - 1].rss_mb,
       }
     }
+    const health = (await get(`${edge.url}/xrpc/_health`)).body as { memory?: { rss: number; heapUsed: number }; cache?: unknown }
+    log(`edge after the loads: memory ${JSON.stringify(health.memory)} MB, cache ${JSON.stringify(health.cache)}`)
     const rows = Object.entries(out).map(
       ([k, f]) =>
         `${k.padEnd(14)} ${String(f.rps).padStart(7)} req/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  cpu ${f.cpu_ms_per_request} ms/req  rss ${f.rss_mb} MB  non2xx ${f.non2xx}`,

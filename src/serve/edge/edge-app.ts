@@ -58,6 +58,12 @@ const INTERACTIONS = 'app.bsky.feed.sendInteractions'
 /** How long ago the primary may have said it was alive for the health check to call it up. */
 const PRIMARY_ALIVE_MS = 5000
 
+/** This process's resident memory and V8 heap in use, in MB. */
+function memoryMb(): { rss: number; heapUsed: number } {
+  const m = process.memoryUsage()
+  return { rss: Math.round(m.rss / 2 ** 20), heapUsed: Math.round(m.heapUsed / 2 ** 20) }
+}
+
 /**
  * The `iss` of a bearer token, unverified (the primary verified it): only used to forget what is cached of that
  * reader, which a forged token can at most make read again.
@@ -148,6 +154,7 @@ export function createEdgeApp(d: EdgeDeps): Hono {
           proxyTo: d.config.primaryUrl ?? null,
         },
         cache: d.view.figures(),
+        memory: memoryMb(),
         writesBacklog: await d.outbox.writesBacklog(),
         checks,
       },
