@@ -11,7 +11,7 @@
 //   status     process reports, sampler, status collection
 //   commands   the CLI commands
 //
-// Wiring (src/cli.ts, src/stages.ts, src/runtime.ts, src/context.ts, src/redis-server.ts, src/commands/,
+// Wiring (src/cli.ts, src/stages.ts, src/runtime.ts, src/edge-runtime.ts, src/context.ts, src/redis-server.ts, src/commands/,
 // workers/) builds the parts and connects them; it may import anything, and nothing else imports it.
 // src/config.ts and src/logger.ts may be imported from everywhere except the pure rooms.
 //
@@ -28,9 +28,9 @@ const IO = [
 ]
 
 /** The wiring files nothing outside the wiring imports. */
-const WIRING_FILES = '^src/(cli|stages|runtime|redis-server)\\.ts$'
+const WIRING_FILES = '^src/(cli|stages|runtime|edge-runtime|redis-server)\\.ts$'
 /** Files allowed to import the wiring. */
-const WIRING = ['^src/(cli|stages|runtime|context|redis-server)\\.ts$', room('commands'), '^workers/']
+const WIRING = ['^src/(cli|stages|runtime|edge-runtime|context|redis-server)\\.ts$', room('commands'), '^workers/']
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -172,6 +172,15 @@ module.exports = {
       comment: 'serve does not reach into the ingest side.',
       from: { path: room('serve') },
       to: { path: room('ingest', 'commands', 'ops') },
+    },
+
+    // edge nodes
+    {
+      name: 'edge-without-sqlite',
+      severity: 'error',
+      comment: 'An edge node serves from Redis alone and never opens the SQLite file: its code runs nothing of src/store/.',
+      from: { path: ['^src/serve/edge/', '^src/edge-runtime\\.ts$'] },
+      to: { path: room('store'), dependencyTypesNot: ['type-only'] },
     },
 
     // status

@@ -10,7 +10,7 @@ import { writeSyntheticJsonl } from './ingest/synthetic.ts'
 import { loadDotEnv } from './env.ts'
 import { createLogger } from './logger.ts'
 import { publishCommand } from './commands/publish.ts'
-import { runStages } from './stages.ts'
+import { runEdge, runStages } from './stages.ts'
 import { forgetCursor } from './store/ingest-state.ts'
 import { statusCommand } from './commands/status.ts'
 
@@ -21,6 +21,9 @@ Commands:
   demo [--events N]     generate N synthetic events (default 200000) and run everything on them
   serve | ingest | score | store | refresh
                         run one stage alone (scale out: more "score" processes on any machine)
+  edge                  serve feeds from Redis alone, on any machine: what a primary with
+                        SKYSIFT_EDGE_PUBLISH=1 publishes there (no SQLite file); other requests
+                        go to SKYSIFT_PRIMARY_URL
   status [--json]       what the deployment is doing: ingest cursor and lag, events/s, queues,
                         agents (p50/p99, strikes, disabled), cache, subscribers (reads SQLite and Redis)
   generate <file> [--events N] [--seed S]
@@ -94,6 +97,8 @@ export async function main(argv: string[]): Promise<void> {
     case 'store':
     case 'refresh':
       return runStages([cmd])
+    case 'edge':
+      return runEdge()
     case 'demo': {
       const events = Number(values.events ?? 200_000)
       const file = path.resolve('data', 'demo.jsonl')

@@ -127,6 +127,7 @@ const schema = z.object({
   SKYSIFT_SUBMIT_PER_H: int(1, 100_000).default(30),
   SKYSIFT_FEEDBACK_PER_FEED: int(10, 1_000_000).default(2000),
   SKYSIFT_CURSOR_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+  SKYSIFT_PRIMARY_URL: z.url({ protocol: /^https?$/ }).optional(),
 })
 
 export interface Config {
@@ -210,6 +211,8 @@ export interface Config {
   feedbackPerFeed: number
   /** signs paging cursors; generated once and kept in SQLite when unset */
   cursorSecret: string | undefined
+  /** where an edge node (`skysift edge`) sends the requests it does not answer itself; unset: those get a 503 */
+  primaryUrl: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -300,6 +303,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     submitPerHour: e.SKYSIFT_SUBMIT_PER_H,
     feedbackPerFeed: e.SKYSIFT_FEEDBACK_PER_FEED,
     cursorSecret: e.SKYSIFT_CURSOR_SECRET,
+    primaryUrl: e.SKYSIFT_PRIMARY_URL?.replace(/\/+$/, ''),
     ...overrides,
   }
   if (overrides.publicUrl && !overrides.serviceDid && !e.SKYSIFT_SERVICE_DID) {

@@ -7,6 +7,7 @@ import { ensureRedis } from './redis-server.ts'
 import type { IngestStats } from './contracts/ingest.ts'
 import { ingestOf, startProcessReport } from './status/report.ts'
 import { startServePeers } from './serve/processes.ts'
+import { startEdge } from './edge-runtime.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
 
 const ENTRY = {
@@ -102,6 +103,39 @@ export async function runStages(
   const ingestPart = parts.find((p) => p.name === 'ingest') as ReturnType<typeof startIngest> | undefined
   const reported = roles.filter((r) => (r !== 'score' || childWorkers === 0) && (r !== 'refresh' || !childRefresh))
   parts.push(startProcessReport(ctx, reported, () => (ingestPart ? ingestOf(ctx) : undefined)))
+}
+
+/**
+ * An edge node (`skysift edge`) until SIGTERM/SIGINT: serving from what a primary publishes to Redis, with no
+ * SQLite file. SKYSIFT_SERVE_PROCESSES applies as to `skysift serve` (this process forks the others onto its port).
+ */
+export async function runEdge(overrides: Partial<Config> = {}, opts: { log?: Logger; listen?: { port: number; reusePort: boolean } } = {}): Promise<void> {
+  const config = readConfig(process.env, overrides)
+  const log = opts.log ?? createLogger(config.logLevel)
+  // @NOTE an edge never starts a Redis of its own: it serves what a primary published to the one it shares
+  await ensureRedis(config.redisUrl, log, false)
+  const ctx = await AppContext.create(config, log)
+  const parts: Running[] = []
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    await stopAll(ctx, parts)
+    log.info('stopped')
+    process.exit(0)
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+  try {
+    const peers = opts.listen ? 0 : config.serveProcesses - 1
+    const served = await startEdge(ctx, opts.listen ?? (peers > 0 ? { reusePort: true } : {}))
+    parts.push(served)
+    if (peers > 0) parts.push({ name: 'serve', ...startServePeers({ count: peers, port: served.port, config, log, role: 'edge' }) })
+  } catch (err) {
+    await ctx.close()
+    throw err
+  }
 }
 
 /** A stage in a child process of its own, restarted a second after it exits (until shutdown). */

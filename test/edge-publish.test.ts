@@ -46,7 +46,7 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     return json ? (JSON.parse(json) as EdgeSnapshot) : null
   }
   const changes = async () =>
-    (await redis.xrange(keys.changes, '-', '+')).map(([, f]) => Object.fromEntries(f.reduce<string[][]>((a, v, i) => (i % 2 ? a : [...a, [v, f[i + 1]]]), [])))
+    (await redis.xrange(keys.changes, '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))))
 
   beforeAll(async () => {
     const t = tempDir()

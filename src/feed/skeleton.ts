@@ -25,7 +25,7 @@ export interface Skeleton {
 export class BadCursorError extends Error {}
 
 /** Further reads of a list to fill a page the reader's filter thinned (each reads up to a page). */
-const MAX_FILL_ROUNDS = 8
+export const MAX_FILL_ROUNDS = 8
 
 /** The cache key of a list: the mix fingerprint, plus the reader for personal mixes. */
 export function listKey(mix: ResolvedMix, subscriber: string | null): string {

@@ -49,6 +49,8 @@ export interface ServePeerArgs {
   config: Config
   /** which peer this is (1 …), for the logs */
   index: number
+  /** what the processes serve: `serve` (next to the SQLite file, the default) or `edge` (from Redis only) */
+  role?: 'serve' | 'edge'
 }
 
 const PEER_ENTRY = fileURLToPath(new URL('../../workers/serve-peer.ts', import.meta.url))
@@ -66,13 +68,16 @@ const MAX_DELAY_MS = 30_000
  * crashing; given up after MAX_CRASHES quick exits in a row). stop() sends
  * SIGTERM to each and waits for them to exit.
  */
-export function startServePeers(opts: { count: number; port: number; config: Config; log: Logger }): { children: () => ChildProcess[]; stop(): Promise<void> } {
+export function startServePeers(opts: { count: number; port: number; config: Config; log: Logger; role?: 'serve' | 'edge' }): {
+  children: () => ChildProcess[]
+  stop(): Promise<void>
+} {
   const { log } = opts
   const live = new Map<number, ChildProcess>()
   const timers = new Set<NodeJS.Timeout>()
   let stopping = false
   const spawnPeer = (index: number, crashes: number) => {
-    const args: ServePeerArgs = { port: opts.port, config: { ...opts.config, startRedis: 'never' }, index }
+    const args: ServePeerArgs = { port: opts.port, config: { ...opts.config, startRedis: 'never' }, index, ...(opts.role === 'edge' ? { role: 'edge' } : {}) }
     const startedAt = Date.now()
     // @NOTE a capped young generation, as for the other worker processes (see spawnWorker in stages.ts)
     const child = fork(PEER_ENTRY, [JSON.stringify(args)], { env: process.env, stdio: 'inherit', execArgv: [...process.execArgv, '--max-semi-space-size=16'] })

@@ -2,7 +2,7 @@ import type { Hono } from 'hono'
 import type { AppDeps } from './deps.ts'
 
 /** /.well-known/did.json: the DID document of a did:web service (a did:plc service has none here). */
-export function didDocument(app: Hono, d: AppDeps): void {
+export function didDocument(app: Hono, d: Pick<AppDeps, 'config'>): void {
   app.get('/.well-known/did.json', (c) => {
     if (!d.config.serviceDid.startsWith('did:web:')) return c.json({ error: 'NotFound', message: 'this service uses a did:plc' }, 404)
     return c.json({

@@ -12,7 +12,8 @@ const NSID = 'app.bsky.feed.getFeedSkeleton'
 /** Request ids: 16 hex digits, a random per-process prefix and a counter (randomBytes per request cost 5% of serving). */
 const REQ_PREFIX = randomBytes(4).toString('hex')
 let reqSeq = 0
-const nextReqId = () => REQ_PREFIX + (reqSeq = (reqSeq + 1) >>> 0).toString(16).padStart(8, '0')
+/** A new request id (before requestIdFor names the feed in it). */
+export const nextReqId = (): string => REQ_PREFIX + (reqSeq = (reqSeq + 1) >>> 0).toString(16).padStart(8, '0')
 
 /** app.bsky.feed.getFeedSkeleton: a page of a feed, for the reader the token names (or anyone). */
 export function getFeedSkeleton(app: Hono, d: AppDeps): void {

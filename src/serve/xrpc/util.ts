@@ -30,7 +30,7 @@ export function limitParam(c: Context): number {
 }
 
 /** The hosted feed a `feed` at-uri names (by rkey too when no publisher DID is set); a 400 otherwise. */
-export function findFeed(d: Pick<AppDeps, 'config' | 'feeds'>, uri: string): Feed {
+export function findFeed(d: Pick<AppDeps, 'config'> & { feeds: Pick<AppDeps['feeds'], 'feed' | 'feedByRkey'> }, uri: string): Feed {
   const parts = parseAtUri(uri)
   if (!parts) throw invalidRequest('Error: feed must be a valid at-uri')
   const feed =
