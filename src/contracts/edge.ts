@@ -15,6 +15,9 @@
  *   consent (`k` = `consent`, `did`, `hide` and `nu` (no unauthenticated readers) as `0`/`1`). Trimmed by age (entries
  *   older than the snapshot TTL go: no live snapshot is older), so an edge that reads it from the start knows every
  *   deletion a published snapshot may still hold.
+ * - `consent`: a hash, author DID → `<hide><nu>` (`10`, `01` or `11`) for every author with a consent flag set, kept
+ *   with `changes` (an author whose flags are cleared leaves it): an edge starting reads it before `changes`, since a
+ *   flag set longer ago than `changes` keeps entries is in no entry.
  * - `meta`: a hash: `cursor` (the secret paging cursors are signed with, so a cursor from one node pages on any other),
  *   `primary` (ms the primary last said it was alive, every second), `epoch` (changes when the primary republishes
  *   everything, e.g. after Redis was emptied).
@@ -64,6 +67,7 @@ export function edgeKeys(prefix: string) {
     anon: `${p}anon`,
     reader: (did: string) => `${p}reader:${did}`,
     changes: `${p}changes`,
+    consent: `${p}consent`,
     meta: `${p}meta`,
     touch: `${p}touch`,
     writes: `${p}writes`,

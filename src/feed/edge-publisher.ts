@@ -348,8 +348,9 @@ export class EdgePublisher {
       const flagged = this.d.changes.consentFlagged(SEED_MAX)
       for (let at = 0; at < flagged.length; at += CHANGES_CHUNK) {
         const m = this.d.redis.multi()
+        if (at === 0) m.del(this.keys.consent)
         for (const [did, hide, nu] of flagged.slice(at, at + CHANGES_CHUNK)) {
-          m.xadd(this.keys.changes, 'MINID', '~', this.minId(Date.now()), '*', 'k', 'consent', 'did', did, 'hide', String(hide), 'nu', String(nu))
+          this.consentTo(m, did, hide, nu, Date.now())
           this.rememberConsent(did, `${hide}${nu}`)
         }
         await m.exec()
@@ -366,6 +367,13 @@ export class EdgePublisher {
     this.forget(epoch)
     this.d.log.info({ epoch, delseq: this.delSeq, continued: !!continues }, 'publishing for edge nodes')
     await this.publishChanges()
+  }
+
+  /** An author's consent flags to `changes` and to the `consent` hash, in the transaction `m`. */
+  private consentTo(m: ReturnType<Redis['multi']>, did: string, hide: 0 | 1, nu: 0 | 1, now: number): void {
+    m.xadd(this.keys.changes, 'MINID', '~', this.minId(now), '*', 'k', 'consent', 'did', did, 'hide', String(hide), 'nu', String(nu))
+    if (hide || nu) m.hset(this.keys.consent, did, `${hide}${nu}`)
+    else m.hdel(this.keys.consent, did)
   }
 
   private rememberConsent(did: string, code: string): void {
@@ -389,8 +397,7 @@ export class EdgePublisher {
       const now = Date.now()
       const m = this.d.redis.multi()
       for (const [, uri] of dels) m.xadd(this.keys.changes, 'MINID', '~', this.minId(now), '*', 'k', 'del', 'uri', uri)
-      for (const [did, hide, nu] of consent)
-        m.xadd(this.keys.changes, 'MINID', '~', this.minId(now), '*', 'k', 'consent', 'did', did, 'hide', String(hide), 'nu', String(nu))
+      for (const [did, hide, nu] of consent) this.consentTo(m, did, hide, nu, now)
       const delSeq = dels.length ? dels[dels.length - 1][0] : this.delSeq
       const consentAt = consent.reduce((a, r) => Math.max(a, r[3]), this.consentAt)
       m.hset(this.keys.meta, { delseq: delSeq, consentAt })

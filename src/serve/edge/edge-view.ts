@@ -138,6 +138,9 @@ export class EdgeView {
   async start(timeoutMs = 10_000): Promise<void> {
     const end = Date.now() + timeoutMs
     try {
+      // @NOTE every flag set now, first: one set before the oldest entry `changes` keeps is in no entry (the entries
+      // then bring the flags up to date, in order)
+      await this.readConsent(end)
       while (!this.caughtUp && Date.now() < end) await this.readChanges(false)
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'cannot read the changes stream yet; pages wait for it')
@@ -352,6 +355,19 @@ export class EdgeView {
         await new Promise((r) => setTimeout(r, 1000))
       }
     }
+  }
+
+  /** Reads the `consent` hash (every author with a flag set), a batch at a time. */
+  private async readConsent(end: number): Promise<void> {
+    let cursor = '0'
+    do {
+      const [next, kv] = await withTimeout(this.stream.hscan(this.keys.consent, cursor, 'COUNT', 1000), Math.max(100, end - Date.now()))
+      cursor = next
+      for (let i = 0; i + 1 < kv.length; i += 2) {
+        this.flag(this.hidden, kv[i], kv[i + 1][0] === '1')
+        this.flag(this.noUnauth, kv[i], kv[i + 1][1] === '1')
+      }
+    } while (cursor !== '0')
   }
 
   /** One XREAD of `changes` after the last entry read (blocking up to a second when `block`). */
