@@ -21,7 +21,13 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'faults-correctness',
-          include: ['test/faults/crash.faults.ts', 'test/faults/late-batch.faults.ts', 'test/faults/redis-outage.faults.ts', 'test/faults/bad-input.faults.ts', 'test/faults/edge.faults.ts'],
+          include: [
+            'test/faults/crash.faults.ts',
+            'test/faults/late-batch.faults.ts',
+            'test/faults/redis-outage.faults.ts',
+            'test/faults/bad-input.faults.ts',
+            'test/faults/edge.faults.ts',
+          ],
           pool: 'forks',
           sequence: { groupOrder: 0 },
         },

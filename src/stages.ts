@@ -132,6 +132,8 @@ export async function runEdge(overrides: Partial<Config> = {}, opts: { log?: Log
     const served = await startEdge(ctx, opts.listen ?? (peers > 0 ? { reusePort: true } : {}))
     parts.push(served)
     if (peers > 0) parts.push({ name: 'serve', ...startServePeers({ count: peers, port: served.port, config, log, role: 'edge' }) })
+    // @NOTE an edge reports itself like every other process, so `skysift status` and /admin (on the primary) list it
+    parts.push(startProcessReport(ctx, ['edge'], () => undefined))
   } catch (err) {
     await ctx.close()
     throw err

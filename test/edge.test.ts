@@ -17,6 +17,7 @@ import { openLists } from '../src/feed/open-lists.ts'
 import { silentLogger } from '../src/logger.ts'
 import { decodeCursor } from '../src/rank/cursor.ts'
 import { createServeApp } from '../src/runtime.ts'
+import { readProcessReports } from '../src/status/report.ts'
 import { ReaderFilter } from '../src/store/reader-filter.ts'
 import { storedSecret } from '../src/store/secrets.ts'
 import { BatchWriter } from '../src/store/writer.ts'
@@ -461,6 +462,9 @@ describe('edge nodes: serving what a primary published to Redis, here by hand th
         headers: { authorization: `Bearer ${await users.bob.token(SERVICE, GET_MIX)}` },
       })
       expect(proxied.status).toBe(200)
+      // it reports itself as every process does, so `skysift status` and /admin list it
+      const report = await waitFor(async () => (await readProcessReports(redis, prefix)).find((r) => r.pid === child.pid), 'the edge process report', 10_000)
+      expect(report?.roles).toEqual(['edge'])
     } finally {
       child.kill('SIGTERM')
       if (child.exitCode === null) await new Promise((r) => child.once('exit', r))

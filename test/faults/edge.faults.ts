@@ -113,8 +113,14 @@ describe('faults: kill -9 of the primary while an edge node serves', () => {
     }
     const sent: { did: string; item: string; status: number; primaryDown: boolean }[] = []
     const deleted: string[] = []
-    const outages: { down_ms: number; primary_answered_while_down: number; put_mix_status: number; put_mix_error: string; primary_start_ms: number; deletion_gone_after_ms: number }[] =
-      []
+    const outages: {
+      down_ms: number
+      primary_answered_while_down: number
+      put_mix_status: number
+      put_mix_error: string
+      primary_start_ms: number
+      deletion_gone_after_ms: number
+    }[] = []
 
     for (let o = 0; o < OUTAGES; o++) {
       // what the edge serves now: the posts to delete while the primary is down, and feedback to send
