@@ -42,6 +42,7 @@
  *        --auth-readers R (2000: signed-in readers in the load, each with its own token and DID document)
  *        --serve-processes 1,2 (the anonymous and signed-in loads again against `skysift serve` with each number of
  *          serving processes on one port, SKYSIFT_SERVE_PROCESSES, with per-process figures; 0 skips it)
+ *        --no-edge (skip the edge node: the same loads through `skysift edge` in front of a publishing `skysift serve`)
  *        --no-sandbox  --seed S (1)  --timeout S (1800)
  *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
  *        --cpu-prof DIR (profile the ingest, score worker and refresh worker children; `node --cpu-prof bench/run.ts` profiles this process)
@@ -96,6 +97,7 @@ import {
   withTimeout,
 } from './util.ts'
 import { timePersonal } from './personal.ts'
+import { measureEdge, type EdgeRun } from './serve-edge.ts'
 import { measureServeProcesses, type ServeProcessesRun } from './serve-processes.ts'
 import { LIVE_CHURN_POSTS, timeBuilds } from './refresh.ts'
 import { extraInstances, randomPlcDid, refreshMix, subscriberMixes, type BenchMix } from './workload.ts'
@@ -134,6 +136,7 @@ const { values: flags } = parseArgs({
     'ingest-child': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     'serve-processes': { type: 'string' },
+    'no-edge': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 })
@@ -725,6 +728,10 @@ async function main(): Promise<Output> {
           prefix,
         })
       : []
+    // and through an edge node (serving from Redis alone) in front of a primary that publishes for it
+    const edgeRun: EdgeRun | null = flags['no-edge']
+      ? null
+      : await measureEdge({ env, connections: CONNECTIONS, durationS: DURATION_S, anon: anonRequests, auth: authLoad, redisUrl, prefix })
 
     // -- 10. sandboxed agents (child process) ---------------------------------
     const sqliteEnd = fileSize(dbPath) + fileSize(`${dbPath}-wal`)
@@ -813,6 +820,7 @@ async function main(): Promise<Output> {
       serve_connections: CONNECTIONS,
       serve_duration_s: DURATION_S,
       ...Object.fromEntries(byProcesses.map((r) => [`serve_processes_${r.processes}`, r])),
+      serve_edge: edgeRun,
       snapshots_built_during_load: { anonymous: anon.snapshotsBuilt, auth: auth?.snapshotsBuilt ?? null },
       rss_mb: mb(maxRss),
       rss_after_ingest_mb: mb(rssAfterIngest),
@@ -900,6 +908,19 @@ function table(o: Output): string {
           `anonymous ${r.serve_rps} req/s, p99 ${r.serve_p99_ms} ms, ${r.serve_cpu_ms_per_request} CPU ms/request${auth}; requests ${r.per_process.map((p) => p.skeleton_requests).join(' + ')}`,
         ]
       }),
+    [
+      'serve, through an edge',
+      o.serve_edge === null
+        ? 'skipped'
+        : (() => {
+            const e = o.serve_edge as EdgeRun
+            const auth =
+              e.serve_auth_rps === null
+                ? ''
+                : `; signed in ${e.serve_auth_rps} req/s, p99 ${e.serve_auth_p99_ms} ms, ${e.edge_auth_cpu_ms_per_request} CPU ms/request (${e.readers_placed} readers placed)`
+            return `anonymous ${e.serve_rps} req/s, p99 ${e.serve_p99_ms} ms, ${e.edge_cpu_ms_per_request} CPU ms/request${auth}; primary ${e.primary_cpu_pct}% / ${e.primary_auth_cpu_pct ?? '-'}% CPU meanwhile; RSS edge ${e.edge_rss_mb} MB, primary ${e.primary_rss_mb} MB`
+          })(),
+    ],
     ['bare Hono', `${o.bare_hono_rps} req/s, p50 ${o.bare_hono_p50_ms} ms, p99 ${o.bare_hono_p99_ms} ms (serve = ${pct(o.serve_vs_bare_hono)})`],
     [
       'memory',

@@ -44,9 +44,13 @@ export interface ServeProcessesRun {
   per_process: ServeProcessFigures[]
 }
 
-/** `skysift serve` with `n` processes; resolves once all listen. */
-async function startServer(env: NodeJS.ProcessEnv, n: number): Promise<{ child: ChildProcess; url: string; pids: number[] }> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+/** `skysift serve` (or `skysift edge`) with `n` processes; resolves once all listen. */
+export async function startServer(
+  env: NodeJS.ProcessEnv,
+  n: number,
+  command: 'serve' | 'edge' = 'serve',
+): Promise<{ child: ChildProcess; url: string; pids: number[] }> {
+  const child = spawn(process.execPath, [CLI, command], {
     env: { ...env, SKYSIFT_SERVE_PROCESSES: String(n), SKYSIFT_LOG_LEVEL: 'info', SKYSIFT_PORT: '0' },
     cwd: path.dirname(path.dirname(CLI)),
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -70,11 +74,11 @@ async function startServer(env: NodeJS.ProcessEnv, n: number): Promise<{ child: 
   })
   await waitFor(
     () => {
-      if (child.exitCode !== null) throw new Error(`skysift serve exited (${child.exitCode}) before listening`)
+      if (child.exitCode !== null) throw new Error(`skysift ${command} exited (${child.exitCode}) before listening`)
       return serving.length >= n
     },
     60_000,
-    `${n} serving process(es)`,
+    `${n} ${command} process(es)`,
   )
   return { child, url: `http://127.0.0.1:${serving[0].port}`, pids: serving.map((s) => s.pid) }
 }
@@ -84,7 +88,7 @@ async function startServer(env: NodeJS.ProcessEnv, n: number): Promise<{ child: 
  * and reads their lists once for itself, as for readers who came before): a connection of its own per attempt, until
  * each process has answered it. 16 at a time.
  */
-async function warmEach(url: string, requests: LoadInput['requests'], pids: number[]): Promise<void> {
+export async function warmEach(url: string, requests: LoadInput['requests'], pids: number[]): Promise<void> {
   const u = new URL(url)
   const once = (r: LoadInput['requests'][number]) =>
     new Promise<number>((resolve, reject) => {
