@@ -24,7 +24,7 @@ import type { ResolvedMix } from '../rank/mix.ts'
 import { DROP_CODE, rankCandidates, type ScoreColumn } from '../rank/rank.ts'
 import { DEFAULT_MAX_INSTANCES, type AgentHost, type AgentInstance } from '../score/host.ts'
 import { DROP, scoresColumns, type AgentPost, type PostColumns, type SubscriberContext } from '../score/sdk.ts'
-import type { CountRow } from '../store/candidates.ts'
+import type { CountRow, PostRow } from '../store/candidates.ts'
 import type { ListItem, SnapshotInfo } from '../store/snapshots.ts'
 import type { CandidateStore, ScoreStore } from './ports.ts'
 import type { SnapshotPages } from './snapshot-pages.ts'
@@ -62,6 +62,8 @@ const PREVIEW_CHUNK = 200
 const LIST_IDLE_MS = 10 * 60_000
 /** past this many changes per candidate, reading the list again is cheaper than reading the changes */
 const CHANGES_PER_CANDIDATE = 4
+/** post ids per read of whole posts or counts (one JSON array each) */
+const IDS_PER_READ = 10_000
 
 /**
  * Builds a feed's ranked lists: reads its candidates, gets their static
@@ -197,12 +199,13 @@ export class ListBuilder {
     const { list, deletionSeq } = this.candidates(feed, now)
     // static columns first: a post any of them drops is out whatever the rest say, so the rest only see the others
     const fixed = new Map<number, Float64Array>()
+    const dropped = new Uint8Array(list.items.length)
     mix.entries.forEach((e, j) => {
-      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
+      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now, dropped))
     })
     // consent and blocks come before any agent: an excluded author's post is never a candidate
     const keep = withoutAuthors(
-      survivors(list.items.length, [...fixed.values()]),
+      fixed.size ? undropped(dropped) : null,
       list.items.length,
       (i) => list.items[i].post.author,
       this.candidatesStore.excluder(subscriber?.did ?? null),
@@ -265,7 +268,7 @@ export class ListBuilder {
         list.full = list.items.length >= max
         mem.lists.set(key, list)
       } else if (behind > 0) {
-        this.applyChanges(list, store.changesSince(list.seq), since, build)
+        this.applyChanges(list, store.changedIds(list.seq), since, build)
         list.seq = seq
       }
       this.trim(list, since, build)
@@ -302,30 +305,8 @@ export class ListBuilder {
     for (const r of rows) if (r[1] !== null && !mem.posts.has(r[0])) missing.push(r[0])
     // @NOTE in id order: new posts sit together at the end of the table
     missing.sort((a, b) => a - b)
-    for (let i = 0; i < missing.length; i += 10_000) {
-      for (const r of this.candidatesStore.postsById(JSON.stringify(missing.slice(i, i + 10_000)))) {
-        mem.posts.set(r[0], {
-          id: r[0],
-          post: {
-            uri: r[1],
-            author: r[2],
-            createdAt: r[3],
-            text: r[4],
-            langs: parseList(r[5]),
-            tags: parseList(r[6]),
-            labels: parseList(r[7]),
-            embed: r[8],
-            quote: r[9],
-            replyRoot: r[10],
-            replyParent: r[11],
-            likeCount: r[12],
-            repostCount: r[13],
-          },
-          scores: [],
-          used: build,
-          refs: 0,
-        })
-      }
+    for (let i = 0; i < missing.length; i += IDS_PER_READ) {
+      for (const r of this.candidatesStore.postsById(JSON.stringify(missing.slice(i, i + IDS_PER_READ)))) this.cache(r, build)
     }
     const out: CachedPost[] = []
     for (const [id, createdAt, likes, reposts] of rows) {
@@ -339,40 +320,101 @@ export class ListBuilder {
     return out
   }
 
-  /** Applies logged changes (current rows of the posts that changed) to a list: counts, deletions, new posts. */
-  private applyChanges(list: CandidateList, rows: CountRow[], since: number, build: number): void {
+  /** Keeps a post read whole (not in any list yet). */
+  private cache(r: PostRow, build: number): CachedPost {
+    const c: CachedPost = {
+      id: r[0],
+      post: {
+        uri: r[1],
+        author: r[2],
+        createdAt: r[3],
+        text: r[4],
+        langs: parseList(r[5]),
+        tags: parseList(r[6]),
+        labels: parseList(r[7]),
+        embed: r[8],
+        quote: r[9],
+        replyRoot: r[10],
+        replyParent: r[11],
+        likeCount: r[12],
+        repostCount: r[13],
+      },
+      scores: [],
+      used: build,
+      refs: 0,
+    }
+    this.mem.posts.set(c.id, c)
+    return c
+  }
+
+  /**
+   * Applies logged changes (the ids of the posts that changed, in log order) to a list: counts, deletions, new
+   * posts. Each post is read once however often it was logged: the counts of posts already in memory, the whole
+   * row of new ones, and only of those in reach (in the window, and before a full list's tail).
+   */
+  private applyChanges(list: CandidateList, changed: number[], since: number, build: number): void {
     const mem = this.mem
-    const gone = new Set<number>()
-    const fresh: CountRow[] = []
-    const queued = new Set<number>()
+    const store = this.candidatesStore
     const tail = list.items[list.items.length - 1]
+    // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
+    const inReach = (createdAt: number, id: number) =>
+      createdAt >= since && (!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id))
+    // each post once, in id order (new posts sit together at the end of the table)
+    const ids = Float64Array.from(changed).sort()
+    /** in the list, or kept in memory and in reach: only their counts are read */
+    const known: number[] = []
+    /** neither: read whole when in reach */
+    const unknown: number[] = []
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k]
+      if (k > 0 && id === ids[k - 1]) continue
+      if (list.ids.has(id)) known.push(id)
+      else {
+        const c = mem.posts.get(id)
+        if (!c) unknown.push(id)
+        else if (inReach(c.post.createdAt, id)) known.push(id)
+      }
+    }
+    const gone = new Set<number>()
+    const fresh: CachedPost[] = []
     let likeCol = list.cols.get(LIKES)
     let repostCol = list.cols.get(REPOSTS)
-    for (const r of rows) {
-      const [id, createdAt, likes, reposts] = r
-      if (list.ids.has(id)) {
-        if (createdAt === null) gone.add(id)
-        else {
-          const c = mem.posts.get(id)!
-          c.post.likeCount = likes
-          c.post.repostCount = reposts
-          const at = likeCol ? positionOf(list, c) : -1
-          if (at >= 0) {
-            likeCol![at] = likes
-            repostCol![at] = reposts
-          } else if (likeCol) {
-            // @NOTE cannot happen while the list keeps its order; should it, the columns are made again from the posts
-            this.log.warn({ post: id }, 'a candidate list lost its order; its columns of counts are rebuilt')
-            for (const slot of [TIME, LIKES, REPOSTS]) list.cols.delete(slot)
-            likeCol = repostCol = undefined
-          }
+    for (let i = 0; i < known.length; i += IDS_PER_READ) {
+      const chunk = known.slice(i, i + IDS_PER_READ)
+      const rows = store.countsById(JSON.stringify(chunk))
+      // @NOTE both in id order: a post of the chunk without a row is gone
+      let r = 0
+      for (const id of chunk) {
+        const row = r < rows.length && rows[r][0] === id ? rows[r++] : undefined
+        const held = list.ids.has(id)
+        if (!row) {
+          if (held) gone.add(id)
+          continue
         }
-      } else if (createdAt !== null && createdAt >= since) {
-        // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
-        if ((!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id)) && !queued.has(id)) {
-          queued.add(id)
-          fresh.push(r)
+        const c = mem.posts.get(id)!
+        c.post.likeCount = row[1]
+        c.post.repostCount = row[2]
+        if (!held) {
+          c.used = build
+          fresh.push(c)
+          continue
         }
+        const at = likeCol ? positionOf(list, c) : -1
+        if (at >= 0) {
+          likeCol![at] = row[1]
+          repostCol![at] = row[2]
+        } else if (likeCol) {
+          // @NOTE cannot happen while the list keeps its order; should it, the columns are made again from the posts
+          this.log.warn({ post: id }, 'a candidate list lost its order; its columns of counts are rebuilt')
+          for (const slot of [TIME, LIKES, REPOSTS]) list.cols.delete(slot)
+          likeCol = repostCol = undefined
+        }
+      }
+    }
+    const floor = list.full && tail ? Math.max(since, tail.post.createdAt) : since
+    for (let i = 0; i < unknown.length; i += IDS_PER_READ) {
+      for (const row of store.postsById(JSON.stringify(unknown.slice(i, i + IDS_PER_READ)), floor)) {
+        if (inReach(row[3], row[0])) fresh.push(this.cache(row, build))
       }
     }
     if (gone.size) {
@@ -397,7 +439,7 @@ export class ListBuilder {
       items.length = w
     }
     if (fresh.length) {
-      const added = this.load(fresh, build).sort(newerFirst)
+      const added = fresh.sort(newerFirst)
       for (const c of added) {
         list.ids.add(c.id)
         c.refs++
@@ -475,7 +517,7 @@ export class ListBuilder {
    * from SQLite once per post (then kept with it, and in the column), with
    * any missing ones computed now and saved.
    */
-  private staticScores(inst: AgentInstance, list: CandidateList, now: number): Float64Array {
+  private staticScores(inst: AgentInstance, list: CandidateList, now: number, dropped: Uint8Array): Float64Array {
     const key = inst.key
     const slot = this.slot(key)
     const items = list.items
@@ -486,28 +528,31 @@ export class ListBuilder {
       for (let i = 0; i < n; i++) col[i] = columnCode(items[i].scores[slot])
       list.cols.set(slot, col)
     }
+    // one pass over the column: its drops, the posts not looked up yet and the ones with no score (asked again)
     const unknown: number[] = []
-    for (let i = 0; i < n; i++) if (col[i] === NOT_LOOKED_UP) unknown.push(i)
-    /** posts scored here just now (not asked again below when the agent had no opinion) */
-    let scoredNow: Set<CachedPost> | null = null
+    const none: number[] = []
+    scanColumn(col, n, dropped, unknown, none)
+    /** positions of posts scored here just now (not asked again below when the agent had no opinion) */
+    let scoredNow: Uint8Array | null = null
     if (unknown.length) {
-      const lookup = unknown.map((i) => items[i]).filter((c) => c.scores[slot] === undefined)
+      const lookup = unknown.filter((i) => items[i].scores[slot] === undefined)
       if (lookup.length && this.runsHere(inst)) {
         // @NOTE a static in-process agent is a pure function of the post: scoring it here costs less than reading its
         // stored score (~1 µs a post against a random read of agent_scores, ~10 µs); null (no opinion) stays NaN
         const got = this.host.run(
           inst,
-          lookup.map((c) => c.post),
+          lookup.map((i) => items[i].post),
           now,
         )
-        scoredNow = new Set(lookup)
-        lookup.forEach((c, j) => {
+        scoredNow = new Uint8Array(n)
+        lookup.forEach((i, j) => {
           const v = got[j]
-          c.scores[slot] = v === null ? NaN : v === DROP ? null : v
+          items[i].scores[slot] = v === null ? NaN : v === DROP ? null : v
+          scoredNow![i] = 1
         })
       } else if (lookup.length) {
         // every stored score of these posts (all instances: other mixes need them next), in key order
-        const byUri = new Map(lookup.map((c) => [c.post.uri, c]))
+        const byUri = new Map(lookup.map((i) => [items[i].post.uri, items[i]]))
         const sorted = [...byUri.keys()].sort()
         for (let i = 0; i < sorted.length; i += 10_000) {
           for (const [uri, instance, score] of this.scores.storedScores(JSON.stringify(sorted.slice(i, i + 10_000)))) {
@@ -518,15 +563,20 @@ export class ListBuilder {
           }
         }
       }
+      const before = none.length
       for (const i of unknown) {
         const c = items[i]
         if (c.scores[slot] === undefined) c.scores[slot] = NaN
-        col[i] = columnCode(c.scores[slot])
+        const v = columnCode(c.scores[slot])
+        col[i] = v
+        if (v === DROP_CODE) dropped[i] = 1
+        else if (v !== v && !scoredNow?.[i]) none.push(i)
       }
+      // @NOTE asked in list order, as a single pass would
+      if (before && none.length > before) none.sort((a, b) => a - b)
     }
-    const still: number[] = []
     // @NOTE NaN: no score stored (the agent had no opinion), asked again
-    if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i] && !scoredNow?.has(items[i])) still.push(i)
+    const still = this.mayRun(inst) ? none : []
     if (still.length) {
       const got = this.host.run(
         inst,
@@ -543,6 +593,7 @@ export class ListBuilder {
           const c = items[i]
           c.scores[slot] = v === DROP ? null : v
           col[i] = columnCode(c.scores[slot])
+          if (v === DROP) dropped[i] = 1
           uris.push(c.post.uri)
           saved.push(c.scores[slot])
         })
@@ -615,4 +666,23 @@ export class ListBuilder {
     const { items, deletionSeq } = this.rankAt(feed, mix, now, opts.subscriber, this.cacheSize)
     return this.pages.store(feed, opts.key ?? mix.fingerprint, items, now, performance.now() - t0, deletionSeq)
   }
+}
+
+/** Notes a static column's drops in `dropped`, and which of its posts were not looked up yet and which have no score (NaN). */
+function scanColumn(col: Float64Array, n: number, dropped: Uint8Array, unknown: number[], none: number[]): void {
+  for (let i = 0; i < n; i++) {
+    const v = col[i]
+    if (v === DROP_CODE) dropped[i] = 1
+    else if (v !== v) none.push(i)
+    else if (v === NOT_LOOKED_UP) unknown.push(i)
+  }
+}
+
+/** The positions not dropped, or null when none is (then every position stays). */
+function undropped(dropped: Uint8Array): Int32Array | null {
+  const n = dropped.length
+  const out = new Int32Array(n)
+  let m = 0
+  for (let i = 0; i < n; i++) if (dropped[i] === 0) out[m++] = i
+  return m === n ? null : out.subarray(0, m)
 }
