@@ -43,6 +43,8 @@ interface Memory {
   maxRows: number
   /** how often a post left a list (it may be evicted from then on) */
   released: number
+  /** posts some list holds (refs > 0): they cannot be evicted */
+  held: number
   /** after an eviction pass that could not bring the cache under its cap: its size then, and `released` then */
   stuck: { size: number; released: number } | null
   /** candidate lists by `${windowHours}:${max}` */
@@ -53,8 +55,11 @@ const memories = new WeakMap<CandidateStore, Memory>()
 
 /** a cached post not used by this many builds is forgotten (when the cache is large) */
 const EVICT_AFTER_BUILDS = 50
-/** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
-const CACHED_POSTS_PER_CANDIDATE = 3
+/**
+ * posts no list holds are kept up to this share of the largest recent candidate list (the cache as a whole may hold
+ * MIN_CACHED_POSTS in any case): what a list takes up again after deletions, or a new list of another window reads
+ */
+const SPARE_POSTS_PER_CANDIDATE = 0.5
 export const MIN_CACHED_POSTS = 20_000
 /** posts a preview scores with one static agent between two turns of the event loop */
 const PREVIEW_CHUNK = 200
@@ -105,7 +110,7 @@ export class ListBuilder {
     this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let mem = memories.get(stores.candidates)
     if (!mem) {
-      mem = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, released: 0, stuck: null, lists: new Map() }
+      mem = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, released: 0, held: 0, stuck: null, lists: new Map() }
       memories.set(stores.candidates, mem)
     }
     this.mem = mem
@@ -289,7 +294,7 @@ export class ListBuilder {
     for (const c of got) {
       list.items.push(c)
       list.ids.add(c.id)
-      c.refs++
+      this.hold(c)
     }
     for (const [slot, col] of list.cols) {
       const out = grown(col, list.items.length, from)
@@ -425,9 +430,7 @@ export class ListBuilder {
         const c = items[r]
         if (gone.has(c.id)) {
           list.ids.delete(c.id)
-          c.refs--
-          c.used = build
-          mem.released++
+          this.release(c, build)
           continue
         }
         if (w !== r) {
@@ -442,7 +445,7 @@ export class ListBuilder {
       const added = fresh.sort(newerFirst)
       for (const c of added) {
         list.ids.add(c.id)
-        c.refs++
+        this.hold(c)
       }
       mergeNewest(list, added)
     }
@@ -472,21 +475,27 @@ export class ListBuilder {
     for (let i = end; i < list.items.length; i++) {
       const c = list.items[i]
       list.ids.delete(c.id)
-      c.refs--
-      c.used = build
-      this.mem.released++
+      this.release(c, build)
     }
     list.items.length = end
   }
 
   private dropList(key: string, list: CandidateList): void {
     const build = this.mem.builds
-    for (const c of list.items) {
-      c.refs--
-      c.used = build
-      this.mem.released++
-    }
+    for (const c of list.items) this.release(c, build)
     this.mem.lists.delete(key)
+  }
+
+  /** A list takes a post. */
+  private hold(c: CachedPost): void {
+    if (c.refs++ === 0) this.mem.held++
+  }
+
+  /** A post leaves a list (once no list holds it, it may be evicted). */
+  private release(c: CachedPost, build: number): void {
+    if (--c.refs === 0) this.mem.held--
+    c.used = build
+    this.mem.released++
   }
 
   /** Keeps the cache of posts bounded: posts no list holds go, least recently used first. */
@@ -496,7 +505,10 @@ export class ListBuilder {
     // "unused for 50 builds" alone kept up to 50 lists' worth of posts (the 30-minute soak's refresh worker grew by
     // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
     mem.maxRows = Math.max(rows, Math.floor(mem.maxRows * 0.98))
-    const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
+    // @NOTE the posts lists hold, plus spare room: a cap of three times the largest list kept ~100,000 parsed posts no
+    // list held (~60 MB) in every process that builds a list of 50,000 candidates
+    const spare = Math.ceil(SPARE_POSTS_PER_CANDIDATE * mem.maxRows)
+    const cap = Math.max(MIN_CACHED_POSTS, mem.held + spare)
     if (mem.posts.size <= cap) {
       mem.stuck = null
       return
@@ -506,8 +518,15 @@ export class ListBuilder {
     // the serving process ~10 % while lists were built)
     const stuck = mem.stuck
     if (stuck && mem.posts.size <= stuck.size && mem.released === stuck.released) return
-    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
-      for (const [id, c] of mem.posts) if (c.refs === 0 && build - c.used > k) mem.posts.delete(id)
+    // @NOTE down to half the spare room below the cap: a pass over the cache every few builds, not every build
+    const target = Math.max(mem.held, cap - Math.floor(spare / 2))
+    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > target && k >= 1; k = Math.floor(k / 2)) {
+      for (const [id, c] of mem.posts) {
+        if (c.refs === 0 && build - c.used > k) {
+          mem.posts.delete(id)
+          if (mem.posts.size <= target) break
+        }
+      }
     }
     mem.stuck = mem.posts.size > cap ? { size: mem.posts.size, released: mem.released } : null
   }
