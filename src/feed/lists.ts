@@ -110,7 +110,18 @@ export class ListBuilder {
     this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let mem = memories.get(stores.candidates)
     if (!mem) {
-      mem = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, released: 0, held: 0, stuck: null, lists: new Map() }
+      mem = {
+        posts: new Map(),
+        slots: new Map(),
+        slotBuild: new Map(),
+        freeSlots: [],
+        builds: 0,
+        maxRows: 0,
+        released: 0,
+        held: 0,
+        stuck: null,
+        lists: new Map(),
+      }
       memories.set(stores.candidates, mem)
     }
     this.mem = mem

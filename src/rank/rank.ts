@@ -93,7 +93,7 @@ export function rankCandidates(candidates: Candidates, columns: ScoreColumn[], l
   const kept = new Int32Array(n)
   let m = 0
   for (let i = 0; i < n; i++) if (!dropped[i]) kept[m++] = i
-  let order: number[] = []
+  const order: number[] = []
   // @NOTE only the best `limit` are kept: those with a total at least the limit-th largest (found by selection, far
   // cheaper than sorting every candidate with the comparator) are sorted; the result is the same
   if (m > 2 * limit && limit > 0) {
