@@ -7,7 +7,7 @@ import v8 from 'node:v8'
  * @NOTE the main process churns through many short-lived cached objects (parsed snapshots, overlays, pages, list
  * builds) that outlive a young-generation collection: with V8's own factor its old generation grew to 2–3 times what
  * was live (heapUsed 750–816 MB before a full collection, 250–320 MB after, in 200k-post benchmarks), and pages V8
- * gives back stay in the process's RSS, so the peak stays. At 1.5 the peak heap was 372 MB (`npm run bench
+ * gives back stay in the process's RSS, so the peak stays. At 1.5 the peak heap was 372 MB (`node bench/run.ts
  * --store-posts 200000`), with no measurable cost to serving or refresh (docs/performance.md).
  */
 export const HEAP_GROWING_PERCENT = 50
