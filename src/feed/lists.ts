@@ -41,20 +41,19 @@ interface Memory {
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
-  /** how often a post left a list (it may be evicted from then on) */
-  released: number
   /** posts some list holds (refs > 0): they cannot be evicted */
   held: number
-  /** after an eviction pass that could not bring the cache under its cap: its size then, and `released` then */
-  stuck: { size: number; released: number } | null
+  /**
+   * posts as they were cached or left a list, oldest first, each with its `used` then (an entry whose post was used
+   * again since is stale): what eviction takes from, least recently used first, without a pass over the cache
+   */
+  idle: { posts: CachedPost[]; used: number[]; head: number }
   /** candidate lists by `${windowHours}:${max}` */
   lists: Map<string, CandidateList>
 }
 
 const memories = new WeakMap<CandidateStore, Memory>()
 
-/** a cached post not used by this many builds is forgotten (when the cache is large) */
-const EVICT_AFTER_BUILDS = 50
 /**
  * posts no list holds are kept up to this share of the largest recent candidate list (the cache as a whole may hold
  * MIN_CACHED_POSTS in any case): what a list takes up again after deletions, or a new list of another window reads
@@ -117,9 +116,8 @@ export class ListBuilder {
         freeSlots: [],
         builds: 0,
         maxRows: 0,
-        released: 0,
         held: 0,
-        stuck: null,
+        idle: { posts: [], used: [], head: 0 },
         lists: new Map(),
       }
       memories.set(stores.candidates, mem)
@@ -360,6 +358,7 @@ export class ListBuilder {
       refs: 0,
     }
     this.mem.posts.set(c.id, c)
+    this.idle(c)
     return c
   }
 
@@ -506,7 +505,23 @@ export class ListBuilder {
   private release(c: CachedPost, build: number): void {
     if (--c.refs === 0) this.mem.held--
     c.used = build
-    this.mem.released++
+    this.idle(c)
+  }
+
+  /** Queues a post for eviction (taken only if still unused by any list when its turn comes). */
+  private idle(c: CachedPost): void {
+    const q = this.mem.idle
+    q.posts.push(c)
+    q.used.push(c.used)
+    // @NOTE without evictions (a cache under its cap) the queue would only grow: past twice the cache, stale entries go
+    if (q.posts.length - q.head > 2 * this.mem.posts.size + 1024) {
+      const live = (i: number) => q.posts[i].refs === 0 && q.posts[i].used === q.used[i] && this.mem.posts.get(q.posts[i].id) === q.posts[i]
+      const keep: number[] = []
+      for (let i = q.head; i < q.posts.length; i++) if (live(i)) keep.push(i)
+      q.posts = keep.map((i) => q.posts[i])
+      q.used = keep.map((i) => q.used[i])
+      q.head = 0
+    }
   }
 
   /** Keeps the cache of posts bounded: posts no list holds go, least recently used first. */
@@ -520,26 +535,25 @@ export class ListBuilder {
     // list held (~85 MB, ~850 bytes a post) in every process that builds a list of 50,000 candidates
     const spare = Math.ceil(SPARE_POSTS_PER_CANDIDATE * mem.maxRows)
     const cap = Math.max(MIN_CACHED_POSTS, mem.held + spare)
-    if (mem.posts.size <= cap) {
-      mem.stuck = null
-      return
-    }
-    // @NOTE posts in lists cannot go: when a pass found too few to evict, the next build passes over every post again
-    // only once posts were added or left a list since (six passes over 100,000+ posts a build, evicting nothing, cost
-    // the serving process ~10 % while lists were built)
-    const stuck = mem.stuck
-    if (stuck && mem.posts.size <= stuck.size && mem.released === stuck.released) return
-    // @NOTE down to half the spare room below the cap: a pass over the cache every few builds, not every build
+    if (mem.posts.size <= cap) return
+    // @NOTE down to half the spare room below the cap, least recently used first, from the queue of posts no list held
+    // when they were queued: no pass over the cache (passes over 75,000–150,000 posts, up to six per build while too
+    // few had been unused long enough, cost ~3 ms a build)
     const target = Math.max(mem.held, cap - Math.floor(spare / 2))
-    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > target && k >= 1; k = Math.floor(k / 2)) {
-      for (const [id, c] of mem.posts) {
-        if (c.refs === 0 && build - c.used > k) {
-          mem.posts.delete(id)
-          if (mem.posts.size <= target) break
-        }
-      }
+    const q = mem.idle
+    while (mem.posts.size > target && q.head < q.posts.length) {
+      const c = q.posts[q.head]
+      const used = q.used[q.head]
+      // posts that left a list in this build or the one before stay (what the old passes' last round kept)
+      if (build - used <= 1) break
+      q.head++
+      if (c.refs === 0 && c.used === used && mem.posts.get(c.id) === c) mem.posts.delete(c.id)
     }
-    mem.stuck = mem.posts.size > cap ? { size: mem.posts.size, released: mem.released } : null
+    if (q.head > 4096 && q.head * 2 > q.posts.length) {
+      q.posts.splice(0, q.head)
+      q.used.splice(0, q.head)
+      q.head = 0
+    }
   }
 
   /**
