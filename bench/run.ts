@@ -96,6 +96,7 @@ import {
   waitFor,
   withTimeout,
 } from './util.ts'
+import { boundHeapGrowth } from '../src/util/heap.ts'
 import { timePersonal } from './personal.ts'
 import { measureEdge, type EdgeRun } from './serve-edge.ts'
 import { measureServeProcesses, type ServeProcessesRun } from './serve-processes.ts'
@@ -295,6 +296,8 @@ function startIngestStage(env: NodeJS.ProcessEnv, profArgv: string[]): IngestSta
 }
 
 async function main(): Promise<Output> {
+  // this process is the main process of `npm start` (serve, store, ingest): its heap is bounded as runStages bounds it
+  boundHeapGrowth()
   const tStart = performance.now()
   const loadAtStart = round(os.loadavg()[0], 2)
   if (loadAtStart > 1) log(`WARNING: load average is ${loadAtStart} before the run; other work on this machine will skew the figures`)

@@ -94,7 +94,7 @@ export SKYSIFT_DB_PATH="$WORK/data/skysift.db" SKYSIFT_PORT="$PORT" SKYSIFT_HOST
   SKYSIFT_START_REDIS=never SKYSIFT_SOURCE="replay:$WORK/events.jsonl" SKYSIFT_QUEUE_PREFIX="docker-check-$$" SKYSIFT_LOG_LEVEL=warn
 # the image's CMD
 cmd=$(sed -n 's/^CMD \[\(.*\)\]$/\1/p' "$ROOT/Dockerfile" | tr -d '",')
-[ "$cmd" = "node src/cli.ts start" ] || fail "unexpected CMD: $cmd"
+[ "$cmd" = "node --max-semi-space-size=16 src/cli.ts start" ] || fail "unexpected CMD: $cmd"
 $cmd >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 # the image's HEALTHCHECK command, verbatim

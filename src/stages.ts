@@ -9,6 +9,7 @@ import { ingestOf, startProcessReport } from './status/report.ts'
 import { startServePeers } from './serve/processes.ts'
 import { startEdge } from './edge-runtime.ts'
 import { startIngest, startRefresh, startScore, startServe, startStore, stopAll, type Role, type Running } from './runtime.ts'
+import { boundHeapGrowth } from './util/heap.ts'
 
 const ENTRY = {
   score: fileURLToPath(new URL('../workers/score.ts', import.meta.url)),
@@ -34,6 +35,7 @@ export async function runStages(
   overrides: Partial<Config> = {},
   opts: { childScoreWorkers?: number; childRefresh?: boolean; log?: Logger; listen?: { port: number; reusePort: boolean } } = {},
 ): Promise<void> {
+  boundHeapGrowth()
   const config = readConfig(process.env, overrides)
   const log = opts.log ?? createLogger(config.logLevel)
   let redisChild: ChildProcess | null = null

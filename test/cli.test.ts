@@ -63,8 +63,8 @@ describe('a Node older than 22.18', () => {
   })
 
   it('npm start and npm run demo go through the launcher', () => {
-    expect(pkg.scripts.start).toBe('node bin/skysift.js start')
-    expect(pkg.scripts.demo).toBe('node bin/skysift.js demo')
+    expect(pkg.scripts.start).toBe('node --max-semi-space-size=16 bin/skysift.js start')
+    expect(pkg.scripts.demo).toBe('node --max-semi-space-size=16 bin/skysift.js demo')
   })
 })
 

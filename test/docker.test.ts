@@ -165,7 +165,7 @@ describe('Dockerfile', () => {
     expect(all(runtime, 'EXPOSE')).toEqual([port])
     expect(all(runtime, 'STOPSIGNAL')).toEqual(['SIGTERM'])
     expect(all(runtime, 'HEALTHCHECK')[0]).toContain('/xrpc/_health')
-    expect(all(runtime, 'CMD')).toEqual(['["node", "src/cli.ts", "start"]'])
+    expect(all(runtime, 'CMD')).toEqual(['["node", "--max-semi-space-size=16", "src/cli.ts", "start"]'])
     expect(all(runtime, 'WORKDIR')).toEqual(['/app'])
   })
 

@@ -24,7 +24,7 @@ import type { ResolvedMix } from '../rank/mix.ts'
 import { DROP_CODE, rankCandidates, type ScoreColumn } from '../rank/rank.ts'
 import { DEFAULT_MAX_INSTANCES, type AgentHost, type AgentInstance } from '../score/host.ts'
 import { DROP, scoresColumns, type AgentPost, type PostColumns, type SubscriberContext } from '../score/sdk.ts'
-import type { CountRow } from '../store/candidates.ts'
+import type { CountRow, PostRow } from '../store/candidates.ts'
 import type { ListItem, SnapshotInfo } from '../store/snapshots.ts'
 import type { CandidateStore, ScoreStore } from './ports.ts'
 import type { SnapshotPages } from './snapshot-pages.ts'
@@ -41,20 +41,24 @@ interface Memory {
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
-  /** how often a post left a list (it may be evicted from then on) */
-  released: number
-  /** after an eviction pass that could not bring the cache under its cap: its size then, and `released` then */
-  stuck: { size: number; released: number } | null
+  /** posts some list holds (refs > 0): they cannot be evicted */
+  held: number
+  /**
+   * posts as they were cached or left a list, oldest first, each with its `used` then (an entry whose post was used
+   * again since is stale): what eviction takes from, least recently used first, without a pass over the cache
+   */
+  idle: { posts: CachedPost[]; used: number[]; head: number }
   /** candidate lists by `${windowHours}:${max}` */
   lists: Map<string, CandidateList>
 }
 
 const memories = new WeakMap<CandidateStore, Memory>()
 
-/** a cached post not used by this many builds is forgotten (when the cache is large) */
-const EVICT_AFTER_BUILDS = 50
-/** the cache of posts is kept under this many times the largest recent candidate list (and at least MIN_CACHED_POSTS) */
-const CACHED_POSTS_PER_CANDIDATE = 3
+/**
+ * posts no list holds are kept up to this share of the largest recent candidate list (the cache as a whole may hold
+ * MIN_CACHED_POSTS in any case): what a list takes up again after deletions, or a new list of another window reads
+ */
+const SPARE_POSTS_PER_CANDIDATE = 0.5
 export const MIN_CACHED_POSTS = 20_000
 /** posts a preview scores with one static agent between two turns of the event loop */
 const PREVIEW_CHUNK = 200
@@ -62,6 +66,8 @@ const PREVIEW_CHUNK = 200
 const LIST_IDLE_MS = 10 * 60_000
 /** past this many changes per candidate, reading the list again is cheaper than reading the changes */
 const CHANGES_PER_CANDIDATE = 4
+/** post ids per read of whole posts or counts (one JSON array each) */
+const IDS_PER_READ = 10_000
 
 /**
  * Builds a feed's ranked lists: reads its candidates, gets their static
@@ -103,7 +109,17 @@ export class ListBuilder {
     this.maxSlots = opts.agentInstances ?? DEFAULT_MAX_INSTANCES
     let mem = memories.get(stores.candidates)
     if (!mem) {
-      mem = { posts: new Map(), slots: new Map(), slotBuild: new Map(), freeSlots: [], builds: 0, maxRows: 0, released: 0, stuck: null, lists: new Map() }
+      mem = {
+        posts: new Map(),
+        slots: new Map(),
+        slotBuild: new Map(),
+        freeSlots: [],
+        builds: 0,
+        maxRows: 0,
+        held: 0,
+        idle: { posts: [], used: [], head: 0 },
+        lists: new Map(),
+      }
       memories.set(stores.candidates, mem)
     }
     this.mem = mem
@@ -197,12 +213,13 @@ export class ListBuilder {
     const { list, deletionSeq } = this.candidates(feed, now)
     // static columns first: a post any of them drops is out whatever the rest say, so the rest only see the others
     const fixed = new Map<number, Float64Array>()
+    const dropped = new Uint8Array(list.items.length)
     mix.entries.forEach((e, j) => {
-      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now))
+      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now, dropped))
     })
     // consent and blocks come before any agent: an excluded author's post is never a candidate
     const keep = withoutAuthors(
-      survivors(list.items.length, [...fixed.values()]),
+      fixed.size ? undropped(dropped) : null,
       list.items.length,
       (i) => list.items[i].post.author,
       this.candidatesStore.excluder(subscriber?.did ?? null),
@@ -265,7 +282,7 @@ export class ListBuilder {
         list.full = list.items.length >= max
         mem.lists.set(key, list)
       } else if (behind > 0) {
-        this.applyChanges(list, store.changesSince(list.seq), since, build)
+        this.applyChanges(list, store.changedIds(list.seq), since, build)
         list.seq = seq
       }
       this.trim(list, since, build)
@@ -286,7 +303,7 @@ export class ListBuilder {
     for (const c of got) {
       list.items.push(c)
       list.ids.add(c.id)
-      c.refs++
+      this.hold(c)
     }
     for (const [slot, col] of list.cols) {
       const out = grown(col, list.items.length, from)
@@ -302,30 +319,8 @@ export class ListBuilder {
     for (const r of rows) if (r[1] !== null && !mem.posts.has(r[0])) missing.push(r[0])
     // @NOTE in id order: new posts sit together at the end of the table
     missing.sort((a, b) => a - b)
-    for (let i = 0; i < missing.length; i += 10_000) {
-      for (const r of this.candidatesStore.postsById(JSON.stringify(missing.slice(i, i + 10_000)))) {
-        mem.posts.set(r[0], {
-          id: r[0],
-          post: {
-            uri: r[1],
-            author: r[2],
-            createdAt: r[3],
-            text: r[4],
-            langs: parseList(r[5]),
-            tags: parseList(r[6]),
-            labels: parseList(r[7]),
-            embed: r[8],
-            quote: r[9],
-            replyRoot: r[10],
-            replyParent: r[11],
-            likeCount: r[12],
-            repostCount: r[13],
-          },
-          scores: [],
-          used: build,
-          refs: 0,
-        })
-      }
+    for (let i = 0; i < missing.length; i += IDS_PER_READ) {
+      for (const r of this.candidatesStore.postsById(JSON.stringify(missing.slice(i, i + IDS_PER_READ)))) this.cache(r, build)
     }
     const out: CachedPost[] = []
     for (const [id, createdAt, likes, reposts] of rows) {
@@ -339,40 +334,102 @@ export class ListBuilder {
     return out
   }
 
-  /** Applies logged changes (current rows of the posts that changed) to a list: counts, deletions, new posts. */
-  private applyChanges(list: CandidateList, rows: CountRow[], since: number, build: number): void {
+  /** Keeps a post read whole (not in any list yet). */
+  private cache(r: PostRow, build: number): CachedPost {
+    const c: CachedPost = {
+      id: r[0],
+      post: {
+        uri: r[1],
+        author: r[2],
+        createdAt: r[3],
+        text: r[4],
+        langs: parseList(r[5]),
+        tags: parseList(r[6]),
+        labels: parseList(r[7]),
+        embed: r[8],
+        quote: r[9],
+        replyRoot: r[10],
+        replyParent: r[11],
+        likeCount: r[12],
+        repostCount: r[13],
+      },
+      scores: [],
+      used: build,
+      refs: 0,
+    }
+    this.mem.posts.set(c.id, c)
+    this.idle(c)
+    return c
+  }
+
+  /**
+   * Applies logged changes (the ids of the posts that changed, in log order) to a list: counts, deletions, new
+   * posts. Each post is read once however often it was logged: the counts of posts already in memory, the whole
+   * row of new ones, and only of those in reach (in the window, and before a full list's tail).
+   */
+  private applyChanges(list: CandidateList, changed: number[], since: number, build: number): void {
     const mem = this.mem
-    const gone = new Set<number>()
-    const fresh: CountRow[] = []
-    const queued = new Set<number>()
+    const store = this.candidatesStore
     const tail = list.items[list.items.length - 1]
+    // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
+    const inReach = (createdAt: number, id: number) =>
+      createdAt >= since && (!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id))
+    // each post once, in id order (new posts sit together at the end of the table)
+    const ids = Float64Array.from(changed).sort()
+    /** in the list, or kept in memory and in reach: only their counts are read */
+    const known: number[] = []
+    /** neither: read whole when in reach */
+    const unknown: number[] = []
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k]
+      if (k > 0 && id === ids[k - 1]) continue
+      if (list.ids.has(id)) known.push(id)
+      else {
+        const c = mem.posts.get(id)
+        if (!c) unknown.push(id)
+        else if (inReach(c.post.createdAt, id)) known.push(id)
+      }
+    }
+    const gone = new Set<number>()
+    const fresh: CachedPost[] = []
     let likeCol = list.cols.get(LIKES)
     let repostCol = list.cols.get(REPOSTS)
-    for (const r of rows) {
-      const [id, createdAt, likes, reposts] = r
-      if (list.ids.has(id)) {
-        if (createdAt === null) gone.add(id)
-        else {
-          const c = mem.posts.get(id)!
-          c.post.likeCount = likes
-          c.post.repostCount = reposts
-          const at = likeCol ? positionOf(list, c) : -1
-          if (at >= 0) {
-            likeCol![at] = likes
-            repostCol![at] = reposts
-          } else if (likeCol) {
-            // @NOTE cannot happen while the list keeps its order; should it, the columns are made again from the posts
-            this.log.warn({ post: id }, 'a candidate list lost its order; its columns of counts are rebuilt')
-            for (const slot of [TIME, LIKES, REPOSTS]) list.cols.delete(slot)
-            likeCol = repostCol = undefined
-          }
+    for (let i = 0; i < known.length; i += IDS_PER_READ) {
+      const chunk = known.slice(i, i + IDS_PER_READ)
+      const rows = store.countsById(JSON.stringify(chunk))
+      // @NOTE both in id order: a post of the chunk without a row is gone
+      let r = 0
+      for (const id of chunk) {
+        const row = r < rows.length && rows[r][0] === id ? rows[r++] : undefined
+        const held = list.ids.has(id)
+        if (!row) {
+          if (held) gone.add(id)
+          continue
         }
-      } else if (createdAt !== null && createdAt >= since) {
-        // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
-        if ((!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id)) && !queued.has(id)) {
-          queued.add(id)
-          fresh.push(r)
+        const c = mem.posts.get(id)!
+        c.post.likeCount = row[1]
+        c.post.repostCount = row[2]
+        if (!held) {
+          c.used = build
+          fresh.push(c)
+          continue
         }
+        const at = likeCol ? positionOf(list, c) : -1
+        if (at >= 0) {
+          likeCol![at] = row[1]
+          repostCol![at] = row[2]
+        } else if (likeCol) {
+          // @NOTE cannot happen while the list keeps its order; should it, the columns are made again from the posts
+          this.log.warn({ post: id }, 'a candidate list lost its order; its columns of counts are rebuilt')
+          for (const slot of [TIME, LIKES, REPOSTS]) list.cols.delete(slot)
+          likeCol = repostCol = undefined
+        }
+      }
+    }
+    const floor = list.full && tail ? Math.max(since, tail.post.createdAt) : since
+    for (let i = 0; i < unknown.length; i += IDS_PER_READ) {
+      for (const row of store.postsById(JSON.stringify(unknown.slice(i, i + IDS_PER_READ)), floor)) {
+        if (inReach(row[3], row[0])) fresh.push(this.cache(row, build))
       }
     }
     if (gone.size) {
@@ -383,9 +440,7 @@ export class ListBuilder {
         const c = items[r]
         if (gone.has(c.id)) {
           list.ids.delete(c.id)
-          c.refs--
-          c.used = build
-          mem.released++
+          this.release(c, build)
           continue
         }
         if (w !== r) {
@@ -397,10 +452,10 @@ export class ListBuilder {
       items.length = w
     }
     if (fresh.length) {
-      const added = this.load(fresh, build).sort(newerFirst)
+      const added = fresh.sort(newerFirst)
       for (const c of added) {
         list.ids.add(c.id)
-        c.refs++
+        this.hold(c)
       }
       mergeNewest(list, added)
     }
@@ -430,21 +485,43 @@ export class ListBuilder {
     for (let i = end; i < list.items.length; i++) {
       const c = list.items[i]
       list.ids.delete(c.id)
-      c.refs--
-      c.used = build
-      this.mem.released++
+      this.release(c, build)
     }
     list.items.length = end
   }
 
   private dropList(key: string, list: CandidateList): void {
     const build = this.mem.builds
-    for (const c of list.items) {
-      c.refs--
-      c.used = build
-      this.mem.released++
-    }
+    for (const c of list.items) this.release(c, build)
     this.mem.lists.delete(key)
+  }
+
+  /** A list takes a post. */
+  private hold(c: CachedPost): void {
+    if (c.refs++ === 0) this.mem.held++
+  }
+
+  /** A post leaves a list (once no list holds it, it may be evicted). */
+  private release(c: CachedPost, build: number): void {
+    if (--c.refs === 0) this.mem.held--
+    c.used = build
+    this.idle(c)
+  }
+
+  /** Queues a post for eviction (taken only if still unused by any list when its turn comes). */
+  private idle(c: CachedPost): void {
+    const q = this.mem.idle
+    q.posts.push(c)
+    q.used.push(c.used)
+    // @NOTE without evictions (a cache under its cap) the queue would only grow: past twice the cache, stale entries go
+    if (q.posts.length - q.head > 2 * this.mem.posts.size + 1024) {
+      const live = (i: number) => q.posts[i].refs === 0 && q.posts[i].used === q.used[i] && this.mem.posts.get(q.posts[i].id) === q.posts[i]
+      const keep: number[] = []
+      for (let i = q.head; i < q.posts.length; i++) if (live(i)) keep.push(i)
+      q.posts = keep.map((i) => q.posts[i])
+      q.used = keep.map((i) => q.used[i])
+      q.head = 0
+    }
   }
 
   /** Keeps the cache of posts bounded: posts no list holds go, least recently used first. */
@@ -454,20 +531,29 @@ export class ListBuilder {
     // "unused for 50 builds" alone kept up to 50 lists' worth of posts (the 30-minute soak's refresh worker grew by
     // ~200 MB); the bound on the cache's size decides, and the least recently used posts go first
     mem.maxRows = Math.max(rows, Math.floor(mem.maxRows * 0.98))
-    const cap = Math.max(MIN_CACHED_POSTS, CACHED_POSTS_PER_CANDIDATE * mem.maxRows)
-    if (mem.posts.size <= cap) {
-      mem.stuck = null
-      return
+    // @NOTE the posts lists hold, plus spare room: a cap of three times the largest list kept ~100,000 parsed posts no
+    // list held (~85 MB, ~850 bytes a post) in every process that builds a list of 50,000 candidates
+    const spare = Math.ceil(SPARE_POSTS_PER_CANDIDATE * mem.maxRows)
+    const cap = Math.max(MIN_CACHED_POSTS, mem.held + spare)
+    if (mem.posts.size <= cap) return
+    // @NOTE down to half the spare room below the cap, least recently used first, from the queue of posts no list held
+    // when they were queued: no pass over the cache (passes over 75,000–150,000 posts, up to six per build while too
+    // few had been unused long enough, cost ~3 ms a build)
+    const target = Math.max(mem.held, cap - Math.floor(spare / 2))
+    const q = mem.idle
+    while (mem.posts.size > target && q.head < q.posts.length) {
+      const c = q.posts[q.head]
+      const used = q.used[q.head]
+      // posts that left a list in this build or the one before stay (what the old passes' last round kept)
+      if (build - used <= 1) break
+      q.head++
+      if (c.refs === 0 && c.used === used && mem.posts.get(c.id) === c) mem.posts.delete(c.id)
     }
-    // @NOTE posts in lists cannot go: when a pass found too few to evict, the next build passes over every post again
-    // only once posts were added or left a list since (six passes over 100,000+ posts a build, evicting nothing, cost
-    // the serving process ~10 % while lists were built)
-    const stuck = mem.stuck
-    if (stuck && mem.posts.size <= stuck.size && mem.released === stuck.released) return
-    for (let k = EVICT_AFTER_BUILDS; mem.posts.size > cap && k >= 1; k = Math.floor(k / 2)) {
-      for (const [id, c] of mem.posts) if (c.refs === 0 && build - c.used > k) mem.posts.delete(id)
+    if (q.head > 4096 && q.head * 2 > q.posts.length) {
+      q.posts.splice(0, q.head)
+      q.used.splice(0, q.head)
+      q.head = 0
     }
-    mem.stuck = mem.posts.size > cap ? { size: mem.posts.size, released: mem.released } : null
   }
 
   /**
@@ -475,7 +561,7 @@ export class ListBuilder {
    * from SQLite once per post (then kept with it, and in the column), with
    * any missing ones computed now and saved.
    */
-  private staticScores(inst: AgentInstance, list: CandidateList, now: number): Float64Array {
+  private staticScores(inst: AgentInstance, list: CandidateList, now: number, dropped: Uint8Array): Float64Array {
     const key = inst.key
     const slot = this.slot(key)
     const items = list.items
@@ -486,28 +572,31 @@ export class ListBuilder {
       for (let i = 0; i < n; i++) col[i] = columnCode(items[i].scores[slot])
       list.cols.set(slot, col)
     }
+    // one pass over the column: its drops, the posts not looked up yet and the ones with no score (asked again)
     const unknown: number[] = []
-    for (let i = 0; i < n; i++) if (col[i] === NOT_LOOKED_UP) unknown.push(i)
-    /** posts scored here just now (not asked again below when the agent had no opinion) */
-    let scoredNow: Set<CachedPost> | null = null
+    const none: number[] = []
+    scanColumn(col, n, dropped, unknown, none)
+    /** positions of posts scored here just now (not asked again below when the agent had no opinion) */
+    let scoredNow: Uint8Array | null = null
     if (unknown.length) {
-      const lookup = unknown.map((i) => items[i]).filter((c) => c.scores[slot] === undefined)
+      const lookup = unknown.filter((i) => items[i].scores[slot] === undefined)
       if (lookup.length && this.runsHere(inst)) {
         // @NOTE a static in-process agent is a pure function of the post: scoring it here costs less than reading its
         // stored score (~1 µs a post against a random read of agent_scores, ~10 µs); null (no opinion) stays NaN
         const got = this.host.run(
           inst,
-          lookup.map((c) => c.post),
+          lookup.map((i) => items[i].post),
           now,
         )
-        scoredNow = new Set(lookup)
-        lookup.forEach((c, j) => {
+        scoredNow = new Uint8Array(n)
+        lookup.forEach((i, j) => {
           const v = got[j]
-          c.scores[slot] = v === null ? NaN : v === DROP ? null : v
+          items[i].scores[slot] = v === null ? NaN : v === DROP ? null : v
+          scoredNow![i] = 1
         })
       } else if (lookup.length) {
         // every stored score of these posts (all instances: other mixes need them next), in key order
-        const byUri = new Map(lookup.map((c) => [c.post.uri, c]))
+        const byUri = new Map(lookup.map((i) => [items[i].post.uri, items[i]]))
         const sorted = [...byUri.keys()].sort()
         for (let i = 0; i < sorted.length; i += 10_000) {
           for (const [uri, instance, score] of this.scores.storedScores(JSON.stringify(sorted.slice(i, i + 10_000)))) {
@@ -518,15 +607,20 @@ export class ListBuilder {
           }
         }
       }
+      const before = none.length
       for (const i of unknown) {
         const c = items[i]
         if (c.scores[slot] === undefined) c.scores[slot] = NaN
-        col[i] = columnCode(c.scores[slot])
+        const v = columnCode(c.scores[slot])
+        col[i] = v
+        if (v === DROP_CODE) dropped[i] = 1
+        else if (v !== v && !scoredNow?.[i]) none.push(i)
       }
+      // @NOTE asked in list order, as a single pass would
+      if (before && none.length > before) none.sort((a, b) => a - b)
     }
-    const still: number[] = []
     // @NOTE NaN: no score stored (the agent had no opinion), asked again
-    if (this.mayRun(inst)) for (let i = 0; i < n; i++) if (col[i] !== col[i] && !scoredNow?.has(items[i])) still.push(i)
+    const still = this.mayRun(inst) ? none : []
     if (still.length) {
       const got = this.host.run(
         inst,
@@ -543,6 +637,7 @@ export class ListBuilder {
           const c = items[i]
           c.scores[slot] = v === DROP ? null : v
           col[i] = columnCode(c.scores[slot])
+          if (v === DROP) dropped[i] = 1
           uris.push(c.post.uri)
           saved.push(c.scores[slot])
         })
@@ -615,4 +710,23 @@ export class ListBuilder {
     const { items, deletionSeq } = this.rankAt(feed, mix, now, opts.subscriber, this.cacheSize)
     return this.pages.store(feed, opts.key ?? mix.fingerprint, items, now, performance.now() - t0, deletionSeq)
   }
+}
+
+/** Notes a static column's drops in `dropped`, and which of its posts were not looked up yet and which have no score (NaN). */
+function scanColumn(col: Float64Array, n: number, dropped: Uint8Array, unknown: number[], none: number[]): void {
+  for (let i = 0; i < n; i++) {
+    const v = col[i]
+    if (v === DROP_CODE) dropped[i] = 1
+    else if (v !== v) none.push(i)
+    else if (v === NOT_LOOKED_UP) unknown.push(i)
+  }
+}
+
+/** The positions not dropped, or null when none is (then every position stays). */
+function undropped(dropped: Uint8Array): Int32Array | null {
+  const n = dropped.length
+  const out = new Int32Array(n)
+  let m = 0
+  for (let i = 0; i < n; i++) if (dropped[i] === 0) out[m++] = i
+  return m === n ? null : out.subarray(0, m)
 }

@@ -1,6 +1,6 @@
 import type { Feed } from '../feeds.ts'
 import type { ResolvedMix } from '../rank/mix.ts'
-import type { CountRow, PostRow } from '../store/candidates.ts'
+import type { CountRow, CountsRow, PostRow } from '../store/candidates.ts'
 import type { InteractionStore } from '../store/interactions.ts'
 import type { MixStore } from '../store/mixes.ts'
 import type { ListItem, SnapshotInfo } from '../store/snapshots.ts'
@@ -36,8 +36,9 @@ export interface CandidateStore {
   lastDeletion(): number
   newest(since: number, max: number): CountRow[]
   older(since: number, until: number, max: number): CountRow[]
-  changesSince(seq: number): CountRow[]
-  postsById(idsJson: string): PostRow[]
+  changedIds(seq: number): number[]
+  countsById(idsJson: string): CountsRow[]
+  postsById(idsJson: string, since?: number): PostRow[]
   /** who a reader's lists leave out (consent, blocks), or null when no one */
   excluder(reader: string | null): ((author: string) => boolean) | null
 }

@@ -74,19 +74,22 @@ export function grown(col: Float64Array, n: number, keep: number): Float64Array 
 /** The positions no column drops, or null when none is dropped (then every position stays). */
 export function survivors(n: number, cols: Float64Array[]): Int32Array | null {
   if (!cols.length) return null
-  const out = new Int32Array(n)
-  let m = 0
-  for (let i = 0; i < n; i++) {
-    let dropped = false
-    for (const col of cols) {
+  // @NOTE one column at a time: a tight loop over each typed array, not a loop over the columns for every position
+  const dropped = new Uint8Array(n)
+  let any = false
+  for (const col of cols) {
+    for (let i = 0; i < n; i++) {
       if (col[i] === DROP_CODE) {
-        dropped = true
-        break
+        dropped[i] = 1
+        any = true
       }
     }
-    if (!dropped) out[m++] = i
   }
-  return m === n ? null : out.subarray(0, m)
+  if (!any) return null
+  const out = new Int32Array(n)
+  let m = 0
+  for (let i = 0; i < n; i++) if (dropped[i] === 0) out[m++] = i
+  return out.subarray(0, m)
 }
 
 /** Where a post of the list sits, or -1 (the list is newest first, ties by id, larger first; its TIME column must exist). */
@@ -141,34 +144,44 @@ const listCache = new Map<string, string[]>()
 /** Merges posts sorted newest first into a list (sorted the same way), columns included. */
 export function mergeNewest(list: CandidateList, b: CachedPost[]): void {
   const a = list.items
-  const n = a.length + b.length
-  const items = new Array<CachedPost>(n)
+  const na = a.length
+  const n = na + b.length
+  const time = list.cols.get(TIME)
   // where each merged entry comes from, up to the last of `b` (i >= 0 is a[i], ~j is b[j]); the rest is a's tail
   const from = new Int32Array(n)
   let i = 0
   let j = 0
   let k = 0
   while (j < b.length) {
-    if (i < a.length && newerFirst(a[i], b[j]) <= 0) {
-      from[k] = i
-      items[k++] = a[i++]
-    } else {
-      from[k] = ~j
-      items[k++] = b[j++]
+    const bj = b[j]
+    let first = false
+    if (i < na) {
+      // @NOTE the time column when there is one: it spares a look at each post object
+      const ta = time ? time[i] : a[i].post.createdAt
+      const tb = bj.post.createdAt
+      first = ta !== tb ? ta > tb : a[i].id > bj.id
     }
+    if (first) from[k++] = i++
+    else from[k++] = ~j++
   }
   const head = k
   const tail = i
-  while (i < a.length) items[k++] = a[i++]
-  for (const [slot, col] of list.cols) {
-    const out = new Float64Array(Math.max(1024, Math.ceil(n * 1.25)))
-    for (let q = 0; q < head; q++) {
-      const f = from[q]
-      out[q] = f >= 0 ? col[f] : cellOf(b[~f], slot)
-    }
-    // @NOTE new posts are nearly always the newest: most of a merge is a's tail, copied in one go
-    out.set(col.subarray(tail, a.length), head)
-    list.cols.set(slot, out)
+  // @NOTE in place, without new arrays (a build merges every few seconds; the garbage of a new list and its columns
+  // each time cost more than the merge): a's tail moves up by b.length, then the head is written from its end, where
+  // every a[f] still to be read sits at or before the position written
+  a.length = n
+  for (let q = n - 1; q >= head; q--) a[q] = a[q - head + tail]
+  for (let q = head - 1; q >= 0; q--) {
+    const f = from[q]
+    a[q] = f >= 0 ? a[f] : b[~f]
   }
-  list.items = items
+  for (const [slot, old] of list.cols) {
+    const col = grown(old, n, na)
+    col.copyWithin(head, tail, na)
+    for (let q = head - 1; q >= 0; q--) {
+      const f = from[q]
+      col[q] = f >= 0 ? col[f] : cellOf(b[~f], slot)
+    }
+    if (col !== old) list.cols.set(slot, col)
+  }
 }

@@ -90,15 +90,19 @@ export function rankCandidates(candidates: Candidates, columns: ScoreColumn[], l
       }
     }
   }
-  let order: number[] = []
-  for (let i = 0; i < n; i++) if (!dropped[i]) order.push(i)
+  const kept = new Int32Array(n)
+  let m = 0
+  for (let i = 0; i < n; i++) if (!dropped[i]) kept[m++] = i
+  const order: number[] = []
   // @NOTE only the best `limit` are kept: those with a total at least the limit-th largest (found by selection, far
   // cheaper than sorting every candidate with the comparator) are sorted; the result is the same
-  if (order.length > 2 * limit && limit > 0) {
-    const totals = new Float64Array(order.length)
-    for (let k = 0; k < order.length; k++) totals[k] = total[order[k]]
+  if (m > 2 * limit && limit > 0) {
+    const totals = new Float64Array(m)
+    for (let k = 0; k < m; k++) totals[k] = total[kept[k]]
     const threshold = kthLargest(totals, limit)
-    order = order.filter((i) => total[i] >= threshold)
+    for (let k = 0; k < m; k++) if (total[kept[k]] >= threshold) order.push(kept[k])
+  } else {
+    for (let k = 0; k < m; k++) order.push(kept[k])
   }
   const at = (i: number) => candidates.at(i)!
   order.sort((a, b) => total[b] - total[a] || at(b).createdAt - at(a).createdAt || (at(a).uri < at(b).uri ? 1 : -1))

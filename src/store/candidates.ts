@@ -4,6 +4,8 @@ import { ReaderFilter } from './reader-filter.ts'
 
 /** A candidate's current figures as `raw()` arrays: [id, created_at, like_count, repost_count] (created_at null: the post is gone). */
 export type CountRow = [number, number | null, number, number]
+/** A stored post's current counts: [id, like_count, repost_count]. */
+export type CountsRow = [number, number, number]
 /** [id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count] */
 export type PostRow = [
   number,
@@ -21,6 +23,8 @@ export type PostRow = [
   number,
   number,
 ]
+
+const POST_COLUMNS = 'id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count'
 
 const repositories = new WeakMap<Sqlite, CandidateRepository>()
 
@@ -53,12 +57,13 @@ export class CandidateRepository {
       older: p(
         'SELECT id, created_at, like_count, repost_count FROM posts WHERE created_at >= ? AND created_at <= ? ORDER BY created_at DESC, id DESC LIMIT ?',
       ).raw(),
-      // @NOTE not DISTINCT (a temporary b-tree): a post logged twice reads the same current row twice, and applying it twice changes nothing
-      changes: p(
-        'SELECT c.post_id, p.created_at, p.like_count, p.repost_count FROM post_changes c LEFT JOIN posts p ON p.id = c.post_id WHERE c.seq > ?',
-      ).raw(),
-      postsById: p(`SELECT id, uri, author, created_at, text, langs, tags, labels, embed, quote, reply_root, reply_parent, like_count, repost_count
-        FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
+      // @NOTE the ids alone, not joined to `posts`: a post is logged again for every batch that changes it (half of the
+      // rows, when 30 s of new posts and their likes come in), and what each one needs is different (counts of posts
+      // already in memory, whole rows of new ones); the reader asks for those once per post
+      changedIds: p('SELECT post_id FROM post_changes WHERE seq > ?').pluck(),
+      countsById: p('SELECT id, like_count, repost_count FROM posts WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id').raw(),
+      postsById: p(`SELECT ${POST_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
+      postsByIdSince: p(`SELECT ${POST_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?)) AND created_at >= ?`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),
       instanceScores: p('SELECT post_uri, score FROM agent_scores WHERE instance = ? AND post_uri IN (SELECT value FROM json_each(?))').raw(),
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
@@ -98,14 +103,19 @@ export class CandidateRepository {
     return this.st.older.all(since, until, max) as CountRow[]
   }
 
-  /** The current figures of every post logged in post_changes after a row (a post logged twice comes twice). */
-  changesSince(seq: number): CountRow[] {
-    return this.st.changes.all(seq) as CountRow[]
+  /** The ids of the posts logged in post_changes after a row, in log order (a post logged twice comes twice). */
+  changedIds(seq: number): number[] {
+    return this.st.changedIds.all(seq) as number[]
   }
 
-  /** Whole posts by id (`ids` as a JSON array). */
-  postsById(idsJson: string): PostRow[] {
-    return this.st.postsById.all(idsJson) as PostRow[]
+  /** The current counts of the stored posts among some ids (`idsJson`: a JSON array), in id order; a post gone has no row. */
+  countsById(idsJson: string): CountsRow[] {
+    return this.st.countsById.all(idsJson) as CountsRow[]
+  }
+
+  /** Whole posts by id (`ids` as a JSON array); with `since`, only the ones created at `since` or later. */
+  postsById(idsJson: string, since?: number): PostRow[] {
+    return (since === undefined ? this.st.postsById.all(idsJson) : this.st.postsByIdSince.all(idsJson, since)) as PostRow[]
   }
 
   /** Every stored static score of some posts (`urisJson`: a JSON array of URIs): [uri, instance, score (null: drop)]. */
