@@ -346,10 +346,11 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
       handleResolver: webCfg.oauthHandleResolver,
     },
   })
+  const auth = new Authenticator(ctx.config.serviceDid, ctx.idResolver, log, ctx.config.tokenMaxLifetimeS, { verifyThread: ctx.config.verifyThread })
   const app = createApp({
     config: ctx.config,
     feeds,
-    auth: new Authenticator(ctx.config.serviceDid, ctx.idResolver, log, ctx.config.tokenMaxLifetimeS),
+    auth,
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,
@@ -402,6 +403,7 @@ export function createServeApp(ctx: AppContext): { app: Hono; feeds: FeedService
       await agents.stop()
       await readers.close()
       await refreshQueue.close()
+      await auth.close()
     },
   }
 }
