@@ -89,6 +89,7 @@ const schema = z.object({
   SKYSIFT_SCORE_WORKERS: int(0, 64).default(1),
   SKYSIFT_SERVE_PROCESSES: z.union([z.literal('auto'), int(1, 256)]).optional(),
   SKYSIFT_EDGE_PUBLISH: bool.default(false),
+  SKYSIFT_VERIFY_THREAD: z.union([z.literal('auto'), bool]).default('auto'),
   SKYSIFT_BATCH_SIZE: int(1, 5000).default(2000),
   SKYSIFT_QUEUE_HIGH_WATER: int(1, 1_000_000).default(200),
   SKYSIFT_CACHE_TTL_S: int(1, 86_400).default(30),
@@ -157,6 +158,8 @@ export interface Config {
   serveProcesses: number
   /** serving processes publish to Redis what edge nodes (`skysift edge`) serve from, and drain what they send back */
   edgePublish: boolean
+  /** secp256k1 token signatures checked on a thread of each serving process (SKYSIFT_VERIFY_THREAD resolved: `auto` is on with 2 cores or more) */
+  verifyThread: boolean
   batchSize: number
   queueHighWater: number
   cacheTtlMs: number
@@ -273,6 +276,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
     scoreWorkers: e.SKYSIFT_SCORE_WORKERS,
     serveProcesses: serveProcessCount(e.SKYSIFT_SERVE_PROCESSES),
     edgePublish: e.SKYSIFT_EDGE_PUBLISH,
+    verifyThread: e.SKYSIFT_VERIFY_THREAD === 'auto' ? os.availableParallelism() > 1 : e.SKYSIFT_VERIFY_THREAD,
     batchSize: e.SKYSIFT_BATCH_SIZE,
     queueHighWater: e.SKYSIFT_QUEUE_HIGH_WATER,
     cacheTtlMs: e.SKYSIFT_CACHE_TTL_S * 1000,

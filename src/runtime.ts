@@ -377,10 +377,11 @@ export function createServeApp(
       handleResolver: webCfg.oauthHandleResolver,
     },
   })
+  const auth = new Authenticator(ctx.config.serviceDid, ctx.idResolver, log, ctx.config.tokenMaxLifetimeS, { verifyThread: ctx.config.verifyThread })
   const app = createApp({
     config: ctx.config,
     feeds,
-    auth: new Authenticator(ctx.config.serviceDid, ctx.idResolver, log, ctx.config.tokenMaxLifetimeS),
+    auth,
     lexicons: loadSkysiftLexicons(),
     log,
     version: ctx.version,
@@ -435,6 +436,7 @@ export function createServeApp(
       await agents.stop()
       await readers.close()
       await refreshQueue.close()
+      await auth.close()
     },
   }
 }

@@ -2,6 +2,7 @@ import { createHash, createPublicKey, verify as ecdsaVerify, type KeyObject } fr
 import { createRequire } from 'node:module'
 import { IdResolver, MemoryCache } from '@atproto/identity'
 import type { Logger } from '../logger.ts'
+import { VerifyThread } from './verify-thread.ts'
 
 export interface Requester {
   /** the verified `iss` DID, or null for an anonymous reader */
@@ -57,6 +58,8 @@ export interface NativeKey {
   alg: Alg
   key: KeyObject
   point: Buffer
+  /** secp256k1 keys libsecp256k1 takes: the point uncompressed (65 bytes), which it reads without a square root */
+  full?: Uint8Array
 }
 
 /** A did:key as a node:crypto public key, or null for anything but a compressed secp256k1 or P-256 key. */
@@ -83,6 +86,8 @@ interface Secp256k1Addon {
   /** the signature with a low S, in place */
   signatureNormalize(sig: Uint8Array): Uint8Array
   publicKeyVerify(pubkey: Uint8Array): boolean
+  /** the point compressed (33 bytes) or not (65) */
+  publicKeyConvert(pubkey: Uint8Array, compressed: boolean): Uint8Array
 }
 
 /**
@@ -125,7 +130,8 @@ const inRange = (x: Buffer, alg: Alg) => !x.equals(ZERO32) && Buffer.compare(x, 
  * token's alg (else it throws), r and s must be in range, and unless
  * `allowMalleableSig` s must be in the lower half of the order (a high S is
  * accepted otherwise). verifyJwt verifies with allowMalleableSig: true, the
- * default here too.
+ * default here too. With a `thread`, the libsecp256k1 check itself runs
+ * there (everything before it, and every other path, stays here).
  */
 export async function verifySignatureNative(
   didKey: string,
@@ -133,12 +139,14 @@ export async function verifySignatureNative(
   sig: Uint8Array,
   alg: string,
   opts: { allowMalleableSig?: boolean } = { allowMalleableSig: true },
+  thread?: VerifyThread | null,
 ): Promise<boolean> {
   let k = keyCache.get(didKey)
   if (k === undefined) {
     k = nativeKey(didKey)
     // @NOTE libsecp256k1 refuses some points OpenSSL takes (and @atproto/crypto decides): those go the slow way
-    if (k && k.alg === 'ES256K' && secp256k1Addon && !secp256k1Addon.publicKeyVerify(k.point)) k = null
+    if (k && k.alg === 'ES256K' && secp256k1Addon)
+      k = secp256k1Addon.publicKeyVerify(k.point) ? { ...k, full: secp256k1Addon.publicKeyConvert(k.point, false) } : null
     if (keyCache.size >= MAX_KEYS) keyCache.clear()
     keyCache.set(didKey, k)
   }
@@ -158,10 +166,11 @@ export async function verifySignatureNative(
   }
   const highS = Buffer.compare(s, HALF_ORDER_BYTES[k.alg]) > 0
   if (highS && !malleable) return false
-  if (k.alg === 'ES256K' && secp256k1Addon) {
+  if (k.full && secp256k1Addon) {
     const hash = createHash('sha256').update(msg).digest()
     // @NOTE libsecp256k1 verifies low-S signatures only; (r, n - s) verifies exactly when (r, s) does
-    return secp256k1Addon.ecdsaVerify(highS ? secp256k1Addon.signatureNormalize(Buffer.from(bytes)) : bytes, hash, k.point)
+    const low = highS ? secp256k1Addon.signatureNormalize(Buffer.from(bytes)) : bytes
+    return thread ? thread.verify(low, hash, k.full) : secp256k1Addon.ecdsaVerify(low, hash, k.full)
   }
   return ecdsaVerify('sha256', msg, { key: k.key, dsaEncoding: 'ieee-p1363' }, sig)
 }
@@ -213,13 +222,24 @@ export class Authenticator {
   private readonly keys = new Map<string, { key: string; at: number }>()
 
   private readonly maxLifetimeS: number
+  /** where secp256k1 signatures are checked, when not on the serving thread (SKYSIFT_VERIFY_THREAD) */
+  private readonly thread: VerifyThread | null
+  private readonly verifySignature: (key: string, msg: Uint8Array, sig: Uint8Array, alg: string) => Promise<boolean>
 
-  constructor(serviceDid: string, idResolver: IdResolver, log: Logger, maxLifetimeS = DEFAULT_MAX_TOKEN_LIFETIME_S) {
+  constructor(serviceDid: string, idResolver: IdResolver, log: Logger, maxLifetimeS = DEFAULT_MAX_TOKEN_LIFETIME_S, opts: { verifyThread?: boolean } = {}) {
     this.serviceDid = serviceDid
     this.idResolver = idResolver
     this.log = log
     this.maxLifetimeS = maxLifetimeS
     if (!secp256k1Addon) log.warn('the secp256k1 native addon did not load: secp256k1 tokens are verified with OpenSSL, ~5x slower')
+    // @NOTE the check verifyJwt runs with (allowMalleableSig), the libsecp256k1 part of it on a thread when asked
+    const thread = (this.thread = opts.verifyThread && secp256k1Addon ? new VerifyThread(secp256k1Addon) : null)
+    this.verifySignature = (key, msg, sig, alg) => verifySignatureNative(key, msg, sig, alg, { allowMalleableSig: true }, thread)
+  }
+
+  /** Ends the signature thread, if any (checks then run on the calling thread). */
+  async close(): Promise<void> {
+    await this.thread?.stop()
   }
 
   /** The requester of a call to `lxm`. Never throws: a bad or missing token is anonymous with a reason. */
@@ -240,7 +260,7 @@ export class Authenticator {
     if (!m) throw Object.assign(new Error('authorization is not a Bearer token'), { error: 'BadAuthorization' })
     checkTokenLifetime(m[1], this.maxLifetimeS)
     const { verifyJwt } = await xrpcServer()
-    const payload = await verifyJwt(m[1], this.serviceDid, lxm, (iss, forceRefresh) => this.signingKey(iss.split('#')[0], forceRefresh), verifySignatureNative)
+    const payload = await verifyJwt(m[1], this.serviceDid, lxm, (iss, forceRefresh) => this.signingKey(iss.split('#')[0], forceRefresh), this.verifySignature)
     return payload.iss.split('#')[0]
   }
 
