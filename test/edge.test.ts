@@ -9,7 +9,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AppContext } from '../src/context.ts'
 import type { IngestEvent } from '../src/contracts/events.ts'
-import { edgeKeys, READER_EXCLUDED_FIELD, readerFeedField, type EdgeSnapshot } from '../src/contracts/edge.ts'
+import { edgeKeys, MAX_WRITES_BACKLOG_CHARS, READER_EXCLUDED_FIELD, readerFeedField, type EdgeSnapshot } from '../src/contracts/edge.ts'
 import { redisOptions } from '../src/contracts/queues.ts'
 import { createEdge } from '../src/edge-runtime.ts'
 import { EdgeView } from '../src/serve/edge/edge-view.ts'
@@ -348,6 +348,14 @@ describe('edge nodes: serving what a primary published to Redis, here by hand th
       expect({ status: b.status, body: b.body }).toEqual({ status: a.status, body: a.body })
     }
     expect((await redis.xrange(keys().writes, '-', '+')).length).toBe(1)
+    // the size of what waits for the primary is counted with it, and bounds it: past the bound, more is refused
+    expect(Number(await redis.get(keys().writesSize))).toBe(JSON.stringify(body).length)
+    await redis.incrby(keys().writesSize, MAX_WRITES_BACKLOG_CHARS)
+    await pause(1100) // the edge trusts what it read of the backlog for a second
+    const full = await request(edge.app, `/xrpc/${INTERACTIONS}`, { method: 'POST', token: await users.bob.token(SERVICE, INTERACTIONS), body })
+    expect(full.status).toBe(503)
+    expect((await redis.xrange(keys().writes, '-', '+')).length).toBe(1)
+    await redis.decrby(keys().writesSize, MAX_WRITES_BACKLOG_CHARS)
   })
 
   it('passes every other request on to the primary, and says so clearly when it cannot', async () => {

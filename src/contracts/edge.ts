@@ -27,7 +27,10 @@
  *   primary places the reader again (the lists read refresh when stale, overlays follow feedback) and publishes what
  *   changed. An edge sends one per (reader, feed) at most every TOUCH_MIN_MS.
  * - `writes`: a stream of writes an edge accepted for the primary: `kind` = `interactions`, `did`, `body` (the
- *   request body as validated by the edge's lexicons). Nothing is trimmed that the primary has not read.
+ *   request body as validated by the edge's lexicons). An entry is deleted once the primary has handled it, and
+ *   nothing the primary has not handled is trimmed. `writes:size` counts the characters of the bodies waiting (the
+ *   edge adds with the entry, the primary takes off as it deletes it): edges refuse more past
+ *   MAX_WRITES_BACKLOG_CHARS.
  * - `usage`: a hash, agent id → items it moved in pages edges served, added with HINCRBY and folded into the store
  *   by the primary.
  */
@@ -56,6 +59,8 @@ export const READER_TTL_S = 7 * 24 * 3600
 export const TOUCH_MIN_MS = 1000
 /** The primary says it is alive (`meta` `primary`) this often. */
 export const PRIMARY_BEAT_MS = 1000
+/** Characters of `writes` bodies waiting for the primary past which edges refuse more (a primary down for long). */
+export const MAX_WRITES_BACKLOG_CHARS = 64 * 1024 * 1024
 /** `touch` keeps about this many entries (older ones are dropped: a touch is a hint, the next one repeats it). */
 export const TOUCH_MAXLEN = 100_000
 
@@ -71,6 +76,7 @@ export function edgeKeys(prefix: string) {
     meta: `${p}meta`,
     touch: `${p}touch`,
     writes: `${p}writes`,
+    writesSize: `${p}writes:size`,
     usage: `${p}usage`,
   }
 }

@@ -491,9 +491,22 @@ export class EdgePublisher {
         for (const [stream, entries] of res ?? []) {
           if (!entries.length) continue
           n += entries.length
-          if (stream === this.keys.touch) await this.touched(entries)
-          else await this.written(entries)
-          await this.d.redis.xack(stream, EDGE_GROUP, ...entries.map((e) => e[0]))
+          const ids = entries.map((e) => e[0])
+          if (stream === this.keys.touch) {
+            await this.touched(entries)
+            await this.d.redis.xack(stream, EDGE_GROUP, ...ids)
+          } else {
+            await this.written(entries)
+            // @NOTE handled writes leave the stream (it would otherwise keep every body ever sent), and their size the
+            // count edges bound the backlog by
+            const size = entries.reduce((n, [, fields]) => n + (fieldsOf(fields).body?.length ?? 0), 0)
+            await this.d.redis
+              .multi()
+              .xack(stream, EDGE_GROUP, ...ids)
+              .xdel(stream, ...ids)
+              .decrby(this.keys.writesSize, size)
+              .exec()
+          }
         }
         if (pending && n === 0) this.readPending = false
         failures = 0

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { EDGE_GROUP, edgeKeys, TOUCH_MAXLEN, TOUCH_MIN_MS } from '../../contracts/edge.ts'
+import { EDGE_GROUP, edgeKeys, MAX_WRITES_BACKLOG_CHARS, TOUCH_MAXLEN, TOUCH_MIN_MS } from '../../contracts/edge.ts'
 import type { UsageStore } from '../../feed/ports.ts'
 import type { Logger } from '../../logger.ts'
 import { withTimeout } from '../../util/timeout.ts'
@@ -31,7 +31,7 @@ export class EdgeOutbox implements UsageStore {
   private pending: string[][] = []
   private timer: NodeJS.Timeout | null = null
   private readonly inFlight = new Set<Promise<unknown>>()
-  private backlog = { at: -Infinity, n: 0 }
+  private backlog = { at: -Infinity, n: 0, chars: 0 }
   private backlogLoad: Promise<number> | null = null
   private droppedTouches = 0
 
@@ -80,9 +80,14 @@ export class EdgeOutbox implements UsageStore {
    */
   async write(kind: 'interactions', did: string, body: unknown): Promise<void> {
     const behind = await this.writesBacklog()
-    if (behind >= MAX_WRITES_BACKLOG) throw new WritesBacklogError(behind)
-    await withTimeout(this.redis.xadd(this.keys.writes, '*', 'kind', kind, 'did', did, 'body', JSON.stringify(body)), 2000)
+    if (behind >= MAX_WRITES_BACKLOG || this.backlog.chars >= MAX_WRITES_BACKLOG_CHARS) throw new WritesBacklogError(behind)
+    const json = JSON.stringify(body)
+    await withTimeout(
+      this.redis.multi().xadd(this.keys.writes, '*', 'kind', kind, 'did', did, 'body', json).incrby(this.keys.writesSize, json.length).exec(),
+      2000,
+    )
     this.backlog.n++
+    this.backlog.chars += json.length
   }
 
   /** Writes the primary has not read or not yet acknowledged (asked of Redis at most once per BACKLOG_TTL_MS). */
@@ -90,10 +95,10 @@ export class EdgeOutbox implements UsageStore {
     if (now - this.backlog.at < BACKLOG_TTL_MS) return this.backlog.n
     this.backlogLoad ??= (async () => {
       try {
-        const [[, groups], [, len]] = (await withTimeout(this.redis.multi().xinfo('GROUPS', this.keys.writes).xlen(this.keys.writes).exec(), 1000)) as [
-          [Error | null, unknown[][] | undefined],
-          [Error | null, number],
-        ]
+        const [[, groups], [, len], [, chars]] = (await withTimeout(
+          this.redis.multi().xinfo('GROUPS', this.keys.writes).xlen(this.keys.writes).get(this.keys.writesSize).exec(),
+          1000,
+        )) as [[Error | null, unknown[][] | undefined], [Error | null, number], [Error | null, string | null]]
         let n = len ?? 0
         // @NOTE XINFO GROUPS fails on a stream that does not exist yet (then nothing is behind)
         for (const g of Array.isArray(groups) ? groups : []) {
@@ -103,7 +108,7 @@ export class EdgeOutbox implements UsageStore {
           const lag = f.get('lag')
           n = (typeof lag === 'number' ? lag : n) + Number(f.get('pending') ?? 0)
         }
-        this.backlog = { at: Date.now(), n }
+        this.backlog = { at: Date.now(), n, chars: Number(chars ?? 0) || 0 }
       } catch (err) {
         this.log.debug({ err: (err as Error).message }, 'cannot tell the writes backlog')
         this.backlog.at = Date.now()
