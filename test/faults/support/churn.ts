@@ -78,7 +78,9 @@ export async function addChurn(src: string, dst: string, opts: { seed: number; r
       pending = { line: JSON.stringify({ did, time_us: 0, kind: 'account', account }), kind: 'accountEvents' }
     } else if (roll < 2 * opts.rate) {
       const p = r.pick(recent.slice(-500))
-      const record = { ...p.record, text: `${String(p.record.text).slice(0, 280)} (edit ${r.int(1000)})` }
+      // @NOTE cut at a code point, not a UTF-16 unit: half an emoji's surrogate pair is not well-formed text, which the
+      // store rightly rejects, and the model would count the edit as stored
+      const record = { ...p.record, text: `${Array.from(String(p.record.text)).slice(0, 280).join('')} (edit ${r.int(1000)})` }
       const cid = `bafyreie${Array.from({ length: 51 }, () => B32[r.int(32)]).join('')}`
       const rev = tidAt(prevUs + 1, r.int(1024))
       pending = {
