@@ -234,6 +234,24 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
   })
 })
 
+/** A primary's context (publishing for edges, one post stored) with its Redis keys and a connection; all closed by `cleanups`. */
+function publishingPrimary(cleanups: (() => unknown)[]) {
+  const t = tempDir()
+  const q = queuePrefix()
+  cleanups.push(t.cleanup, q.cleanup)
+  const redis = new Redis(REDIS_URL)
+  cleanups.push(() => redis.disconnect())
+  const ctx = new AppContext(
+    testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, edgePublish: true, backfillConcurrency: 0 }),
+    silentLogger,
+  )
+  cleanups.push(() => ctx.close())
+  const seed = postEvent({ author: other, minutesAgo: 1 })
+  const writer = new BatchWriter(ctx.db.sqlite)
+  writer.write({ id: 'seed', events: [seed], scores: [], eventTime: Date.now() })
+  return { ctx, keys: edgeKeys(q.prefix), redis, feed: ctx.feeds[0], writer, seed }
+}
+
 describe('entries a primary process took and never acknowledged (it died)', () => {
   const cleanups: (() => unknown)[] = []
   afterAll(async () => {
@@ -241,19 +259,7 @@ describe('entries a primary process took and never acknowledged (it died)', () =
   })
 
   it('are claimed by a live primary and handled', async () => {
-    const t = tempDir()
-    const q = queuePrefix()
-    cleanups.push(t.cleanup, q.cleanup)
-    const keys = edgeKeys(q.prefix)
-    const redis = new Redis(REDIS_URL)
-    cleanups.push(() => redis.disconnect())
-    const ctx = new AppContext(
-      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, edgePublish: true, backfillConcurrency: 0 }),
-      silentLogger,
-    )
-    cleanups.push(() => ctx.close())
-    new BatchWriter(ctx.db.sqlite).write({ id: 'seed', events: [postEvent({ author: other, minutesAgo: 1 })], scores: [], eventTime: Date.now() })
-    const feed = ctx.feeds[0]
+    const { ctx, keys, redis, feed } = publishingPrimary(cleanups)
     // a consumer took a touch and died before acknowledging it
     await redis.xgroup('CREATE', keys.touch, EDGE_GROUP, '0', 'MKSTREAM')
     await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
@@ -274,23 +280,9 @@ describe('another serving process of the primary (SKYSIFT_SERVE_PROCESSES)', () 
   })
 
   it('places the readers it is told of, and leaves anon, meta and changes to the first', async () => {
-    const t = tempDir()
-    const q = queuePrefix()
-    cleanups.push(t.cleanup, q.cleanup)
-    const keys = edgeKeys(q.prefix)
-    const redis = new Redis(REDIS_URL)
-    cleanups.push(() => redis.disconnect())
-    const ctx = new AppContext(
-      testConfig({ dbPath: path.join(t.dir, 'skysift.db'), queuePrefix: q.prefix, edgePublish: true, backfillConcurrency: 0 }),
-      silentLogger,
-    )
-    cleanups.push(() => ctx.close())
-    const seed = postEvent({ author: other, minutesAgo: 1 })
-    const writer = new BatchWriter(ctx.db.sqlite)
-    writer.write({ id: 'seed', events: [seed], scores: [], eventTime: Date.now() })
+    const { ctx, keys, redis, feed, writer, seed } = publishingPrimary(cleanups)
     const served = createServeApp(ctx, { leader: false })
     cleanups.push(served.close)
-    const feed = ctx.feeds[0]
     await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
     await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', '', 'int', '')
     const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the touched reader placed', 10_000)
