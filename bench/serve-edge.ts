@@ -8,19 +8,13 @@ import { Redis } from 'ioredis'
 import { edgeKeys, readerFeedField } from '../src/contracts/edge.ts'
 import { redisOptions } from '../src/contracts/queues.ts'
 import type { LoadInput, LoadResult } from './load.ts'
-import { startServer, warmEach } from './serve-processes.ts'
+import { type LoadFigures, loadFigures, startServer, warmEach } from './serve-processes.ts'
 import { log, procCpuSeconds, procRssMb, round, runHelper, sleep, stopChild, waitFor } from './util.ts'
 import { fileURLToPath } from 'node:url'
 
 const LOAD = fileURLToPath(new URL('./load.ts', import.meta.url))
 
-export interface EdgeRun {
-  serve_rps: number
-  serve_p50_ms: number
-  serve_p99_ms: number
-  serve_auth_rps: number | null
-  serve_auth_p50_ms: number | null
-  serve_auth_p99_ms: number | null
+export interface EdgeRun extends LoadFigures {
   /** the edge's CPU per request (ms) */
   edge_cpu_ms_per_request: number
   edge_auth_cpu_ms_per_request: number | null
@@ -31,7 +25,6 @@ export interface EdgeRun {
   readers_placed: number | null
   edge_rss_mb: number | null
   primary_rss_mb: number | null
-  non2xx: number
 }
 
 /** The DID a request's service-auth token names (its `iss`), or null. */
@@ -103,12 +96,7 @@ export async function measureEdge(opts: {
       auth = await run('signed in', opts.auth, opts.durationS)
     }
     return {
-      serve_rps: Math.round(anon.r.rps),
-      serve_p50_ms: anon.r.p50Ms,
-      serve_p99_ms: anon.r.p99Ms,
-      serve_auth_rps: auth ? Math.round(auth.r.rps) : null,
-      serve_auth_p50_ms: auth?.r.p50Ms ?? null,
-      serve_auth_p99_ms: auth?.r.p99Ms ?? null,
+      ...loadFigures(anon.r, auth?.r ?? null),
       edge_cpu_ms_per_request: round((anon.edgeCpu * 10) / Math.max(1, anon.r.rps), 3),
       edge_auth_cpu_ms_per_request: auth ? round((auth.edgeCpu * 10) / Math.max(1, auth.r.rps), 3) : null,
       primary_cpu_pct: anon.primaryCpu,
@@ -116,7 +104,6 @@ export async function measureEdge(opts: {
       readers_placed: placed,
       edge_rss_mb: procRssMb(edgePid),
       primary_rss_mb: procRssMb(primaryPid),
-      non2xx: anon.r.non2xx + anon.r.errors + (auth ? auth.r.non2xx + auth.r.errors : 0),
     }
   } finally {
     if (edge) await stopChild(edge.child)

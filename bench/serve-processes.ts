@@ -29,18 +29,35 @@ export interface ServeProcessFigures {
   rss_mb: number | null
 }
 
-export interface ServeProcessesRun {
-  processes: number
+/** What an anonymous and a signed-in load against one server gave (the signed-in figures null without that load). */
+export interface LoadFigures {
   serve_rps: number
   serve_p50_ms: number
   serve_p99_ms: number
   serve_auth_rps: number | null
   serve_auth_p50_ms: number | null
   serve_auth_p99_ms: number | null
+  non2xx: number
+}
+
+/** LoadFigures of two loads (anonymous, then signed in when there was one). */
+export function loadFigures(anon: LoadResult, auth: LoadResult | null): LoadFigures {
+  return {
+    serve_rps: Math.round(anon.rps),
+    serve_p50_ms: anon.p50Ms,
+    serve_p99_ms: anon.p99Ms,
+    serve_auth_rps: auth ? Math.round(auth.rps) : null,
+    serve_auth_p50_ms: auth?.p50Ms ?? null,
+    serve_auth_p99_ms: auth?.p99Ms ?? null,
+    non2xx: anon.non2xx + anon.errors + (auth ? auth.non2xx + auth.errors : 0),
+  }
+}
+
+export interface ServeProcessesRun extends LoadFigures {
+  processes: number
   /** CPU of all serving processes together per request (ms): unlike req/s, hardly moved by other work on the machine */
   serve_cpu_ms_per_request: number
   serve_auth_cpu_ms_per_request: number | null
-  non2xx: number
   per_process: ServeProcessFigures[]
 }
 
@@ -171,15 +188,9 @@ export async function measureServeProcesses(opts: {
         ).catch(() => log('  note: not every process reported after the load; request shares are from older reports'))
         out.push({
           processes: n,
-          serve_rps: Math.round(anon.r.rps),
-          serve_p50_ms: anon.r.p50Ms,
-          serve_p99_ms: anon.r.p99Ms,
-          serve_auth_rps: auth ? Math.round(auth.r.rps) : null,
-          serve_auth_p50_ms: auth?.r.p50Ms ?? null,
-          serve_auth_p99_ms: auth?.r.p99Ms ?? null,
+          ...loadFigures(anon.r, auth?.r ?? null),
           serve_cpu_ms_per_request: cpuPerRequest(anon),
           serve_auth_cpu_ms_per_request: auth ? cpuPerRequest(auth) : null,
-          non2xx: anon.r.non2xx + anon.r.errors + (auth ? auth.r.non2xx + auth.r.errors : 0),
           per_process: server.pids.map((pid, i) => ({
             pid,
             skeleton_requests: reports.find((p) => p.pid === pid)?.serve?.skeleton.count ?? 0,

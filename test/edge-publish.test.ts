@@ -45,6 +45,16 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     const json = await redis.get(keys.snapshot(Number(id)))
     return json ? (JSON.parse(json) as EdgeSnapshot) : null
   }
+  /** Waits until the reader's placement on `feed` names another snapshot than `before`; returns its id. */
+  const placedAnew = (before: string | null, what: string) =>
+    waitFor(
+      async () => {
+        const id = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
+        return id !== before && id
+      },
+      what,
+      10_000,
+    )
   const changes = async () =>
     (await redis.xrange(keys.changes, '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))))
 
@@ -105,14 +115,7 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     const first = (await snapshot(before!))!.items.find((i) => !i[0].includes(blocked))!
     const body = { interactions: [{ item: first[0], event: 'app.bsky.feed.defs#requestLess', feedContext: first[1] }] }
     await redis.xadd(keys.writes, '*', 'kind', 'interactions', 'did', reader, 'body', JSON.stringify(body))
-    const moved = await waitFor(
-      async () => {
-        const id = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
-        return id !== before && id
-      },
-      'the reader placed on their overlay',
-      10_000,
-    )
+    const moved = await placedAnew(before, 'the reader placed on their overlay')
     expect(feeds.feedback(feed, reader).map((f) => f.postUri)).toEqual([first[0]])
     const overlay = (await snapshot(moved))!
     expect(overlay.items.map((i) => i[0])).not.toContain(first[0])
@@ -137,14 +140,7 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
     await waitFor(async () => ((await redis.xpending(keys.writes, EDGE_GROUP)) as [number])[0] === 0, 'the write acknowledged', 5000)
     expect(await redis.hget(keys.reader(reader), readerFeedField(feed.uri))).toBe(before)
     await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
-    const moved = await waitFor(
-      async () => {
-        const id = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
-        return id !== before && id
-      },
-      'the reader placed with the seen post',
-      10_000,
-    )
+    const moved = await placedAnew(before, 'the reader placed with the seen post')
     expect(Number(moved)).toBe(feeds.place(feed, reader).id)
   })
 
@@ -173,14 +169,7 @@ describe('a primary publishing for edge nodes (real SQLite and Redis)', () => {
   it('re-places a reader whose mix changed on the primary (onReaderChanged)', async () => {
     const before = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
     await feeds.putMix(feed, reader, [{ agent: 'recency', weight: 100 }])
-    const after = await waitFor(
-      async () => {
-        const id = await redis.hget(keys.reader(reader), readerFeedField(feed.uri))
-        return id !== before && id
-      },
-      'the reader placed again',
-      10_000,
-    )
+    const after = await placedAnew(before, 'the reader placed again')
     expect(Number(after)).toBe(feeds.place(feed, reader).id)
   })
 
