@@ -2,7 +2,7 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { AppContext } from '../src/context.ts'
 import { silentLogger } from '../src/logger.ts'
-import { MIN_CACHED_POSTS } from '../src/feed/lists.ts'
+import { MAX_LISTS, MIN_CACHED_POSTS, uniqueAscending } from '../src/feed/lists.ts'
 import { openLists } from '../src/feed/open-lists.ts'
 import { RECHECK_MS } from '../src/feed/snapshot-pages.ts'
 import { openDb, type Db } from '../src/store/db.ts'
@@ -127,7 +127,7 @@ describe('stored lists in memory', () => {
    * from the change log) with what a cache on a fresh connection ranks (one
    * full read): they must agree exactly.
    */
-  it('keeps its candidate lists equal to a fresh read through new posts, likes, unlikes, deletes, edits, purges and time', async () => {
+  it('keeps its candidate lists equal to a fresh read through new posts, bursts of them, likes, unlikes, deletes, edits, purges and time', async () => {
     const file = ctx.config.dbPath
     const writer = new BatchWriter(ctx.db.sqlite)
     // a small list in a short window: it is full, deletions leave it short, and posts age out of it
@@ -147,14 +147,25 @@ describe('stored lists in memory', () => {
     const likes: { uri: string; subject: string }[] = []
     const t0 = Date.now()
     let made = 0
+    // static agents, one of them a topic filter: once it is seen to drop most, it is asked first and the others only
+    // about the posts it keeps (their other cells stay unread); a mix without the filter then needs those cells
+    const scorer = { agent: 'keyword', weight: 50, options: { include: ['about'] } }
+    const filtered = resolveMix(ctx.host, [
+      { agent: 'language', weight: 0, options: { langs: ['en'] } },
+      scorer,
+      { agent: 'keyword', weight: 0, options: { include: ['cats'], requireMatch: true } },
+    ])
+    const unfiltered = resolveMix(ctx.host, [scorer, { agent: 'recency', weight: 20 }])
     const compare = (now: number) => {
       const fresh = openDb(file)
       try {
         const cold = openLists(fresh.sqlite, ctx.host, silentLogger, ctx.config).lists
         for (const f of [feed, narrow]) {
-          const expected = cold.rank(f, f.defaults, now)
-          expect(expected.length).toBeGreaterThan(0)
-          expect(warm.rank(f, f.defaults, now)).toEqual(expected)
+          for (const mix of [f.defaults, filtered, unfiltered]) {
+            const expected = cold.rank(f, mix, now)
+            expect(expected.length).toBeGreaterThan(0)
+            expect(warm.rank(f, mix, now)).toEqual(expected)
+          }
         }
       } finally {
         fresh.close()
@@ -165,10 +176,13 @@ describe('stored lists in memory', () => {
       const events: IngestEvent[] = []
       // new posts, some already outside the window, some sharing a creation time
       const tie = now - Math.floor(rnd() * 90) * 60_000
-      for (let k = 0; k < 6; k++) {
+      // now and then a burst: new posts enough to be read as one range of the table (fewer than a full re-read takes)
+      const burst = round % 5 === 3 ? 100 : 6
+      for (let k = 0; k < burst; k++) {
         const p = postEvent({
           author: authors[Math.floor(rnd() * authors.length)],
-          text: `post ${made++} about cats`,
+          text: `post ${made++} ${rnd() < 0.7 ? 'about' : 'on'} ${rnd() < 0.3 ? 'cats' : 'dogs'}`,
+          langs: rnd() < 0.8 ? ['en'] : ['de'],
           createdAt: k < 2 ? tie : now - Math.floor(rnd() * 150 * 60_000),
         })
         live.push(p)
@@ -212,6 +226,26 @@ describe('stored lists in memory', () => {
     expect(ctx.db.sqlite.prepare('SELECT count(*) FROM post_changes').pluck().get()).toBe(1)
     writer.write({ id: 'after-trim', events: [postEvent({ author: authors[0], text: 'more cats', createdAt: later - 30_000 })], scores: [], eventTime: later })
     compare(later)
+  })
+
+  it('ranks right with more windows than it keeps candidate lists for', () => {
+    const writer = new BatchWriter(ctx.db.sqlite)
+    const t0 = Date.now()
+    const post = (i: number) => postEvent({ text: `post ${i} about cats`, createdAt: t0 - i * 7 * 60_000 })
+    writer.write({ id: 'a', events: Array.from({ length: 300 }, (_, i) => post(i)), scores: [], eventTime: t0 })
+    const { lists } = openLists(ctx.db.sqlite, ctx.host, silentLogger, ctx.config)
+    // every window its own list: more of them than there are bits for, used twice round (the least recently used goes)
+    const feeds = Array.from({ length: MAX_LISTS + 5 }, (_, i) => ({ ...ctx.feeds[0], windowHours: 1 + i, maxCandidates: 50 + i }))
+    for (let pass = 0; pass < 2; pass++) {
+      if (pass === 1) writer.write({ id: 'b', events: [post(-1), post(-2)], scores: [], eventTime: t0 })
+      const fresh = openDb(ctx.config.dbPath)
+      try {
+        const cold = openLists(fresh.sqlite, ctx.host, silentLogger, ctx.config).lists
+        for (const f of feeds) expect(lists.rank(f, f.defaults, t0)).toEqual(cold.rank(f, f.defaults, t0))
+      } finally {
+        fresh.close()
+      }
+    }
   })
 
   it('still serves an edited post (an edit is not a deletion) and stops serving a deleted one', () => {
@@ -307,5 +341,18 @@ describe('stored lists in memory', () => {
       expect(ctx.host.instanceCount).toBe(instances)
       expect(scores()).toBe(stored)
     })
+  })
+})
+
+describe('uniqueAscending', () => {
+  it('gives each id once, ascending, for dense runs (a bitmap) and scattered ids (a sort)', () => {
+    let seed = 3
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+    for (let round = 0; round < 200; round++) {
+      const base = Math.floor(rnd() * 3e9)
+      const spread = rnd() < 0.5 ? 50 : 1e7
+      const ids = Array.from({ length: Math.floor(rnd() * 120) }, () => base + Math.floor(rnd() * spread))
+      expect(Array.from(uniqueAscending(ids))).toEqual([...new Set(ids)].sort((a, b) => a - b))
+    }
   })
 })

@@ -41,7 +41,9 @@ interface Memory {
   builds: number
   /** the largest candidate list of recent builds (decays), which sizes the cache of posts */
   maxRows: number
-  /** posts some list holds (refs > 0): they cannot be evicted */
+  /** the largest post id ever cached: a changed post past it was never read, so it is not looked up */
+  maxId: number
+  /** posts some list holds (`lists` not 0): they cannot be evicted */
   held: number
   /**
    * posts as they were cached or left a list, oldest first, each with its `used` then (an entry whose post was used
@@ -50,6 +52,13 @@ interface Memory {
   idle: { posts: CachedPost[]; used: number[]; head: number }
   /** candidate lists by `${windowHours}:${max}` */
   lists: Map<string, CandidateList>
+  /** the bits lists hold (CandidateList.bit), one each */
+  listBits: number
+  /**
+   * per static instance (by key), the share of the posts it was asked about that it dropped, in its latest build:
+   * the instances that drop most are asked first, and the others only about the posts still in
+   */
+  dropShare: Map<string, number>
 }
 
 const memories = new WeakMap<CandidateStore, Memory>()
@@ -68,6 +77,13 @@ const LIST_IDLE_MS = 10 * 60_000
 const CHANGES_PER_CANDIDATE = 4
 /** post ids per read of whole posts or counts (one JSON array each) */
 const IDS_PER_READ = 10_000
+/** new posts read as one range of the table from this many on (fewer are read by id) */
+const RANGE_READ_MIN = 64
+/**
+ * candidate lists kept at once (one bit each in a post's `lists`, within a small integer); past it the least recently
+ * used list is dropped, to be read again when next used. A list is one window and size (feeds sharing both share it).
+ */
+export const MAX_LISTS = 30
 
 /**
  * Builds a feed's ranked lists: reads its candidates, gets their static
@@ -116,9 +132,12 @@ export class ListBuilder {
         freeSlots: [],
         builds: 0,
         maxRows: 0,
+        maxId: 0,
         held: 0,
         idle: { posts: [], used: [], head: 0 },
         lists: new Map(),
+        listBits: 0,
+        dropShare: new Map(),
       }
       memories.set(stores.candidates, mem)
     }
@@ -214,9 +233,12 @@ export class ListBuilder {
     // static columns first: a post any of them drops is out whatever the rest say, so the rest only see the others
     const fixed = new Map<number, Float64Array>()
     const dropped = new Uint8Array(list.items.length)
-    mix.entries.forEach((e, j) => {
-      if (!e.inst.dynamic) fixed.set(j, this.staticScores(e.inst, list, now, dropped))
-    })
+    // @NOTE the ones that dropped most last time first: each later one is asked only about the posts still in (a topic
+    // filter keeps a fraction of the posts; the other static agents then score that fraction)
+    const shares = this.mem.dropShare
+    const order = mix.entries.flatMap((e, j) => (e.inst.dynamic ? [] : [j]))
+    order.sort((a, b) => (shares.get(mix.entries[b].inst.key) ?? 0) - (shares.get(mix.entries[a].inst.key) ?? 0) || a - b)
+    for (const j of order) fixed.set(j, this.staticScores(mix.entries[j].inst, list, now, dropped))
     // consent and blocks come before any agent: an excluded author's post is never a candidate
     const keep = withoutAuthors(
       fixed.size ? undropped(dropped) : null,
@@ -277,7 +299,7 @@ export class ListBuilder {
       // @NOTE a gap (rows trimmed before this list read them) or a long backlog: read the list again
       if (!list || (first !== null && first > list.seq + 1) || behind < 0 || behind > CHANGES_PER_CANDIDATE * max) {
         if (list) this.dropList(key, list)
-        list = { max, items: [], ids: new Set(), seq, full: false, usedAt: now, cols: new Map() }
+        list = { max, items: [], bit: this.listBit(), seq, full: false, usedAt: now, cols: new Map() }
         this.fill(list, store.newest(since, max), build)
         list.full = list.items.length >= max
         mem.lists.set(key, list)
@@ -302,8 +324,7 @@ export class ListBuilder {
     const from = list.items.length
     for (const c of got) {
       list.items.push(c)
-      list.ids.add(c.id)
-      this.hold(c)
+      this.hold(c, list)
     }
     for (const [slot, col] of list.cols) {
       const out = grown(col, list.items.length, from)
@@ -334,7 +355,7 @@ export class ListBuilder {
     return out
   }
 
-  /** Keeps a post read whole (not in any list yet). */
+  /** Keeps a post read whole, to be put in a list by the caller. */
   private cache(r: PostRow, build: number): CachedPost {
     const c: CachedPost = {
       id: r[0],
@@ -355,10 +376,11 @@ export class ListBuilder {
       },
       scores: [],
       used: build,
-      refs: 0,
+      lists: 0,
     }
+    // @NOTE not queued for eviction: every caller puts it in a list at once (it is queued when it leaves one)
     this.mem.posts.set(c.id, c)
-    this.idle(c)
+    if (c.id > this.mem.maxId) this.mem.maxId = c.id
     return c
   }
 
@@ -374,22 +396,22 @@ export class ListBuilder {
     // @NOTE a full list only takes posts that sort before its tail: older ones were never in reach
     const inReach = (createdAt: number, id: number) =>
       createdAt >= since && (!list.full || !tail || createdAt > tail.post.createdAt || (createdAt === tail.post.createdAt && id > tail.id))
-    // each post once, in id order (new posts sit together at the end of the table)
-    const ids = Float64Array.from(changed).sort()
+    // each post once, in id order; posts past the largest id ever cached were never read (no lookup), and sit
+    // together at the end of the table
+    const seen: number[] = []
+    const unseen: number[] = []
+    for (const id of changed) (id > mem.maxId ? unseen : seen).push(id)
+    const bit = list.bit
     /** in the list, or kept in memory and in reach: only their counts are read */
     const known: number[] = []
     /** neither: read whole when in reach */
     const unknown: number[] = []
-    for (let k = 0; k < ids.length; k++) {
-      const id = ids[k]
-      if (k > 0 && id === ids[k - 1]) continue
-      if (list.ids.has(id)) known.push(id)
-      else {
-        const c = mem.posts.get(id)
-        if (!c) unknown.push(id)
-        else if (inReach(c.post.createdAt, id)) known.push(id)
-      }
+    for (const id of uniqueAscending(seen)) {
+      const c = mem.posts.get(id)
+      if (!c) unknown.push(id)
+      else if ((c.lists & bit) !== 0 || inReach(c.post.createdAt, id)) known.push(id)
     }
+    const newest = uniqueAscending(unseen)
     const gone = new Set<number>()
     const fresh: CachedPost[] = []
     let likeCol = list.cols.get(LIKES)
@@ -401,12 +423,12 @@ export class ListBuilder {
       let r = 0
       for (const id of chunk) {
         const row = r < rows.length && rows[r][0] === id ? rows[r++] : undefined
-        const held = list.ids.has(id)
+        const c = mem.posts.get(id)!
+        const held = (c.lists & bit) !== 0
         if (!row) {
           if (held) gone.add(id)
           continue
         }
-        const c = mem.posts.get(id)!
         c.post.likeCount = row[1]
         c.post.repostCount = row[2]
         if (!held) {
@@ -427,11 +449,13 @@ export class ListBuilder {
       }
     }
     const floor = list.full && tail ? Math.max(since, tail.post.createdAt) : since
-    for (let i = 0; i < unknown.length; i += IDS_PER_READ) {
-      for (const row of store.postsById(JSON.stringify(unknown.slice(i, i + IDS_PER_READ)), floor)) {
-        if (inReach(row[3], row[0])) fresh.push(this.cache(row, build))
-      }
+    const take = (row: PostRow) => {
+      if (inReach(row[3], row[0])) fresh.push(this.cache(row, build))
     }
+    for (let i = 0; i < unknown.length; i += IDS_PER_READ) {
+      for (const row of store.postsById(JSON.stringify(unknown.slice(i, i + IDS_PER_READ)), floor)) take(row)
+    }
+    this.readNewest(newest, floor, take)
     if (gone.size) {
       const cols = [...list.cols.values()]
       const items = list.items
@@ -439,8 +463,7 @@ export class ListBuilder {
       for (let r = 0; r < items.length; r++) {
         const c = items[r]
         if (gone.has(c.id)) {
-          list.ids.delete(c.id)
-          this.release(c, build)
+          this.release(c, list, build)
           continue
         }
         if (w !== r) {
@@ -453,10 +476,7 @@ export class ListBuilder {
     }
     if (fresh.length) {
       const added = fresh.sort(newerFirst)
-      for (const c of added) {
-        list.ids.add(c.id)
-        this.hold(c)
-      }
+      for (const c of added) this.hold(c, list)
       mergeNewest(list, added)
     }
     // deletions left a full list short: the posts just past its tail move up
@@ -465,9 +485,34 @@ export class ListBuilder {
       const before = last ? last.post.createdAt : Number.MAX_SAFE_INTEGER
       const ties = last ? list.items.filter((c) => c.post.createdAt === before).length : 0
       const need = list.max - list.items.length
-      const rows2 = this.candidatesStore.older(since, before, need + ties).filter((r) => !list.ids.has(r[0]))
+      const rows2 = this.candidatesStore.older(since, before, need + ties).filter((r) => ((mem.posts.get(r[0])?.lists ?? 0) & bit) === 0)
       this.fill(list, rows2.slice(0, need), build)
       if (list.items.length < list.max) list.full = false
+    }
+  }
+
+  /**
+   * Reads whole the posts of `ids` (ascending, none ever cached) created at `floor` or later, passing each to `take`.
+   * New posts are rows next to each other: a run of ids dense enough is read as one range of the table (a seek per
+   * id through a JSON list of them cost a third more), skipping the rows of the range not asked for.
+   */
+  private readNewest(ids: Float64Array, floor: number, take: (row: PostRow) => void): void {
+    const store = this.candidatesStore
+    let i = 0
+    while (i < ids.length) {
+      // the longest run from ids[i] whose span is at most twice its length (and at most IDS_PER_READ ids)
+      let j = i + 1
+      while (j < ids.length && j - i < IDS_PER_READ && ids[j] - ids[i] < 2 * (j - i + 1)) j++
+      if (j - i >= RANGE_READ_MIN) {
+        let k = i
+        for (const row of store.postsInRange(ids[i], ids[j - 1], floor)) {
+          while (k < j && ids[k] < row[0]) k++
+          if (k < j && ids[k] === row[0]) take(row)
+        }
+      } else {
+        for (const row of store.postsById(JSON.stringify(Array.from(ids.subarray(i, j))), floor)) take(row)
+      }
+      i = j
     }
   }
 
@@ -482,28 +527,45 @@ export class ListBuilder {
       list.full = true
     }
     if (end === list.items.length) return
-    for (let i = end; i < list.items.length; i++) {
-      const c = list.items[i]
-      list.ids.delete(c.id)
-      this.release(c, build)
-    }
+    for (let i = end; i < list.items.length; i++) this.release(list.items[i], list, build)
     list.items.length = end
   }
 
   private dropList(key: string, list: CandidateList): void {
     const build = this.mem.builds
-    for (const c of list.items) this.release(c, build)
+    for (const c of list.items) this.release(c, list, build)
     this.mem.lists.delete(key)
+    this.mem.listBits &= ~list.bit
+  }
+
+  /** A free bit for a new list; with MAX_LISTS lists kept, the least recently used one is dropped for it. */
+  private listBit(): number {
+    const mem = this.mem
+    if (mem.lists.size >= MAX_LISTS) {
+      let lru: [string, CandidateList] | undefined
+      for (const e of mem.lists) if (!lru || e[1].usedAt < lru[1].usedAt) lru = e
+      if (lru) this.dropList(lru[0], lru[1])
+    }
+    for (let k = 0; k < MAX_LISTS; k++) {
+      const bit = 1 << k
+      if ((mem.listBits & bit) === 0) {
+        mem.listBits |= bit
+        return bit
+      }
+    }
+    throw new Error('no candidate list bit is free')
   }
 
   /** A list takes a post. */
-  private hold(c: CachedPost): void {
-    if (c.refs++ === 0) this.mem.held++
+  private hold(c: CachedPost, list: CandidateList): void {
+    if (c.lists === 0) this.mem.held++
+    c.lists |= list.bit
   }
 
   /** A post leaves a list (once no list holds it, it may be evicted). */
-  private release(c: CachedPost, build: number): void {
-    if (--c.refs === 0) this.mem.held--
+  private release(c: CachedPost, list: CandidateList, build: number): void {
+    c.lists &= ~list.bit
+    if (c.lists === 0) this.mem.held--
     c.used = build
     this.idle(c)
   }
@@ -515,7 +577,7 @@ export class ListBuilder {
     q.used.push(c.used)
     // @NOTE without evictions (a cache under its cap) the queue would only grow: past twice the cache, stale entries go
     if (q.posts.length - q.head > 2 * this.mem.posts.size + 1024) {
-      const live = (i: number) => q.posts[i].refs === 0 && q.posts[i].used === q.used[i] && this.mem.posts.get(q.posts[i].id) === q.posts[i]
+      const live = (i: number) => q.posts[i].lists === 0 && q.posts[i].used === q.used[i] && this.mem.posts.get(q.posts[i].id) === q.posts[i]
       const keep: number[] = []
       for (let i = q.head; i < q.posts.length; i++) if (live(i)) keep.push(i)
       q.posts = keep.map((i) => q.posts[i])
@@ -547,7 +609,7 @@ export class ListBuilder {
       // posts that left a list in this build or the one before stay (what the old passes' last round kept)
       if (build - used <= 1) break
       q.head++
-      if (c.refs === 0 && c.used === used && mem.posts.get(c.id) === c) mem.posts.delete(c.id)
+      if (c.lists === 0 && c.used === used && mem.posts.get(c.id) === c) mem.posts.delete(c.id)
     }
     if (q.head > 4096 && q.head * 2 > q.posts.length) {
       q.posts.splice(0, q.head)
@@ -572,10 +634,12 @@ export class ListBuilder {
       for (let i = 0; i < n; i++) col[i] = columnCode(items[i].scores[slot])
       list.cols.set(slot, col)
     }
-    // one pass over the column: its drops, the posts not looked up yet and the ones with no score (asked again)
+    // one pass over the column (the posts still in): its drops, the posts not looked up yet and the ones with no
+    // score (asked again)
     const unknown: number[] = []
     const none: number[] = []
-    scanColumn(col, n, dropped, unknown, none)
+    const { asked, drops: known } = scanColumn(col, n, dropped, unknown, none)
+    let drops = known
     /** positions of posts scored here just now (not asked again below when the agent had no opinion) */
     let scoredNow: Uint8Array | null = null
     if (unknown.length) {
@@ -613,8 +677,10 @@ export class ListBuilder {
         if (c.scores[slot] === undefined) c.scores[slot] = NaN
         const v = columnCode(c.scores[slot])
         col[i] = v
-        if (v === DROP_CODE) dropped[i] = 1
-        else if (v !== v && !scoredNow?.[i]) none.push(i)
+        if (v === DROP_CODE) {
+          dropped[i] = 1
+          drops++
+        } else if (v !== v && !scoredNow?.[i]) none.push(i)
       }
       // @NOTE asked in list order, as a single pass would
       if (before && none.length > before) none.sort((a, b) => a - b)
@@ -637,13 +703,17 @@ export class ListBuilder {
           const c = items[i]
           c.scores[slot] = v === DROP ? null : v
           col[i] = columnCode(c.scores[slot])
-          if (v === DROP) dropped[i] = 1
+          if (v === DROP) {
+            dropped[i] = 1
+            drops++
+          }
           uris.push(c.post.uri)
           saved.push(c.scores[slot])
         })
         this.scores.saveScores(key, uris, saved)
       }
     }
+    if (asked) this.mem.dropShare.set(key, drops / asked)
     return col.subarray(0, n)
   }
 
@@ -712,14 +782,60 @@ export class ListBuilder {
   }
 }
 
-/** Notes a static column's drops in `dropped`, and which of its posts were not looked up yet and which have no score (NaN). */
-function scanColumn(col: Float64Array, n: number, dropped: Uint8Array, unknown: number[], none: number[]): void {
+/**
+ * Over the posts not dropped yet: notes a static column's drops in `dropped`, and which of its posts were not looked
+ * up yet and which have no score (NaN). A post already dropped is not asked about: its cell may stay not looked up.
+ */
+function scanColumn(col: Float64Array, n: number, dropped: Uint8Array, unknown: number[], none: number[]): { asked: number; drops: number } {
+  let asked = 0
+  let drops = 0
   for (let i = 0; i < n; i++) {
+    if (dropped[i] !== 0) continue
+    asked++
     const v = col[i]
-    if (v === DROP_CODE) dropped[i] = 1
-    else if (v !== v) none.push(i)
+    if (v === DROP_CODE) {
+      dropped[i] = 1
+      drops++
+    } else if (v !== v) none.push(i)
     else if (v === NOT_LOOKED_UP) unknown.push(i)
   }
+  return { asked, drops }
+}
+
+/**
+ * Numbers (integers) once each, ascending: through a bitmap over their span when it is small next to their count
+ * (the ids of new posts, logged again for every batch that changes them), else by sorting.
+ */
+export function uniqueAscending(ids: number[]): Float64Array {
+  const n = ids.length
+  if (n === 0) return new Float64Array(0)
+  let lo = ids[0]
+  let hi = ids[0]
+  for (let k = 1; k < n; k++) {
+    const v = ids[k]
+    if (v < lo) lo = v
+    else if (v > hi) hi = v
+  }
+  const span = hi - lo + 1
+  if (span > 4 * n + 64) {
+    const sorted = new Float64Array(ids).sort()
+    let m = 0
+    for (let k = 0; k < n; k++) if (k === 0 || sorted[k] !== sorted[k - 1]) sorted[m++] = sorted[k]
+    return sorted.subarray(0, m)
+  }
+  const mark = new Uint8Array(span)
+  let m = 0
+  for (let k = 0; k < n; k++) {
+    const at = ids[k] - lo
+    if (mark[at] === 0) {
+      mark[at] = 1
+      m++
+    }
+  }
+  const out = new Float64Array(m)
+  let w = 0
+  for (let at = 0; at < span; at++) if (mark[at] === 1) out[w++] = lo + at
+  return out
 }
 
 /** The positions not dropped, or null when none is (then every position stays). */

@@ -39,6 +39,8 @@ export interface CandidateStore {
   changedIds(seq: number): number[]
   countsById(idsJson: string): CountsRow[]
   postsById(idsJson: string, since?: number): PostRow[]
+  /** whole posts with ids from lo to hi created at `since` or later, in id order */
+  postsInRange(lo: number, hi: number, since: number): PostRow[]
   /** who a reader's lists leave out (consent, blocks), or null when no one */
   excluder(reader: string | null): ((author: string) => boolean) | null
 }

@@ -25,7 +25,7 @@ const post = (id: number, createdAt: number): CachedPost => ({
   // slot 0 scored for some posts, drop for others, not looked up for the rest
   scores: [rnd() < 0.3 ? undefined : rnd() < 0.2 ? null : rnd()],
   used: 0,
-  refs: 1,
+  lists: 1,
 })
 
 /** A list as ListBuilder keeps one: newest first, with columns aligned to it (some with no room to spare). */
@@ -38,7 +38,7 @@ function listOf(items: CachedPost[], slots: number[], roomy: boolean): Candidate
     })
     cols.set(slot, col)
   }
-  return { max: 1000, items, ids: new Set(items.map((c) => c.id)), seq: 0, full: false, usedAt: 0, cols }
+  return { max: 1000, items, bit: 1, seq: 0, full: false, usedAt: 0, cols }
 }
 
 describe('mergeNewest', () => {

@@ -12,8 +12,8 @@ export interface CachedPost {
   scores: (number | null | undefined)[]
   /** the build that last used it (older ones are evicted) */
   used: number
-  /** how many candidate lists hold it (a post in a list is never evicted: the list keeps its counts current) */
-  refs: number
+  /** the candidate lists holding it, one bit each (see CandidateList.bit); a post in a list is never evicted: the list keeps its counts current */
+  lists: number
 }
 
 /**
@@ -23,7 +23,8 @@ export interface CachedPost {
 export interface CandidateList {
   max: number
   items: CachedPost[]
-  ids: Set<number>
+  /** this list's bit in its posts' `lists` (one of MAX_LISTS): whether a post is in the list, without a set of ids */
+  bit: number
   /** the post_changes row the list is current with */
   seq: number
   /**

@@ -64,6 +64,7 @@ export class CandidateRepository {
       countsById: p('SELECT id, like_count, repost_count FROM posts WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id').raw(),
       postsById: p(`SELECT ${POST_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?))`).raw(),
       postsByIdSince: p(`SELECT ${POST_COLUMNS} FROM posts WHERE id IN (SELECT value FROM json_each(?)) AND created_at >= ?`).raw(),
+      postsInRange: p(`SELECT ${POST_COLUMNS} FROM posts WHERE id >= ? AND id <= ? AND created_at >= ? ORDER BY id`).raw(),
       storedScores: p('SELECT post_uri, instance, score FROM agent_scores WHERE post_uri IN (SELECT value FROM json_each(?))').raw(),
       instanceScores: p('SELECT post_uri, score FROM agent_scores WHERE instance = ? AND post_uri IN (SELECT value FROM json_each(?))').raw(),
       saveScore: p(`INSERT INTO agent_scores (instance, post_uri, score) VALUES (?, ?, ?)
@@ -116,6 +117,11 @@ export class CandidateRepository {
   /** Whole posts by id (`ids` as a JSON array); with `since`, only the ones created at `since` or later. */
   postsById(idsJson: string, since?: number): PostRow[] {
     return (since === undefined ? this.st.postsById.all(idsJson) : this.st.postsByIdSince.all(idsJson, since)) as PostRow[]
+  }
+
+  /** Whole posts with ids from `lo` to `hi` (both included) created at `since` or later, in id order. */
+  postsInRange(lo: number, hi: number, since: number): PostRow[] {
+    return this.st.postsInRange.all(lo, hi, since) as PostRow[]
   }
 
   /** Every stored static score of some posts (`urisJson`: a JSON array of URIs): [uri, instance, score (null: drop)]. */
