@@ -146,21 +146,23 @@ const listCache = new Map<string, string[]>()
 export function mergeNewest(list: CandidateList, b: CachedPost[]): void {
   const a = list.items
   const na = a.length
-  const n = na + b.length
+  const nb = b.length
+  const n = na + nb
   const time = list.cols.get(TIME)
+  const bTime = new Float64Array(nb)
+  for (let j = 0; j < nb; j++) bTime[j] = b[j].post.createdAt
   // where each merged entry comes from, up to the last of `b` (i >= 0 is a[i], ~j is b[j]); the rest is a's tail
   const from = new Int32Array(n)
   let i = 0
   let j = 0
   let k = 0
-  while (j < b.length) {
-    const bj = b[j]
+  while (j < nb) {
     let first = false
     if (i < na) {
       // @NOTE the time column when there is one: it spares a look at each post object
       const ta = time ? time[i] : a[i].post.createdAt
-      const tb = bj.post.createdAt
-      first = ta !== tb ? ta > tb : a[i].id > bj.id
+      const tb = bTime[j]
+      first = ta !== tb ? ta > tb : a[i].id > b[j].id
     }
     if (first) from[k++] = i++
     else from[k++] = ~j++
@@ -176,13 +178,22 @@ export function mergeNewest(list: CandidateList, b: CachedPost[]): void {
     const f = from[q]
     a[q] = f >= 0 ? a[f] : b[~f]
   }
+  const cells = new Float64Array(nb)
   for (const [slot, old] of list.cols) {
     const col = grown(old, n, na)
     col.copyWithin(head, tail, na)
-    for (let q = head - 1; q >= 0; q--) {
-      const f = from[q]
-      col[q] = f >= 0 ? col[f] : cellOf(b[~f], slot)
-    }
+    // @NOTE the new posts' cells first, so the merge itself reads only typed arrays
+    if (slot === TIME) cells.set(bTime)
+    else for (let q = 0; q < nb; q++) cells[q] = cellOf(b[q], slot)
+    mergeColumn(col, cells, from, head)
     if (col !== old) list.cols.set(slot, col)
+  }
+}
+
+/** Writes a column's merged head from its end: col[q] from col[from[q]] (an old cell) or cells[~from[q]] (a new one). */
+function mergeColumn(col: Float64Array, cells: Float64Array, from: Int32Array, head: number): void {
+  for (let q = head - 1; q >= 0; q--) {
+    const f = from[q]
+    col[q] = f >= 0 ? col[f] : cells[~f]
   }
 }
