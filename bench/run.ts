@@ -46,10 +46,12 @@
  *        --no-sandbox  --seed S (1)  --timeout S (1800)
  *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
  *        --cpu-prof DIR (profile the ingest, score worker and refresh worker children; `node --cpu-prof bench/run.ts` profiles this process)
+ *        --cpu-prof-load DIR (profile this process while it serves each load: DIR/load-<n>.cpuprofile, the phase in the log)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -136,6 +138,7 @@ const { values: flags } = parseArgs({
     'no-sandbox': { type: 'boolean' },
     'ingest-child': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
+    'cpu-prof-load': { type: 'string' },
     'serve-processes': { type: 'string' },
     'no-edge': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -259,6 +262,20 @@ interface IngestStage {
 }
 
 /** Starts the ingest in this process, next to the store writer as `npm start` runs it, or with --ingest-child in a process of its own. */
+/** Starts profiling this process; the function returned stops it and writes the profile to a file. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop')
+    session.disconnect()
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, JSON.stringify(profile))
+  }
+}
+
 function startIngestStage(env: NodeJS.ProcessEnv, profArgv: string[]): IngestStage {
   if (!flags['ingest-child']) {
     const ing = startIngest(ctx!)
@@ -586,14 +603,18 @@ async function main(): Promise<Output> {
       return { text, body: JSON.parse(text) as { feed: { post: string; feedContext: string }[]; cursor?: string } }
     }
     const snapshots = () => dbCount('SELECT count(*) FROM feed_snapshots')
+    let loads = 0
     const load = async (name: string, url: string, requests: LoadInput['requests']): Promise<LoadResult & { snapshotsBuilt?: number }> => {
       const before = snapshots()
-      log(`load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests…`)
+      const profile = flags['cpu-prof-load'] ? await startProfile() : null
+      const profFile = profile && path.join(path.resolve(flags['cpu-prof-load']!), `load-${++loads}.cpuprofile`)
+      log(`load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests${profFile ? ` (profiled: ${profFile})` : ''}…`)
       const r = await runHelper<LoadResult>(
         here('./load.ts'),
         { url, connections: CONNECTIONS, durationS: DURATION_S, requests } satisfies LoadInput,
         (DURATION_S + 60) * 1000,
       )
+      if (profile && profFile) await profile(profFile)
       const built = snapshots() - before
       log(
         `  ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${Math.round(r.bytesPerResponse)} B/response, ${built} snapshots built meanwhile`,
