@@ -608,7 +608,9 @@ async function main(): Promise<Output> {
       const before = snapshots()
       const profile = flags['cpu-prof-load'] ? await startProfile() : null
       const profFile = profile && path.join(path.resolve(flags['cpu-prof-load']!), `load-${++loads}.cpuprofile`)
-      log(`load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests${profFile ? ` (profiled: ${profFile})` : ''}…`)
+      log(
+        `load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests${profFile ? ` (profiled: ${profFile})` : ''}…`,
+      )
       const r = await runHelper<LoadResult>(
         here('./load.ts'),
         { url, connections: CONNECTIONS, durationS: DURATION_S, requests } satisfies LoadInput,
