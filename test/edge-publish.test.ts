@@ -3,6 +3,8 @@
  * in Redis (contracts/edge.ts) for an edge to serve from, and what it does
  * with what edges send back, with a real SQLite file and Redis.
  */
+import { spawnSync } from 'node:child_process'
+import os from 'node:os'
 import path from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,7 +13,7 @@ import type { IngestEvent, PostEvent } from '../src/contracts/events.ts'
 import { EDGE_GROUP, edgeKeys, READER_EXCLUDED_FIELD, readerFeedField, type EdgeSnapshot } from '../src/contracts/edge.ts'
 import { deleteQueueKeys } from '../src/contracts/queues.ts'
 import type { Feed } from '../src/feeds.ts'
-import type { EdgePublisher } from '../src/feed/edge-publisher.ts'
+import { CLAIM_IDLE_MS, type EdgePublisher } from '../src/feed/edge-publisher.ts'
 import type { FeedService } from '../src/feed/service.ts'
 import { silentLogger } from '../src/logger.ts'
 import { createServeApp } from '../src/runtime.ts'
@@ -259,6 +261,26 @@ describe('entries a primary process took and never acknowledged (it died)', () =
     const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the claimed touch handled', 10_000)
     expect(Number(id)).toBe(served.feeds.place(feed, reader).id)
     await waitFor(async () => ((await redis.xpending(keys.touch, EDGE_GROUP)) as [number])[0] === 0, 'the claimed touch acknowledged', 5000)
+  })
+
+  it('are taken over at once from a process of this machine that is gone (a primary killed and started again)', async () => {
+    const { ctx, keys, redis, feed } = publishingPrimary(cleanups)
+    // the process that took the touch has exited: its pid names no process any more
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid
+    const dead = `${os.hostname()}:${deadPid}`
+    await redis.xgroup('CREATE', keys.touch, EDGE_GROUP, '0', 'MKSTREAM')
+    await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
+    await redis.xreadgroup('GROUP', EDGE_GROUP, dead, 'COUNT', 10, 'STREAMS', keys.touch, '>')
+    // with the default timings an entry must wait 30 s to be claimed: this one is taken at start
+    const started = Date.now()
+    const served = createServeApp(ctx)
+    cleanups.push(served.close)
+    const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the touch of the dead process handled', 10_000)
+    expect(Date.now() - started).toBeLessThan(CLAIM_IDLE_MS)
+    expect(Number(id)).toBe(served.feeds.place(feed, reader).id)
+    await waitFor(async () => ((await redis.xpending(keys.touch, EDGE_GROUP)) as [number])[0] === 0, 'the taken touch acknowledged', 5000)
+    const consumers = (await redis.xinfo('CONSUMERS', keys.touch, EDGE_GROUP)) as unknown[][]
+    expect(consumers.map((c) => c[1])).not.toContain(dead)
   })
 })
 

@@ -433,9 +433,13 @@ export class EdgePublisher {
     }
   }
 
-  /** Takes over the entries consumers that died took and never acknowledged. */
+  /**
+   * Takes over the entries consumers that died took and never acknowledged: at once those of a process of this machine
+   * that is gone (a primary killed and started again), else once they waited claimIdleMs.
+   */
   private async claim(): Promise<void> {
     for (const stream of [this.keys.touch, this.keys.writes]) {
+      await this.claimFromDeadHere(stream)
       let start = '0-0'
       for (let round = 0; round < 10; round++) {
         const [next, entries] = (await this.d.redis.xautoclaim(stream, EDGE_GROUP, this.consumer, this.t.claimIdleMs, start, 'COUNT', READ_COUNT)) as [
@@ -446,6 +450,31 @@ export class EdgePublisher {
         if (next === '0-0') break
         start = next
       }
+    }
+  }
+
+  /**
+   * The entries of consumers named `<this host>:<pid>` whose process is gone, moved to this consumer (its pending
+   * entries are read first), and those consumers removed. A consumer on another machine, or whose pid is alive (or
+   * taken again by another process), waits for the idle-based claim.
+   */
+  private async claimFromDeadHere(stream: string): Promise<void> {
+    const host = `${os.hostname()}:`
+    const consumers = (await this.d.redis.xinfo('CONSUMERS', stream, EDGE_GROUP)) as unknown[][]
+    for (const info of consumers) {
+      const f = new Map<string, unknown>()
+      for (let i = 0; i + 1 < info.length; i += 2) f.set(String(info[i]), info[i + 1])
+      const name = String(f.get('name') ?? '')
+      const pid = name.startsWith(host) ? Number(name.slice(host.length)) : Number.NaN
+      if (name === this.consumer || !Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue
+      for (let round = 0; round < 100; round++) {
+        const pending = (await this.d.redis.xpending(stream, EDGE_GROUP, '-', '+', READ_COUNT, name)) as [string, ...unknown[]][]
+        if (!pending.length) break
+        await this.d.redis.xclaim(stream, EDGE_GROUP, this.consumer, 0, ...pending.map((e) => e[0]), 'JUSTID')
+        this.readPending = true
+      }
+      await this.d.redis.xgroup('DELCONSUMER', stream, EDGE_GROUP, name)
+      this.d.log.info({ stream, consumer: name }, 'took over the entries of a serving process that is gone')
     }
   }
 
@@ -614,4 +643,14 @@ function fieldsOf(fields: string[] | null): Record<string, string | undefined> {
   const out: Record<string, string> = Object.create(null)
   if (fields) for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]] = fields[i + 1]
   return out
+}
+
+/** Whether a process with this pid exists on this machine (one of another user counts). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
 }
