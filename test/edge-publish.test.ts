@@ -249,38 +249,42 @@ describe('entries a primary process took and never acknowledged (it died)', () =
     for (const c of cleanups.reverse()) await c()
   })
 
-  it('are claimed by a live primary and handled', async () => {
+  /**
+   * A touch taken by `consumer`, which died before acknowledging it; then a primary starts (with `timings`): the
+   * touch is handled (the reader placed) and acknowledged. Returns how long after the start it was handled, and the
+   * group's consumers then.
+   */
+  async function takenThenHandled(
+    consumer: string,
+    timings?: { claimEveryMs: number; claimIdleMs: number },
+  ): Promise<{ handledAfterMs: number; consumers: string[] }> {
     const { ctx, keys, redis, feed } = publishingPrimary(cleanups)
-    // a consumer took a touch and died before acknowledging it
     await redis.xgroup('CREATE', keys.touch, EDGE_GROUP, '0', 'MKSTREAM')
     await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
-    const taken = (await redis.xreadgroup('GROUP', EDGE_GROUP, 'gone:1', 'COUNT', 10, 'STREAMS', keys.touch, '>')) as [string, unknown[]][]
+    const taken = (await redis.xreadgroup('GROUP', EDGE_GROUP, consumer, 'COUNT', 10, 'STREAMS', keys.touch, '>')) as [string, unknown[]][]
     expect(taken[0][1]).toHaveLength(1)
-    const served = createServeApp(ctx, { edgeTimings: { claimEveryMs: 200, claimIdleMs: 300 } })
-    cleanups.push(served.close)
-    const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the claimed touch handled', 10_000)
-    expect(Number(id)).toBe(served.feeds.place(feed, reader).id)
-    await waitFor(async () => ((await redis.xpending(keys.touch, EDGE_GROUP)) as [number])[0] === 0, 'the claimed touch acknowledged', 5000)
-  })
-
-  it('are taken over at once from a process of this machine that is gone (a primary killed and started again)', async () => {
-    const { ctx, keys, redis, feed } = publishingPrimary(cleanups)
-    // the process that took the touch has exited: its pid names no process any more
-    const deadPid = spawnSync(process.execPath, ['-e', '']).pid
-    const dead = `${os.hostname()}:${deadPid}`
-    await redis.xgroup('CREATE', keys.touch, EDGE_GROUP, '0', 'MKSTREAM')
-    await redis.xadd(keys.touch, '*', 'feed', feed.uri, 'did', reader, 'int', '')
-    await redis.xreadgroup('GROUP', EDGE_GROUP, dead, 'COUNT', 10, 'STREAMS', keys.touch, '>')
-    // with the default timings an entry must wait 30 s to be claimed: this one is taken at start
     const started = Date.now()
-    const served = createServeApp(ctx)
+    const served = createServeApp(ctx, timings ? { edgeTimings: timings } : {})
     cleanups.push(served.close)
-    const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the touch of the dead process handled', 10_000)
-    expect(Date.now() - started).toBeLessThan(CLAIM_IDLE_MS)
+    const id = await waitFor(() => redis.hget(keys.reader(reader), readerFeedField(feed.uri)), 'the taken touch handled', 10_000)
+    const handledAfterMs = Date.now() - started
     expect(Number(id)).toBe(served.feeds.place(feed, reader).id)
     await waitFor(async () => ((await redis.xpending(keys.touch, EDGE_GROUP)) as [number])[0] === 0, 'the taken touch acknowledged', 5000)
     const consumers = (await redis.xinfo('CONSUMERS', keys.touch, EDGE_GROUP)) as unknown[][]
-    expect(consumers.map((c) => c[1])).not.toContain(dead)
+    return { handledAfterMs, consumers: consumers.map((c) => String(c[1])) }
+  }
+
+  it('are claimed by a live primary once idle, and handled', async () => {
+    await takenThenHandled('gone:1', { claimEveryMs: 200, claimIdleMs: 300 })
+  })
+
+  it('are taken over at once from a process of this machine that is gone (a primary killed and started again)', async () => {
+    // the process that took the touch has exited: its pid names no process any more
+    const dead = `${os.hostname()}:${spawnSync(process.execPath, ['-e', '']).pid}`
+    // with the default timings an entry must wait 30 s to be claimed: this one is taken at start, its consumer removed
+    const { handledAfterMs, consumers } = await takenThenHandled(dead)
+    expect(handledAfterMs).toBeLessThan(CLAIM_IDLE_MS)
+    expect(consumers).not.toContain(dead)
   })
 })
 
