@@ -63,15 +63,20 @@ async function outageRun(sc: Scenario & { redis: Awaited<ReturnType<typeof ownRe
       await sleep(opts.holdStoreMs)
     }
     const backlogAtStop = await q.counts()
-    // the line ranges of the batches Redis holds now (job ids end in _<first line>_<last line>_<events>)
+    // the line ranges of the batches Redis holds now (job ids end in _<first line>_<last line>_<events>), each once:
+    // the score worker still runs, so a batch read among `events` may be among `store` too by the second read
     const heldJobs = [
       ...(await q.events.getJobs(['waiting', 'active', 'delayed', 'prioritized'])),
       ...(await q.store.getJobs(['waiting', 'active', 'delayed', 'prioritized'])),
     ]
-    const heldRanges = heldJobs.flatMap((j) => {
-      const m = /_(\d+)_(\d+)_\d+$/.exec(j.id ?? '')
-      return m ? [[Number(m[1]), Number(m[2])] as [number, number]] : []
-    })
+    const heldRanges = [
+      ...new Map(
+        heldJobs.flatMap((j) => {
+          const m = /_(\d+)_(\d+)_\d+$/.exec(j.id ?? '')
+          return m ? [[`${m[1]}_${m[2]}`, [Number(m[1]), Number(m[2])] as [number, number]] as const] : []
+        }),
+      ).values(),
+    ]
     const storedAtStop = p.stored()
     const from = Date.now()
     await sc.redis.stop()
