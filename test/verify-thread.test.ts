@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { Secp256k1Keypair, verifySignature } from '@atproto/crypto'
 import { describe, expect, it } from 'vitest'
 import { secp256k1Addon, verifySignatureNative } from '../src/serve/auth.ts'
-import { VerifyThread } from '../src/serve/verify-thread.ts'
+import { FLUSH_AT, VerifyThread } from '../src/serve/verify-thread.ts'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const hex32 = (n: bigint) => n.toString(16).padStart(64, '0')
@@ -37,11 +37,39 @@ describe.skipIf(!secp256k1Addon)('secp256k1 checks on a thread of their own', ()
       const want = await Promise.all(all.map((c) => reference(c.did, c.msg, c.sig, c.allow)))
       const ask = (c: (typeof all)[number]) =>
         verifySignatureNative(c.did, c.msg, c.sig, 'ES256K', { allowMalleableSig: c.allow }, thread).catch(() => 'throws' as const)
-      // together: one batch for the thread
+      // together: in batches for the thread
       expect(await Promise.all(all.map(ask))).toEqual(want)
       // one at a time
       for (let i = 0; i < all.length; i += 7) expect(await ask(all[i])).toBe(want[i])
       expect(want.filter((w) => w === true).length).toBeGreaterThanOrEqual(16)
+    } finally {
+      await thread.stop()
+    }
+  })
+
+  it('sends checks asked for in one turn FLUSH_AT at a time as they come, the rest after the turn', async () => {
+    const thread = new VerifyThread(secp256k1Addon!)
+    try {
+      const addon = secp256k1Addon!
+      const checks = await Promise.all(
+        Array.from({ length: 2 * FLUSH_AT + 3 }, async (_, i) => {
+          const kp = await Secp256k1Keypair.create()
+          const msg = randomBytes(32)
+          const sig = Buffer.from(await kp.sign(msg))
+          if (i % 3 === 0) sig[40] ^= 1
+          const hash = createHash('sha256').update(msg).digest()
+          const key = addon.publicKeyConvert(Buffer.from(kp.publicKeyBytes()), false)
+          return { sig: addon.signatureNormalize(sig), hash, key }
+        }),
+      )
+      const want = checks.map((c) => addon.ecdsaVerify(c.sig, c.hash, c.key))
+      const before = thread.batches
+      const answers = checks.map((c) => thread.verify(c.sig, c.hash, c.key))
+      // the first two batches are with the thread before this turn ends: it verifies them while requests are still read
+      expect(thread.batches - before).toBe(2)
+      expect(await Promise.all(answers)).toEqual(want)
+      expect(thread.batches - before).toBe(3)
+      expect(want.filter(Boolean).length).toBe(checks.length - Math.ceil(checks.length / 3))
     } finally {
       await thread.stop()
     }

@@ -13,6 +13,11 @@ const FAILED = 0
 const THREW = 2
 /** not answered by the thread: check here */
 const AGAIN = -1
+/**
+ * Checks sent at once as soon as this many are asked for in one turn (the rest after the turn): the thread verifies
+ * the first ones while this thread still reads the next requests, instead of both waiting for each other in turn.
+ */
+export const FLUSH_AT = 8
 
 interface Addon {
   ecdsaVerify(sig: Uint8Array, msg32: Uint8Array, pubkey: Uint8Array): boolean
@@ -47,11 +52,13 @@ parentPort.on('message', (b) => {
 `
 
 /**
- * libsecp256k1 signature checks on a thread of their own, in batches: every
- * check asked for during one turn of the event loop goes over in one message
- * after it, and the answers come back in one. The serving thread then spends
- * a message per batch instead of a check per signed-in request. Should the
- * thread fail, checks run on the calling thread again.
+ * libsecp256k1 signature checks on a thread of their own, in batches: the
+ * checks asked for during one turn of the event loop go over FLUSH_AT at a
+ * time as they come (the last ones after the turn), and the answers to each
+ * batch come back in one message. The serving thread then spends a message
+ * per batch instead of a check per signed-in request, and the thread starts
+ * on a turn's first checks while the rest of its requests are still read.
+ * Should the thread fail, checks run on the calling thread again.
  */
 export class VerifyThread {
   private readonly addon: Addon
@@ -60,6 +67,7 @@ export class VerifyThread {
   private queue: { records: Uint8Array[]; done: ((r: number) => void)[] } | null = null
   private readonly waiting = new Map<number, ((r: number) => void)[]>()
   private nextId = 1
+  private sent = 0
 
   constructor(addon: Addon) {
     this.addon = addon
@@ -100,8 +108,9 @@ export class VerifyThread {
         this.queue = { records: [], done: [] }
         setImmediate(() => this.flush())
       }
-      this.queue.records.push(rec)
-      this.queue.done.push((r) => {
+      const q = this.queue
+      q.records.push(rec)
+      q.done.push((r) => {
         if (r === OK || r === FAILED) return resolve(r === OK)
         if (r === THREW) return reject(new Error('signature or key did not parse'))
         try {
@@ -110,6 +119,7 @@ export class VerifyThread {
           reject(err)
         }
       })
+      if (q.records.length >= FLUSH_AT) this.flush()
     })
   }
 
@@ -127,6 +137,12 @@ export class VerifyThread {
     this.waiting.set(id, q.done)
     this.worker.ref()
     this.worker.postMessage({ id, records } satisfies Batch, [records.buffer])
+    this.sent++
+  }
+
+  /** Batches sent to the thread so far. */
+  get batches(): number {
+    return this.sent
   }
 
   /** Ends the thread; checks from then on (and any in flight) run on the calling thread. */
