@@ -76,6 +76,7 @@ import type { AgentInstance } from '../src/score/host.ts'
 import { InstanceRegistry } from '../src/score/instance-registry.ts'
 import { InteractionStore } from '../src/store/interactions.ts'
 import { MixStore } from '../src/store/mixes.ts'
+import { ReaderGraphWriter } from '../src/store/reader-graph-writer.ts'
 import { benchKey, serviceJwt, type BenchKey } from './jwt.ts'
 import type { LoadInput, LoadResult } from './load.ts'
 import type { PlcInput } from './plc.ts'
@@ -604,8 +605,13 @@ async function main(): Promise<Output> {
     }
     const snapshots = () => dbCount('SELECT count(*) FROM feed_snapshots')
     let loads = 0
-    const load = async (name: string, url: string, requests: LoadInput['requests']): Promise<LoadResult & { snapshotsBuilt?: number }> => {
+    type InBenchLoad = LoadResult & { snapshotsBuilt?: number; loopDelayMs?: { p50: number; p99: number; max: number }; cpuMsPerRequest?: number }
+    const load = async (name: string, url: string, requests: LoadInput['requests']): Promise<InBenchLoad> => {
       const before = snapshots()
+      // this process's event loop (the server's) and CPU (its threads included) while it serves the load
+      const delay = monitorEventLoopDelay({ resolution: 1 })
+      delay.enable()
+      const cpu0 = process.cpuUsage()
       const profile = flags['cpu-prof-load'] ? await startProfile() : null
       const profFile = profile && path.join(path.resolve(flags['cpu-prof-load']!), `load-${++loads}.cpuprofile`)
       log(
@@ -616,13 +622,17 @@ async function main(): Promise<Output> {
         { url, connections: CONNECTIONS, durationS: DURATION_S, requests } satisfies LoadInput,
         (DURATION_S + 60) * 1000,
       )
+      const cpu = process.cpuUsage(cpu0)
+      delay.disable()
       if (profile && profFile) await profile(profFile)
       const built = snapshots() - before
+      const loopDelayMs = { p50: round(delay.percentile(50) / 1e6, 1), p99: round(delay.percentile(99) / 1e6, 1), max: round(delay.max / 1e6, 1) }
+      const cpuMsPerRequest = r.total ? round((cpu.user + cpu.system) / 1000 / r.total, 3) : undefined
       log(
-        `  ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${Math.round(r.bytesPerResponse)} B/response, ${built} snapshots built meanwhile`,
+        `  ${Math.round(r.rps)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx, ${r.errors} errors, ${Math.round(r.bytesPerResponse)} B/response, ${built} snapshots built meanwhile; event loop delay p99 ${loopDelayMs.p99} ms (max ${loopDelayMs.max}), ${cpuMsPerRequest} CPU ms/request in this process`,
       )
       if (r.non2xx || r.errors) log(`  WARNING: "${name}" had ${r.non2xx} non-2xx responses and ${r.errors} errors`)
-      return { ...r, snapshotsBuilt: built }
+      return { ...r, snapshotsBuilt: built, loopDelayMs, cpuMsPerRequest }
     }
 
     // anonymous readers paging both feeds (default mixes)
@@ -658,7 +668,7 @@ async function main(): Promise<Output> {
     const bareRes = await load('bare Hono, same body', bareUrl, [{ path: anonRequests[0].path }])
 
     // signed-in subscribers with their own saved mixes
-    let auth: (LoadResult & { snapshotsBuilt?: number }) | null = null
+    let auth: InBenchLoad | null = null
     let authLoad: LoadInput['requests'] | null = null
     let mixBuilds: number[] = []
     if (SUBSCRIBERS > 0) {
@@ -672,13 +682,18 @@ async function main(): Promise<Output> {
         })
       })()
       log(`saved ${subscribers.length} subscribers' mixes (${mixes.length} distinct) in ${round((performance.now() - t) / 1000, 1)} s`)
-      // the readers follow people who post (what the personal agent ranks by), as the writer keeps it from the firehose
+      // the readers follow people who post (what the personal agent ranks by), as the writer keeps it from the firehose,
+      // and their graph is known (backfilled when they first came): readers who came before, whose PDS (a name that
+      // resolves nowhere here) is not asked again during the loads
       const authors = [...new Set(sqlite.prepare('SELECT author FROM posts ORDER BY id DESC LIMIT 50000').pluck().all() as string[])]
       const follow = sqlite.prepare('INSERT OR IGNORE INTO follows (uri, author, subject) VALUES (?, ?, ?)')
+      const graph = new ReaderGraphWriter(sqlite)
+      const backfilledAt = Date.now()
       sqlite.transaction(() => {
         for (let i = 0; i < AUTH_READERS; i++) {
           for (let k = 0; k < FOLLOWS_PER_READER && authors.length; k++)
             follow.run(`at://${subscribers[i].did}/app.bsky.graph.follow/b${k}`, subscribers[i].did, authors[(i * 7919 + k * 104_729) % authors.length])
+          graph.reader({ t: 'reader', did: subscribers[i].did, backfilledAt }, backfilledAt)
         }
       })()
       // each list is built once before the load, as the first reader of a mix would trigger
@@ -848,6 +863,9 @@ async function main(): Promise<Output> {
       ...Object.fromEntries(byProcesses.map((r) => [`serve_processes_${r.processes}`, r])),
       serve_edge: edgeRun,
       snapshots_built_during_load: { anonymous: anon.snapshotsBuilt, auth: auth?.snapshotsBuilt ?? null },
+      // the server in this process during its loads: its event loop's delay, and its CPU (threads included) per request
+      serve_loop_delay_ms: { anonymous: anon.loopDelayMs ?? null, auth: auth?.loopDelayMs ?? null },
+      serve_cpu_ms_per_request_in_bench: { anonymous: anon.cpuMsPerRequest ?? null, auth: auth?.cpuMsPerRequest ?? null },
       rss_mb: mb(maxRss),
       rss_after_ingest_mb: mb(rssAfterIngest),
       ingest_rss_mb: ingestRss,
