@@ -15,7 +15,7 @@ import { createLogger, silentLogger } from '../src/logger.ts'
 import { chartSvg } from '../src/serve/admin/admin-page.ts'
 import { countEventKinds } from '../src/store/event-kinds.ts'
 import type { ProcessReport } from '../src/status/report.ts'
-import { Retention, retentionPolicy } from '../src/store/retention.ts'
+import { nextRows, Retention, retentionPolicy } from '../src/store/retention.ts'
 import { ratesOver, series, type Sample } from '../src/status/sampler.ts'
 import { formatStatus, mergeAgents } from '../src/status/status.ts'
 import { createServeApp } from '../src/runtime.ts'
@@ -169,14 +169,44 @@ describe('retention: bounded SQLite', () => {
     })
     const first = await retention.run(now)
     expect(first.partial).toBe(true)
-    expect(first.posts).toBe(50)
+    // one transaction: a step not timed yet is given a quarter of its batch
+    expect(first.transactions).toBe(1)
+    expect(first.posts).toBe(12)
     let left = count('SELECT count(*) FROM posts WHERE created_at < ?', now - 30 * HOUR)
-    expect(left).toBe(2950)
+    expect(left).toBe(3000 - 12)
     for (let i = 0; i < 200 && left > 0; i++) {
       await retention.run(now)
       left = count('SELECT count(*) FROM posts WHERE created_at < ?', now - 30 * HOUR)
     }
     expect(left).toBe(0)
+  })
+
+  it('sizes its transactions to the time they take, step by step', async () => {
+    const now = Date.now()
+    const writer = new BatchWriter(db.sqlite)
+    const policy = retentionPolicy([{ windowHours: 24 }], { snapshotTtlMs: HOUR })
+    const pass = async (txTargetMs: number) => {
+      writer.write({ id: `old-${txTargetMs}`, events: Array.from({ length: 1500 }, () => postEvent(100 * HOUR)), scores: [], eventTime: now })
+      const r = await new Retention(db.sqlite, silentLogger, policy, { batchSize: 500, pauseMs: 0, txTargetMs }).run(now)
+      expect(r.posts).toBe(1500)
+      expect(r.partial).toBe(false)
+      return r
+    }
+    // every transaction far under its target: 125, 250, then 500 rows each
+    const roomy = await pass(1e6)
+    // every transaction over it: the posts' transactions shrink to the smallest size (after the first of 125)
+    const tight = await pass(1e-6)
+    expect(tight.transactions - roomy.transactions).toBeGreaterThanOrEqual((1500 - 125) / 10 - 6)
+    expect(roomy.maxTxMs).toBeGreaterThan(0)
+  })
+
+  it('gives a step fewer rows after a transaction over its target, more after one well under it', () => {
+    expect(nextRows(500, 10, 2, 2000)).toBe(100)
+    expect(nextRows(500, 2.5, 2, 2000)).toBe(500)
+    expect(nextRows(100, 0.5, 2, 2000)).toBe(200)
+    expect(nextRows(1500, 0.1, 2, 2000)).toBe(2000)
+    expect(nextRows(20, 1000, 2, 2000)).toBe(10)
+    expect(nextRows(5, 1000, 2, 5)).toBe(5)
   })
 
   it('truncates a WAL that grew past the limit', async () => {

@@ -30,7 +30,7 @@ export interface RetentionPolicy {
 }
 
 export interface RetentionOptions {
-  /** rows per transaction: small, so the writer is never blocked for long */
+  /** rows per transaction at most (fewer when transactions take longer than txTargetMs): the writer is never blocked for long */
   batchSize?: number
   /** most work (ms of transactions) one run does; the rest waits for the next run */
   budgetMs?: number
@@ -40,8 +40,13 @@ export interface RetentionOptions {
   tombstoneRows?: number
   /** checkpoint with TRUNCATE when the WAL file is larger than this */
   walTruncateBytes?: number
-  /** pause between transactions so queued store jobs get their turn */
+  /** pause between transactions so queued store jobs get their turn (at least as long as the transaction took) */
   pauseMs?: number
+  /**
+   * how long one transaction should hold the event loop (ms): rows per transaction are sized to it, step by step
+   * (retention runs in the process that serves, by default)
+   */
+  txTargetMs?: number
 }
 
 export interface RetentionResult {
@@ -65,6 +70,9 @@ export interface RetentionResult {
   /** true when the budget ran out before everything due was pruned */
   partial: boolean
   ms: number
+  /** transactions of the pass, and the longest one (ms): how long the pass held the event loop at a time */
+  transactions: number
+  maxTxMs: number
   wal: { bytesBefore: number; truncated: boolean; busy: boolean } | null
 }
 
@@ -104,6 +112,8 @@ const emptyResult = (): RetentionResult => ({
   orphanScores: 0,
   partial: false,
   ms: 0,
+  transactions: 0,
+  maxTxMs: 0,
   wal: null,
 })
 
@@ -125,6 +135,9 @@ export const RETENTION_COUNTERS = [
 
 /** The smallest engagement key (where the engagement sweep starts over). */
 const MIN_KEY = -(2n ** 63n)
+
+/** The fewest rows a transaction is sized down to. */
+const MIN_TX_ROWS = 10
 
 /** How many more engagements than scores or tombstones a pass sweeps: expired posts' likes are removed only by the sweep. */
 const ENGAGEMENT_SWEEP_FACTOR = 5
@@ -151,13 +164,15 @@ export class Retention {
   private marks: { at: number; changes: number; deletions: number }[] = []
   private running: Promise<RetentionResult> | null = null
   private stopping = false
+  /** rows per transaction, per step, as the last transactions of that step sized them (see txTargetMs) */
+  private readonly rows = new Map<string, number>()
 
   constructor(db: Sqlite, log: Logger, policy: RetentionPolicy, opts: RetentionOptions = {}) {
     this.db = db
     this.log = log
     this.policy = policy
     this.file = db.memory ? null : db.name
-    this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, tombstoneRows: 200_000, walTruncateBytes: 64 << 20, pauseMs: 2, ...opts }
+    this.opts = { batchSize: 500, budgetMs: 3000, sweepRows: 20_000, tombstoneRows: 200_000, walTruncateBytes: 64 << 20, pauseMs: 2, txTargetMs: 2, ...opts }
     this.postLog = new PostLog(db)
     this.likeGraph = new LikeGraphWriter(db)
     const p = (sql: string) => db.prepare(sql)
@@ -224,19 +239,31 @@ export class Retention {
     const pol = this.policy
     const { batchSize } = this.opts
     let spent = 0
-    /** Runs `fn` in a transaction (timed against the budget), then pauses. */
-    const tx = async (fn: () => number): Promise<number> => {
+    /**
+     * Runs one transaction of a step over up to `max` rows (fewer when that step's transactions took longer than
+     * txTargetMs), timed against the budget, then pauses at least as long: the rows it was given, and what it returned.
+     */
+    const tx = async (step: string, fn: (rows: number) => number, max: number): Promise<{ n: number; rows: number }> => {
+      // @NOTE a step not timed yet starts at a quarter of its batch (2,000 rows of a sweep took 5–10 ms here)
+      const rows = Math.min(max, this.rows.get(step) ?? Math.max(MIN_TX_ROWS, Math.floor(max / 4)))
       const t = performance.now()
-      const n = this.db.transaction(fn)()
-      spent += performance.now() - t
-      if (this.opts.pauseMs > 0) await new Promise((res) => setTimeout(res, this.opts.pauseMs))
-      return n
+      const n = this.db.transaction(() => fn(rows))()
+      const ms = performance.now() - t
+      spent += ms
+      r.transactions++
+      r.maxTxMs = Math.max(r.maxTxMs, ms)
+      this.rows.set(step, nextRows(rows, ms, this.opts.txTargetMs, max))
+      // @NOTE the serving thread may share this event loop: retention takes at most about half of it
+      const pause = Math.max(this.opts.pauseMs, ms)
+      if (pause > 0) await new Promise((res) => setTimeout(res, pause))
+      return { n, rows }
     }
     const budgetLeft = () => spent < this.opts.budgetMs && !this.stopping
-    /** Repeats a batch step until it removes fewer rows than a full batch. */
-    const drain = async (step: () => number, full = batchSize) => {
+    /** Repeats a step until it removes fewer rows than it was given. */
+    const drain = async (step: string, fn: (rows: number) => number, max = batchSize) => {
       while (budgetLeft()) {
-        if ((await tx(step)) < full) return
+        const { n, rows } = await tx(step, fn, max)
+        if (n < rows) return
       }
       r.partial = true
     }
@@ -247,14 +274,13 @@ export class Retention {
     let cut: (typeof this.marks)[number] | undefined
     while (this.marks.length > 1 && this.marks[0].at <= now - pol.changeLogMs) cut = this.marks.shift()
     if (cut) {
-      const rows = batchSize * 20
-      await drain(() => this.count('logRows', r, this.st.trimChanges.run(cut.changes, rows).changes), rows)
-      await drain(() => this.count('logRows', r, this.st.trimDeletions.run(cut.deletions, rows).changes), rows)
+      await drain('changes', (rows) => this.count('logRows', r, this.st.trimChanges.run(cut.changes, rows).changes), batchSize * 20)
+      await drain('deletions', (rows) => this.count('logRows', r, this.st.trimDeletions.run(cut.deletions, rows).changes), batchSize * 20)
     }
 
     // 1. posts past every window, with what hangs off them
-    await drain(() => {
-      const rows = this.st.oldPosts.all(now - pol.postsMs, batchSize) as [number, string][]
+    await drain('posts', (n) => {
+      const rows = this.st.oldPosts.all(now - pol.postsMs, n) as [number, string][]
       const changes = new PostChanges()
       for (const [id, uri] of rows) {
         r.scores += this.st.scoresOf.run(uri).changes
@@ -271,77 +297,96 @@ export class Retention {
     })
     // posts withheld with their accounts, past every window too (they would expire as soon as they came back); their
     // scores and likes go with the orphan sweeps
-    await drain(() => this.count('withheld', r, this.st.oldWithheld.run(now - pol.postsMs, batchSize).changes))
+    await drain('withheld', (rows) => this.count('withheld', r, this.st.oldWithheld.run(now - pol.postsMs, rows).changes))
 
     // 2. tombstones: swept in key order from where the last pass stopped (back to the start after the end)
     const tombCutoff = now - pol.tombstonesMs
     for (let seen = 0; seen < this.opts.tombstoneRows && budgetLeft(); ) {
-      const n = await tx(() => {
-        const rows = this.st.tombstoneWindow.all(this.sweep.tombstones, batchSize * 4) as { uri: string; at: number }[]
-        for (const row of rows) if (row.at < tombCutoff) r.tombstones += this.st.deleteTombstone.run(row.uri, tombCutoff).changes
-        this.sweep.tombstones = rows.length === batchSize * 4 ? rows[rows.length - 1].uri : ''
-        return rows.length
-      })
+      const { n, rows: asked } = await tx(
+        'tombstones',
+        (size) => {
+          const rows = this.st.tombstoneWindow.all(this.sweep.tombstones, size) as { uri: string; at: number }[]
+          for (const row of rows) if (row.at < tombCutoff) r.tombstones += this.st.deleteTombstone.run(row.uri, tombCutoff).changes
+          this.sweep.tombstones = rows.length === size ? rows[rows.length - 1].uri : ''
+          return rows.length
+        },
+        batchSize * 4,
+      )
       seen += n
-      if (n < batchSize * 4) break
+      if (n < asked) break
     }
 
     // statuses of accounts that are active, as old as tombstones (nothing arrives that late)
-    await drain(() => this.count('accounts', r, this.st.oldActive.run(eventRev(tombCutoff * 1000), batchSize).changes))
+    await drain('accounts', (rows) => this.count('accounts', r, this.st.oldActive.run(eventRev(tombCutoff * 1000), rows).changes))
 
     // 3. rejected input, old feedback, and batches never stored (failed for good) an ingest would otherwise rewind to
-    await drain(() => this.st.oldPending.run(now - DAY, batchSize).changes)
-    await drain(() => this.count('rejected', r, this.st.oldRejected.run(now - pol.rejectedMs, batchSize).changes))
-    await drain(() => this.count('interactions', r, this.st.oldInteractions.run(now - pol.interactionsMs, batchSize).changes))
+    await drain('pending', (rows) => this.st.oldPending.run(now - DAY, rows).changes)
+    await drain('rejected', (rows) => this.count('rejected', r, this.st.oldRejected.run(now - pol.rejectedMs, rows).changes))
+    await drain('interactions', (rows) => this.count('interactions', r, this.st.oldInteractions.run(now - pol.interactionsMs, rows).changes))
 
     // 4. ranked lists: superseded overlays, and lists idle for long (snapshots of up to cacheSize items: fewer per transaction)
-    const snapBatch = Math.max(1, Math.floor(batchSize / 25))
-    await drain(() => {
-      const ids = this.st.oldSnapshots.all(now - pol.overlaysMs, now - pol.idleListsMs, snapBatch) as number[]
-      for (const id of ids) {
-        r.snapshots += this.st.deleteSnapshot.run(id).changes
-      }
-      return ids.length
-    }, snapBatch)
+    await drain(
+      'snapshots',
+      (n) => {
+        const ids = this.st.oldSnapshots.all(now - pol.overlaysMs, now - pol.idleListsMs, n) as number[]
+        for (const id of ids) {
+          r.snapshots += this.st.deleteSnapshot.run(id).changes
+        }
+        return ids.length
+      },
+      Math.max(1, Math.floor(batchSize / 25)),
+    )
 
     // 5. orphans left by post deletes and account purges (engagements) or by races with them (scores), swept a window at a time;
     // a like of a post not stored yet may still be waiting for it (judged against the newest stored event, as the writer does)
     const lastEvent = (this.st.lastEventTime.get() as number | undefined) ?? now
     // (engagements of expired posts too: ENGAGEMENT_SWEEP_FACTOR times the rows of the other sweeps, each a lookup)
     for (let seen = 0; seen < this.opts.sweepRows * ENGAGEMENT_SWEEP_FACTOR && budgetLeft(); ) {
-      const n = await tx(() => {
-        const rows = this.st.engagementWindow.all(this.sweep.engagements, batchSize * 4) as { key: bigint; subject: string; live: bigint }[]
-        for (const row of rows) {
-          if (row.live || mayAwaitPost(row.subject, lastEvent) || !this.st.deleteEngagement.run(row.key).changes) continue
-          r.orphanEngagements++
-          // the post is gone: so is who liked it
-          this.likeGraph.dropSubject(row.subject)
-        }
-        this.sweep.engagements = rows.length === batchSize * 4 ? rows[rows.length - 1].key + 1n : MIN_KEY
-        return rows.length
-      })
+      const { n, rows: asked } = await tx(
+        'engagements',
+        (size) => {
+          const rows = this.st.engagementWindow.all(this.sweep.engagements, size) as { key: bigint; subject: string; live: bigint }[]
+          for (const row of rows) {
+            if (row.live || mayAwaitPost(row.subject, lastEvent) || !this.st.deleteEngagement.run(row.key).changes) continue
+            r.orphanEngagements++
+            // the post is gone: so is who liked it
+            this.likeGraph.dropSubject(row.subject)
+          }
+          this.sweep.engagements = rows.length === size ? rows[rows.length - 1].key + 1n : MIN_KEY
+          return rows.length
+        },
+        batchSize * 4,
+      )
       seen += n
-      if (n < batchSize * 4) break
+      if (n < asked) break
     }
     // likes waiting for a post that never came, and counts a purged post left (rows by post: few)
     for (let after = '', more = true; more && budgetLeft(); ) {
-      await tx(() => {
-        const subjects = this.st.waitingWindow.all(after, batchSize) as string[]
-        for (const subject of subjects) if (!mayAwaitPost(subject, lastEvent)) r.engagements += this.st.dropWaiting.run(subject).changes
-        more = subjects.length === batchSize
-        if (more) after = subjects[subjects.length - 1]
-        return subjects.length
-      })
+      await tx(
+        'waiting',
+        (size) => {
+          const subjects = this.st.waitingWindow.all(after, size) as string[]
+          for (const subject of subjects) if (!mayAwaitPost(subject, lastEvent)) r.engagements += this.st.dropWaiting.run(subject).changes
+          more = subjects.length === size
+          if (more) after = subjects[subjects.length - 1]
+          return subjects.length
+        },
+        batchSize,
+      )
     }
     for (let seen = 0; seen < this.opts.sweepRows && budgetLeft(); ) {
-      const n = await tx(() => {
-        const rows = this.st.scoreWindow.all(this.sweep.scores[0], this.sweep.scores[1], batchSize * 4) as { instance: string; uri: string; live: number }[]
-        for (const row of rows) if (!row.live) r.orphanScores += this.st.deleteScore.run(row.instance, row.uri).changes
-        this.sweep.scores = rows.length === batchSize * 4 ? [rows[rows.length - 1].uri, rows[rows.length - 1].instance] : ['', '']
-        return rows.length
-      })
+      const { n, rows: asked } = await tx(
+        'scores',
+        (size) => {
+          const rows = this.st.scoreWindow.all(this.sweep.scores[0], this.sweep.scores[1], size) as { instance: string; uri: string; live: number }[]
+          for (const row of rows) if (!row.live) r.orphanScores += this.st.deleteScore.run(row.instance, row.uri).changes
+          this.sweep.scores = rows.length === size ? [rows[rows.length - 1].uri, rows[rows.length - 1].instance] : ['', '']
+          return rows.length
+        },
+        batchSize * 4,
+      )
       seen += n
-      if (n < batchSize * 4) break
+      if (n < asked) break
     }
 
     // 6. totals for status and metrics
@@ -354,6 +399,7 @@ export class Retention {
     // 7. WAL: a PASSIVE checkpoint never waits; TRUNCATE (which waits for readers) only when the file has grown large
     r.wal = this.checkpoint()
     r.ms = Math.round(performance.now() - t0)
+    r.maxTxMs = Math.round(r.maxTxMs * 10) / 10
     const total = RETENTION_COUNTERS.reduce((s, k) => s + r[k], 0)
     if (total || r.partial || r.wal?.truncated) this.log.info({ ...r }, 'retention pass')
     return r
@@ -428,4 +474,14 @@ export function startRetention(
       await current
     },
   }
+}
+
+/**
+ * The rows the next transaction of a step is given: fewer, in proportion, when this one (of `rows` rows) took longer
+ * than the target; twice as many (up to `max`) when it took under half of it.
+ */
+export function nextRows(rows: number, ms: number, targetMs: number, max: number): number {
+  if (ms > targetMs * 1.5) return Math.max(Math.min(MIN_TX_ROWS, max), Math.floor((rows * targetMs) / ms))
+  if (ms < targetMs / 2) return Math.min(max, rows * 2)
+  return rows
 }
