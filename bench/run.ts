@@ -47,6 +47,7 @@
  *        --ingest-child (read and queue events in a child process, `node workers/ingest.ts`, instead of next to the store writer as `npm start` does)
  *        --cpu-prof DIR (profile the ingest, score worker and refresh worker children; `node --cpu-prof bench/run.ts` profiles this process)
  *        --cpu-prof-load DIR (profile this process while it serves each load: DIR/load-<n>.cpuprofile, the phase in the log)
+ *        --heap-prof-load DIR (what this process allocates while it serves each load, objects collected included: DIR/load-<n>.heapprofile)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -140,6 +141,7 @@ const { values: flags } = parseArgs({
     'ingest-child': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     'cpu-prof-load': { type: 'string' },
+    'heap-prof-load': { type: 'string' },
     'serve-processes': { type: 'string' },
     'no-edge': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -264,13 +266,19 @@ interface IngestStage {
 
 /** Starts the ingest in this process, next to the store writer as `npm start` runs it, or with --ingest-child in a process of its own. */
 /** Starts profiling this process; the function returned stops it and writes the profile to a file. */
-async function startProfile(): Promise<(file: string) => Promise<void>> {
+/** Profiles this process from now: its CPU, or (`heap`) what it allocates, objects collected since included. */
+async function startProfile(heap = false): Promise<(file: string) => Promise<void>> {
   const session = new Session()
   session.connect()
-  await session.post('Profiler.enable')
-  await session.post('Profiler.start')
+  if (heap) {
+    await session.post('HeapProfiler.enable')
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  } else {
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+  }
   return async (file) => {
-    const { profile } = await session.post('Profiler.stop')
+    const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop')
     session.disconnect()
     fs.mkdirSync(path.dirname(file), { recursive: true })
     fs.writeFileSync(file, JSON.stringify(profile))
@@ -612,8 +620,9 @@ async function main(): Promise<Output> {
       const delay = monitorEventLoopDelay({ resolution: 1 })
       delay.enable()
       const cpu0 = process.cpuUsage()
-      const profile = flags['cpu-prof-load'] ? await startProfile() : null
-      const profFile = profile && path.join(path.resolve(flags['cpu-prof-load']!), `load-${++loads}.cpuprofile`)
+      const profDir = flags['cpu-prof-load'] ?? flags['heap-prof-load']
+      const profile = profDir ? await startProfile(!flags['cpu-prof-load']) : null
+      const profFile = profile && path.join(path.resolve(profDir!), `load-${++loads}.${flags['cpu-prof-load'] ? 'cpuprofile' : 'heapprofile'}`)
       log(
         `load "${name}": ${CONNECTIONS} connections for ${DURATION_S} s over ${requests.length} distinct requests${profFile ? ` (profiled: ${profFile})` : ''}…`,
       )
