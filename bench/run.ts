@@ -264,9 +264,10 @@ interface IngestStage {
   child: ChildProcess | null
 }
 
-/** Starts the ingest in this process, next to the store writer as `npm start` runs it, or with --ingest-child in a process of its own. */
-/** Starts profiling this process; the function returned stops it and writes the profile to a file. */
-/** Profiles this process from now: its CPU, or (`heap`) what it allocates, objects collected since included. */
+/**
+ * Profiles this process from now: its CPU, or (`heap`) what it allocates, objects collected since included. The
+ * function returned stops it and writes the profile to a file.
+ */
 async function startProfile(heap = false): Promise<(file: string) => Promise<void>> {
   const session = new Session()
   session.connect()
@@ -285,6 +286,7 @@ async function startProfile(heap = false): Promise<(file: string) => Promise<voi
   }
 }
 
+/** Starts the ingest in this process, next to the store writer as `npm start` runs it, or with --ingest-child in a process of its own. */
 function startIngestStage(env: NodeJS.ProcessEnv, profArgv: string[]): IngestStage {
   if (!flags['ingest-child']) {
     const ing = startIngest(ctx!)
